@@ -1,0 +1,111 @@
+// The validated, immutable configuration a DBA writes in YAML. Plain values only:
+// no YAML types here, so the proxy and tests never depend on the parser.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgrelay::conf {
+
+using duration = std::chrono::milliseconds;
+
+enum class pool_mode { session, transaction };
+enum class auth_method { scram_sha_256, trust };
+enum class log_format { text, json };
+
+// host:port or unix:/path. Exactly one of (host, port) or unix_path is set.
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string unix_path;
+  bool is_unix() const { return !unix_path.empty(); }
+  std::string to_string() const;
+};
+
+// Every pool knob; zero durations mean "no limit" where the README says so.
+struct pool_settings {
+  pool_mode mode = pool_mode::transaction;
+  std::uint32_t size = 20;
+  std::uint32_t min_idle = 0;
+  std::uint32_t max_clients = 10000;
+  duration connect_timeout{5000};
+  duration wait_timeout{10000};
+  duration server_idle_timeout{30000};
+  duration server_lifetime{3600000};
+  std::uint64_t server_max_uses = 0;  // 0: unlimited
+  duration query_timeout{0};
+  duration idle_in_transaction_timeout{0};
+};
+
+// Overrides that may appear at database or user level: unset fields inherit.
+struct pool_overrides {
+  std::optional<pool_mode> mode;
+  std::optional<std::uint32_t> size;
+  std::optional<std::uint32_t> min_idle;
+  std::optional<std::uint32_t> max_clients;
+  std::optional<duration> connect_timeout;
+  std::optional<duration> wait_timeout;
+  std::optional<duration> server_idle_timeout;
+  std::optional<duration> server_lifetime;
+  std::optional<std::uint64_t> server_max_uses;
+  std::optional<duration> query_timeout;
+  std::optional<duration> idle_in_transaction_timeout;
+};
+
+pool_settings apply(pool_settings base, const pool_overrides& over);
+
+struct replica_config {
+  std::string name;
+  endpoint address;
+  std::vector<std::string> roles{"read"};
+};
+
+struct user_config {
+  pool_overrides pool;
+};
+
+struct database_config {
+  std::string name;            // the name clients connect to
+  std::string server_database; // the name on Postgres (defaults to name)
+  endpoint primary;
+  std::vector<replica_config> replicas;
+  std::string server_user;
+  std::string server_password;  // empty: trust/peer on the server side
+  // Name of an environment variable holding the password. The library stays pure and never
+  // reads the environment: the proxy resolves it. Mutually exclusive with server_password.
+  std::string server_password_env;
+  pool_overrides pool;
+  std::map<std::string, user_config> users;
+};
+
+struct auth_config {
+  auth_method method = auth_method::scram_sha_256;
+  std::string users_file;  // resolved relative to the config file's directory
+  std::vector<std::string> admin_users;
+};
+
+struct log_config {
+  log_format format = log_format::text;
+  std::string level = "info";
+};
+
+struct config {
+  std::string source_path;
+  std::vector<endpoint> listen;
+  std::uint32_t workers = 0;  // 0 means auto: one per core
+  auth_config auth;
+  pool_settings pool;
+  std::map<std::string, database_config> databases;
+  log_config log;
+  duration auth_timeout{10000};
+  duration shutdown_timeout{30000};
+
+  // Effective settings for a (database, user) pair: global, then database, then user.
+  pool_settings pool_for(const std::string& database, const std::string& user) const;
+};
+
+}  // namespace pgrelay::conf

@@ -1,0 +1,205 @@
+// SCRAM-SHA-256 (RFC 5802 / RFC 7677) as Postgres uses it in SASL auth: verifiers, and the server
+// and client exchanges as pure state machines. No I/O, no clock; nonces and salts are injected.
+#pragma once
+
+#include <array>
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace pgrelay::protocol {
+
+// SASL mechanism name advertised in AuthenticationSASL.
+inline constexpr std::string_view scram_sha_256_mechanism = "SCRAM-SHA-256";
+// What Postgres uses: 4096 iterations, 16 random salt bytes, 18 random nonce bytes (base64'd).
+inline constexpr int scram_default_iterations = 4096;
+inline constexpr std::size_t scram_default_salt_length = 16;
+inline constexpr std::size_t scram_nonce_random_length = 18;
+// Largest iteration count scram_client accepts from a server; bounds the PBKDF2 CPU cost a
+// hostile or misconfigured server can make us pay.
+inline constexpr long long scram_max_client_iterations = 10'000'000;
+
+// Why an exchange or a parse failed. How the proxy reports each to a client:
+//   invalid_proof                 -> SQLSTATE 28P01 (invalid_password), FATAL
+//   malformed_message, nonce_mismatch, channel_binding_mismatch, unsupported_feature,
+//   out_of_order                  -> SQLSTATE 08P01 (protocol_violation), FATAL
+// Client-side kinds (invalid_iteration_count, invalid_server_signature, server_error) concern the
+// Postgres server we log in to; invalid_verifier is a configuration error; invalid_nonce means the
+// caller injected a nonce that is empty or has characters outside printable ASCII minus ','.
+enum class scram_errc {
+  malformed_message = 1,
+  unsupported_feature,       // authzid "a=", mandatory extension "m=", channel binding "p="
+  channel_binding_mismatch,  // client-final "c=" is not base64 of the client-first gs2 header
+  nonce_mismatch,
+  invalid_proof,
+  invalid_iteration_count,
+  invalid_server_signature,
+  server_error,  // server-final carried "e=..."; see scram_client::server_error()
+  invalid_verifier,
+  invalid_nonce,
+  out_of_order,  // method called in the wrong state, or again after a failure
+};
+
+[[nodiscard]] const boost::system::error_category& scram_category() noexcept;
+[[nodiscard]] boost::system::error_code make_error_code(scram_errc e) noexcept;
+
+}  // namespace pgrelay::protocol
+
+template <>
+struct boost::system::is_error_code_enum<pgrelay::protocol::scram_errc> : std::true_type {};
+
+namespace pgrelay::protocol {
+
+using scram_key = std::array<std::uint8_t, 32>;  // one SHA-256 output
+
+// A parsed SCRAM secret as stored in pg_authid.rolpassword and in pgrelay's users file.
+struct scram_verifier {
+  int iterations = 0;
+  std::string salt;  // raw bytes, non-empty
+  scram_key stored_key{};
+  scram_key server_key{};
+};
+
+// Parses "SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>".
+// Errors: scram_errc::invalid_verifier (wrong prefix or shape, iterations not in 1..INT_MAX,
+// non-canonical base64, empty salt, keys that are not 32 bytes). Never throws.
+[[nodiscard]] boost::system::result<scram_verifier> parse_scram_verifier(std::string_view text);
+
+// Derives StoredKey and ServerKey from a plaintext password. The password is used as raw bytes
+// without SASLprep, which matches Postgres for ASCII passwords and for any password SASLprep
+// rejects (Postgres falls back to the raw bytes then); non-ASCII passwords that SASLprep would
+// change yield a different verifier than Postgres's. Preconditions (caller-trusted inputs, not
+// wire data): iterations >= 1 and salt non-empty; violations throw std::invalid_argument.
+[[nodiscard]] scram_verifier compute_scram_verifier(std::string_view password,
+                                                    std::string_view salt,
+                                                    int iterations = scram_default_iterations);
+// The text form of a verifier; parse_scram_verifier(format_scram_verifier(v)) == v.
+[[nodiscard]] std::string format_scram_verifier(const scram_verifier& verifier);
+// format_scram_verifier(compute_scram_verifier(password, salt, iterations)).
+[[nodiscard]] std::string make_scram_verifier(std::string_view password, std::string_view salt,
+                                              int iterations = scram_default_iterations);
+
+// A verifier for a role that does not exist, so the exchange looks the same as for a real one
+// (Postgres's "mock authentication"): salt and keys are derived from secret + user, so repeated
+// attempts for one name see the same salt. `secret` must be random per process (random_bytes(32))
+// and never shown; with it unknown, no client proof can match.
+[[nodiscard]] scram_verifier mock_scram_verifier(std::string_view user, std::string_view secret,
+                                                 int iterations = scram_default_iterations);
+
+// n bytes from OpenSSL's CSPRNG (RAND_bytes), for nonces and salts. Throws std::runtime_error only
+// if the CSPRNG fails, which means the process cannot do authentication safely at all.
+[[nodiscard]] std::string random_bytes(std::size_t n);
+// A nonce in the form Postgres uses: base64 of the given random bytes (pass
+// random_bytes(scram_nonce_random_length)).
+[[nodiscard]] std::string make_scram_nonce(std::string_view random);
+// True if `nonce` is a non-empty run of printable ASCII other than ',' (RFC 5802 "printable").
+[[nodiscard]] bool is_valid_scram_nonce(std::string_view nonce) noexcept;
+
+// How the client-first gs2 header answered the channel-binding question (RFC 5802 section 6).
+enum class scram_cbind_flag {
+  not_supported,    // "n": the client does not support channel binding
+  client_supports,  // "y": the client supports it but thinks the server does not
+};
+
+// pgrelay as the SCRAM server, authenticating a client against a stored verifier. Sequence:
+// handle_client_first (SASLInitialResponse data) -> server-first for AuthenticationSASLContinue;
+// handle_client_final (SASLResponse data) -> server-final for AuthenticationSASLFinal; then send
+// AuthenticationOk. Any error is final: later calls return scram_errc::out_of_order.
+// We advertise only "SCRAM-SHA-256", so a client asking for channel binding ("p=") is refused.
+// To add SCRAM-SHA-256-PLUS later: take the tls-server-end-point hash in the constructor, accept
+// "p=tls-server-end-point", compare "c=" with gs2 header + hash, and refuse "y" when -PLUS was
+// offered (a downgrade); the callers stay the same.
+class scram_server {
+ public:
+  // `server_nonce` is the server's part of the nonce (make_scram_nonce(random_bytes(18))); it
+  // must satisfy is_valid_scram_nonce or the first call fails with scram_errc::invalid_nonce.
+  scram_server(scram_verifier verifier, std::string server_nonce);
+
+  // Parses client-first-message:
+  //   gs2-cbind-flag "," [authzid] "," ["m=" ext ","] "n=" user "," "r=" c-nonce ["," ext ...]
+  // The user name is ignored as Postgres does (the startup packet names the role).
+  // Returns server-first-message "r=<c-nonce><s-nonce>,s=<base64 salt>,i=<iterations>".
+  // Errors: malformed_message, unsupported_feature, invalid_nonce, out_of_order.
+  [[nodiscard]] boost::system::result<std::string> handle_client_first(std::string_view message);
+
+  // Parses client-final-message: "c=" cbind "," "r=" nonce ["," ext ...] "," "p=" proof
+  // and checks the proof against StoredKey in constant time.
+  // Returns server-final-message "v=<base64 ServerSignature>".
+  // Errors: malformed_message, channel_binding_mismatch, nonce_mismatch, invalid_proof,
+  // out_of_order.
+  [[nodiscard]] boost::system::result<std::string> handle_client_final(std::string_view message);
+
+  // True once handle_client_final succeeded: the client proved it knows the password.
+  [[nodiscard]] bool authenticated() const noexcept { return state_ == state::done; }
+  // The gs2 flag the client sent; meaningful after handle_client_first succeeded.
+  [[nodiscard]] scram_cbind_flag cbind_flag() const noexcept { return cbind_flag_; }
+  // A short static description of the last failure for logs (never shown to an unauthenticated
+  // client, never contains input bytes); empty if nothing failed.
+  [[nodiscard]] std::string_view error_detail() const noexcept { return error_detail_; }
+
+ private:
+  enum class state { awaiting_client_first, awaiting_client_final, done, failed };
+  boost::system::error_code fail(scram_errc e, std::string_view detail) noexcept;
+
+  scram_verifier verifier_;
+  std::string server_nonce_;
+  state state_ = state::awaiting_client_first;
+  scram_cbind_flag cbind_flag_ = scram_cbind_flag::not_supported;
+  std::string gs2_header_;
+  std::string client_first_bare_;
+  std::string server_first_;
+  std::string nonce_;  // client nonce + server nonce
+  std::string_view error_detail_;
+};
+
+// pgrelay as the SCRAM client, logging in to Postgres with a plaintext password. Sequence:
+// client_first -> SASLInitialResponse; handle_server_first(AuthenticationSASLContinue data) ->
+// SASLResponse; handle_server_final(AuthenticationSASLFinal data); then expect AuthenticationOk.
+// Sends gs2 header "n,," (no channel binding). Any error is final.
+class scram_client {
+ public:
+  // `client_nonce` must satisfy is_valid_scram_nonce (make_scram_nonce(random_bytes(18)));
+  // otherwise handle_server_first fails with scram_errc::invalid_nonce. `username` goes into
+  // "n=" escaped per RFC 5802; Postgres ignores it, so the default is empty like libpq's.
+  scram_client(std::string password, std::string client_nonce, std::string username = {});
+
+  // client-first-message "n,,n=<user>,r=<nonce>". Calling it again returns the same text.
+  [[nodiscard]] std::string client_first();
+
+  // Parses server-first-message "r=<nonce>,s=<salt>,i=<iterations>[,ext...]", runs PBKDF2 and
+  // returns client-final-message "c=biws,r=<nonce>,p=<base64 ClientProof>".
+  // Errors: malformed_message, unsupported_feature ("m="), nonce_mismatch (does not extend our
+  // nonce), invalid_iteration_count (< 1 or > scram_max_client_iterations), invalid_nonce,
+  // out_of_order.
+  [[nodiscard]] boost::system::result<std::string> handle_server_first(std::string_view message);
+
+  // Parses server-final-message "v=<base64 ServerSignature>" or "e=<error>" and checks the
+  // signature in constant time. Errors: malformed_message, server_error (text available from
+  // server_error()), invalid_server_signature, out_of_order.
+  [[nodiscard]] boost::system::result<void> handle_server_final(std::string_view message);
+
+  // True once handle_server_final succeeded: the server proved it knows the verifier.
+  [[nodiscard]] bool authenticated() const noexcept { return state_ == state::done; }
+  // The "e=" value the server sent, or empty.
+  [[nodiscard]] std::string_view server_error() const noexcept { return server_error_; }
+  [[nodiscard]] std::string_view error_detail() const noexcept { return error_detail_; }
+
+ private:
+  enum class state { initial, awaiting_server_first, awaiting_server_final, done, failed };
+  boost::system::error_code fail(scram_errc e, std::string_view detail) noexcept;
+
+  std::string password_;
+  std::string client_nonce_;
+  std::string username_;
+  state state_ = state::initial;
+  std::string client_first_bare_;
+  scram_key expected_server_signature_{};
+  std::string server_error_;
+  std::string_view error_detail_;
+};
+
+}  // namespace pgrelay::protocol

@@ -1,0 +1,534 @@
+// SCRAM-SHA-256 verifiers and exchanges (RFC 5802 / 7677) over OpenSSL's SHA-256, HMAC and PBKDF2.
+// Parsers here read untrusted bytes: they return errors, never throw, never read past the input.
+#include "pgrelay/protocol/scram.hpp"
+
+#include "pgrelay/protocol/base64.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+namespace pgrelay::protocol {
+
+namespace {
+
+class scram_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "pgrelay.scram"; }
+  std::string message(int ev) const override {
+    switch (static_cast<scram_errc>(ev)) {
+      case scram_errc::malformed_message:
+        return "malformed SCRAM message";
+      case scram_errc::unsupported_feature:
+        return "unsupported SCRAM feature requested";
+      case scram_errc::channel_binding_mismatch:
+        return "SCRAM channel binding check failed";
+      case scram_errc::nonce_mismatch:
+        return "SCRAM nonce mismatch";
+      case scram_errc::invalid_proof:
+        return "SCRAM client proof does not match";
+      case scram_errc::invalid_iteration_count:
+        return "SCRAM iteration count out of range";
+      case scram_errc::invalid_server_signature:
+        return "SCRAM server signature does not match";
+      case scram_errc::server_error:
+        return "SCRAM server reported an error";
+      case scram_errc::invalid_verifier:
+        return "invalid SCRAM verifier";
+      case scram_errc::invalid_nonce:
+        return "invalid SCRAM nonce supplied";
+      case scram_errc::out_of_order:
+        return "SCRAM message out of order";
+    }
+    return "unknown SCRAM error";
+  }
+};
+
+// ---- crypto primitives -------------------------------------------------------------------------
+
+const unsigned char* bytes_of(std::string_view s) noexcept {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+std::string_view as_view(const scram_key& k) noexcept {
+  return {reinterpret_cast<const char*>(k.data()), k.size()};
+}
+
+scram_key sha256(std::string_view data) {
+  scram_key out{};
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
+      len != out.size())
+    throw std::runtime_error("EVP_Digest(sha256) failed");
+  return out;
+}
+
+// Keys are at most a few hundred bytes here (32-byte keys, or a password/secret in the caller's
+// config), so the int key length OpenSSL wants cannot overflow for any input we pass.
+scram_key hmac_sha256(std::string_view key, std::string_view data) {
+  scram_key out{};
+  unsigned int len = 0;
+  if (key.size() > INT_MAX ||
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes_of(data), data.size(),
+           out.data(), &len) == nullptr ||
+      len != out.size())
+    throw std::runtime_error("HMAC(sha256) failed");
+  return out;
+}
+
+scram_key salted_password(std::string_view password, std::string_view salt, int iterations) {
+  scram_key out{};
+  if (password.size() > INT_MAX || salt.size() > INT_MAX ||
+      PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), bytes_of(salt),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                        static_cast<int>(out.size()), out.data()) != 1)
+    throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
+  return out;
+}
+
+scram_key xor_keys(const scram_key& a, const scram_key& b) noexcept {
+  scram_key out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(a[i] ^ b[i]);
+  return out;
+}
+
+bool equal_constant_time(const scram_key& a, const scram_key& b) noexcept {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::optional<scram_key> decode_key(std::string_view b64) {
+  auto raw = base64_decode(b64);
+  if (!raw || raw->size() != scram_key{}.size()) return std::nullopt;
+  scram_key k{};
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>((*raw)[i]);
+  return k;
+}
+
+// ---- message parsing ---------------------------------------------------------------------------
+
+// Walks the comma-separated "x=value" attributes of a SCRAM message (RFC 5802 section 7).
+class attribute_reader {
+ public:
+  struct attribute {
+    char name;
+    std::string_view value;
+  };
+
+  explicit attribute_reader(std::string_view text) noexcept : text_(text) {}
+
+  // The next attribute, or nullopt if there is none or the field is not ALPHA "=" value.
+  std::optional<attribute> next() noexcept {
+    if (exhausted_) return std::nullopt;
+    field_start_ = pos_;
+    const std::size_t comma = text_.find(',', pos_);
+    std::string_view field;
+    if (comma == std::string_view::npos) {
+      field = text_.substr(pos_);
+      pos_ = text_.size();
+      exhausted_ = true;
+    } else {
+      field = text_.substr(pos_, comma - pos_);
+      pos_ = comma + 1;
+    }
+    if (field.size() < 2 || field[1] != '=') return std::nullopt;
+    const char c = field[0];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return std::nullopt;
+    return attribute{c, field.substr(2)};
+  }
+
+  bool at_end() const noexcept { return exhausted_; }
+  // Offset in the text where the attribute last returned by next() starts.
+  std::size_t field_start() const noexcept { return field_start_; }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t field_start_ = 0;
+  bool exhausted_ = false;
+};
+
+// Optional trailing extensions: each must be a well-formed attribute; their content is ignored.
+bool skip_extensions(attribute_reader& reader) noexcept {
+  while (!reader.at_end())
+    if (!reader.next()) return false;
+  return true;
+}
+
+bool has_nul(std::string_view s) noexcept {
+  return s.find('\0') != std::string_view::npos;
+}
+
+// RFC 5802 saslname: ',' and '=' are escaped as "=2C" and "=3D".
+std::string escape_saslname(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (const char c : name) {
+    if (c == ',')
+      out += "=2C";
+    else if (c == '=')
+      out += "=3D";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// Parses a decimal integer (optionally negative); nullopt if the text is not exactly one.
+// Values that overflow long long come back as LLONG_MAX so range checks reject them.
+std::optional<long long> parse_integer(std::string_view text) noexcept {
+  long long value = 0;
+  const char* const end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ptr != end || text.empty()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range) return text[0] == '-' ? LLONG_MIN : LLONG_MAX;
+  if (ec != std::errc{}) return std::nullopt;
+  return value;
+}
+
+constexpr std::string_view verifier_prefix = "SCRAM-SHA-256$";
+constexpr std::string_view gs2_header_no_cbind = "n,,";
+
+}  // namespace
+
+const boost::system::error_category& scram_category() noexcept {
+  static const scram_category_impl instance;
+  return instance;
+}
+
+boost::system::error_code make_error_code(scram_errc e) noexcept {
+  return {static_cast<int>(e), scram_category()};
+}
+
+// ---- verifiers ---------------------------------------------------------------------------------
+
+boost::system::result<scram_verifier> parse_scram_verifier(std::string_view text) {
+  const boost::system::error_code invalid = scram_errc::invalid_verifier;
+  if (!text.starts_with(verifier_prefix)) return invalid;
+  text.remove_prefix(verifier_prefix.size());
+  // <iterations>:<salt>$<stored>:<server>
+  const std::size_t dollar = text.find('$');
+  if (dollar == std::string_view::npos) return invalid;
+  const std::string_view params = text.substr(0, dollar);
+  const std::string_view keys = text.substr(dollar + 1);
+  const std::size_t colon1 = params.find(':');
+  const std::size_t colon2 = keys.find(':');
+  if (colon1 == std::string_view::npos || colon2 == std::string_view::npos) return invalid;
+
+  const std::string_view iterations_text = params.substr(0, colon1);
+  if (iterations_text.empty() || iterations_text[0] == '-') return invalid;
+  const auto iterations = parse_integer(iterations_text);
+  if (!iterations || *iterations < 1 || *iterations > INT_MAX) return invalid;
+
+  scram_verifier v;
+  v.iterations = static_cast<int>(*iterations);
+  auto salt = base64_decode(params.substr(colon1 + 1));
+  if (!salt || salt->empty()) return invalid;
+  v.salt = std::move(*salt);
+  const auto stored = decode_key(keys.substr(0, colon2));
+  const auto server = decode_key(keys.substr(colon2 + 1));
+  if (!stored || !server) return invalid;
+  v.stored_key = *stored;
+  v.server_key = *server;
+  return v;
+}
+
+scram_verifier compute_scram_verifier(std::string_view password, std::string_view salt,
+                                      int iterations) {
+  if (iterations < 1) throw std::invalid_argument("SCRAM iterations must be >= 1");
+  if (salt.empty()) throw std::invalid_argument("SCRAM salt must not be empty");
+  scram_key salted = salted_password(password, salt, iterations);
+  scram_key client_key = hmac_sha256(as_view(salted), "Client Key");
+  scram_verifier v;
+  v.iterations = iterations;
+  v.salt = std::string(salt);
+  v.stored_key = sha256(as_view(client_key));
+  v.server_key = hmac_sha256(as_view(salted), "Server Key");
+  OPENSSL_cleanse(salted.data(), salted.size());
+  OPENSSL_cleanse(client_key.data(), client_key.size());
+  return v;
+}
+
+std::string format_scram_verifier(const scram_verifier& verifier) {
+  std::string out(verifier_prefix);
+  out += std::to_string(verifier.iterations);
+  out += ':';
+  out += base64_encode(verifier.salt);
+  out += '$';
+  out += base64_encode(as_view(verifier.stored_key));
+  out += ':';
+  out += base64_encode(as_view(verifier.server_key));
+  return out;
+}
+
+std::string make_scram_verifier(std::string_view password, std::string_view salt, int iterations) {
+  return format_scram_verifier(compute_scram_verifier(password, salt, iterations));
+}
+
+scram_verifier mock_scram_verifier(std::string_view user, std::string_view secret, int iterations) {
+  // Domain-separated HMACs keyed by the secret: the salt must be stable per user name, the keys
+  // must be unpredictable without the secret.
+  scram_verifier v;
+  v.iterations = iterations < 1 ? scram_default_iterations : iterations;
+  const scram_key salt = hmac_sha256(secret, std::string("salt\x1f").append(user));
+  v.salt.assign(reinterpret_cast<const char*>(salt.data()), scram_default_salt_length);
+  v.stored_key = hmac_sha256(secret, std::string("stored-key\x1f").append(user));
+  v.server_key = hmac_sha256(secret, std::string("server-key\x1f").append(user));
+  return v;
+}
+
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  std::size_t done = 0;
+  while (done < n) {
+    const std::size_t chunk = std::min<std::size_t>(n - done, 1 << 20);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + done), static_cast<int>(chunk)) !=
+        1)
+      throw std::runtime_error("RAND_bytes failed");
+    done += chunk;
+  }
+  return out;
+}
+
+std::string make_scram_nonce(std::string_view random) {
+  return base64_encode(random);
+}
+
+bool is_valid_scram_nonce(std::string_view nonce) noexcept {
+  if (nonce.empty()) return false;
+  for (const char c : nonce)
+    if (c < 0x21 || c > 0x7E || c == ',') return false;
+  return true;
+}
+
+// ---- server ------------------------------------------------------------------------------------
+
+scram_server::scram_server(scram_verifier verifier, std::string server_nonce)
+    : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
+
+boost::system::error_code scram_server::fail(scram_errc e, std::string_view detail) noexcept {
+  state_ = state::failed;
+  error_detail_ = detail;
+  return e;
+}
+
+boost::system::result<std::string> scram_server::handle_client_first(std::string_view message) {
+  if (state_ != state::awaiting_client_first)
+    return fail(scram_errc::out_of_order, "client-first-message received in wrong state");
+  if (!is_valid_scram_nonce(server_nonce_))
+    return fail(scram_errc::invalid_nonce, "injected server nonce is not printable");
+  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in client-first");
+
+  // gs2-header = gs2-cbind-flag "," [ authzid ] ","
+  const std::size_t comma1 = message.find(',');
+  if (comma1 == std::string_view::npos)
+    return fail(scram_errc::malformed_message, "client-first has no gs2 header");
+  const std::string_view flag = message.substr(0, comma1);
+  if (flag == "n") {
+    cbind_flag_ = scram_cbind_flag::not_supported;
+  } else if (flag == "y") {
+    cbind_flag_ = scram_cbind_flag::client_supports;
+  } else if (flag.starts_with("p=")) {
+    return fail(scram_errc::unsupported_feature,
+                "client requires channel binding, which was not offered");
+  } else {
+    return fail(scram_errc::malformed_message, "invalid gs2 channel-binding flag");
+  }
+  const std::size_t comma2 = message.find(',', comma1 + 1);
+  if (comma2 == std::string_view::npos)
+    return fail(scram_errc::malformed_message, "client-first gs2 header is truncated");
+  const std::string_view authzid = message.substr(comma1 + 1, comma2 - comma1 - 1);
+  if (!authzid.empty()) {
+    if (authzid.starts_with("a="))
+      return fail(scram_errc::unsupported_feature, "authorization identity not supported");
+    return fail(scram_errc::malformed_message, "invalid gs2 authzid");
+  }
+
+  // client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
+  const std::string_view bare = message.substr(comma2 + 1);
+  attribute_reader reader(bare);
+  auto attr = reader.next();
+  if (attr && attr->name == 'm')
+    return fail(scram_errc::unsupported_feature, "mandatory SCRAM extension not supported");
+  if (!attr || attr->name != 'n')
+    return fail(scram_errc::malformed_message, "client-first has no username attribute");
+  attr = reader.next();
+  if (!attr || attr->name != 'r')
+    return fail(scram_errc::malformed_message, "client-first has no nonce attribute");
+  if (!is_valid_scram_nonce(attr->value))
+    return fail(scram_errc::malformed_message, "client nonce is empty or not printable");
+  const std::string_view client_nonce = attr->value;
+  if (!skip_extensions(reader))
+    return fail(scram_errc::malformed_message, "malformed extension in client-first");
+
+  gs2_header_ = message.substr(0, comma2 + 1);
+  client_first_bare_ = bare;
+  nonce_.reserve(client_nonce.size() + server_nonce_.size());
+  nonce_.append(client_nonce).append(server_nonce_);
+  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(verifier_.salt) +
+                  ",i=" + std::to_string(verifier_.iterations);
+  state_ = state::awaiting_client_final;
+  return server_first_;
+}
+
+boost::system::result<std::string> scram_server::handle_client_final(std::string_view message) {
+  if (state_ != state::awaiting_client_final)
+    return fail(scram_errc::out_of_order, "client-final-message received in wrong state");
+  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in client-final");
+
+  // client-final-message = "c=" cbind "," "r=" nonce ["," extensions] "," "p=" proof
+  attribute_reader reader(message);
+  auto attr = reader.next();
+  if (!attr || attr->name != 'c')
+    return fail(scram_errc::malformed_message, "client-final has no channel-binding attribute");
+  const auto cbind = base64_decode(attr->value);
+  if (!cbind) return fail(scram_errc::malformed_message, "channel-binding is not valid base64");
+  if (*cbind != gs2_header_)
+    return fail(scram_errc::channel_binding_mismatch, "channel-binding differs from gs2 header");
+  attr = reader.next();
+  if (!attr || attr->name != 'r')
+    return fail(scram_errc::malformed_message, "client-final has no nonce attribute");
+  if (attr->value != nonce_) return fail(scram_errc::nonce_mismatch, "client-final nonce differs");
+  for (;;) {
+    if (reader.at_end()) return fail(scram_errc::malformed_message, "client-final has no proof");
+    attr = reader.next();
+    if (!attr) return fail(scram_errc::malformed_message, "malformed attribute in client-final");
+    if (attr->name == 'p') break;
+  }
+  if (!reader.at_end())
+    return fail(scram_errc::malformed_message, "attributes after proof in client-final");
+  const auto proof = decode_key(attr->value);
+  if (!proof) return fail(scram_errc::malformed_message, "proof is not 32 bytes of base64");
+
+  // AuthMessage = client-first-bare "," server-first "," client-final-without-proof
+  const std::string_view without_proof = message.substr(0, reader.field_start() - 1);
+  std::string auth_message;
+  auth_message.reserve(client_first_bare_.size() + server_first_.size() + without_proof.size() + 2);
+  auth_message.append(client_first_bare_).append(",").append(server_first_).append(",");
+  auth_message.append(without_proof);
+
+  // ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage); valid iff H(ClientKey) == StoredKey.
+  const scram_key client_signature = hmac_sha256(as_view(verifier_.stored_key), auth_message);
+  scram_key client_key = xor_keys(*proof, client_signature);
+  const scram_key computed_stored_key = sha256(as_view(client_key));
+  OPENSSL_cleanse(client_key.data(), client_key.size());
+  if (!equal_constant_time(computed_stored_key, verifier_.stored_key))
+    return fail(scram_errc::invalid_proof, "client proof does not match");
+
+  const scram_key server_signature = hmac_sha256(as_view(verifier_.server_key), auth_message);
+  state_ = state::done;
+  return "v=" + base64_encode(as_view(server_signature));
+}
+
+// ---- client ------------------------------------------------------------------------------------
+
+scram_client::scram_client(std::string password, std::string client_nonce, std::string username)
+    : password_(std::move(password)),
+      client_nonce_(std::move(client_nonce)),
+      username_(std::move(username)) {}
+
+boost::system::error_code scram_client::fail(scram_errc e, std::string_view detail) noexcept {
+  state_ = state::failed;
+  error_detail_ = detail;
+  return e;
+}
+
+std::string scram_client::client_first() {
+  if (state_ == state::initial) {
+    client_first_bare_ = "n=" + escape_saslname(username_) + ",r=" + client_nonce_;
+    state_ = state::awaiting_server_first;
+  }
+  return std::string(gs2_header_no_cbind) + client_first_bare_;
+}
+
+boost::system::result<std::string> scram_client::handle_server_first(std::string_view message) {
+  if (state_ != state::awaiting_server_first)
+    return fail(scram_errc::out_of_order, "server-first-message received in wrong state");
+  if (!is_valid_scram_nonce(client_nonce_))
+    return fail(scram_errc::invalid_nonce, "injected client nonce is not printable");
+  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in server-first");
+
+  // server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count ["," ext]
+  attribute_reader reader(message);
+  auto attr = reader.next();
+  if (attr && attr->name == 'm')
+    return fail(scram_errc::unsupported_feature, "mandatory SCRAM extension not supported");
+  if (!attr || attr->name != 'r')
+    return fail(scram_errc::malformed_message, "server-first has no nonce attribute");
+  const std::string_view nonce = attr->value;
+  if (!is_valid_scram_nonce(nonce))
+    return fail(scram_errc::malformed_message, "server nonce is not printable");
+  if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_))
+    return fail(scram_errc::nonce_mismatch, "server nonce does not extend the client nonce");
+  attr = reader.next();
+  if (!attr || attr->name != 's')
+    return fail(scram_errc::malformed_message, "server-first has no salt attribute");
+  const auto salt = base64_decode(attr->value);
+  if (!salt || salt->empty())
+    return fail(scram_errc::malformed_message, "salt is empty or not valid base64");
+  attr = reader.next();
+  if (!attr || attr->name != 'i')
+    return fail(scram_errc::malformed_message, "server-first has no iteration count");
+  const auto iterations = parse_integer(attr->value);
+  if (!iterations) return fail(scram_errc::malformed_message, "iteration count is not a number");
+  if (*iterations < 1 || *iterations > scram_max_client_iterations)
+    return fail(scram_errc::invalid_iteration_count, "iteration count out of range");
+  if (!skip_extensions(reader))
+    return fail(scram_errc::malformed_message, "malformed extension in server-first");
+
+  scram_key salted = salted_password(password_, *salt, static_cast<int>(*iterations));
+  scram_key client_key = hmac_sha256(as_view(salted), "Client Key");
+  scram_key server_key = hmac_sha256(as_view(salted), "Server Key");
+  const scram_key stored_key = sha256(as_view(client_key));
+
+  std::string client_final = "c=" + base64_encode(gs2_header_no_cbind) + ",r=";
+  client_final.append(nonce);
+  std::string auth_message;
+  auth_message.reserve(client_first_bare_.size() + message.size() + client_final.size() + 2);
+  auth_message.append(client_first_bare_).append(",").append(message).append(",");
+  auth_message.append(client_final);
+
+  const scram_key proof = xor_keys(client_key, hmac_sha256(as_view(stored_key), auth_message));
+  expected_server_signature_ = hmac_sha256(as_view(server_key), auth_message);
+  OPENSSL_cleanse(salted.data(), salted.size());
+  OPENSSL_cleanse(client_key.data(), client_key.size());
+  OPENSSL_cleanse(server_key.data(), server_key.size());
+
+  client_final.append(",p=").append(base64_encode(as_view(proof)));
+  state_ = state::awaiting_server_final;
+  return client_final;
+}
+
+boost::system::result<void> scram_client::handle_server_final(std::string_view message) {
+  if (state_ != state::awaiting_server_final)
+    return fail(scram_errc::out_of_order, "server-final-message received in wrong state");
+  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in server-final");
+
+  // server-final-message = (server-error / verifier) ["," extensions]
+  attribute_reader reader(message);
+  const auto attr = reader.next();
+  if (attr && attr->name == 'e') {
+    server_error_ = attr->value;
+    return fail(scram_errc::server_error, "server-final carries an error");
+  }
+  if (!attr || attr->name != 'v')
+    return fail(scram_errc::malformed_message, "server-final has no verifier attribute");
+  const auto signature = decode_key(attr->value);
+  if (!signature)
+    return fail(scram_errc::malformed_message, "server signature is not 32 bytes of base64");
+  if (!skip_extensions(reader))
+    return fail(scram_errc::malformed_message, "malformed extension in server-final");
+  if (!equal_constant_time(*signature, expected_server_signature_))
+    return fail(scram_errc::invalid_server_signature, "server signature does not match");
+  state_ = state::done;
+  return {};
+}
+
+}  // namespace pgrelay::protocol

@@ -1,0 +1,37 @@
+// Session parameters a client asked for (startup packet, `options`, reported changes) and the
+// plan that brings a pooled server in line with them, setting only what differs.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgrelay::core {
+
+// Keys are GUC names lowercased (Postgres treats them case-insensitively).
+using param_map = std::map<std::string, std::string>;
+
+std::string normalize_param_name(std::string_view name);
+
+// Startup parameters that are connection metadata, not settings.
+bool is_connection_param(std::string_view name);
+
+// Parses a libpq `options` value: `-c name=value`, `-cname=value`, `--name=value`, with
+// backslash-escaped spaces. Returns nullopt (and leaves `out` partial) on anything else.
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_options(std::string_view options);
+
+// Whether `name` is safe to splice into SQL as an identifier ([A-Za-z0-9_.], not empty).
+bool is_plain_param_name(std::string_view name);
+
+// Builds the SQL that moves a server from `applied` (settings pgrelay made on it beyond its
+// `baseline`) to `wanted`, or an empty string when nothing differs. `applied` is updated to
+// the state after the SQL succeeds.
+std::string plan_param_sync(const param_map& wanted, const param_map& baseline, param_map& applied);
+
+// 'value' with quotes doubled: a SQL string literal.
+std::string quote_literal(std::string_view value);
+
+}  // namespace pgrelay::core

@@ -1,0 +1,98 @@
+// Process wiring: config → shared state → N workers, each on its own thread.
+#include "app.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "pgrelay/conf/load.hpp"
+#include "pgrelay/conf/users.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace {
+
+void setup_logging(const conf::log_config& log) {
+  auto logger = spdlog::stderr_color_mt("pgrelay");
+  spdlog::set_default_logger(logger);
+  if (log.format == conf::log_format::json) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":"%v"})");
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%t] %v");
+  }
+  spdlog::set_level(spdlog::level::from_str(log.level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int run_proxy(const std::string& config_path) {
+  auto loaded = conf::load_file(config_path);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.errors) std::cerr << d.to_string() << "\n";
+    return 2;
+  }
+  auto cfg = std::make_shared<conf::config>(std::move(*loaded.cfg));
+  // Secrets may come from the environment so they stay out of the YAML file.
+  for (auto& [name, db] : cfg->databases) {
+    if (!db.server_password_env.empty()) {
+      const char* v = std::getenv(db.server_password_env.c_str());
+      if (!v) {
+        std::cerr << config_path << ": databases." << name << ".server_password_env: environment variable "
+                  << db.server_password_env << " is not set\n";
+        return 2;
+      }
+      db.server_password = v;
+    }
+  }
+  setup_logging(cfg->log);
+
+  auto users = std::make_shared<users_map>();
+  if (cfg->auth.method == conf::auth_method::scram_sha_256) {
+    auto u = conf::load_users_file(cfg->auth.users_file);
+    if (!u.ok()) {
+      for (const auto& d : u.errors) std::cerr << d.to_string() << "\n";
+      return 2;
+    }
+    *users = std::move(*u.users);
+  }
+
+  shared_state shared;
+  shared.config = cfg;
+  shared.users = users;
+  shared.worker_count = cfg->workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg->workers;
+
+  std::vector<std::unique_ptr<worker>> workers;
+  for (std::size_t i = 0; i < shared.worker_count; ++i) workers.push_back(std::make_unique<worker>(i, shared));
+  try {
+    for (auto& w : workers) w->start_listening();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen: {}", e.what());
+    return 1;
+  }
+
+  // Signals are taken on the first worker's loop; stopping fans out to all.
+  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM);
+  signals.async_wait([&](const error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("received signal {}; shutting down", sig);
+    shared.shutting_down = true;
+    for (auto& w : workers) w->stop();
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  spdlog::info("pgrelay started: {} worker(s), {} database(s)", shared.worker_count, cfg->databases.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
+  workers[0]->run();
+  for (auto& t : threads) t.join();
+  spdlog::info("pgrelay stopped");
+  return 0;
+}
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,68 @@
+// A growable read buffer with a consumed head: reads land in the spare tail, frames are
+// consumed from the head, and the rest is moved to the front only when room runs out.
+#pragma once
+
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace pgrelay::proxy {
+
+class byte_buffer {
+ public:
+  explicit byte_buffer(std::size_t initial = 8192) : initial_(initial) {}
+
+  std::string_view data() const { return {store_.get() + head_, tail_ - head_}; }
+  std::size_t size() const { return tail_ - head_; }
+  bool empty() const { return head_ == tail_; }
+
+  // Spare room of at least `min` bytes at the tail (compacting or growing as needed).
+  char* prepare(std::size_t min, std::size_t& room) {
+    if (!store_) {
+      cap_ = std::max(initial_, min);
+      store_ = std::make_unique<char[]>(cap_);
+    }
+    if (cap_ - tail_ < min) {
+      if (head_ > 0) {
+        std::memmove(store_.get(), store_.get() + head_, tail_ - head_);
+        tail_ -= head_;
+        head_ = 0;
+      }
+      if (cap_ - tail_ < min) {
+        auto bigger = std::max(cap_ * 2, tail_ + min);
+        auto fresh = std::make_unique<char[]>(bigger);
+        std::memcpy(fresh.get(), store_.get(), tail_);
+        store_ = std::move(fresh);
+        cap_ = bigger;
+      }
+    }
+    room = cap_ - tail_;
+    return store_.get() + tail_;
+  }
+  void commit(std::size_t n) { tail_ += n; }
+  void consume(std::size_t n) {
+    head_ += n;
+    if (head_ == tail_) head_ = tail_ = 0;
+  }
+  void append(std::string_view s) {
+    std::size_t room = 0;
+    std::memcpy(prepare(s.size(), room), s.data(), s.size());
+    commit(s.size());
+  }
+  // Frees the storage of an empty buffer so idle connections cost little memory.
+  void release_if_empty() {
+    if (empty() && cap_ > initial_) {
+      store_.reset();
+      cap_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<char[]> store_;
+  std::size_t initial_;
+  std::size_t cap_ = 0;
+  std::size_t head_ = 0;
+  std::size_t tail_ = 0;
+};
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,45 @@
+// Cancel keys: random, positive pids so pg_terminate_backend(pid) never overflows an integer.
+#include "cancel_registry.hpp"
+
+#include <openssl/crypto.h>
+
+#include "pgrelay/protocol/scram.hpp"
+
+namespace pgrelay::proxy {
+
+std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, asio::any_io_executor ex,
+                                  std::string& key) {
+  key = protocol::random_bytes(4);
+  std::lock_guard lock(mutex_);
+  for (;;) {
+    auto raw = protocol::random_bytes(4);
+    std::uint32_t v = 0;
+    for (char c : raw) v = (v << 8) | static_cast<unsigned char>(c);
+    auto pid = static_cast<std::int32_t>(v & 0x7fffffffu);
+    if (pid == 0 || entries_.contains(pid)) continue;
+    entries_.emplace(pid, entry{key, std::move(session), std::move(ex)});
+    return pid;
+  }
+}
+
+bool cancel_registry::add_exact(std::int32_t pid, const std::string& key, std::weak_ptr<client_session> session,
+                                asio::any_io_executor ex) {
+  std::lock_guard lock(mutex_);
+  return entries_.emplace(pid, entry{key, std::move(session), std::move(ex)}).second;
+}
+
+void cancel_registry::remove(std::int32_t pid) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(pid);
+}
+
+std::optional<cancel_registry::entry> cancel_registry::find(std::int32_t pid, std::string_view key) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(pid);
+  if (it == entries_.end()) return std::nullopt;
+  const auto& k = it->second.key;
+  if (k.size() != key.size() || CRYPTO_memcmp(k.data(), key.data(), k.size()) != 0) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace pgrelay::proxy

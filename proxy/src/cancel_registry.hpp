@@ -1,0 +1,40 @@
+// Maps the (pid, key) pgrelay handed each client to that client's session, across workers.
+// Touched at connect, disconnect and cancel only: a mutex is fine off the query path.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "net.hpp"
+
+namespace pgrelay::proxy {
+
+class client_session;
+
+class cancel_registry {
+ public:
+  struct entry {
+    std::string key;
+    std::weak_ptr<client_session> session;
+    asio::any_io_executor executor;
+  };
+
+  // Registers a session under a fresh positive 31-bit pid; returns the pid and fills `key`.
+  std::int32_t add(std::weak_ptr<client_session> session, asio::any_io_executor ex, std::string& key);
+  // Registers under a given pid/key (session mode: the server's real ones). False if taken.
+  bool add_exact(std::int32_t pid, const std::string& key, std::weak_ptr<client_session> session,
+                 asio::any_io_executor ex);
+  void remove(std::int32_t pid);
+  // Finds the session a CancelRequest names; the key is compared in constant time.
+  std::optional<entry> find(std::int32_t pid, std::string_view key);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::int32_t, entry> entries_;
+};
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,283 @@
+// Client login: the first packet (SSL/GSS negotiation, cancel, startup), SCRAM authentication
+// against the users file, and the welcome (ParameterStatus, BackendKeyData, ReadyForQuery).
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "pgrelay/protocol/errors.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/scram.hpp"
+#include "pgrelay/protocol/startup.hpp"
+#include "pgrelay/protocol/writer.hpp"
+#include "pool.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+
+namespace {
+
+bool truthy(std::string_view v) {
+  return !(v.empty() || v == "0" || v == "false" || v == "off" || v == "no");
+}
+
+// Key of a set of wanted parameters, for the per-pool cache of validated sets.
+std::string params_key(const core::param_map& m) {
+  std::string k;
+  for (const auto& [name, value] : m) {
+    k += name;
+    k.push_back('\0');
+    k += value;
+    k.push_back('\0');
+  }
+  return k;
+}
+
+}  // namespace
+
+awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::string& storage) {
+  for (;;) {
+    packet = pr::decode_startup(in_.data());
+    switch (packet.kind) {
+      case pr::startup_kind::need_more:
+        if (!co_await read_client_some()) co_return false;
+        continue;
+      case pr::startup_kind::ssl_request:
+      case pr::startup_kind::gssenc_request: {
+        in_.consume(packet.size);
+        std::string no;
+        pr::build::ssl_response(no, false);  // TLS is not offered on this listener
+        if (!co_await write_client(no)) co_return false;
+        continue;
+      }
+      case pr::startup_kind::bad_length:
+      case pr::startup_kind::malformed:
+        spdlog::warn("client {}: invalid startup packet", peer_);
+        reason_ = disconnect_reason::protocol_error;
+        co_await fail(pr::sqlstate::protocol_violation, "invalid startup packet layout");
+        co_return false;
+      case pr::startup_kind::bad_version:
+        reason_ = disconnect_reason::protocol_error;
+        co_await fail(pr::sqlstate::feature_not_supported,
+                      "unsupported frontend protocol " + std::to_string(packet.version >> 16) + "." +
+                          std::to_string(packet.version & 0xffff) + ": pgrelay supports 3.0");
+        co_return false;
+      default: {
+        // Keep the bytes alive for the views in `packet`.
+        storage.assign(in_.data().substr(0, packet.size));
+        in_.consume(packet.size);
+        packet = pr::decode_startup(storage);
+        co_return true;
+      }
+    }
+  }
+}
+
+awaitable<bool> client_session::login() {
+  pr::startup_packet packet;
+  std::string storage;
+  if (!co_await read_startup(packet, storage)) co_return false;
+  if (packet.kind == pr::startup_kind::cancel_request) {
+    co_await handle_cancel_request(packet.cancel_pid, std::string(packet.cancel_key));
+    reason_ = disconnect_reason::client_eof;
+    co_return false;
+  }
+  reason_ = disconnect_reason::login_failed;
+  user_ = std::string(packet.param("user"));
+  database_ = std::string(packet.param("database"));
+  if (database_.empty()) database_ = user_;
+  if (user_.empty()) {
+    co_await fail(pr::sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
+    co_return false;
+  }
+  if (truthy(packet.param("replication"))) {
+    co_await fail(pr::sqlstate::feature_not_supported, "pgrelay does not relay replication connections yet");
+    co_return false;
+  }
+  // Minor versions above 3.0 and _pq_ options: answer what we speak, as Postgres does.
+  std::vector<std::string_view> unknown_options;
+  for (const auto& [name, value] : packet.params) {
+    if (name.starts_with("_pq_.")) unknown_options.push_back(name);
+  }
+  if (packet.version != pr::protocol_3_0 || !unknown_options.empty()) {
+    pr::message_writer w(out_);
+    w.begin('v').i32(0).i32(static_cast<std::int32_t>(unknown_options.size()));
+    for (auto o : unknown_options) w.cstring(o);
+    w.end();
+  }
+
+  const auto& cfg = *worker_.shared_.config;
+  if (!cfg.databases.contains(database_)) {
+    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+    co_return false;
+  }
+  if (!co_await authenticate(user_)) co_return false;
+
+  pool_ = worker_.pool_for(database_, user_);
+  if (!pool_) {
+    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+    co_return false;
+  }
+  auto& budget = pool_->budget();
+  if (budget.clients.fetch_add(1) >= pool_->settings().max_clients) {
+    budget.clients.fetch_sub(1);
+    co_await fail(pr::sqlstate::too_many_connections,
+                  "too many client connections for database \"" + database_ + "\" and user \"" + user_ + "\"");
+    co_return false;
+  }
+  counted_client_ = true;
+  session_mode_ = pool_->settings().mode == conf::pool_mode::session;
+
+  for (const auto& [name, value] : packet.params) {
+    if (core::is_connection_param(name) || name.starts_with("_pq_.")) continue;
+    wanted_[core::normalize_param_name(name)] = std::string(value);
+  }
+  if (auto options = packet.param("options"); !options.empty()) {
+    auto parsed = core::parse_options(options);
+    if (!parsed) {
+      co_await fail("22023", "invalid options in startup packet: pgrelay accepts -c name=value and --name=value");
+      co_return false;
+    }
+    for (auto& [name, value] : *parsed) wanted_[core::normalize_param_name(name)] = value;
+  }
+  application_name_ = wanted_.contains("application_name") ? wanted_["application_name"] : "";
+  co_return co_await establish_parameters();
+}
+
+awaitable<bool> client_session::authenticate(const std::string& user) {
+  const auto& cfg = *worker_.shared_.config;
+  if (cfg.auth.method == conf::auth_method::trust) {
+    pr::build::authentication_ok(out_);
+    co_return true;
+  }
+  const auto& users = *worker_.shared_.users;
+  auto it = users.find(user);
+  pr::scram_verifier verifier;
+  bool known = false;
+  if (it != users.end()) {
+    auto parsed = pr::parse_scram_verifier(it->second.scram_verifier);
+    if (parsed) {
+      verifier = *parsed;
+      known = true;
+    }
+  }
+  // Unknown users get the same exchange as known ones, so probing cannot tell them apart.
+  if (!known) {
+    static const std::string secret = pr::random_bytes(32);
+    verifier = pr::mock_scram_verifier(user, secret);
+  }
+  std::string_view mechanisms[] = {pr::scram_sha_256_mechanism};
+  pr::build::authentication_sasl(out_, mechanisms);
+  if (!co_await write_client({})) co_return false;
+
+  pr::scram_server scram(verifier, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
+  auto read_password_frame = [this]() -> awaitable<std::optional<std::string>> {
+    for (;;) {
+      auto r = pr::decode_frame(in_.data(), 64 * 1024);
+      if (r.status == pr::decode_status::ok) {
+        if (r.msg.tag != 'p') co_return std::nullopt;
+        std::string body(r.msg.body);
+        in_.consume(r.msg.size());
+        co_return body;
+      }
+      if (r.status != pr::decode_status::need_more) co_return std::nullopt;
+      if (!co_await read_client_some()) co_return std::nullopt;
+    }
+  };
+  auto first = co_await read_password_frame();
+  pr::sasl_initial_view initial;
+  if (!first || !pr::parse_sasl_initial_response(*first, initial)) {
+    co_await fail(pr::sqlstate::protocol_violation, "expected SASL initial response");
+    co_return false;
+  }
+  if (initial.mechanism != pr::scram_sha_256_mechanism) {
+    co_await fail(pr::sqlstate::invalid_authorization, "client selected an invalid SASL authentication mechanism");
+    co_return false;
+  }
+  auto server_first = scram.handle_client_first(initial.data);
+  if (!server_first) {
+    co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
+    co_return false;
+  }
+  pr::build::authentication_sasl_continue(out_, *server_first);
+  if (!co_await write_client({})) co_return false;
+  auto final_msg = co_await read_password_frame();
+  if (!final_msg) {
+    co_await fail(pr::sqlstate::protocol_violation, "expected SASL response");
+    co_return false;
+  }
+  auto server_final = scram.handle_client_final(*final_msg);
+  if (!server_final || !known) {
+    bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
+    spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, user,
+                 known ? std::string(scram.error_detail()) : "unknown user");
+    if (bad_proof) {
+      co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
+    } else {
+      co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
+    }
+    co_return false;
+  }
+  pr::build::authentication_sasl_final(out_, *server_final);
+  pr::build::authentication_ok(out_);
+  co_return true;
+}
+
+awaitable<bool> client_session::establish_parameters() {
+  auto key = params_key(wanted_);
+  const core::param_map* reported = nullptr;
+  const std::map<std::string, std::string>* names = nullptr;
+  core::param_map learnt;
+  std::map<std::string, std::string> learnt_names;
+
+  if (!session_mode_) {
+    auto it = pool_->validated_params_.find(key);
+    if (it != pool_->validated_params_.end()) reported = &it->second;
+  }
+  if (!reported) {
+    // First client with these settings (or session mode): check them on a real server.
+    if (!co_await attach_server()) co_return false;
+    learnt = server_->reported_;
+    learnt_names = server_->reported_names_;
+    reported = &learnt;
+    names = &learnt_names;
+    if (!session_mode_) {
+      pool_->validated_params_[key] = learnt;
+      pool_->validated_names_ = learnt_names;
+      release_server(true);
+    }
+  } else {
+    names = &pool_->validated_names_;
+  }
+  for (const auto& [name, value] : *reported) {
+    auto n = names->find(name);
+    pr::build::parameter_status(out_, n != names->end() ? n->second : name, value);
+  }
+  std::string key_bytes;
+  std::int32_t pid = 0;
+  if (session_mode_ && server_ &&
+      worker_.shared_.cancels.add_exact(server_->backend_pid_, server_->backend_key_, weak_from_this(),
+                                        worker_.io_.get_executor())) {
+    pid = server_->backend_pid_;
+    key_bytes = server_->backend_key_;
+  } else {
+    pid = worker_.shared_.cancels.add(weak_from_this(), worker_.io_.get_executor(), key_bytes);
+  }
+  cancel_pid_ = pid;
+  pr::build::backend_key_data(out_, pid, key_bytes);
+  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  co_return co_await write_client({});
+}
+
+awaitable<void> client_session::handle_cancel_request(std::int32_t pid, std::string key) {
+  auto found = worker_.shared_.cancels.find(pid, key);
+  if (!found) {
+    spdlog::info("client {}: cancel request with an unknown key ignored", peer_);
+    co_return;
+  }
+  asio::post(found->executor, [weak = found->session] {
+    if (auto s = weak.lock()) s->forward_cancel();
+  });
+}
+
+}  // namespace pgrelay::proxy

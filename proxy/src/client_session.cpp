@@ -1,0 +1,445 @@
+// The relay: buffer a client's request unit, borrow a server, pump bytes both ways until the
+// server owes nothing and no transaction is open, then hand the server back.
+#include "client_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "pgrelay/protocol/errors.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/writer.hpp"
+#include "pool.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::size_t max_unit_buffer = 1u << 20;  // start relaying a huge request before its end
+constexpr millis cancel_grace{5000};
+
+bool is_frontend_tag(char t) {
+  switch (t) {
+    case 'B': case 'C': case 'd': case 'c': case 'f': case 'D': case 'E':
+    case 'H': case 'F': case 'P': case 'Q': case 'S': case 'X':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Ends a unit: after these the client waits for an answer.
+bool ends_unit(char t) { return t == 'Q' || t == 'S' || t == 'H' || t == 'F' || t == 'X'; }
+
+bool wanted_from_server(char t) { return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W'; }
+
+}  // namespace
+
+std::string_view to_string(disconnect_reason r) {
+  switch (r) {
+    case disconnect_reason::client_terminate: return "client_terminate";
+    case disconnect_reason::client_eof: return "client_eof";
+    case disconnect_reason::login_failed: return "login_failed";
+    case disconnect_reason::protocol_error: return "protocol_error";
+    case disconnect_reason::server_lost: return "server_lost";
+    case disconnect_reason::wait_timeout: return "wait_timeout";
+    case disconnect_reason::idle_in_transaction_timeout: return "idle_in_transaction_timeout";
+    case disconnect_reason::query_timeout: return "query_timeout";
+    case disconnect_reason::shutdown: return "shutdown";
+    case disconnect_reason::internal_error: return "internal_error";
+  }
+  return "unknown";
+}
+
+client_session::client_session(worker& w, stream_socket socket, std::string peer)
+    : worker_(w), socket_(std::move(socket)), peer_(std::move(peer)) {}
+
+client_session::~client_session() {
+  if (cancel_pid_ != 0) worker_.shared_.cancels.remove(cancel_pid_);
+  if (counted_client_ && pool_) pool_->budget().clients.fetch_sub(1);
+  if (server_ && pool_) pool_->release(std::move(server_), false);
+}
+
+awaitable<bool> client_session::read_client_some() {
+  std::size_t room = 0;
+  char* at = in_.prepare(4096, room);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(at, room), use_tuple);
+  if (ec) co_return false;
+  in_.commit(n);
+  co_return true;
+}
+
+awaitable<bool> client_session::write_client(std::string_view bytes) {
+  // Pending pgrelay-made messages go first, in the same write.
+  if (!out_.empty()) {
+    out_.append(bytes);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
+    (void)n;
+    out_.clear();
+    co_return !ec;
+  }
+  if (bytes.empty()) co_return true;
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+  (void)n;
+  co_return !ec;
+}
+
+awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view message, bool fatal) {
+  pr::build::error_response(out_, fatal ? pr::severity::fatal : pr::severity::error, sqlstate, message);
+  (void)co_await write_client({});
+}
+
+awaitable<void> client_session::run() {
+  auto self = shared_from_this();
+  auto timeout = worker_.shared_.config->auth_timeout;
+  auto logged_in = co_await with_timeout<bool>(login(), timeout);
+  if (!logged_in) {
+    spdlog::info("client {}: login timed out", peer_);
+    co_await fail(pr::sqlstate::query_canceled, "canceling authentication due to timeout");
+    co_return;
+  }
+  if (!*logged_in) co_return;
+  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_, user_, database_,
+               application_name_, session_mode_ ? "session" : "transaction");
+  reason_ = disconnect_reason::client_eof;
+
+  for (;;) {
+    if (!server_) {
+      if (!co_await read_request_unit()) break;
+      if (!co_await attach_server()) break;
+    }
+    auto end = co_await relay();
+    if (end == relay_end::released) {
+      ++transactions_;
+      release_server(true);
+      in_.release_if_empty();
+      continue;
+    }
+    if (end == relay_end::client_terminate || end == relay_end::client_eof) {
+      reason_ = end == relay_end::client_terminate ? disconnect_reason::client_terminate : disconnect_reason::client_eof;
+      co_await detach_after_client_left();
+      break;
+    }
+    if (end == relay_end::client_protocol_error) {
+      reason_ = disconnect_reason::protocol_error;
+      co_await detach_after_client_left();
+      co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
+      break;
+    }
+    if (end == relay_end::idle_timeout) {
+      reason_ = disconnect_reason::idle_in_transaction_timeout;
+      co_await detach_after_client_left();
+      co_await fail(pr::sqlstate::idle_in_transaction_timeout,
+                    "terminating connection due to idle-in-transaction timeout");
+      break;
+    }
+    if (end == relay_end::query_timeout) {
+      reason_ = disconnect_reason::query_timeout;
+      release_server(false);
+      co_await fail(pr::sqlstate::query_canceled, "canceling statement due to query_timeout; the server did not stop in time");
+      break;
+    }
+    // The server went away under the client. If it said why (a FATAL error, already relayed),
+    // that is the client's one error; otherwise say so once.
+    reason_ = disconnect_reason::server_lost;
+    release_server(false);
+    if (!server_fatal_seen_) {
+      co_await fail(pr::sqlstate::connection_failure, "server connection lost");
+    }
+    break;
+  }
+  auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
+  spdlog::info("client disconnected: addr={} user={} database={} duration={:.3f}s transactions={} reason={}", peer_,
+               user_, database_, secs, transactions_, to_string(reason_));
+  error_code ignored;
+  socket_.shutdown(stream_socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+awaitable<bool> client_session::read_request_unit() {
+  std::size_t pos = 0;
+  for (;;) {
+    auto data = in_.data();
+    while (pos < data.size()) {
+      auto r = pr::decode_frame(data.substr(pos));
+      if (r.status == pr::decode_status::need_more) {
+        if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer) break;
+        co_return true;  // a huge frame: start relaying before it is all here
+      }
+      if (r.status != pr::decode_status::ok || !is_frontend_tag(r.msg.tag)) {
+        reason_ = disconnect_reason::protocol_error;
+        spdlog::warn("client {}: invalid frontend message (tag 0x{:02x})", peer_, static_cast<unsigned char>(data[pos]));
+        co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
+        co_return false;
+      }
+      if (r.msg.tag == 'X' && pos == 0) {
+        reason_ = disconnect_reason::client_terminate;
+        co_return false;
+      }
+      pos += r.msg.size();
+      if (ends_unit(r.msg.tag)) co_return true;
+    }
+    if (pos >= max_unit_buffer) co_return true;
+    if (!co_await read_client_some()) {
+      reason_ = disconnect_reason::client_eof;
+      co_return false;
+    }
+  }
+}
+
+awaitable<bool> client_session::attach_server() {
+  auto got = co_await pool_->acquire();
+  if (!got.server) {
+    reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
+                                                                        : disconnect_reason::server_lost;
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, user_, got.error.message);
+    co_await fail(got.error.sqlstate, got.error.message);
+    co_return false;
+  }
+  server_ = std::move(got.server);
+  server_->tracker_.reset();
+  server_scanner_.reset();
+  server_fatal_seen_ = false;
+  if (!co_await sync_parameters(*server_)) co_return false;
+  co_return true;
+}
+
+awaitable<bool> client_session::sync_parameters(server_connection& server) {
+  auto sql = core::plan_param_sync(wanted_, server.baseline_, server.applied_);
+  if (sql.empty()) co_return true;
+  auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
+  // Settings reported back are the server's spelling of what the client asked for.
+  for (auto& [name, value] : wanted_) {
+    auto it = server.reported_.find(name);
+    if (it != server.reported_.end()) {
+      value = it->second;
+      server.applied_[name] = it->second;
+    }
+  }
+  if (err) {
+    reason_ = disconnect_reason::login_failed;
+    bool server_side = err.sqlstate.starts_with("08");
+    release_server(!server_side && server.tracker_.quiet());
+    co_await fail(err.sqlstate, err.message);
+    co_return false;
+  }
+  co_return true;
+}
+
+void client_session::release_server(bool clean) {
+  if (!server_) return;
+  server_->read_buf_.release_if_empty();
+  pool_->release(std::move(server_), clean);
+}
+
+awaitable<client_session::relay_end> client_session::relay() {
+  auto r = co_await (pump_client_to_server() || pump_server_to_client());
+  co_return std::visit([](auto v) { return v; }, r);
+}
+
+awaitable<client_session::relay_end> client_session::pump_client_to_server() {
+  auto& tracker = server_->tracker_;
+  const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
+  for (;;) {
+    auto data = in_.data();
+    std::size_t pos = 0;
+    bool terminate = false;
+    while (pos < data.size()) {
+      auto step = client_scanner_.next(data.substr(pos), [](char t) { return t == 'X'; });
+      if (step.what == pr::scan_step::kind::need_more) break;
+      if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
+          (step.starts_frame && !is_frontend_tag(step.tag))) {
+        if (pos > 0) break;  // forward what came before, fail on the next pass
+        co_return relay_end::client_protocol_error;
+      }
+      if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
+        terminate = true;
+        break;
+      }
+      if (step.starts_frame) {
+        if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
+          request_started_ = clock::now();
+        }
+        tracker.on_client_frame(step.tag);
+      }
+      pos += step.advance;
+    }
+    if (pos > 0) {
+      auto [ec, n] = co_await asio::async_write(server_->socket_, asio::buffer(data.data(), pos), use_tuple);
+      (void)n;
+      if (ec) co_return relay_end::server_eof;
+      in_.consume(pos);
+      continue;
+    }
+    if (terminate) co_return relay_end::client_terminate;
+    bool idle_in_tx = idle_limit.count() > 0 && tracker.in_transaction() && tracker.awaiting_client();
+    if (idle_in_tx) {
+      auto got = co_await with_timeout<bool>(read_client_some(), idle_limit);
+      if (!got) co_return relay_end::idle_timeout;
+      if (!*got) co_return relay_end::client_eof;
+    } else if (!co_await read_client_some()) {
+      co_return relay_end::client_eof;
+    }
+  }
+}
+
+awaitable<client_session::relay_end> client_session::pump_server_to_client() {
+  auto& server = *server_;
+  auto& tracker = server.tracker_;
+  auto& buf = server.read_buf_;
+  const auto query_limit = pool_->settings().query_timeout;
+  bool cancel_sent = false;
+  for (;;) {
+    auto data = buf.data();
+    std::size_t pos = 0;
+    while (pos < data.size()) {
+      auto step = server_scanner_.next(data.substr(pos), wanted_from_server);
+      if (step.what == pr::scan_step::kind::need_more) break;
+      if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) {
+        server.broken_ = true;
+        co_return relay_end::server_eof;
+      }
+      if (step.what == pr::scan_step::kind::whole) {
+        switch (step.tag) {
+          case 'Z': {
+            char st = 'I';
+            (void)pr::parse_ready_for_query(step.body, st);
+            tracker.on_server_frame('Z', st);
+            break;
+          }
+          case 'E': {
+            pr::error_fields f;
+            if (pr::parse_error_fields(step.body, f) && (f.severity == "FATAL" || f.severity == "PANIC")) {
+              server_fatal_seen_ = true;
+            }
+            break;
+          }
+          case 'S': {
+            pr::parameter_status_view ps;
+            if (pr::parse_parameter_status(step.body, ps)) {
+              server.note_parameter(ps.name, ps.value);
+              auto key = core::normalize_param_name(ps.name);
+              wanted_[key] = std::string(ps.value);
+              server.applied_[key] = std::string(ps.value);
+            }
+            break;
+          }
+          default:
+            tracker.on_server_frame(step.tag);
+            break;
+        }
+      }
+      pos += step.advance;
+    }
+    if (pos > 0) {
+      if (!co_await write_client(data.substr(0, pos))) {
+        buf.consume(pos);
+        co_return relay_end::client_eof;
+      }
+      buf.consume(pos);
+    }
+    if (!session_mode_ && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
+      co_return relay_end::released;
+    }
+    std::size_t room = 0;
+    char* at = buf.prepare(16384, room);
+    if (query_limit.count() > 0 && tracker.outstanding() > 0) {
+      auto deadline = request_started_ + query_limit + (cancel_sent ? cancel_grace : millis(0));
+      auto left = std::chrono::duration_cast<millis>(deadline - clock::now());
+      if (left.count() <= 0) left = millis(1);
+      auto read = [&]() -> awaitable<std::size_t> {
+        auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
+        co_return ec ? 0 : n;
+      };
+      auto n = co_await with_timeout<std::size_t>(read(), left);
+      if (!n) {
+        if (cancel_sent) co_return relay_end::query_timeout;
+        spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server.id_);
+        forward_cancel();
+        cancel_sent = true;
+        continue;
+      }
+      if (*n == 0) {
+        server.broken_ = true;
+        co_return relay_end::server_eof;
+      }
+      buf.commit(*n);
+      continue;
+    }
+    auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
+    if (ec) {
+      server.broken_ = true;
+      co_return relay_end::server_eof;
+    }
+    buf.commit(n);
+  }
+}
+
+awaitable<void> client_session::detach_after_client_left() {
+  if (!server_) co_return;
+  auto& tracker = server_->tracker_;
+  if (!tracker.awaiting_client() || client_scanner_.mid_frame()) {
+    // A query is running, or a request was cut in half: stop it and drop the connection.
+    forward_cancel();
+    release_server(false);
+    co_return;
+  }
+  if (tracker.in_transaction()) {
+    auto err = co_await server_->run_internal("ROLLBACK", cancel_grace);
+    if (err || !server_->tracker_.quiet()) {
+      release_server(false);
+      co_return;
+    }
+  }
+  if (session_mode_) {
+    auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
+    server_->applied_.clear();
+    if (err) {
+      release_server(false);
+      co_return;
+    }
+  }
+  release_server(true);
+}
+
+void client_session::forward_cancel() {
+  if (!server_) return;
+  auto address = server_->address_;
+  auto pid = server_->backend_pid_;
+  auto key = server_->backend_key_;
+  asio::co_spawn(
+      socket_.get_executor(),
+      [address, pid, key, ex = socket_.get_executor()]() -> awaitable<void> {
+        std::string out;
+        pr::build::cancel_request(out, pid, key);
+        auto send = [&]() -> awaitable<bool> {
+          if (address.is_unix()) {
+            unix_stream::socket s(ex);
+            auto [ec] = co_await s.async_connect(unix_stream::endpoint(address.unix_path), use_tuple);
+            if (ec) co_return false;
+            auto [wec, n] = co_await asio::async_write(s, asio::buffer(out), use_tuple);
+            (void)n;
+            co_return !wec;
+          }
+          tcp::resolver resolver(ex);
+          auto [rec, results] = co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
+          if (rec || results.empty()) co_return false;
+          tcp::socket s(ex);
+          auto [ec] = co_await s.async_connect(results.begin()->endpoint(), use_tuple);
+          if (ec) co_return false;
+          auto [wec, n] = co_await asio::async_write(s, asio::buffer(out), use_tuple);
+          (void)n;
+          // Postgres closes the connection when it has handled the request.
+          char byte;
+          (void)co_await s.async_read_some(asio::buffer(&byte, 1), use_tuple);
+          co_return !wec;
+        };
+        auto ok = co_await with_timeout<bool>(send(), millis(5000));
+        if (!ok || !*ok) spdlog::warn("could not forward cancel request to {}", address.to_string());
+      },
+      asio::detached);
+}
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,100 @@
+// One client connection, driven by one coroutine: login, then for each request unit borrow a
+// server (transaction mode) or keep one (session mode) and relay bytes in both directions.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "byte_buffer.hpp"
+#include "net.hpp"
+#include "pgrelay/core/session_params.hpp"
+#include "pgrelay/protocol/frame_scanner.hpp"
+#include "pgrelay/protocol/startup.hpp"
+#include "server_connection.hpp"
+
+namespace pgrelay::proxy {
+
+class worker;
+class pool;
+
+// Why a session ended, for the disconnect log line.
+enum class disconnect_reason {
+  client_terminate,
+  client_eof,
+  login_failed,
+  protocol_error,
+  server_lost,
+  wait_timeout,
+  idle_in_transaction_timeout,
+  query_timeout,
+  shutdown,
+  internal_error,
+};
+std::string_view to_string(disconnect_reason r);
+
+class client_session : public std::enable_shared_from_this<client_session> {
+ public:
+  client_session(worker& w, stream_socket socket, std::string peer);
+  ~client_session();
+
+  awaitable<void> run();
+  // Called on this session's executor when a matching CancelRequest arrives.
+  void forward_cancel();
+
+ private:
+  enum class relay_end {
+    released,          // server quiet: hand it back (transaction mode)
+    client_terminate,  // Terminate received
+    client_eof,
+    client_protocol_error,
+    server_eof,
+    idle_timeout,
+    query_timeout,
+  };
+
+  // client_login.cpp
+  awaitable<bool> login();
+  awaitable<bool> read_startup(protocol::startup_packet& packet, std::string& storage);
+  awaitable<bool> authenticate(const std::string& user);
+  awaitable<bool> establish_parameters();
+  awaitable<void> handle_cancel_request(std::int32_t pid, std::string key);
+
+  // client_session.cpp
+  awaitable<bool> read_request_unit();
+  awaitable<bool> attach_server();
+  awaitable<relay_end> relay();
+  awaitable<relay_end> pump_client_to_server();
+  awaitable<relay_end> pump_server_to_client();
+  awaitable<void> detach_after_client_left();
+  awaitable<bool> sync_parameters(server_connection& server);
+  void release_server(bool clean);
+
+  awaitable<bool> read_client_some();
+  awaitable<bool> write_client(std::string_view bytes);
+  awaitable<void> fail(std::string_view sqlstate, std::string_view message, bool fatal = true);
+
+  worker& worker_;
+  stream_socket socket_;
+  std::string peer_;
+  byte_buffer in_{8192};
+  std::string out_;  // messages pgrelay itself writes to the client
+  protocol::frame_scanner client_scanner_;
+  protocol::frame_scanner server_scanner_;
+
+  std::string user_;
+  std::string database_;
+  std::string application_name_;
+  pool* pool_ = nullptr;
+  bool counted_client_ = false;
+  bool session_mode_ = false;
+  core::param_map wanted_;
+  std::unique_ptr<server_connection> server_;
+  bool server_fatal_seen_ = false;
+  std::int32_t cancel_pid_ = 0;
+  clock::time_point connected_at_ = clock::now();
+  clock::time_point request_started_{};
+  disconnect_reason reason_ = disconnect_reason::client_eof;
+  std::uint64_t transactions_ = 0;
+};
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,111 @@
+// Acceptor loops. A session's unexpected exception is logged and ends only that session.
+#include "listener.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace {
+
+void spawn_session(worker& w, stream_socket socket, std::string peer) {
+  auto session = std::make_shared<client_session>(w, std::move(socket), peer);
+  asio::co_spawn(w.io_, session->run(), [session, peer](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("client {}: session ended by an internal error: {}", peer, ex.what());
+    }
+  });
+}
+
+template <class Acceptor>
+struct acceptor_holder {
+  explicit acceptor_holder(Acceptor a) : acceptor(std::move(a)) {}
+  ~acceptor_holder() {
+    error_code ignored;
+    acceptor.close(ignored);
+  }
+  Acceptor acceptor;
+};
+
+awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp::acceptor>> holder) {
+  auto& acc = holder->acceptor;
+  while (acc.is_open()) {
+    auto [ec, s] = co_await acc.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer t(w.io_, millis(50));  // e.g. out of file descriptors: back off
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);
+    auto ep = s.remote_endpoint(ignored);
+    spawn_session(w, stream_socket(std::move(s)), ep.address().to_string() + ":" + std::to_string(ep.port()));
+  }
+}
+
+awaitable<void> accept_unix(worker& w, std::shared_ptr<acceptor_holder<unix_stream::acceptor>> holder) {
+  auto& acc = holder->acceptor;
+  while (acc.is_open()) {
+    auto [ec, s] = co_await acc.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer t(w.io_, millis(50));
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    spawn_session(w, stream_socket(std::move(s)), "unix");
+  }
+}
+
+// Closing the acceptor ends its accept loop; the loop itself keeps the acceptor alive.
+template <class Holder>
+std::shared_ptr<void> closer_for(std::shared_ptr<Holder> holder) {
+  return std::shared_ptr<void>(nullptr, [holder](void*) {
+    error_code ignored;
+    holder->acceptor.close(ignored);
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<void> start_listener(worker& w, const conf::endpoint& ep) {
+  auto on_done = [](std::exception_ptr) {};
+  if (ep.is_unix()) {
+    ::unlink(ep.unix_path.c_str());
+    unix_stream::acceptor a(w.io_);
+    a.open();
+    a.bind(unix_stream::endpoint(ep.unix_path));
+    ::chmod(ep.unix_path.c_str(), 0777);
+    a.listen(asio::socket_base::max_listen_connections);
+    auto holder = std::make_shared<acceptor_holder<unix_stream::acceptor>>(std::move(a));
+    asio::co_spawn(w.io_, accept_unix(w, holder), on_done);
+    spdlog::info("worker {} listening on {}", w.index_, ep.to_string());
+    return closer_for(holder);
+  }
+  auto address = asio::ip::make_address(ep.host);
+  tcp::endpoint tep(address, ep.port);
+  tcp::acceptor a(w.io_);
+  a.open(tep.protocol());
+  a.set_option(asio::socket_base::reuse_address(true));
+  int one = 1;
+  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  a.bind(tep);
+  a.listen(asio::socket_base::max_listen_connections);
+  auto holder = std::make_shared<acceptor_holder<tcp::acceptor>>(std::move(a));
+  asio::co_spawn(w.io_, accept_tcp(w, holder), on_done);
+  spdlog::info("worker {} listening on {}", w.index_, ep.to_string());
+  return closer_for(holder);
+}
+
+}  // namespace pgrelay::proxy

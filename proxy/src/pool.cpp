@@ -1,0 +1,195 @@
+// Pool checkout, return and upkeep. Only this file moves servers between idle, lent and closed.
+#include "pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "pgrelay/protocol/errors.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+
+pool::pool(asio::any_io_executor ex, std::string database, std::string user, conf::pool_settings settings,
+           server_target target, std::shared_ptr<pool_budget> budget, bool multi_worker)
+    : ex_(std::move(ex)),
+      database_(std::move(database)),
+      user_(std::move(user)),
+      settings_(settings),
+      target_(std::move(target)),
+      budget_(std::move(budget)),
+      multi_worker_(multi_worker) {}
+
+std::unique_ptr<server_connection> pool::take_idle() {
+  while (!idle_.empty()) {
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    if (!s->looks_dead()) return s;
+    spdlog::info("server {} to {} found dead at checkout; replacing it", s->id_, s->address_.to_string());
+    discard(std::move(s));
+  }
+  return nullptr;
+}
+
+void pool::discard(std::unique_ptr<server_connection> server) {
+  server->close();
+  budget_->give_back_server();
+  wake_one_for_slot();
+}
+
+void pool::wake_one_for_slot() {
+  for (auto* w : waiters_) {
+    if (!w->handed && !w->may_open) {
+      w->may_open = true;
+      w->timer->cancel();
+      return;
+    }
+  }
+}
+
+awaitable<acquire_result> pool::open_new() {
+  auto server = std::make_unique<server_connection>(ex_);
+  server->id_ = next_id_++;
+  ++active_;
+  auto err = co_await server->open(target_, settings_.connect_timeout);
+  --active_;
+  if (err) {
+    budget_->give_back_server();
+    wake_one_for_slot();
+    spdlog::warn("could not open server connection for {}/{}: {}", database_, user_, err.message);
+    co_return acquire_result{nullptr, err};
+  }
+  co_return acquire_result{std::move(server), {}};
+}
+
+awaitable<acquire_result> pool::acquire() {
+  if (stopped_) co_return acquire_result{nullptr, {std::string(pr::sqlstate::admin_shutdown), "pgrelay is shutting down"}};
+  // wait_timeout 0 means wait for as long as it takes.
+  auto deadline = settings_.wait_timeout.count() > 0 ? clock::now() + settings_.wait_timeout : clock::time_point::max();
+  bool counted_starving = false;
+  struct starving_guard {
+    pool_budget& b;
+    bool& on;
+    ~starving_guard() {
+      if (on) b.starving.fetch_sub(1);
+    }
+  } guard{*budget_, counted_starving};
+
+  for (;;) {
+    if (waiters_.empty()) {
+      if (auto s = take_idle()) {
+        ++active_;
+        co_return acquire_result{std::move(s), {}};
+      }
+      if (budget_->try_take_server(settings_.size)) {
+        auto r = co_await open_new();
+        if (r.server) ++active_;
+        co_return r;
+      }
+    }
+    if (multi_worker_ && !counted_starving && active_ == 0 && idle_.empty()) {
+      counted_starving = true;
+      budget_->starving.fetch_add(1);
+    }
+    asio::steady_timer timer(ex_);
+    // Across workers a freed slot is not signalled: re-check periodically while starving.
+    auto wake_at = deadline;
+    if (multi_worker_) wake_at = std::min(deadline, clock::now() + millis(5));
+    timer.expires_at(wake_at);
+    waiter w{&timer, nullptr, false};
+    waiters_.push_back(&w);
+    auto it = std::prev(waiters_.end());
+    co_await timer.async_wait(use_tuple);
+    waiters_.erase(it);
+    if (w.handed) {
+      ++active_;
+      co_return acquire_result{std::move(w.handed), {}};
+    }
+    if (w.may_open && budget_->try_take_server(settings_.size)) {
+      auto r = co_await open_new();
+      if (r.server) ++active_;
+      co_return r;
+    }
+    if (auto s = take_idle()) {
+      ++active_;
+      co_return acquire_result{std::move(s), {}};
+    }
+    if (budget_->try_take_server(settings_.size)) {
+      auto r = co_await open_new();
+      if (r.server) ++active_;
+      co_return r;
+    }
+    if (clock::now() >= deadline || stopped_) {
+      co_return acquire_result{
+          nullptr,
+          {std::string(pr::sqlstate::too_many_connections),
+           "no server connection available for " + database_ + "/" + user_ + " within wait_timeout"}};
+    }
+  }
+}
+
+void pool::release(std::unique_ptr<server_connection> server, bool clean) {
+  if (active_ > 0) --active_;
+  server->last_used_ = clock::now();
+  ++server->uses_;
+  auto now = clock::now();
+  bool expired = (settings_.server_lifetime.count() > 0 && now - server->created_ >= settings_.server_lifetime) ||
+                 (settings_.server_max_uses > 0 && server->uses_ >= settings_.server_max_uses);
+  if (!clean || server->broken_ || !server->tracker_.quiet() || stopped_ || expired) {
+    discard(std::move(server));
+    return;
+  }
+  for (auto* w : waiters_) {
+    if (!w->handed && !w->may_open) {
+      w->handed = std::move(server);
+      w->timer->cancel();
+      return;
+    }
+  }
+  // Another worker is starved of slots this worker holds: give one back instead of idling it.
+  if (multi_worker_ && budget_->starving.load(std::memory_order_relaxed) > 0) {
+    discard(std::move(server));
+    return;
+  }
+  idle_.push_back(std::move(server));
+}
+
+awaitable<void> pool::maintain() {
+  asio::steady_timer timer(ex_);
+  while (!stopped_) {
+    timer.expires_after(millis(1000));
+    co_await timer.async_wait(use_tuple);
+    if (stopped_) break;
+    auto now = clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& s = *it;
+      bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
+                           now - s->last_used_ >= settings_.server_idle_timeout &&
+                           idle_.size() > settings_.min_idle;
+      bool too_old = settings_.server_lifetime.count() > 0 && now - s->created_ >= settings_.server_lifetime;
+      if (idle_too_long || too_old || s->looks_dead()) {
+        auto dead = std::move(s);
+        it = idle_.erase(it);
+        discard(std::move(dead));
+      } else {
+        ++it;
+      }
+    }
+    while (idle_.size() < settings_.min_idle && waiters_.empty() && budget_->try_take_server(settings_.size)) {
+      auto r = co_await open_new();
+      if (!r.server) break;
+      idle_.push_back(std::move(r.server));
+    }
+  }
+}
+
+void pool::stop() {
+  stopped_ = true;
+  while (!idle_.empty()) {
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    discard(std::move(s));
+  }
+  for (auto* w : waiters_) w->timer->cancel();
+}
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,93 @@
+// A pool of server connections for one (database, user) on one worker. Idle servers are kept
+// LIFO so the warmest is reused; waiters are served FIFO, each bounded by the wait timeout.
+// Server slots are counted in a budget shared by all workers, so `size` holds process-wide.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "net.hpp"
+#include "pgrelay/conf/config.hpp"
+#include "server_connection.hpp"
+
+namespace pgrelay::proxy {
+
+// Process-wide counts for one (database, user), shared by the workers' pools.
+struct pool_budget {
+  std::atomic<std::uint32_t> servers{0};
+  std::atomic<std::uint32_t> clients{0};
+  std::atomic<std::uint32_t> starving{0};  // workers waiting for a slot another worker holds
+
+  bool try_take_server(std::uint32_t max) {
+    auto cur = servers.load(std::memory_order_relaxed);
+    while (cur < max) {
+      if (servers.compare_exchange_weak(cur, cur + 1)) return true;
+    }
+    return false;
+  }
+  void give_back_server() { servers.fetch_sub(1); }
+};
+
+struct acquire_result {
+  std::unique_ptr<server_connection> server;
+  server_error error;
+};
+
+class pool {
+ public:
+  pool(asio::any_io_executor ex, std::string database, std::string user, conf::pool_settings settings,
+       server_target target, std::shared_ptr<pool_budget> budget, bool multi_worker);
+
+  // A live, idle server, a freshly opened one, or an error (53300 after wait_timeout, 08006
+  // when the server cannot be reached). Never returns a server that died while idle.
+  awaitable<acquire_result> acquire();
+  // Returns a server. `clean` means it is idle outside a transaction and may be reused.
+  void release(std::unique_ptr<server_connection> server, bool clean);
+  // Background upkeep: close idle servers past their timeout or lifetime, keep min_idle warm.
+  awaitable<void> maintain();
+  void stop();
+
+  const conf::pool_settings& settings() const { return settings_; }
+  void update_settings(const conf::pool_settings& s) { settings_ = s; }
+  pool_budget& budget() { return *budget_; }
+  const std::string& database() const { return database_; }
+  const std::string& user() const { return user_; }
+
+  // Parameters reported for a given set of wanted startup parameters, learnt once per set.
+  std::map<std::string, core::param_map> validated_params_;
+  std::map<std::string, std::string> validated_names_;  // lowercased -> reported spelling
+
+  std::uint32_t idle_count() const { return static_cast<std::uint32_t>(idle_.size()); }
+  std::uint32_t waiting_count() const { return static_cast<std::uint32_t>(waiters_.size()); }
+  std::uint32_t active_count() const { return active_; }
+
+ private:
+  struct waiter {
+    asio::steady_timer* timer;
+    std::unique_ptr<server_connection> handed;
+    bool may_open = false;  // woken because a slot came free: open a server yourself
+  };
+
+  awaitable<acquire_result> open_new();
+  std::unique_ptr<server_connection> take_idle();
+  void discard(std::unique_ptr<server_connection> server);
+  void wake_one_for_slot();
+
+  asio::any_io_executor ex_;
+  std::string database_;
+  std::string user_;
+  conf::pool_settings settings_;
+  server_target target_;
+  std::shared_ptr<pool_budget> budget_;
+  bool multi_worker_;
+  std::deque<std::unique_ptr<server_connection>> idle_;  // back = most recently used
+  std::list<waiter*> waiters_;
+  std::uint32_t active_ = 0;  // lent out or opening, on this worker
+  std::uint64_t next_id_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace pgrelay::proxy

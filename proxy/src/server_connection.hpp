@@ -1,0 +1,76 @@
+// One authenticated connection to a Postgres server, owned by a pool while idle and lent to
+// one client at a time. Knows its session parameters so clients can be matched to it.
+#pragma once
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "byte_buffer.hpp"
+#include "net.hpp"
+#include "pgrelay/conf/config.hpp"
+#include "pgrelay/core/request_tracker.hpp"
+#include "pgrelay/core/session_params.hpp"
+
+namespace pgrelay::proxy {
+
+using stream_socket = asio::generic::stream_protocol::socket;
+
+struct server_target {
+  conf::endpoint address;
+  std::string database;
+  std::string user;
+  std::string password;
+};
+
+// Why a server attempt failed, for the client's SQLSTATE and the log.
+struct server_error {
+  std::string sqlstate;  // empty: no error
+  std::string message;
+  explicit operator bool() const { return !sqlstate.empty(); }
+};
+
+class server_connection {
+ public:
+  explicit server_connection(asio::any_io_executor ex) : socket_(ex) {}
+
+  // Connects, authenticates (SCRAM-SHA-256, MD5, cleartext or trust) and reads up to the
+  // first ReadyForQuery. Bounded by `timeout` as a whole.
+  awaitable<server_error> open(const server_target& target, millis timeout);
+
+  // True when the socket shows EOF, an error or unsolicited bytes: an idle server must be silent.
+  bool looks_dead() const;
+
+  // Runs `sql` (simple protocol) and consumes its whole response; ParameterStatus updates
+  // `reported`. Used for parameter sync, resets and rollbacks, never for client queries.
+  awaitable<server_error> run_internal(std::string sql, millis timeout);
+
+  void close();
+  // Records a ParameterStatus the server sent.
+  void note_parameter(std::string_view name, std::string_view value);
+
+  stream_socket socket_;
+  byte_buffer read_buf_{65536};   // bytes read from the server not yet consumed
+  core::request_tracker tracker_;
+  core::param_map baseline_;      // parameters reported at login
+  core::param_map reported_;      // current reported parameters
+  std::map<std::string, std::string> reported_names_;  // lowercased name -> name as reported
+  core::param_map applied_;       // settings pgrelay made beyond the baseline
+  std::int32_t backend_pid_ = 0;
+  std::string backend_key_;
+  conf::endpoint address_;
+  clock::time_point created_ = clock::now();
+  clock::time_point last_used_ = clock::now();
+  std::uint64_t uses_ = 0;
+  std::uint64_t id_ = 0;
+  bool broken_ = false;
+
+ private:
+  awaitable<server_error> authenticate(const server_target& target);
+  awaitable<server_error> read_until_ready();
+  // Reads one whole frame into `frame_`; false on EOF/error (sets broken_).
+  awaitable<bool> read_frame(char& tag, std::string& body);
+};
+
+}  // namespace pgrelay::proxy

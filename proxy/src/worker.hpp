@@ -1,0 +1,57 @@
+// One shared-nothing worker: an io_context on its own thread with its own listeners and pools.
+// What workers share (config, users, cancel keys, pool budgets) lives in shared_state.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cancel_registry.hpp"
+#include "net.hpp"
+#include "pgrelay/conf/config.hpp"
+#include "pgrelay/conf/users.hpp"
+#include "pool.hpp"
+
+namespace pgrelay::proxy {
+
+using users_map = std::map<std::string, conf::user_entry>;
+
+struct shared_state {
+  std::shared_ptr<const conf::config> config;
+  std::shared_ptr<const users_map> users;
+  cancel_registry cancels;
+  std::size_t worker_count = 1;
+  std::atomic<std::uint64_t> clients_total{0};
+  std::atomic<bool> shutting_down{false};
+
+  std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
+
+ private:
+  std::mutex budgets_mutex_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<pool_budget>> budgets_;
+};
+
+class worker {
+ public:
+  worker(std::size_t index, shared_state& shared);
+
+  // The pool for a client of `database` as `user`, created on first use; nullptr if the
+  // database is not configured.
+  pool* pool_for(const std::string& database, const std::string& user);
+  void start_listening();
+  void run();  // blocks: the worker's event loop
+  void stop();
+
+  asio::io_context io_{1};
+  shared_state& shared_;
+  std::size_t index_;
+
+ private:
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool>> pools_;
+  std::vector<std::shared_ptr<void>> listeners_;
+};
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The one command that installs everything and runs every test:
+#   scripts/install-deps.sh; for each of the `dev` and `asan` presets: configure + build,
+#   ctest, then the integration tests (real Postgres primary + replicas, drivers) against that build.
+# Env: SKIP_ASAN=1 skips the asan pass; SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest
+# arguments (e.g. PYTEST_ARGS="-k node -x").
+# Exits non-zero if any step fails; the last line is a one-line summary.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+PY=/usr/bin/python3   # Debian's interpreter: the one with python3-psycopg and python3-pytest
+T_START=$SECONDS
+declare -a RESULTS=()
+FAILED=0
+
+step() {  # step NAME TIMEOUT_SECONDS CMD... — runs a step, records its result and duration
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS rc
+  echo
+  echo "==== [$name] $* ===="
+  timeout --foreground --kill-after=30 "$limit" "$@"
+  rc=$?
+  local dt=$((SECONDS - t0))
+  if ((rc == 0)); then
+    RESULTS+=("$name: ok (${dt}s)")
+  else
+    ((rc == 124)) && echo "==== [$name] timed out after ${limit}s ===="
+    RESULTS+=("$name: FAILED rc=$rc (${dt}s)")
+    FAILED=1
+  fi
+  echo "==== [$name] rc=$rc in ${dt}s ===="
+  return $rc
+}
+
+skip() { RESULTS+=("$1: skipped ($2)"); echo "==== [$1] skipped: $2 ===="; }
+
+summary() {
+  echo
+  echo "==== summary ===="
+  printf '  %s\n' "${RESULTS[@]}"
+  local total=$((SECONDS - T_START))
+  if ((FAILED)); then
+    echo "test.sh: FAILED in ${total}s — $(printf '%s; ' "${RESULTS[@]}" | grep -o '[^;]*FAILED[^;]*' | paste -sd, -)"
+    exit 1
+  fi
+  echo "test.sh: ALL PASSED in ${total}s (${#RESULTS[@]} steps)"
+  exit 0
+}
+
+if [[ ${SKIP_DEPS:-0} == 1 ]]; then
+  skip deps "SKIP_DEPS=1"
+else
+  step deps 1800 scripts/install-deps.sh || summary   # nothing else can work without it
+fi
+
+node_ok=0
+if command -v npm >/dev/null 2>&1; then
+  step npm-ci 600 bash -c 'cd tests/integration/node && npm ci --no-audit --no-fund' && node_ok=1
+else
+  skip npm-ci "npm not found"
+fi
+
+run_preset() {  # run_preset PRESET
+  local preset=$1
+  if ! step "$preset:configure" 600 cmake --preset "$preset"; then
+    skip "$preset:build" "configure failed"; skip "$preset:ctest" "configure failed"
+    skip "$preset:integration" "configure failed"; return
+  fi
+  if ! step "$preset:build" 5400 cmake --build --preset "$preset"; then
+    skip "$preset:ctest" "build failed"; skip "$preset:integration" "build failed"; return
+  fi
+  step "$preset:ctest" 1800 ctest --preset "$preset"
+  local bin="build/$preset/proxy/pgrelay"
+  if [[ ! -x $bin ]]; then
+    echo "missing $bin after the build"
+    RESULTS+=("$preset:integration: FAILED (no $bin)"); FAILED=1; return
+  fi
+  # shellcheck disable=SC2086
+  step "$preset:integration" 1800 env PGRELAY_BIN="$PWD/$bin" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    "$PY" -m pytest -q -p no:cacheprovider -rfEs --durations=10 tests/integration ${PYTEST_ARGS:-}
+}
+
+run_preset dev
+if [[ ${SKIP_ASAN:-0} == 1 ]]; then
+  skip asan "SKIP_ASAN=1"
+else
+  run_preset asan
+fi
+
+((node_ok)) || echo "note: npm ci did not succeed; node driver tests ran 'npm ci' themselves or failed"
+summary
