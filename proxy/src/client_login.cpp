@@ -242,6 +242,8 @@ awaitable<bool> client_session::establish_parameters() {
     reported = &learnt;
     names = &learnt_names;
     if (!session_mode_) {
+      // Bounded: clients that each send a unique application_name must not grow it forever.
+      if (pool_->validated_params_.size() >= 1024) pool_->validated_params_.clear();
       pool_->validated_params_[key] = learnt;
       pool_->validated_names_ = learnt_names;
       release_server(true);

@@ -59,7 +59,8 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
 client_session::~client_session() {
   if (cancel_pid_ != 0) worker_.shared_.cancels.remove(cancel_pid_);
   if (counted_client_ && pool_) pool_->budget().clients.fetch_sub(1);
-  if (server_ && pool_) pool_->release(std::move(server_), false);
+  // At shutdown the pools are stopping: the server socket just closes with this session.
+  if (server_ && pool_ && !worker_.shared_.shutting_down) pool_->release(std::move(server_), false);
 }
 
 awaitable<bool> client_session::read_client_some() {

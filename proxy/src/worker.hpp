@@ -35,6 +35,11 @@ struct shared_state {
 };
 
 class worker {
+  // Declared before io_ so they outlive it: destroying io_ destroys the session coroutines,
+  // which may still hand servers back to their pools.
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool>> pools_;
+  std::vector<std::shared_ptr<void>> listeners_;
+
  public:
   worker(std::size_t index, shared_state& shared);
 
@@ -49,9 +54,6 @@ class worker {
   shared_state& shared_;
   std::size_t index_;
 
- private:
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool>> pools_;
-  std::vector<std::shared_ptr<void>> listeners_;
 };
 
 }  // namespace pgrelay::proxy
