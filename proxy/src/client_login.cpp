@@ -101,7 +101,7 @@ awaitable<bool> client_session::login() {
   }
   if (packet.version != pr::protocol_3_0 || !unknown_options.empty()) {
     pr::message_writer w(out_);
-    w.begin('v').i32(0).i32(static_cast<std::int32_t>(unknown_options.size()));
+    w.begin('v').i32(pr::protocol_3_0).i32(static_cast<std::int32_t>(unknown_options.size()));
     for (auto o : unknown_options) w.cstring(o);
     w.end();
   }

@@ -113,7 +113,6 @@ awaitable<void> client_session::run() {
     }
     auto end = co_await relay();
     if (end == relay_end::released) {
-      ++transactions_;
       release_server(true);
       in_.release_if_empty();
       continue;
@@ -275,13 +274,20 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
       continue;
     }
     if (terminate) co_return relay_end::client_terminate;
-    bool idle_in_tx = idle_limit.count() > 0 && tracker.in_transaction() && tracker.awaiting_client();
-    if (idle_in_tx) {
-      auto got = co_await with_timeout<bool>(read_client_some(), idle_limit);
-      if (!got) co_return relay_end::idle_timeout;
+    if (idle_limit.count() <= 0) {
+      if (!co_await read_client_some()) co_return relay_end::client_eof;
+      continue;
+    }
+    // The server may report "idle in transaction" while this read is pending, so the deadline
+    // is re-evaluated whenever the wait ends: it counts from that ReadyForQuery.
+    for (;;) {
+      bool idle_in_tx = tracker.in_transaction() && tracker.awaiting_client();
+      auto wait = idle_in_tx ? std::chrono::duration_cast<millis>(idle_since_ + idle_limit - clock::now()) : idle_limit;
+      if (idle_in_tx && wait.count() <= 0) co_return relay_end::idle_timeout;
+      auto got = co_await with_timeout<bool>(read_client_some(), wait);
+      if (!got) continue;
       if (!*got) co_return relay_end::client_eof;
-    } else if (!co_await read_client_some()) {
-      co_return relay_end::client_eof;
+      break;
     }
   }
 }
@@ -308,6 +314,8 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
             char st = 'I';
             (void)pr::parse_ready_for_query(step.body, st);
             tracker.on_server_frame('Z', st);
+            if (st != 'I') idle_since_ = clock::now();
+            else ++transactions_;
             break;
           }
           case 'E': {
@@ -322,8 +330,10 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
             if (pr::parse_parameter_status(step.body, ps)) {
               server.note_parameter(ps.name, ps.value);
               auto key = core::normalize_param_name(ps.name);
-              wanted_[key] = std::string(ps.value);
-              server.applied_[key] = std::string(ps.value);
+              if (!core::is_server_fact(key)) {
+                wanted_[key] = std::string(ps.value);
+                server.applied_[key] = std::string(ps.value);
+              }
             }
             break;
           }
@@ -350,8 +360,10 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
       auto deadline = request_started_ + query_limit + (cancel_sent ? cancel_grace : millis(0));
       auto left = std::chrono::duration_cast<millis>(deadline - clock::now());
       if (left.count() <= 0) left = millis(1);
+      bool aborted = false;
       auto read = [&]() -> awaitable<std::size_t> {
         auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
+        aborted = ec == asio::error::operation_aborted;
         co_return ec ? 0 : n;
       };
       auto n = co_await with_timeout<std::size_t>(read(), left);
@@ -363,7 +375,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
         continue;
       }
       if (*n == 0) {
-        server.broken_ = true;
+        if (!aborted) server.broken_ = true;
         co_return relay_end::server_eof;
       }
       buf.commit(*n);
@@ -371,7 +383,8 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     }
     auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
     if (ec) {
-      server.broken_ = true;
+      // Cancelled because the client side ended first: the server itself is fine.
+      if (ec != asio::error::operation_aborted) server.broken_ = true;
       co_return relay_end::server_eof;
     }
     buf.commit(n);

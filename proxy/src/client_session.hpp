@@ -93,6 +93,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::int32_t cancel_pid_ = 0;
   clock::time_point connected_at_ = clock::now();
   clock::time_point request_started_{};
+  clock::time_point idle_since_{};  // last ReadyForQuery that left a transaction open
   disconnect_reason reason_ = disconnect_reason::client_eof;
   std::uint64_t transactions_ = 0;
 };

@@ -17,6 +17,11 @@ bool is_connection_param(std::string_view name) {
          name == "_pq_.protocol_version";
 }
 
+bool is_server_fact(std::string_view name) {
+  return name == "server_version" || name == "server_encoding" || name == "integer_datetimes" ||
+         name == "is_superuser" || name == "session_authorization" || name == "in_hot_standby";
+}
+
 bool is_plain_param_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   for (char c : name) {

@@ -64,3 +64,10 @@ TEST_CASE("connection params are not settings") {
   CHECK_FALSE(is_connection_param("application_name"));
   CHECK(normalize_param_name("DateStyle") == "datestyle");
 }
+
+TEST_CASE("server facts are never carried between servers") {
+  CHECK(is_server_fact("server_version"));
+  CHECK(is_server_fact("is_superuser"));
+  CHECK_FALSE(is_server_fact("application_name"));
+  CHECK_FALSE(is_server_fact("timezone"));
+}

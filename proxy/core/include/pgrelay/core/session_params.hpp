@@ -19,6 +19,10 @@ std::string normalize_param_name(std::string_view name);
 // Startup parameters that are connection metadata, not settings.
 bool is_connection_param(std::string_view name);
 
+// Reported parameters that describe the server or the role rather than a setting a client can
+// carry to another server (server_version, is_superuser …): never re-applied.
+bool is_server_fact(std::string_view name);
+
 // Parses a libpq `options` value: `-c name=value`, `-cname=value`, `--name=value`, with
 // backslash-escaped spaces. Returns nullopt (and leaves `out` partial) on anything else.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_options(std::string_view options);
