@@ -145,7 +145,8 @@ awaitable<void> client_session::run() {
     // that is the client's one error; otherwise say so once.
     reason_ = disconnect_reason::server_lost;
     release_server(false);
-    if (!server_fatal_seen_) {
+    // Mid-message, an error would be read as the rest of a row: the close must speak alone.
+    if (!server_fatal_seen_ && !server_scanner_.mid_frame()) {
       co_await fail(pr::sqlstate::connection_failure, "server connection lost");
     }
     break;

@@ -171,7 +171,11 @@ awaitable<server_error> server_connection::read_until_ready() {
   char tag = 0;
   server_error pending;
   for (;;) {
-    if (!co_await read_frame(tag, body)) co_return fail(pr::sqlstate::connection_failure, "server closed the connection");
+    if (!co_await read_frame(tag, body)) {
+      // A server that said why it is closing (FATAL 57P03 …) is reported with its own words.
+      if (pending) co_return pending;
+      co_return fail(pr::sqlstate::connection_failure, "server closed the connection");
+    }
     switch (tag) {
       case 'S': {
         pr::parameter_status_view ps;

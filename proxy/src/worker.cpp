@@ -39,6 +39,9 @@ pool* worker::pool_for(const std::string& database, const std::string& user) {
   return raw;
 }
 
+// Acceptors close before io_ goes away, whether or not stop() ran.
+worker::~worker() { listeners_.clear(); }
+
 void worker::start_listening() {
   const auto& cfg = *shared_.config;
   for (const auto& ep : cfg.listen) {

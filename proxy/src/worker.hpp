@@ -42,6 +42,9 @@ class worker {
 
  public:
   worker(std::size_t index, shared_state& shared);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
 
   // The pool for a client of `database` as `user`, created on first use; nullptr if the
   // database is not configured.

@@ -94,7 +94,8 @@ awaitable<std::optional<message>> wire::read() {
       co_return m;
     }
     if (r.status != pr::decode_status::need_more) co_return std::nullopt;
-    if (!co_await fill()) co_return std::nullopt;
+    bool more = co_await fill();
+    if (!more) co_return std::nullopt;
   }
 }
 
@@ -102,7 +103,8 @@ awaitable<std::optional<std::string>> wire::read_startup() {
   for (;;) {
     auto p = pr::decode_startup(buf_);
     if (p.kind == pr::startup_kind::need_more) {
-      if (!co_await fill()) co_return std::nullopt;
+      bool more = co_await fill();
+    if (!more) co_return std::nullopt;
       continue;
     }
     if (p.kind == pr::startup_kind::bad_length || p.kind == pr::startup_kind::malformed ||
@@ -184,24 +186,29 @@ std::string default_answer(std::string_view sql, int /*conn*/) {
 awaitable<bool> accept_login(wire& w, int conn) {
   std::string out;
   pr::build::authentication_ok(out);
-  co_return co_await w.write(out + welcome(1000 + conn));
+  out += welcome(1000 + conn);
+  bool ok = co_await w.write(std::move(out));
+  co_return ok;
 }
 
-awaitable<void> serve_queries(wire& w, int conn, responder answer) {
+awaitable<void> serve_queries(wire& w, int conn, const responder& answer) {
   for (;;) {
     auto m = co_await w.read();
     if (!m || m->tag == 'X') co_return;
     if (m->tag != 'Q') continue;
     std::string_view sql;
     (void)pr::parse_query(m->body, sql);
-    if (!co_await w.write(answer(sql, conn))) co_return;
+    auto reply = answer(sql, conn);
+    bool ok = co_await w.write(std::move(reply));
+    if (!ok) co_return;
   }
 }
 
 namespace {
-awaitable<void> standard_session(wire& w, int conn, responder answer) {
-  if (!co_await accept_login(w, conn)) co_return;
-  co_await serve_queries(w, conn, std::move(answer));
+awaitable<void> standard_session(wire& w, int conn, const responder& answer) {
+  bool ok = co_await accept_login(w, conn);
+  if (ok) co_await serve_queries(w, conn, answer);
+  co_return;
 }
 }  // namespace
 
@@ -282,7 +289,8 @@ awaitable<transcript> fake_client::login(std::string user, std::string database)
   std::string out;
   std::pair<std::string_view, std::string_view> params[] = {{"user", user}, {"database", database}};
   pr::build::startup_message(out, params);
-  if (!co_await wire_.write(out)) co_return transcript{{}, true, {}};
+  bool sent = co_await wire_.write(out);
+  if (!sent) co_return transcript{{}, true, {}};
   co_return co_await read_until_ready();
 }
 
@@ -333,11 +341,17 @@ harness::harness(server_script script, harness_options options) {
 }
 
 harness::~harness() {
+  // Shut down as pgrelay does on SIGTERM: let sessions wind down, stop accepting, stop pools.
+  // (Destroying a worker whose listeners were never cleared closes their acceptors after the
+  // io_context is gone.)
   try {
     settle(millis(20));
+    server_.reset();
+    shared_.shutting_down = true;
+    worker_->stop();
+    worker_->io_.run_for(millis(500));
   } catch (...) {
   }
-  server_.reset();
   worker_.reset();
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);

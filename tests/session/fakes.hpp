@@ -16,6 +16,10 @@
 #include "net.hpp"
 #include "worker.hpp"
 
+// Coroutine style here: put a co_await result in a local before testing it. With GCC 12 -O2,
+// `if (!co_await accept_login(w, conn)) co_return; co_await serve_queries(...);` in
+// standard_session crashed on its first resume (SIGILL, invalid resume index; ASan silent),
+// and the same code written with `bool ok = co_await ...` runs correctly.
 namespace pgrelay::session_test {
 
 namespace asio = boost::asio;
@@ -99,7 +103,7 @@ std::string default_answer(std::string_view sql, int conn);
 // AuthenticationOk + welcome(): the login of a trust-authenticated server.
 awaitable<bool> accept_login(wire& w, int conn);
 // Answers each Query with `answer` until Terminate or EOF.
-awaitable<void> serve_queries(wire& w, int conn, responder answer);
+awaitable<void> serve_queries(wire& w, int conn, const responder& answer);
 // accept_login then serve_queries.
 server_script standard_server(responder answer = default_answer);
 

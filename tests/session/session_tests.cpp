@@ -45,7 +45,8 @@ struct query_run {
 std::function<awaitable<void>()> login_and_query(harness& h, query_run& out, std::string sql) {
   return [&h, &out, sql]() -> awaitable<void> {
     fake_client c(h.executor());
-    if (!co_await c.connect(h.listen_path)) co_return;
+    bool connected = co_await c.connect(h.listen_path);
+    if (!connected) co_return;
     out.login = co_await c.login();
     if (out.login.eof) co_return;
     co_await c.send(query(sql));
@@ -129,9 +130,8 @@ TEST_CASE("server login fails at each step: the client gets one error, then EOF"
       auto script = [f](wire& w, int) -> awaitable<void> {
         if (!f.sent.empty()) co_await w.write(f.sent);
         if (!f.read_password) co_return;
-        if (!co_await w.read()) co_return;
-        if (!f.after_password.empty()) co_await w.write(f.after_password);
-        co_return;  // GCC 12 miscompiles a coroutine that falls off the end after an if
+        auto password = co_await w.read();
+        if (password && !f.after_password.empty()) co_await w.write(f.after_password);
       };
       harness h(script, {.server_password = "s3cret"});
       query_run r;
@@ -149,7 +149,8 @@ TEST_CASE("server dies mid-response: RowDescription, then exactly one error, the
   // A connection that logs in, answers the first query with `answer`, then closes.
   auto dies_after = [](std::string answer) -> server_script {
     return [answer](wire& w, int conn) -> awaitable<void> {
-      if (!co_await accept_login(w, conn)) co_return;
+      bool logged_in = co_await accept_login(w, conn);
+      if (!logged_in) co_return;
       for (;;) {
         auto m = co_await w.read();
         if (!m) co_return;
@@ -198,7 +199,8 @@ TEST_CASE("server dies mid-response: RowDescription, then exactly one error, the
     CHECK(r.reply.eof);
     // The client can only see a truncated frame then EOF; an ErrorResponse appended here would
     // be read as row data.
-    CHECK(r.reply.leftover == half);
+    REQUIRE(r.reply.leftover.starts_with(half));
+    CHECK(r.reply.leftover.size() == half.size());
   }
 }
 
@@ -261,7 +263,8 @@ TEST_CASE("a client that leaves inside a transaction: pgrelay rolls back and reu
 TEST_CASE("Flush without Sync: the partial answer reaches the client, then Sync completes it", "[session]") {
   std::string received;  // tags the fake got after login
   auto script = [&received](wire& w, int conn) -> awaitable<void> {
-    if (!co_await accept_login(w, conn)) co_return;
+    bool logged_in = co_await accept_login(w, conn);
+    if (!logged_in) co_return;
     for (;;) {
       auto m = co_await w.read();
       if (!m || m->tag == 'X') co_return;
