@@ -1,0 +1,80 @@
+// Protocol-level named prepared statements in transaction mode: each client's names map to
+// pool-wide statements shared by identical (text, parameter types); each server remembers,
+// in a bounded LRU, which of them it has prepared under pgrelay's names.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace pgrelay::core {
+
+using statement_id = std::uint64_t;
+
+// The name a statement has on every server: ids are never reused, so a name never changes meaning.
+std::string server_statement_name(statement_id id);
+
+// Pool-wide: identical statements share one id. Entries live while some client refers to them.
+class statement_registry {
+ public:
+  struct entry {
+    std::string sql;
+    std::string param_types;  // the Parse message's raw int16 count + int32 OIDs
+    std::uint32_t refs = 0;
+  };
+
+  statement_id intern(std::string_view sql, std::string_view param_types);
+  void release(statement_id id);
+  const entry* find(statement_id id) const;
+  std::size_t size() const { return by_id_.size(); }
+
+ private:
+  std::unordered_map<std::string, statement_id> by_key_;
+  std::unordered_map<statement_id, entry> by_id_;
+  statement_id next_ = 1;
+};
+
+// One client's named statements. The registry's reference counts follow this map.
+class client_statements {
+ public:
+  explicit client_statements(statement_registry& registry) : registry_(&registry) {}
+  ~client_statements() { clear(); }
+  client_statements(const client_statements&) = delete;
+  client_statements& operator=(const client_statements&) = delete;
+
+  // Defines (or redefines) `name`; returns its id.
+  statement_id define(std::string_view name, std::string_view sql, std::string_view param_types);
+  std::optional<statement_id> find(std::string_view name) const;
+  bool forget(std::string_view name);
+  void clear();
+  std::size_t size() const { return by_name_.size(); }
+
+ private:
+  statement_registry* registry_;
+  std::unordered_map<std::string, statement_id> by_name_;
+};
+
+// One server's prepared statements, least recently used first out.
+class server_statements {
+ public:
+  explicit server_statements(std::size_t capacity = 500) : capacity_(capacity) {}
+
+  bool contains(statement_id id) const { return index_.contains(id); }
+  void touch(statement_id id);
+  // Records `id` as prepared; returns the statement to close on the server when over capacity.
+  std::optional<statement_id> add(statement_id id);
+  void remove(statement_id id);
+  void clear();
+  std::size_t size() const { return index_.size(); }
+  void set_capacity(std::size_t c) { capacity_ = c; }
+
+ private:
+  std::size_t capacity_;
+  std::list<statement_id> order_;  // front = most recently used
+  std::unordered_map<statement_id, std::list<statement_id>::iterator> index_;
+};
+
+}  // namespace pgrelay::core

@@ -1,0 +1,56 @@
+// Rewrites a client's extended-protocol messages for the server it borrowed in transaction
+// mode: client statement names become pgrelay's shared names, statements the server lacks are
+// prepared first, and the response queue learns what answers to expect, drop or synthesize.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/response_queue.hpp"
+
+namespace pgrelay::core {
+
+// What a server knows about statements, carried with the server connection across clients.
+struct server_statement_state {
+  server_statements prepared;
+  // Statements whose plan went stale (0A000 after DDL): close before the next prepare.
+  std::unordered_set<statement_id> stale;
+  response_queue responses;
+};
+
+class statement_rewriter {
+ public:
+  enum class action {
+    forward_raw,  // send the client's bytes unchanged
+    replaced,     // send `out` instead
+    swallowed,    // send nothing; the answer is synthesized
+  };
+
+  statement_rewriter(client_statements& client, const statement_registry& registry, server_statement_state& server)
+      : client_(client), registry_(registry), server_(server) {}
+
+  // A whole client frame (tag, body). Appends replacement bytes to `out` when it returns replaced.
+  action on_frame(char tag, std::string_view body, std::string& out);
+  // Frames that stream through without being buffered whole: only their answers are recorded.
+  void on_streamed_frame(char tag);
+
+  // Tags whose bodies on_frame needs whole.
+  static bool wants_whole(char tag) { return tag == 'P' || tag == 'B' || tag == 'D' || tag == 'C'; }
+
+ private:
+  action on_parse(std::string_view body, std::string& out);
+  action on_bind(std::string_view body, std::string& out);
+  action on_describe(std::string_view body, std::string& out);
+  action on_close(std::string_view body);
+  // Appends Close/Parse messages so the server has `id` prepared under its shared name.
+  // `clients_parse`: the Parse answers the client's own Parse, so its ParseComplete is forwarded.
+  void ensure_prepared(statement_id id, std::string& out, bool clients_parse = false);
+
+  client_statements& client_;
+  const statement_registry& registry_;
+  server_statement_state& server_;
+};
+
+}  // namespace pgrelay::core

@@ -1,0 +1,99 @@
+// Statement sharing bookkeeping; no I/O.
+#include "pgrelay/core/prepared_statements.hpp"
+
+namespace pgrelay::core {
+
+std::string server_statement_name(statement_id id) { return "pgrelay_" + std::to_string(id); }
+
+statement_id statement_registry::intern(std::string_view sql, std::string_view param_types) {
+  std::string key;
+  key.reserve(sql.size() + 1 + param_types.size());
+  key.append(sql).push_back('\0');
+  key.append(param_types);
+  auto [it, fresh] = by_key_.try_emplace(std::move(key), next_);
+  if (fresh) {
+    by_id_.emplace(next_, entry{std::string(sql), std::string(param_types), 0});
+    ++next_;
+  }
+  ++by_id_[it->second].refs;
+  return it->second;
+}
+
+void statement_registry::release(statement_id id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  if (--it->second.refs > 0) return;
+  std::string key = it->second.sql;
+  key.push_back('\0');
+  key.append(it->second.param_types);
+  by_key_.erase(key);
+  by_id_.erase(it);
+}
+
+const statement_registry::entry* statement_registry::find(statement_id id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
+statement_id client_statements::define(std::string_view name, std::string_view sql, std::string_view param_types) {
+  auto id = registry_->intern(sql, param_types);
+  auto [it, fresh] = by_name_.try_emplace(std::string(name), id);
+  if (!fresh) {
+    registry_->release(it->second);
+    it->second = id;
+  }
+  return id;
+}
+
+std::optional<statement_id> client_statements::find(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool client_statements::forget(std::string_view name) {
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) return false;
+  registry_->release(it->second);
+  by_name_.erase(it);
+  return true;
+}
+
+void client_statements::clear() {
+  for (auto& [name, id] : by_name_) registry_->release(id);
+  by_name_.clear();
+}
+
+void server_statements::touch(statement_id id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  order_.splice(order_.begin(), order_, it->second);
+}
+
+std::optional<statement_id> server_statements::add(statement_id id) {
+  if (contains(id)) {
+    touch(id);
+    return std::nullopt;
+  }
+  order_.push_front(id);
+  index_[id] = order_.begin();
+  if (index_.size() <= capacity_) return std::nullopt;
+  auto victim = order_.back();
+  order_.pop_back();
+  index_.erase(victim);
+  return victim;
+}
+
+void server_statements::remove(statement_id id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  order_.erase(it->second);
+  index_.erase(it);
+}
+
+void server_statements::clear() {
+  order_.clear();
+  index_.clear();
+}
+
+}  // namespace pgrelay::core

@@ -1,0 +1,130 @@
+// Message layouts (protocol docs): Parse = name, query, int16 n, n × int32 type;
+// Bind = portal, statement, rest; Describe/Close = 'S'|'P', name.
+#include "pgrelay/core/statement_rewriter.hpp"
+
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/writer.hpp"
+
+namespace pgrelay::core {
+
+namespace pr = pgrelay::protocol;
+
+namespace {
+void write_parse(std::string& out, std::string_view name, std::string_view sql, std::string_view types_tail) {
+  pr::message_writer w(out);
+  w.begin('P').cstring(name).cstring(sql).bytes(types_tail).end();
+}
+}  // namespace
+
+void statement_rewriter::on_streamed_frame(char tag) {
+  switch (tag) {
+    case 'E': server_.responses.push(request_kind::execute); break;
+    case 'S': server_.responses.push(request_kind::sync); break;
+    case 'Q': server_.responses.push(request_kind::query); break;
+    case 'F': server_.responses.push(request_kind::function_call); break;
+    case 'B': server_.responses.push(request_kind::bind); break;
+    case 'P': server_.responses.push(request_kind::parse); break;
+    case 'C': server_.responses.push(request_kind::close); break;
+    default: break;  // Flush, CopyData/Done/Fail expect nothing of their own
+  }
+}
+
+statement_rewriter::action statement_rewriter::on_frame(char tag, std::string_view body, std::string& out) {
+  switch (tag) {
+    case 'P': return on_parse(body, out);
+    case 'B': return on_bind(body, out);
+    case 'D': return on_describe(body, out);
+    case 'C': return on_close(body);
+    default:
+      on_streamed_frame(tag);
+      return action::forward_raw;
+  }
+}
+
+void statement_rewriter::ensure_prepared(statement_id id, std::string& out, bool clients_parse) {
+  auto name = server_statement_name(id);
+  if (server_.stale.erase(id) > 0) {
+    pr::build::close(out, 'S', name);
+    server_.responses.push(request_kind::injected_close, id);
+    server_.prepared.remove(id);
+  }
+  if (server_.prepared.contains(id)) {
+    server_.prepared.touch(id);
+    return;
+  }
+  const auto* def = registry_.find(id);
+  if (!def) return;  // cannot happen while the client refers to it
+  if (auto evicted = server_.prepared.add(id)) {
+    pr::build::close(out, 'S', server_statement_name(*evicted));
+    server_.responses.push(request_kind::injected_close, *evicted);
+  }
+  write_parse(out, name, def->sql, def->param_types);
+  server_.responses.push(clients_parse ? request_kind::parse : request_kind::injected_parse, id);
+}
+
+statement_rewriter::action statement_rewriter::on_parse(std::string_view body, std::string& out) {
+  pr::parse_view p;
+  if (!pr::parse_parse(body, p) || p.name.empty()) {
+    server_.responses.push(request_kind::parse);
+    return action::forward_raw;  // unnamed (or malformed: the server will say so)
+  }
+  auto types_tail = body.substr(p.name.size() + 1 + p.sql.size() + 1);
+  auto id = client_.define(p.name, p.sql, types_tail);
+  if (server_.prepared.contains(id) && !server_.stale.contains(id)) {
+    server_.prepared.touch(id);
+    server_.responses.push(request_kind::synthetic_parse_complete);
+    return action::swallowed;
+  }
+  // Prepare it under the shared name; this ParseComplete is the client's own answer.
+  ensure_prepared(id, out, true);
+  return action::replaced;
+}
+
+statement_rewriter::action statement_rewriter::on_bind(std::string_view body, std::string& out) {
+  pr::bind_view b;
+  std::optional<statement_id> id;
+  if (pr::parse_bind(body, b) && !b.statement.empty()) id = client_.find(b.statement);
+  if (!id) {
+    server_.responses.push(request_kind::bind);
+    return action::forward_raw;
+  }
+  ensure_prepared(*id, out);
+  pr::message_writer w(out);
+  w.begin('B').cstring(b.portal).cstring(server_statement_name(*id)).bytes(b.rest).end();
+  server_.responses.push(request_kind::bind, *id);
+  return action::replaced;
+}
+
+statement_rewriter::action statement_rewriter::on_describe(std::string_view body, std::string& out) {
+  pr::target_view t;
+  if (!pr::parse_describe_or_close(body, t)) {
+    server_.responses.push(request_kind::describe_portal);
+    return action::forward_raw;
+  }
+  if (t.kind == 'P') {
+    server_.responses.push(request_kind::describe_portal);
+    return action::forward_raw;
+  }
+  auto id = t.name.empty() ? std::nullopt : client_.find(t.name);
+  if (!id) {
+    server_.responses.push(request_kind::describe_statement);
+    return action::forward_raw;
+  }
+  ensure_prepared(*id, out);
+  pr::build::describe(out, 'S', server_statement_name(*id));
+  server_.responses.push(request_kind::describe_statement, *id);
+  return action::replaced;
+}
+
+statement_rewriter::action statement_rewriter::on_close(std::string_view body) {
+  pr::target_view t;
+  if (pr::parse_describe_or_close(body, t) && t.kind == 'S' && !t.name.empty() && client_.forget(t.name)) {
+    // Other clients may share it: the server keeps it, the client is told it is gone.
+    server_.responses.push(request_kind::synthetic_close_complete);
+    return action::swallowed;
+  }
+  server_.responses.push(request_kind::close);
+  return action::forward_raw;
+}
+
+}  // namespace pgrelay::core

@@ -1,0 +1,108 @@
+// Two clients sharing one server: names are rewritten, the second Parse is answered by pgrelay.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "pgrelay/core/statement_rewriter.hpp"
+#include "pgrelay/protocol/frame.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/writer.hpp"
+
+using namespace pgrelay::core;
+namespace pr = pgrelay::protocol;
+
+namespace {
+std::string body_of(const std::string& msg) { return msg.substr(5); }
+
+// Tags of the messages in `bytes`, with statement names of Parse/Bind appended after ':'.
+std::string describe_stream(const std::string& bytes) {
+  std::string out;
+  std::string_view rest(bytes);
+  while (!rest.empty()) {
+    auto r = pr::decode_frame(rest);
+    REQUIRE(r.status == pr::decode_status::ok);
+    out.push_back(r.msg.tag);
+    if (r.msg.tag == 'P') {
+      pr::parse_view p;
+      REQUIRE(pr::parse_parse(r.msg.body, p));
+      out += ":" + std::string(p.name);
+    } else if (r.msg.tag == 'B') {
+      pr::bind_view b;
+      REQUIRE(pr::parse_bind(r.msg.body, b));
+      out += ":" + std::string(b.statement);
+    }
+    out.push_back(' ');
+    rest.remove_prefix(r.msg.size());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("named statements are shared across clients on one server") {
+  statement_registry reg;
+  server_statement_state server;
+  client_statements a(reg), b(reg);
+  std::string parse_msg, bind_msg, close_msg, out;
+  pr::build::parse(parse_msg, "s1", "select 1");
+  std::vector<std::string_view> none;
+  pr::build::bind_text(bind_msg, "", "s1", none);
+  pr::build::close(close_msg, 'S', "s1");
+
+  statement_rewriter ra(a, reg, server);
+  CHECK(ra.on_frame('P', body_of(parse_msg), out) == statement_rewriter::action::replaced);
+  CHECK(ra.on_frame('B', body_of(bind_msg), out) == statement_rewriter::action::replaced);
+  CHECK(describe_stream(out) == "P:pgrelay_1 B:pgrelay_1 ");
+  ra.on_streamed_frame('E');
+  ra.on_streamed_frame('S');
+
+  // The server answers client A; nothing is dropped or added.
+  for (char t : std::string("12CZ")) CHECK(server.responses.on_server_frame(t).forward);
+  CHECK(server.responses.empty());
+
+  // Client B parses the same text under another name: no Parse reaches the server.
+  out.clear();
+  std::string parse_b, bind_b;
+  pr::build::parse(parse_b, "mine", "select 1");
+  pr::build::bind_text(bind_b, "", "mine", none);
+  statement_rewriter rb(b, reg, server);
+  CHECK(rb.on_frame('P', body_of(parse_b), out) == statement_rewriter::action::swallowed);
+  CHECK(rb.on_frame('B', body_of(bind_b), out) == statement_rewriter::action::replaced);
+  CHECK(describe_stream(out) == "B:pgrelay_1 ");
+  CHECK(rb.on_frame('C', body_of(close_msg), out) == statement_rewriter::action::forward_raw);  // B has no "s1"
+}
+
+TEST_CASE("a client's statement follows it to a server that lacks it") {
+  statement_registry reg;
+  server_statement_state first, second;
+  client_statements a(reg);
+  std::string parse_msg, bind_msg, out;
+  pr::build::parse(parse_msg, "s1", "select 2");
+  std::vector<std::string_view> none;
+  pr::build::bind_text(bind_msg, "p", "s1", none);
+  statement_rewriter(a, reg, first).on_frame('P', body_of(parse_msg), out);
+
+  out.clear();
+  statement_rewriter r2(a, reg, second);
+  CHECK(r2.on_frame('B', body_of(bind_msg), out) == statement_rewriter::action::replaced);
+  CHECK(describe_stream(out) == "P:pgrelay_1 B:pgrelay_1 ");
+  // The injected Parse's ParseComplete is swallowed; the Bind's BindComplete is the client's.
+  CHECK_FALSE(second.responses.on_server_frame('1').forward);
+  CHECK(second.responses.on_server_frame('2').forward);
+}
+
+TEST_CASE("a stale plan is closed and prepared again") {
+  statement_registry reg;
+  server_statement_state server;
+  client_statements a(reg);
+  std::string parse_msg, bind_msg, out;
+  pr::build::parse(parse_msg, "s1", "select * from t");
+  std::vector<std::string_view> none;
+  pr::build::bind_text(bind_msg, "", "s1", none);
+  statement_rewriter r(a, reg, server);
+  r.on_frame('P', body_of(parse_msg), out);
+  auto id = *a.find("s1");
+  server.stale.insert(id);
+  out.clear();
+  r.on_frame('B', body_of(bind_msg), out);
+  CHECK(describe_stream(out) == "C P:pgrelay_1 B:pgrelay_1 ");
+}
