@@ -13,11 +13,15 @@ PACKAGES=(
   libsystemd-dev libssl-dev libpq-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-pytest
+  # driver matrix (tests/integration/test_drivers.py): asyncpg and the JDBC driver
+  python3-asyncpg libpostgresql-jdbc-java
 )
 # node/npm may come from elsewhere (e.g. NodeSource's nodejs ships its own npm);
 # only ask apt for them when the commands are missing.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm  >/dev/null 2>&1 || PACKAGES+=(npm)
+# Likewise a JDK may already be on PATH (any vendor); only install Debian's when javac/java are missing.
+{ command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } || PACKAGES+=(default-jdk-headless)
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then
@@ -71,6 +75,8 @@ fi
 for tool in /usr/lib/postgresql/15/bin/pg_ctl /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_basebackup; do
   [[ -x $tool ]] || { echo "install-deps: missing $tool" >&2; exit 1; }
 done
-/usr/bin/python3 -c 'import psycopg, pytest' || { echo "install-deps: /usr/bin/python3 lacks psycopg/pytest" >&2; exit 1; }
+/usr/bin/python3 -c 'import psycopg, pytest, asyncpg' || { echo "install-deps: /usr/bin/python3 lacks psycopg/pytest/asyncpg" >&2; exit 1; }
+[[ -f /usr/share/java/postgresql.jar ]] || { echo "install-deps: missing /usr/share/java/postgresql.jar" >&2; exit 1; }
+command -v javac >/dev/null && command -v java >/dev/null || { echo "install-deps: javac/java missing" >&2; exit 1; }
 command -v node >/dev/null && command -v npm >/dev/null || { echo "install-deps: node/npm missing" >&2; exit 1; }
 echo "install-deps: ok"

@@ -127,6 +127,7 @@ awaitable<bool> client_session::login() {
   }
   counted_client_ = true;
   session_mode_ = pool_->settings().mode == conf::pool_mode::session;
+  if (!session_mode_) statements_.emplace(pool_->statements_);
 
   for (const auto& [name, value] : packet.params) {
     if (core::is_connection_param(name) || name.starts_with("_pq_.")) continue;
@@ -141,6 +142,7 @@ awaitable<bool> client_session::login() {
     for (auto& [name, value] : *parsed) wanted_[core::normalize_param_name(name)] = value;
   }
   application_name_ = wanted_.contains("application_name") ? wanted_["application_name"] : "";
+  startup_wanted_ = wanted_;
   co_return co_await establish_parameters();
 }
 

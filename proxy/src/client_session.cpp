@@ -6,6 +6,7 @@
 
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/tags.hpp"
 #include "pgrelay/protocol/writer.hpp"
 #include "pool.hpp"
 #include "worker.hpp"
@@ -20,20 +21,9 @@ namespace {
 constexpr std::size_t max_unit_buffer = 1u << 20;  // start relaying a huge request before its end
 constexpr millis cancel_grace{5000};
 
-bool is_frontend_tag(char t) {
-  switch (t) {
-    case 'B': case 'C': case 'd': case 'c': case 'f': case 'D': case 'E':
-    case 'H': case 'F': case 'P': case 'Q': case 'S': case 'X':
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Ends a unit: after these the client waits for an answer.
 bool ends_unit(char t) { return t == 'Q' || t == 'S' || t == 'H' || t == 'F' || t == 'X'; }
 
-bool wanted_from_server(char t) { return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W'; }
 
 }  // namespace
 
@@ -109,11 +99,21 @@ awaitable<void> client_session::run() {
   for (;;) {
     if (!server_) {
       if (!co_await read_request_unit()) break;
+      auto local = answer_locally();
+      if (local > 0) {
+        if (!co_await write_client({})) break;
+        in_.consume(local);
+        continue;
+      }
       if (!co_await attach_server()) break;
     }
     auto end = co_await relay();
     if (end == relay_end::released) {
-      release_server(true);
+      // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
+      bool in_step = server_->statements_.responses.empty();
+      if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
+      server_->statements_.responses.clear();
+      release_server(in_step);
       in_.release_if_empty();
       continue;
     }
@@ -169,7 +169,7 @@ awaitable<bool> client_session::read_request_unit() {
         if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer) break;
         co_return true;  // a huge frame: start relaying before it is all here
       }
-      if (r.status != pr::decode_status::ok || !is_frontend_tag(r.msg.tag)) {
+      if (r.status != pr::decode_status::ok || !pr::is_frontend_tag(r.msg.tag)) {
         reason_ = disconnect_reason::protocol_error;
         spdlog::warn("client {}: invalid frontend message (tag 0x{:02x})", peer_, static_cast<unsigned char>(data[pos]));
         co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
@@ -229,167 +229,48 @@ awaitable<bool> client_session::sync_parameters(server_connection& server) {
   co_return true;
 }
 
+std::size_t client_session::answer_locally() {
+  if (!statements_) return 0;
+  auto data = in_.data();
+  std::size_t pos = 0;
+  std::size_t parses = 0;
+  // Only Parses of statements some server already accepted, then Sync or Flush: the
+  // statements are prepared lazily on whichever server the client lands on later.
+  for (;;) {
+    auto r = pr::decode_frame(data.substr(pos));
+    if (r.status != pr::decode_status::ok) return 0;
+    pos += r.msg.size();
+    if (r.msg.tag == 'S' || r.msg.tag == 'H') {
+      if (parses == 0) return 0;
+      break;
+    }
+    pr::parse_view p;
+    if (r.msg.tag != 'P' || !pr::parse_parse(r.msg.body, p) || p.name.empty()) return 0;
+    auto types_tail = r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1);
+    if (!pool_->statements_.is_validated(p.sql, types_tail)) return 0;
+    ++parses;
+  }
+  // Decided: record and answer.
+  std::size_t at = 0;
+  for (;;) {
+    auto r = pr::decode_frame(data.substr(at));
+    at += r.msg.size();
+    if (r.msg.tag != 'P') {
+      if (r.msg.tag == 'S') pr::build::ready_for_query(out_, pr::transaction_status::idle);
+      break;
+    }
+    pr::parse_view p;
+    (void)pr::parse_parse(r.msg.body, p);
+    statements_->define(p.name, p.sql, r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1));
+    pr::build::parse_complete(out_);
+  }
+  return pos;
+}
+
 void client_session::release_server(bool clean) {
   if (!server_) return;
   server_->read_buf_.release_if_empty();
   pool_->release(std::move(server_), clean);
-}
-
-awaitable<client_session::relay_end> client_session::relay() {
-  auto r = co_await (pump_client_to_server() || pump_server_to_client());
-  co_return std::visit([](auto v) { return v; }, r);
-}
-
-awaitable<client_session::relay_end> client_session::pump_client_to_server() {
-  auto& tracker = server_->tracker_;
-  const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
-  for (;;) {
-    auto data = in_.data();
-    std::size_t pos = 0;
-    bool terminate = false;
-    while (pos < data.size()) {
-      auto step = client_scanner_.next(data.substr(pos), [](char t) { return t == 'X'; });
-      if (step.what == pr::scan_step::kind::need_more) break;
-      if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
-          (step.starts_frame && !is_frontend_tag(step.tag))) {
-        if (pos > 0) break;  // forward what came before, fail on the next pass
-        co_return relay_end::client_protocol_error;
-      }
-      if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
-        terminate = true;
-        break;
-      }
-      if (step.starts_frame) {
-        if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-          request_started_ = clock::now();
-        }
-        tracker.on_client_frame(step.tag);
-      }
-      pos += step.advance;
-    }
-    if (pos > 0) {
-      auto [ec, n] = co_await asio::async_write(server_->socket_, asio::buffer(data.data(), pos), use_tuple);
-      (void)n;
-      if (ec) co_return relay_end::server_eof;
-      in_.consume(pos);
-      continue;
-    }
-    if (terminate) co_return relay_end::client_terminate;
-    if (idle_limit.count() <= 0) {
-      if (!co_await read_client_some()) co_return relay_end::client_eof;
-      continue;
-    }
-    // The server may report "idle in transaction" while this read is pending, so the deadline
-    // is re-evaluated whenever the wait ends: it counts from that ReadyForQuery.
-    for (;;) {
-      bool idle_in_tx = tracker.in_transaction() && tracker.awaiting_client();
-      auto wait = idle_in_tx ? std::chrono::duration_cast<millis>(idle_since_ + idle_limit - clock::now()) : idle_limit;
-      if (idle_in_tx && wait.count() <= 0) co_return relay_end::idle_timeout;
-      auto got = co_await with_timeout<bool>(read_client_some(), wait);
-      if (!got) continue;
-      if (!*got) co_return relay_end::client_eof;
-      break;
-    }
-  }
-}
-
-awaitable<client_session::relay_end> client_session::pump_server_to_client() {
-  auto& server = *server_;
-  auto& tracker = server.tracker_;
-  auto& buf = server.read_buf_;
-  const auto query_limit = pool_->settings().query_timeout;
-  bool cancel_sent = false;
-  for (;;) {
-    auto data = buf.data();
-    std::size_t pos = 0;
-    while (pos < data.size()) {
-      auto step = server_scanner_.next(data.substr(pos), wanted_from_server);
-      if (step.what == pr::scan_step::kind::need_more) break;
-      if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) {
-        server.broken_ = true;
-        co_return relay_end::server_eof;
-      }
-      if (step.what == pr::scan_step::kind::whole) {
-        switch (step.tag) {
-          case 'Z': {
-            char st = 'I';
-            (void)pr::parse_ready_for_query(step.body, st);
-            tracker.on_server_frame('Z', st);
-            if (st != 'I') idle_since_ = clock::now();
-            else ++transactions_;
-            break;
-          }
-          case 'E': {
-            pr::error_fields f;
-            if (pr::parse_error_fields(step.body, f) && (f.severity == "FATAL" || f.severity == "PANIC")) {
-              server_fatal_seen_ = true;
-            }
-            break;
-          }
-          case 'S': {
-            pr::parameter_status_view ps;
-            if (pr::parse_parameter_status(step.body, ps)) {
-              server.note_parameter(ps.name, ps.value);
-              auto key = core::normalize_param_name(ps.name);
-              if (!core::is_server_fact(key)) {
-                wanted_[key] = std::string(ps.value);
-                server.applied_[key] = std::string(ps.value);
-              }
-            }
-            break;
-          }
-          default:
-            tracker.on_server_frame(step.tag);
-            break;
-        }
-      }
-      pos += step.advance;
-    }
-    if (pos > 0) {
-      if (!co_await write_client(data.substr(0, pos))) {
-        buf.consume(pos);
-        co_return relay_end::client_eof;
-      }
-      buf.consume(pos);
-    }
-    if (!session_mode_ && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
-      co_return relay_end::released;
-    }
-    std::size_t room = 0;
-    char* at = buf.prepare(16384, room);
-    if (query_limit.count() > 0 && tracker.outstanding() > 0) {
-      auto deadline = request_started_ + query_limit + (cancel_sent ? cancel_grace : millis(0));
-      auto left = std::chrono::duration_cast<millis>(deadline - clock::now());
-      if (left.count() <= 0) left = millis(1);
-      bool aborted = false;
-      auto read = [&]() -> awaitable<std::size_t> {
-        auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
-        aborted = ec == asio::error::operation_aborted;
-        co_return ec ? 0 : n;
-      };
-      auto n = co_await with_timeout<std::size_t>(read(), left);
-      if (!n) {
-        if (cancel_sent) co_return relay_end::query_timeout;
-        spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server.id_);
-        forward_cancel();
-        cancel_sent = true;
-        continue;
-      }
-      if (*n == 0) {
-        if (!aborted) server.broken_ = true;
-        co_return relay_end::server_eof;
-      }
-      buf.commit(*n);
-      continue;
-    }
-    auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
-    if (ec) {
-      // Cancelled because the client side ended first: the server itself is fine.
-      if (ec != asio::error::operation_aborted) server.broken_ = true;
-      co_return relay_end::server_eof;
-    }
-    buf.commit(n);
-  }
 }
 
 awaitable<void> client_session::detach_after_client_left() {
@@ -411,6 +292,7 @@ awaitable<void> client_session::detach_after_client_left() {
   if (session_mode_) {
     auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
     server_->applied_.clear();
+    server_->statements_.clear();
     if (err) {
       release_server(false);
       co_return;

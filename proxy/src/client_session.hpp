@@ -3,10 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "byte_buffer.hpp"
 #include "net.hpp"
+#include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
 #include "pgrelay/protocol/startup.hpp"
@@ -61,6 +64,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   // client_session.cpp
   awaitable<bool> read_request_unit();
+  // Answers a unit of Parses of already-validated named statements without a server; returns
+  // the bytes it consumed, 0 when the unit needs a server.
+  std::size_t answer_locally();
   awaitable<bool> attach_server();
   awaitable<relay_end> relay();
   awaitable<relay_end> pump_client_to_server();
@@ -88,6 +94,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool counted_client_ = false;
   bool session_mode_ = false;
   core::param_map wanted_;
+  core::param_map startup_wanted_;  // what DISCARD ALL / RESET ALL return to
+  std::optional<core::client_statements> statements_;  // transaction mode only
+  bool wake_server_pump_ = false;   // synthesized answers are due with no server frame to carry them
+  std::string to_server_side_;      // rewritten client messages for the current write
+  std::string to_client_side_;      // synthesized server messages for the current write
+  std::vector<asio::const_buffer> gather_;
   std::unique_ptr<server_connection> server_;
   bool server_fatal_seen_ = false;
   std::int32_t cancel_pid_ = 0;

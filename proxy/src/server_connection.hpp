@@ -12,6 +12,7 @@
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/core/request_tracker.hpp"
 #include "pgrelay/core/session_params.hpp"
+#include "pgrelay/core/statement_rewriter.hpp"
 
 namespace pgrelay::proxy {
 
@@ -57,6 +58,7 @@ class server_connection {
   core::param_map reported_;      // current reported parameters
   std::map<std::string, std::string> reported_names_;  // lowercased name -> name as reported
   core::param_map applied_;       // settings pgrelay made beyond the baseline
+  core::server_statement_state statements_;  // shared prepared statements (transaction mode)
   std::int32_t backend_pid_ = 0;
   std::string backend_key_;
   conf::endpoint address_;

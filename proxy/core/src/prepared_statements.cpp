@@ -35,6 +35,27 @@ const statement_registry::entry* statement_registry::find(statement_id id) const
   return it == by_id_.end() ? nullptr : &it->second;
 }
 
+void statement_registry::invalidate(statement_id id) {
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) ++it->second.generation;
+}
+
+void statement_registry::mark_validated(statement_id id) {
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) it->second.validated = true;
+}
+
+bool statement_registry::is_validated(std::string_view sql, std::string_view param_types) const {
+  std::string key;
+  key.reserve(sql.size() + 1 + param_types.size());
+  key.append(sql).push_back('\0');
+  key.append(param_types);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return false;
+  auto e = by_id_.find(it->second);
+  return e != by_id_.end() && e->second.validated;
+}
+
 statement_id client_statements::define(std::string_view name, std::string_view sql, std::string_view param_types) {
   auto id = registry_->intern(sql, param_types);
   auto [it, fresh] = by_name_.try_emplace(std::string(name), id);

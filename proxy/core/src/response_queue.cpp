@@ -85,6 +85,7 @@ response_queue::verdict response_queue::on_server_frame(char tag) {
   bool injected = head.kind == request_kind::injected_parse || head.kind == request_kind::injected_close;
   if (completes(head, tag)) {
     if (injected) v.forward = false;
+    if (tag == '1' && prepares_shared(head.kind, head.id)) v.parsed = head.id;
     queue_.pop_front();
   }
   return v;

@@ -41,23 +41,32 @@ statement_rewriter::action statement_rewriter::on_frame(char tag, std::string_vi
   }
 }
 
+bool statement_rewriter::is_current(statement_id id) const {
+  if (!server_.prepared.contains(id)) return false;
+  const auto* def = registry_.find(id);
+  auto g = server_.generation.find(id);
+  return def && g != server_.generation.end() && g->second == def->generation;
+}
+
 void statement_rewriter::ensure_prepared(statement_id id, std::string& out, bool clients_parse) {
   auto name = server_statement_name(id);
-  if (server_.stale.erase(id) > 0) {
-    pr::build::close(out, 'S', name);
-    server_.responses.push(request_kind::injected_close, id);
-    server_.prepared.remove(id);
-  }
-  if (server_.prepared.contains(id)) {
+  const auto* def = registry_.find(id);
+  if (!def) return;  // cannot happen while the client refers to it
+  if (is_current(id)) {
     server_.prepared.touch(id);
     return;
   }
-  const auto* def = registry_.find(id);
-  if (!def) return;  // cannot happen while the client refers to it
+  if (server_.prepared.contains(id)) {  // prepared with a stale plan
+    pr::build::close(out, 'S', name);
+    server_.responses.push(request_kind::injected_close, id);
+    server_.forget(id);
+  }
   if (auto evicted = server_.prepared.add(id)) {
     pr::build::close(out, 'S', server_statement_name(*evicted));
     server_.responses.push(request_kind::injected_close, *evicted);
+    server_.generation.erase(*evicted);
   }
+  server_.generation[id] = def->generation;
   write_parse(out, name, def->sql, def->param_types);
   server_.responses.push(clients_parse ? request_kind::parse : request_kind::injected_parse, id);
 }
@@ -70,7 +79,7 @@ statement_rewriter::action statement_rewriter::on_parse(std::string_view body, s
   }
   auto types_tail = body.substr(p.name.size() + 1 + p.sql.size() + 1);
   auto id = client_.define(p.name, p.sql, types_tail);
-  if (server_.prepared.contains(id) && !server_.stale.contains(id)) {
+  if (is_current(id)) {
     server_.prepared.touch(id);
     server_.responses.push(request_kind::synthetic_parse_complete);
     return action::swallowed;

@@ -61,3 +61,13 @@ TEST_CASE("server statements evict the least recently used") {
   s.remove(1);
   CHECK(s.size() == 1);
 }
+
+TEST_CASE("a statement is validated once a server accepted it") {
+  statement_registry reg;
+  client_statements a(reg);
+  auto id = a.define("s", "select 1", "");
+  CHECK_FALSE(reg.is_validated("select 1", ""));
+  reg.mark_validated(id);
+  CHECK(reg.is_validated("select 1", ""));
+  CHECK_FALSE(reg.is_validated("select 2", ""));
+}

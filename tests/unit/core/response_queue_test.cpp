@@ -96,3 +96,12 @@ TEST_CASE("an injected Close is swallowed") {
   q.push(request_kind::sync);
   CHECK(feed(q, "312Z") == "2Z");
 }
+
+TEST_CASE("an accepted shared Parse is reported") {
+  response_queue q;
+  q.push(request_kind::injected_parse, 4);
+  q.push(request_kind::sync);
+  auto v = q.on_server_frame('1');
+  CHECK(v.parsed == 4);
+  CHECK_FALSE(v.forward);
+}

@@ -101,7 +101,7 @@ TEST_CASE("a stale plan is closed and prepared again") {
   statement_rewriter r(a, reg, server);
   r.on_frame('P', body_of(parse_msg), out);
   auto id = *a.find("s1");
-  server.stale.insert(id);
+  reg.invalidate(id);
   out.clear();
   r.on_frame('B', body_of(bind_msg), out);
   CHECK(describe_stream(out) == "C P:pgrelay_1 B:pgrelay_1 ");

@@ -48,6 +48,17 @@ enum class backend_tag : char {
 };
 
 constexpr char to_char(frontend_tag t) { return static_cast<char>(t); }
+
+// A message type a client may send after login (startup-phase 'p' excluded).
+constexpr bool is_frontend_tag(char t) {
+  switch (t) {
+    case 'B': case 'C': case 'd': case 'c': case 'f': case 'D': case 'E':
+    case 'H': case 'F': case 'P': case 'Q': case 'S': case 'X':
+      return true;
+    default:
+      return false;
+  }
+}
 constexpr char to_char(backend_tag t) { return static_cast<char>(t); }
 
 // Authentication request codes carried in an 'R' message.

@@ -24,11 +24,19 @@ class statement_registry {
     std::string sql;
     std::string param_types;  // the Parse message's raw int16 count + int32 OIDs
     std::uint32_t refs = 0;
+    // Bumped when a server reports the plan stale (DDL changed its result type): every server
+    // prepared at an older generation re-prepares it before its next use.
+    std::uint32_t generation = 0;
+    // Some server accepted it: a client's Parse of it can be answered without a server.
+    bool validated = false;
   };
 
   statement_id intern(std::string_view sql, std::string_view param_types);
   void release(statement_id id);
   const entry* find(statement_id id) const;
+  void invalidate(statement_id id);
+  void mark_validated(statement_id id);
+  bool is_validated(std::string_view sql, std::string_view param_types) const;
   std::size_t size() const { return by_id_.size(); }
 
  private:

@@ -37,6 +37,7 @@ class response_queue {
     std::string before;                 // synthesized messages to send before it
     std::vector<statement_id> unprepared;  // Parses under shared names that did not happen
     statement_id errored = 0;              // the shared statement whose Bind/Describe failed
+    statement_id parsed = 0;               // a shared statement a server just accepted
   };
   // Call at the start of every server frame, with its tag.
   verdict on_server_frame(char tag);
@@ -44,6 +45,11 @@ class response_queue {
   void drain_ready(std::string& out);
 
   bool empty() const { return queue_.empty(); }
+  // A synthesized answer is at the head: it is due now, no server frame will come first.
+  bool synthetic_due() const {
+    return !queue_.empty() && (queue_.front().kind == request_kind::synthetic_parse_complete ||
+                               queue_.front().kind == request_kind::synthetic_close_complete);
+  }
   std::size_t size() const { return queue_.size(); }
   void clear() { queue_.clear(); }
 

@@ -5,7 +5,7 @@
 
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/response_queue.hpp"
@@ -15,9 +15,19 @@ namespace pgrelay::core {
 // What a server knows about statements, carried with the server connection across clients.
 struct server_statement_state {
   server_statements prepared;
-  // Statements whose plan went stale (0A000 after DDL): close before the next prepare.
-  std::unordered_set<statement_id> stale;
+  // The registry generation each statement was prepared at; an older one is closed and redone.
+  std::unordered_map<statement_id, std::uint32_t> generation;
   response_queue responses;
+
+  void forget(statement_id id) {
+    prepared.remove(id);
+    generation.erase(id);
+  }
+  void clear() {
+    prepared.clear();
+    generation.clear();
+    responses.clear();
+  }
 };
 
 class statement_rewriter {
@@ -44,6 +54,8 @@ class statement_rewriter {
   action on_bind(std::string_view body, std::string& out);
   action on_describe(std::string_view body, std::string& out);
   action on_close(std::string_view body);
+  // Prepared here, at the registry's current generation.
+  bool is_current(statement_id id) const;
   // Appends Close/Parse messages so the server has `id` prepared under its shared name.
   // `clients_parse`: the Parse answers the client's own Parse, so its ParseComplete is forwarded.
   void ensure_prepared(statement_id id, std::string& out, bool clients_parse = false);

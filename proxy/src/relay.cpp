@@ -1,0 +1,294 @@
+// The full-duplex relay between a client and its borrowed server. In transaction mode, named
+// statements are rewritten on the way up and answers dropped or synthesized on the way down;
+// bytes that need no change are written straight from the read buffers (gather writes).
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "pgrelay/core/statement_rewriter.hpp"
+#include "pgrelay/protocol/errors.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/tags.hpp"
+#include "pool.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr millis cancel_grace{5000};
+
+bool wanted_from_server(char t) {
+  // '1' and '3' may have to be dropped, which needs them whole (they are 5 bytes).
+  return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W' || t == '1' || t == '3';
+}
+
+// Byte ranges to write in one go: runs of the read buffer and pgrelay-made messages.
+class write_plan {
+ public:
+  void clear() {
+    spans_.clear();
+    side_ = nullptr;
+  }
+  void raw(const char* p, std::size_t n) {
+    if (n > 0) spans_.push_back({p, n, false});
+  }
+  // Bytes [offset, offset+n) of the side buffer; pointers are taken once it stops growing.
+  void side(std::size_t offset, std::size_t n) {
+    if (n > 0) spans_.push_back({reinterpret_cast<const char*>(offset), n, true});
+  }
+  bool empty() const { return spans_.empty(); }
+  const std::vector<asio::const_buffer>& buffers(const std::string& side, std::vector<asio::const_buffer>& out) {
+    out.clear();
+    for (const auto& s : spans_) {
+      const char* p = s.from_side ? side.data() + reinterpret_cast<std::size_t>(s.ptr) : s.ptr;
+      out.emplace_back(p, s.size);
+    }
+    return out;
+  }
+
+ private:
+  struct span {
+    const char* ptr;
+    std::size_t size;
+    bool from_side;
+  };
+  std::vector<span> spans_;
+  const std::string* side_ = nullptr;
+};
+
+bool is_stale_plan_error(std::string_view body) {
+  pr::error_fields f;
+  return pr::parse_error_fields(body, f) && f.code == pr::sqlstate::feature_not_supported &&
+         f.message.starts_with("cached plan must not change result type");
+}
+
+}  // namespace
+
+awaitable<client_session::relay_end> client_session::relay() {
+  auto r = co_await (pump_client_to_server() || pump_server_to_client());
+  co_return std::visit([](auto v) { return v; }, r);
+}
+
+awaitable<client_session::relay_end> client_session::pump_client_to_server() {
+  auto& tracker = server_->tracker_;
+  auto& server_state = server_->statements_;
+  const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
+  std::optional<core::statement_rewriter> rewriter;
+  if (statements_) rewriter.emplace(*statements_, pool_->statements_, server_state);
+  auto wanted = [&](char t) { return t == 'X' || (rewriter && core::statement_rewriter::wants_whole(t)); };
+  write_plan plan;
+
+  for (;;) {
+    auto data = in_.data();
+    std::size_t pos = 0;
+    std::size_t run_start = 0;  // start of the current run of unchanged bytes
+    bool terminate = false;
+    plan.clear();
+    to_server_side_.clear();
+    while (pos < data.size()) {
+      auto step = client_scanner_.next(data.substr(pos), wanted);
+      if (step.what == pr::scan_step::kind::need_more) break;
+      if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
+          (step.starts_frame && !pr::is_frontend_tag(step.tag))) {
+        if (pos > 0) break;  // forward what came before, fail on the next pass
+        co_return relay_end::client_protocol_error;
+      }
+      if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
+        terminate = true;
+        break;
+      }
+      if (step.starts_frame) {
+        if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
+          request_started_ = clock::now();
+        }
+        tracker.on_client_frame(step.tag);
+      }
+      if (rewriter) {
+        if (step.what == pr::scan_step::kind::whole) {
+          auto before = to_server_side_.size();
+          auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
+          if (act != core::statement_rewriter::action::forward_raw) {
+            plan.raw(data.data() + run_start, pos - run_start);
+            plan.side(before, to_server_side_.size() - before);
+            pos += step.advance;
+            run_start = pos;
+            continue;
+          }
+        } else if (step.starts_frame) {
+          rewriter->on_streamed_frame(step.tag);
+        }
+      }
+      pos += step.advance;
+    }
+    plan.raw(data.data() + run_start, pos - run_start);
+    if (pos > 0) {
+      if (!plan.empty()) {
+        auto [ec, n] = co_await asio::async_write(server_->socket_, plan.buffers(to_server_side_, gather_), use_tuple);
+        (void)n;
+        if (ec) co_return relay_end::server_eof;
+      }
+      in_.consume(pos);
+      // Answers pgrelay owes with no server frame coming first (a cached Parse, then Flush):
+      // wake the server pump, which alone writes to the client.
+      if (rewriter && server_state.responses.synthetic_due()) {
+        wake_server_pump_ = true;
+        error_code ignored;
+        server_->socket_.cancel(ignored);
+      }
+      continue;
+    }
+    if (terminate) co_return relay_end::client_terminate;
+    if (idle_limit.count() <= 0) {
+      if (!co_await read_client_some()) co_return relay_end::client_eof;
+      continue;
+    }
+    // The server may report "idle in transaction" while this read is pending, so the deadline
+    // is re-evaluated whenever the wait ends: it counts from that ReadyForQuery.
+    for (;;) {
+      bool idle_in_tx = tracker.in_transaction() && tracker.awaiting_client();
+      auto wait = idle_in_tx ? std::chrono::duration_cast<millis>(idle_since_ + idle_limit - clock::now()) : idle_limit;
+      if (idle_in_tx && wait.count() <= 0) co_return relay_end::idle_timeout;
+      auto got = co_await with_timeout<bool>(read_client_some(), wait);
+      if (!got) continue;
+      if (!*got) co_return relay_end::client_eof;
+      break;
+    }
+  }
+}
+
+awaitable<client_session::relay_end> client_session::pump_server_to_client() {
+  auto& server = *server_;
+  auto& tracker = server.tracker_;
+  auto& responses = server.statements_.responses;
+  auto& buf = server.read_buf_;
+  const bool rewriting = statements_.has_value();
+  const auto query_limit = pool_->settings().query_timeout;
+  bool cancel_sent = false;
+  write_plan plan;
+  for (;;) {
+    auto data = buf.data();
+    std::size_t pos = 0;
+    std::size_t run_start = 0;
+    plan.clear();
+    to_client_side_.clear();
+    while (pos < data.size()) {
+      auto step = server_scanner_.next(data.substr(pos), wanted_from_server);
+      if (step.what == pr::scan_step::kind::need_more) break;
+      if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) {
+        server.broken_ = true;
+        co_return relay_end::server_eof;
+      }
+      if (rewriting && step.starts_frame) {
+        auto v = responses.on_server_frame(step.tag);
+        for (auto id : v.unprepared) server.statements_.forget(id);
+        if (v.parsed != 0) pool_->statements_.mark_validated(v.parsed);
+        if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
+          // DDL changed this statement's result type: every server re-prepares it on next use.
+          pool_->statements_.invalidate(v.errored);
+        }
+        if (!v.before.empty()) {
+          plan.raw(data.data() + run_start, pos - run_start);
+          auto at = to_client_side_.size();
+          to_client_side_ += v.before;
+          plan.side(at, v.before.size());
+          run_start = pos;
+        }
+        if (!v.forward) {
+          plan.raw(data.data() + run_start, pos - run_start);
+          pos += step.advance;
+          run_start = pos;
+          continue;
+        }
+      }
+      if (step.what == pr::scan_step::kind::whole) {
+        switch (step.tag) {
+          case 'Z': {
+            char st = 'I';
+            (void)pr::parse_ready_for_query(step.body, st);
+            tracker.on_server_frame('Z', st);
+            if (st != 'I') idle_since_ = clock::now();
+            else ++transactions_;
+            break;
+          }
+          case 'E': {
+            pr::error_fields f;
+            if (pr::parse_error_fields(step.body, f) && (f.severity == "FATAL" || f.severity == "PANIC")) {
+              server_fatal_seen_ = true;
+            }
+            break;
+          }
+          case 'S': {
+            pr::parameter_status_view ps;
+            if (pr::parse_parameter_status(step.body, ps)) {
+              server.note_parameter(ps.name, ps.value);
+              auto key = core::normalize_param_name(ps.name);
+              if (!core::is_server_fact(key)) {
+                wanted_[key] = std::string(ps.value);
+                server.applied_[key] = std::string(ps.value);
+              }
+            }
+            break;
+          }
+          default:
+            tracker.on_server_frame(step.tag);
+            break;
+        }
+      }
+      pos += step.advance;
+    }
+    plan.raw(data.data() + run_start, pos - run_start);
+    if (rewriting) {
+      wake_server_pump_ = false;
+      auto at = to_client_side_.size();
+      responses.drain_ready(to_client_side_);
+      plan.side(at, to_client_side_.size() - at);
+    }
+    if (!plan.empty()) {
+      auto [ec, n] = co_await asio::async_write(socket_, plan.buffers(to_client_side_, gather_), use_tuple);
+      (void)n;
+      buf.consume(pos);
+      if (ec) co_return relay_end::client_eof;
+    } else {
+      buf.consume(pos);
+    }
+    if (!session_mode_ && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
+      co_return relay_end::released;
+    }
+    if (wake_server_pump_) continue;
+    std::size_t room = 0;
+    char* at = buf.prepare(16384, room);
+    auto read = [&]() -> awaitable<error_code> {
+      auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
+      if (!ec) buf.commit(n);
+      co_return ec;
+    };
+    error_code ec;
+    if (query_limit.count() > 0 && tracker.outstanding() > 0) {
+      auto deadline = request_started_ + query_limit + (cancel_sent ? cancel_grace : millis(0));
+      auto left = std::chrono::duration_cast<millis>(deadline - clock::now());
+      if (left.count() <= 0) left = millis(1);
+      auto r = co_await with_timeout<error_code>(read(), left);
+      if (!r) {
+        if (cancel_sent) co_return relay_end::query_timeout;
+        spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server.id_);
+        forward_cancel();
+        cancel_sent = true;
+        continue;
+      }
+      ec = *r;
+    } else {
+      ec = co_await read();
+    }
+    if (ec == asio::error::operation_aborted && wake_server_pump_) continue;  // woken, not failed
+    if (ec) {
+      // Cancelled because the client side ended first: the server itself is fine.
+      if (ec != asio::error::operation_aborted) server.broken_ = true;
+      co_return relay_end::server_eof;
+    }
+  }
+}
+
+}  // namespace pgrelay::proxy
