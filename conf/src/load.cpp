@@ -26,8 +26,14 @@ using namespace std::string_view_literals;
 using key_list = std::span<const std::string_view>;
 
 // The accepted keys per level: the single source for unknown-key checks and their hints.
-constexpr std::array top_keys{"listen"sv,       "workers"sv,          "auth"sv, "log"sv,
-                              "auth_timeout"sv, "shutdown_timeout"sv, "pool"sv, "databases"sv};
+constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
+                              "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
+                              "pool"sv,          "databases"sv,        "session_state"sv,
+                              "max_prepared_per_server"sv};
+constexpr std::array session_state_keys{"listen"sv,            "advisory_locks"sv, "temp_tables"sv,
+                                        "with_hold_cursors"sv, "set_role"sv,       "sql_prepare"sv,
+                                        "set_in_transaction"sv};
+constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
 constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
 constexpr std::array log_keys{"format"sv, "level"sv};
 constexpr std::array pool_keys{"mode"sv,
@@ -62,6 +68,14 @@ constexpr std::array all_key_paths{
     "log.level"sv,
     "auth_timeout"sv,
     "shutdown_timeout"sv,
+    "max_prepared_per_server"sv,
+    "session_state.listen"sv,
+    "session_state.advisory_locks"sv,
+    "session_state.temp_tables"sv,
+    "session_state.with_hold_cursors"sv,
+    "session_state.set_role"sv,
+    "session_state.sql_prepare"sv,
+    "session_state.set_in_transaction"sv,
     "pool.mode"sv,
     "pool.size"sv,
     "pool.min_idle"sv,
@@ -455,6 +469,23 @@ void read_log(reader& r, const YAML::Node& node, const std::string& path, positi
              });
 }
 
+void read_session_state(reader& r, const YAML::Node& node, const std::string& path, position pos,
+                        session_state_policies& out) {
+  r.read_map(node, path, pos, session_state_keys,
+             [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
+               auto i = r.read_enum(v, p, at, pin_policy_names);
+               if (!i) return;
+               auto policy = static_cast<pin_policy>(*i);
+               if (name == "listen") out.listen = policy;
+               else if (name == "advisory_locks") out.advisory_locks = policy;
+               else if (name == "temp_tables") out.temp_tables = policy;
+               else if (name == "with_hold_cursors") out.with_hold_cursors = policy;
+               else if (name == "set_role") out.set_role = policy;
+               else if (name == "sql_prepare") out.sql_prepare = policy;
+               else if (name == "set_in_transaction") out.set_in_transaction = policy;
+             });
+}
+
 void read_replica(reader& r, const YAML::Node& node, const std::string& path, position pos,
                   database_config& db) {
   replica_config rep;
@@ -558,6 +589,10 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
           if (auto d = r.read_duration(v, p, at)) cfg.auth_timeout = *d;
         } else if (name == "shutdown_timeout") {
           if (auto d = r.read_duration(v, p, at)) cfg.shutdown_timeout = *d;
+        } else if (name == "session_state") {
+          read_session_state(r, v, p, at, cfg.session_state);
+        } else if (name == "max_prepared_per_server") {
+          if (auto n = r.read_u32(v, p, at)) cfg.max_prepared_per_server = *n;
         } else if (name == "pool") {
           read_pool(r, v, p, at, global_pool);
         } else if (name == "databases") {

@@ -108,6 +108,13 @@ awaitable<void> client_session::run() {
       if (!co_await attach_server()) break;
     }
     auto end = co_await relay();
+    if (end == relay_end::released && pinned()) {
+      // Only advisory locks pinned it, and one was released: does the server still hold any?
+      advisory_recheck_ = false;
+      if (co_await advisory_locks_held()) continue;
+      pins_ = 0;
+      spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
+    }
     if (end == relay_end::released) {
       // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
       bool in_step = server_->statements_.responses.empty();
@@ -208,7 +215,7 @@ awaitable<bool> client_session::attach_server() {
 }
 
 awaitable<bool> client_session::sync_parameters(server_connection& server) {
-  auto sql = core::plan_param_sync(wanted_, server.baseline_, server.applied_);
+  auto sql = session_sync_sql(server);
   if (sql.empty()) co_return true;
   auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
   // Settings reported back are the server's spelling of what the client asked for.

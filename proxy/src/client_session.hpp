@@ -10,15 +10,38 @@
 #include "byte_buffer.hpp"
 #include "net.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
 #include "pgrelay/protocol/startup.hpp"
+#include "pgrelay/conf/config.hpp"
+#include <map>
 #include "server_connection.hpp"
 
 namespace pgrelay::proxy {
 
 class worker;
 class pool;
+
+// Why a client keeps its server in transaction mode (session state that cannot move).
+enum class pin_reason : std::uint8_t {
+  listen,
+  advisory_lock,
+  temp_table,
+  with_hold_cursor,
+  set_role,
+  sql_prepare,
+  set_in_transaction,
+};
+inline constexpr std::size_t pin_reason_count = 7;
+std::string_view to_string(pin_reason r);
+
+// What the relay does with a client statement after looking at its session effects.
+struct statement_verdict {
+  std::string replacement_sql;           // non-empty: send this instead (a rejection, or a rename)
+  core::statement_id prepare_first = 0;  // make sure the server has this shared statement first
+  bool reject = false;
+};
 
 // Why a session ended, for the disconnect log line.
 enum class disconnect_reason {
@@ -71,7 +94,18 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<relay_end> relay();
   awaitable<relay_end> pump_client_to_server();
   awaitable<relay_end> pump_server_to_client();
+  // Replaces a Query or Parse that session_state says must not reach the server as sent.
+  bool substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter, std::string& out);
   awaitable<void> detach_after_client_left();
+  // session_state.cpp
+  statement_verdict inspect_statement(std::string_view sql);
+  void pin(pin_reason reason, conf::pin_policy policy);
+  bool pinned() const { return pins_ != 0; }
+  bool pinned_only_by_advisory_locks() const { return pins_ == (1u << static_cast<unsigned>(pin_reason::advisory_lock)); }
+  // After ReadyForQuery: settle SETs whose transaction has ended.
+  void settle_pending_sets(char status);
+  std::string session_sync_sql(server_connection& server);
+  awaitable<bool> advisory_locks_held();
   awaitable<bool> sync_parameters(server_connection& server);
   void release_server(bool clean);
 
@@ -96,6 +130,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   core::param_map wanted_;
   core::param_map startup_wanted_;  // what DISCARD ALL / RESET ALL return to
   std::optional<core::client_statements> statements_;  // transaction mode only
+  std::uint32_t pins_ = 0;         // bit per pin_reason
+  std::uint32_t pins_logged_ = 0;
+  bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
+  std::map<std::string, std::string> sql_sets_;  // SET statements to replay, by setting
+  std::vector<std::pair<std::string, std::string>> pending_sets_;  // until their transaction ends
+  bool pending_doomed_ = false;     // an error or ROLLBACK undid them
+  std::string pending_notice_;      // NOTICEs pgrelay owes the client
   bool wake_server_pump_ = false;   // synthesized answers are due with no server frame to carry them
   std::string to_server_side_;      // rewritten client messages for the current write
   std::string to_client_side_;      // synthesized server messages for the current write

@@ -8,6 +8,7 @@
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/tags.hpp"
+#include "pgrelay/protocol/writer.hpp"
 #include "pool.hpp"
 #include "worker.hpp"
 
@@ -67,6 +68,39 @@ bool is_stale_plan_error(std::string_view body) {
 
 }  // namespace
 
+bool client_session::substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter,
+                                          std::string& out) {
+  std::string_view sql;
+  pr::parse_view p;
+  if (tag == 'Q') {
+    if (!pr::parse_query(body, sql)) return false;
+  } else {
+    if (!pr::parse_parse(body, p)) return false;
+    sql = p.sql;
+  }
+  auto v = inspect_statement(sql);
+  if (v.replacement_sql.empty()) return false;
+  auto& responses = server_->statements_.responses;
+  if (tag == 'Q') {
+    if (v.prepare_first != 0) rewriter.prepare(v.prepare_first, out);
+    if (v.prepare_first != 0) server_->statements_.forget(v.prepare_first);
+    pr::build::query(out, v.replacement_sql);
+    responses.push(core::request_kind::query);
+    return true;
+  }
+  if (!v.reject) return false;  // renames apply to simple queries only
+  // The client's Parse becomes an unnamed statement that raises the error when executed: the
+  // server then skips to Sync by itself, exactly as after a failed Parse.
+  pr::build::parse(out, "", v.replacement_sql);
+  responses.push(core::request_kind::injected_parse);
+  std::vector<std::string_view> none;
+  pr::build::bind_text(out, "", "", none);
+  responses.push(core::request_kind::injected_bind);
+  pr::build::execute(out, "");
+  responses.push(core::request_kind::execute);
+  return true;
+}
+
 awaitable<client_session::relay_end> client_session::relay() {
   auto r = co_await (pump_client_to_server() || pump_server_to_client());
   co_return std::visit([](auto v) { return v; }, r);
@@ -78,7 +112,9 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
   const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
   std::optional<core::statement_rewriter> rewriter;
   if (statements_) rewriter.emplace(*statements_, pool_->statements_, server_state);
-  auto wanted = [&](char t) { return t == 'X' || (rewriter && core::statement_rewriter::wants_whole(t)); };
+  auto wanted = [&](char t) {
+    return t == 'X' || (rewriter && (t == 'Q' || core::statement_rewriter::wants_whole(t)));
+  };
   write_plan plan;
 
   for (;;) {
@@ -107,6 +143,16 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
         tracker.on_client_frame(step.tag);
       }
       if (rewriter) {
+        if (step.what == pr::scan_step::kind::whole && (step.tag == 'Q' || step.tag == 'P')) {
+          auto before = to_server_side_.size();
+          if (substitute_statement(step.tag, step.body, *rewriter, to_server_side_)) {
+            plan.raw(data.data() + run_start, pos - run_start);
+            plan.side(before, to_server_side_.size() - before);
+            pos += step.advance;
+            run_start = pos;
+            continue;
+          }
+        }
         if (step.what == pr::scan_step::kind::whole) {
           auto before = to_server_side_.size();
           auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
@@ -165,6 +211,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
   auto& responses = server.statements_.responses;
   auto& buf = server.read_buf_;
   const bool rewriting = statements_.has_value();
+  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && !pending_sets_.empty()); };
   const auto query_limit = pool_->settings().query_timeout;
   bool cancel_sent = false;
   write_plan plan;
@@ -174,8 +221,12 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     std::size_t run_start = 0;
     plan.clear();
     to_client_side_.clear();
+    if (!pending_notice_.empty()) {
+      to_client_side_.swap(pending_notice_);
+      plan.side(0, to_client_side_.size());
+    }
     while (pos < data.size()) {
-      auto step = server_scanner_.next(data.substr(pos), wanted_from_server);
+      auto step = server_scanner_.next(data.substr(pos), wanted);
       if (step.what == pr::scan_step::kind::need_more) break;
       if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) {
         server.broken_ = true;
@@ -211,9 +262,16 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
             tracker.on_server_frame('Z', st);
             if (st != 'I') idle_since_ = clock::now();
             else ++transactions_;
+            settle_pending_sets(st);
+            break;
+          }
+          case 'C': {
+            std::string_view tag;
+            if (pr::parse_command_complete(step.body, tag) && tag == "ROLLBACK") pending_doomed_ = true;
             break;
           }
           case 'E': {
+            if (!pending_sets_.empty()) pending_doomed_ = true;
             pr::error_fields f;
             if (pr::parse_error_fields(step.body, f) && (f.severity == "FATAL" || f.severity == "PANIC")) {
               server_fatal_seen_ = true;
@@ -254,7 +312,8 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     } else {
       buf.consume(pos);
     }
-    if (!session_mode_ && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
+    bool may_release = !pinned() || (pinned_only_by_advisory_locks() && advisory_recheck_);
+    if (!session_mode_ && may_release && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
       co_return relay_end::released;
     }
     if (wake_server_pump_) continue;

@@ -199,7 +199,10 @@ awaitable<server_error> server_connection::read_until_ready() {
         tracker_.on_server_frame('Z', st);
         co_return pending;
       }
-      default: break;  // notices, command completions, rows of internal queries
+      case 'D':
+        ++internal_rows_;
+        break;
+      default: break;  // notices, command completions
     }
   }
 }
@@ -208,6 +211,7 @@ awaitable<server_error> server_connection::run_internal(std::string sql, millis 
   std::string out;
   pr::build::query(out, sql);
   tracker_.on_client_frame('Q');
+  internal_rows_ = 0;
   if (auto ec = co_await write_all(socket_, out)) {
     broken_ = true;
     co_return fail(pr::sqlstate::connection_failure, ec.message());

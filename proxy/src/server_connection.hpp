@@ -59,6 +59,8 @@ class server_connection {
   std::map<std::string, std::string> reported_names_;  // lowercased name -> name as reported
   core::param_map applied_;       // settings pgrelay made beyond the baseline
   core::server_statement_state statements_;  // shared prepared statements (transaction mode)
+  std::map<std::string, std::string> applied_sql_;  // SET statements replayed here, by setting
+  std::size_t internal_rows_ = 0;  // DataRows of the last run_internal
   std::int32_t backend_pid_ = 0;
   std::string backend_key_;
   conf::endpoint address_;

@@ -2,6 +2,7 @@
 // What workers share (config, users, cancel keys, pool budgets) lives in shared_state.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -13,7 +14,9 @@
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
+#include "pgrelay/router/session_effects.hpp"
 #include "pool.hpp"
+#include <unordered_map>
 
 namespace pgrelay::proxy {
 
@@ -26,6 +29,7 @@ struct shared_state {
   std::size_t worker_count = 1;
   std::atomic<std::uint64_t> clients_total{0};
   std::atomic<bool> shutting_down{false};
+  std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
 
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
 
@@ -54,6 +58,8 @@ class worker {
   void stop();
 
   asio::io_context io_{1};
+  // Session effects by statement text (bounded): the parser runs once per distinct text.
+  std::unordered_map<std::string, router::session_effects> effects_cache_;
   shared_state& shared_;
   std::size_t index_;
 

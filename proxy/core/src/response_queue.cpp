@@ -22,7 +22,8 @@ bool response_queue::completes(item& head, char tag) {
   switch (head.kind) {
     case request_kind::parse:
     case request_kind::injected_parse: return tag == '1';
-    case request_kind::bind: return tag == '2';
+    case request_kind::bind:
+    case request_kind::injected_bind: return tag == '2';
     case request_kind::describe_statement:
       if (tag == 't') head.described = true;
       return tag == 'T' || tag == 'n';
@@ -82,7 +83,8 @@ response_queue::verdict response_queue::on_server_frame(char tag) {
     if (!queue_.empty()) queue_.pop_front();
     return v;
   }
-  bool injected = head.kind == request_kind::injected_parse || head.kind == request_kind::injected_close;
+  bool injected = head.kind == request_kind::injected_parse || head.kind == request_kind::injected_close ||
+                  head.kind == request_kind::injected_bind;
   if (completes(head, tag)) {
     if (injected) v.forward = false;
     if (tag == '1' && prepares_shared(head.kind, head.id)) v.parsed = head.id;

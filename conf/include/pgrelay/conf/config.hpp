@@ -88,6 +88,23 @@ struct auth_config {
   std::vector<std::string> admin_users;
 };
 
+// What transaction mode does with session state it cannot carry to another server.
+enum class pin_policy {
+  pin,     // the client keeps its server (until it disconnects, or holds no advisory lock)
+  warn,    // pin, and tell the client with a NOTICE
+  reject,  // refuse the statement with 0A000
+};
+
+struct session_state_policies {
+  pin_policy listen = pin_policy::pin;
+  pin_policy advisory_locks = pin_policy::pin;
+  pin_policy temp_tables = pin_policy::pin;
+  pin_policy with_hold_cursors = pin_policy::pin;
+  pin_policy set_role = pin_policy::pin;
+  pin_policy sql_prepare = pin_policy::pin;
+  pin_policy set_in_transaction = pin_policy::pin;
+};
+
 struct log_config {
   log_format format = log_format::text;
   std::string level = "info";
@@ -101,6 +118,8 @@ struct config {
   pool_settings pool;
   std::map<std::string, database_config> databases;
   log_config log;
+  session_state_policies session_state;
+  std::uint32_t max_prepared_per_server = 500;  // shared statements kept per server (LRU)
   duration auth_timeout{10000};
   duration shutdown_timeout{30000};
 

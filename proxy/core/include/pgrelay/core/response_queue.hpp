@@ -23,6 +23,7 @@ enum class request_kind : std::uint8_t {
   query,          // simple Query: everything up to its ReadyForQuery
   function_call,  // likewise
   injected_parse,            // pgrelay's own Parse: its ParseComplete is not the client's
+  injected_bind,             // pgrelay's own Bind: its BindComplete is not the client's
   injected_close,            // pgrelay's own Close: its CloseComplete is not the client's
   synthetic_parse_complete,  // client's Parse already prepared on this server: answer it
   synthetic_close_complete,  // client's Close of a shared statement: answer it

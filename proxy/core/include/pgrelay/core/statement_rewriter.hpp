@@ -46,6 +46,9 @@ class statement_rewriter {
   // Frames that stream through without being buffered whole: only their answers are recorded.
   void on_streamed_frame(char tag);
 
+  // Makes sure the server has `id` prepared (for SQL that names it, e.g. DEALLOCATE).
+  void prepare(statement_id id, std::string& out) { ensure_prepared(id, out); }
+
   // Tags whose bodies on_frame needs whole.
   static bool wants_whole(char tag) { return tag == 'P' || tag == 'B' || tag == 'D' || tag == 'C'; }
 

@@ -1,0 +1,45 @@
+// What a statement does to session state that a transaction pooler must know about: things a
+// server keeps after the transaction (LISTEN, advisory locks, temp tables, held cursors, roles,
+// SQL-level prepared statements, SET) and things that clear it (RESET, DEALLOCATE, DISCARD).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pgrelay::router {
+
+struct session_effects {
+  bool listen = false;
+  bool advisory_lock = false;    // a session-level advisory lock may be taken
+  bool advisory_unlock = false;  // a session-level advisory lock may be released
+  bool temp_table = false;
+  bool with_hold_cursor = false;
+  bool set_role = false;         // SET ROLE / SET SESSION AUTHORIZATION
+  bool sql_prepare = false;
+  bool set = false;              // SET name ... (not LOCAL); `set_name` says which
+  bool reset = false;            // RESET name; `set_name` says which
+  bool reset_all = false;
+  bool deallocate = false;       // DEALLOCATE name; `name` says which
+  bool deallocate_all = false;
+  bool discard_all = false;
+  bool transaction_control = false;  // BEGIN/COMMIT/… anywhere in the string
+  std::string set_name;              // lowercased GUC name for set/reset
+  std::string name;                  // statement name for deallocate
+  std::uint32_t statements = 0;
+
+  bool any_pin() const { return listen || advisory_lock || temp_table || with_hold_cursor || set_role || sql_prepare; }
+  bool any() const {
+    return any_pin() || advisory_unlock || set || reset || reset_all || deallocate || deallocate_all || discard_all;
+  }
+};
+
+// A cheap textual test: false means the statement certainly has no session effect, so the
+// parser need not run. True means "parse to find out".
+bool may_have_session_effects(std::string_view sql);
+
+// Parses `sql` (libpg_query) and reports its effects; unparseable SQL has none (Postgres will
+// reject it). Thread-safe, no I/O.
+session_effects analyze_session_effects(std::string_view sql);
+
+}  // namespace pgrelay::router

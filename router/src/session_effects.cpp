@@ -1,0 +1,196 @@
+// Walks the whole protobuf parse tree generically (protobuf-c descriptors), so a function call or
+// a TEMP relation is found however deeply it is nested.
+#include "pgrelay/router/session_effects.hpp"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
+#include <array>
+#include <cctype>
+#include <cstring>
+
+namespace pgrelay::router {
+
+namespace {
+
+constexpr int cursor_opt_hold = 0x0020;  // CURSOR_OPT_HOLD in parsenodes.h
+
+bool ieq_prefix(std::string_view s, std::size_t at, std::string_view word) {
+  if (s.size() - at < word.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[at + i])) != word[i]) return false;
+  }
+  auto end = at + word.size();
+  return end == s.size() || !(std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_');
+}
+
+bool icontains(std::string_view s, std::string_view word) {
+  if (s.size() < word.size()) return false;
+  for (std::size_t i = 0; i + word.size() <= s.size(); ++i) {
+    std::size_t j = 0;
+    while (j < word.size() && std::tolower(static_cast<unsigned char>(s[i + j])) == word[j]) ++j;
+    if (j == word.size()) return true;
+  }
+  return false;
+}
+
+// Skips whitespace and comments from `i`.
+std::size_t skip_blank(std::string_view s, std::size_t i) {
+  for (;;) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    if (s.substr(i, 2) == "--") {
+      auto nl = s.find('\n', i);
+      i = nl == std::string_view::npos ? s.size() : nl + 1;
+    } else if (s.substr(i, 2) == "/*") {
+      auto end = s.find("*/", i + 2);
+      i = end == std::string_view::npos ? s.size() : end + 2;
+    } else {
+      return i;
+    }
+  }
+}
+
+void visit(const ProtobufCMessage* m, session_effects& fx);
+
+void visit_field(const ProtobufCMessage* m, const ProtobufCFieldDescriptor& f, session_effects& fx) {
+  if (f.type != PROTOBUF_C_TYPE_MESSAGE) return;
+  const auto* base = reinterpret_cast<const char*>(m);
+  if (f.label == PROTOBUF_C_LABEL_REPEATED) {
+    auto n = *reinterpret_cast<const size_t*>(base + f.quantifier_offset);
+    auto* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base + f.offset);
+    for (size_t i = 0; i < n; ++i) visit(items[i], fx);
+    return;
+  }
+  if (f.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+    auto which = *reinterpret_cast<const uint32_t*>(base + f.quantifier_offset);
+    if (which != f.id) return;
+  }
+  visit(*reinterpret_cast<ProtobufCMessage* const*>(base + f.offset), fx);
+}
+
+void on_func_call(const PgQuery__FuncCall* fc, session_effects& fx) {
+  if (fc->n_funcname == 0) return;
+  const auto* last = fc->funcname[fc->n_funcname - 1];
+  if (last->node_case != PG_QUERY__NODE__NODE_STRING) return;
+  std::string_view name = last->string->sval;
+  // Transaction-level variants (pg_advisory_xact_lock…) end with the transaction: harmless.
+  if (name == "pg_advisory_lock" || name == "pg_advisory_lock_shared" || name == "pg_try_advisory_lock" ||
+      name == "pg_try_advisory_lock_shared") {
+    fx.advisory_lock = true;
+  } else if (name.starts_with("pg_advisory_unlock")) {
+    fx.advisory_unlock = true;
+  }
+}
+
+void visit(const ProtobufCMessage* m, session_effects& fx) {
+  if (!m) return;
+  const auto* d = m->descriptor;
+  if (d == &pg_query__func_call__descriptor) {
+    on_func_call(reinterpret_cast<const PgQuery__FuncCall*>(m), fx);
+  } else if (d == &pg_query__range_var__descriptor) {
+    const auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
+    if (rv->relpersistence && std::strcmp(rv->relpersistence, "t") == 0) fx.temp_table = true;
+  }
+  for (unsigned i = 0; i < d->n_fields; ++i) visit_field(m, d->fields[i], fx);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+void on_statement(const PgQuery__Node* n, session_effects& fx) {
+  switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_LISTEN_STMT: fx.listen = true; break;
+    case PG_QUERY__NODE__NODE_PREPARE_STMT: fx.sql_prepare = true; break;
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT: fx.transaction_control = true; break;
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: {
+      const char* name = n->deallocate_stmt->name;
+      if (!name || !*name) {
+        fx.deallocate_all = true;
+      } else {
+        fx.deallocate = true;
+        fx.name = name;
+      }
+      break;
+    }
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+      if (n->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) fx.discard_all = true;
+      break;
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+      if (n->declare_cursor_stmt->options & cursor_opt_hold) fx.with_hold_cursor = true;
+      break;
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT: {
+      const auto* v = n->variable_set_stmt;
+      std::string name = v->name ? lower(v->name) : "";
+      if (name == "role" || name == "session_authorization") {
+        if (v->kind != PG_QUERY__VARIABLE_SET_KIND__VAR_RESET) fx.set_role = true;
+        break;
+      }
+      if (v->is_local) break;
+      if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
+        fx.reset_all = true;
+      } else if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET) {
+        fx.reset = true;
+        fx.set_name = name;
+      } else if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE ||
+                 v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT ||
+                 v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT) {
+        fx.set = true;
+        fx.set_name = name;
+      } else if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI && name != "transaction") {
+        // SET SESSION CHARACTERISTICS AS TRANSACTION …: session state with no single setting
+        // name to replay or reset, so it is reported as a SET without a name (it pins).
+        fx.set = true;
+      }
+      break;
+    }
+    default: break;
+  }
+}
+
+}  // namespace
+
+bool may_have_session_effects(std::string_view sql) {
+  static constexpr std::array<std::string_view, 8> starters{"set",     "reset",   "listen",  "prepare",
+                                                            "deallocate", "discard", "declare", "create"};
+  if (icontains(sql, "advisory") || icontains(sql, "temp")) return true;
+  std::size_t i = 0;
+  for (;;) {
+    i = skip_blank(sql, i);
+    if (i >= sql.size()) return false;
+    for (auto w : starters) {
+      if (ieq_prefix(sql, i, w)) return true;
+    }
+    // Next statement: after the next ';' (one inside a literal only costs a parse).
+    auto semi = sql.find(';', i);
+    if (semi == std::string_view::npos) return false;
+    i = semi + 1;
+  }
+}
+
+session_effects analyze_session_effects(std::string_view sql) {
+  session_effects fx;
+  std::string text(sql);
+  auto parsed = pg_query_parse_protobuf(text.c_str());
+  if (parsed.error) {
+    pg_query_free_protobuf_parse_result(parsed);
+    return fx;
+  }
+  auto* tree = pg_query__parse_result__unpack(nullptr, parsed.parse_tree.len,
+                                              reinterpret_cast<const uint8_t*>(parsed.parse_tree.data));
+  pg_query_free_protobuf_parse_result(parsed);
+  if (!tree) return fx;
+  for (std::size_t i = 0; i < tree->n_stmts; ++i) {
+    const auto* stmt = tree->stmts[i]->stmt;
+    if (!stmt) continue;
+    ++fx.statements;
+    on_statement(stmt, fx);
+    visit(&stmt->base, fx);
+  }
+  pg_query__parse_result__free_unpacked(tree, nullptr);
+  return fx;
+}
+
+}  // namespace pgrelay::router

@@ -1,0 +1,64 @@
+// Session-state constructs a transaction pooler must notice, found by the real parser.
+#include <catch2/catch.hpp>
+
+#include "pgrelay/router/session_effects.hpp"
+
+using namespace pgrelay::router;
+
+TEST_CASE("constructs that pin") {
+  CHECK(analyze_session_effects("LISTEN jobs").listen);
+  CHECK(analyze_session_effects("select pg_advisory_lock(42)").advisory_lock);
+  CHECK(analyze_session_effects("select pg_try_advisory_lock_shared($1)").advisory_lock);
+  CHECK(analyze_session_effects("select x from t where pg_catalog.pg_advisory_lock(1) is not null").advisory_lock);
+  CHECK_FALSE(analyze_session_effects("select pg_advisory_xact_lock(1)").advisory_lock);
+  CHECK(analyze_session_effects("select pg_advisory_unlock(1)").advisory_unlock);
+  CHECK(analyze_session_effects("select pg_advisory_unlock_all()").advisory_unlock);
+  CHECK(analyze_session_effects("create temp table t (a int)").temp_table);
+  CHECK(analyze_session_effects("create temporary view v as select 1").temp_table);
+  CHECK(analyze_session_effects("select 1 into temp t2").temp_table);
+  CHECK_FALSE(analyze_session_effects("create table t (a int)").temp_table);
+  CHECK(analyze_session_effects("declare c cursor with hold for select 1").with_hold_cursor);
+  CHECK_FALSE(analyze_session_effects("declare c cursor for select 1").with_hold_cursor);
+  CHECK(analyze_session_effects("set role reporter").set_role);
+  CHECK(analyze_session_effects("set session authorization app").set_role);
+  CHECK(analyze_session_effects("prepare p as select 1").sql_prepare);
+}
+
+TEST_CASE("settings and resets") {
+  auto s = analyze_session_effects("SET search_path TO a, b");
+  CHECK(s.set);
+  CHECK(s.set_name == "search_path");
+  CHECK_FALSE(s.any_pin());
+  CHECK_FALSE(analyze_session_effects("set local statement_timeout = 5").set);
+  auto r = analyze_session_effects("reset Work_Mem");
+  CHECK(r.reset);
+  CHECK(r.set_name == "work_mem");
+  CHECK(analyze_session_effects("reset all").reset_all);
+  CHECK_FALSE(analyze_session_effects("set transaction read only").set);
+  auto chars = analyze_session_effects("set session characteristics as transaction read only");
+  CHECK(chars.set);
+  CHECK(chars.set_name.empty());
+  CHECK(analyze_session_effects("discard all").discard_all);
+  CHECK_FALSE(analyze_session_effects("discard plans").discard_all);
+  auto d = analyze_session_effects("deallocate s1");
+  CHECK(d.deallocate);
+  CHECK(d.name == "s1");
+  CHECK(analyze_session_effects("deallocate all").deallocate_all);
+  CHECK(analyze_session_effects("begin; set x.y = 1; commit").transaction_control);
+}
+
+TEST_CASE("plain statements have no effects and the prefilter skips them") {
+  for (const char* sql : {"select 1", "insert into t values (1)", "update t set a = 1 where b = 2",
+                          "with x as (select 1) select * from x", "select * from settings"}) {
+    INFO(sql);
+    CHECK_FALSE(analyze_session_effects(sql).any());
+  }
+  CHECK_FALSE(may_have_session_effects("select 1"));
+  CHECK_FALSE(may_have_session_effects("update t set a = 1"));
+  CHECK_FALSE(may_have_session_effects("  /* c */ select 1; select 2"));
+  CHECK(may_have_session_effects("  -- hi\n SET x = 1"));
+  CHECK(may_have_session_effects("select 1; listen x"));
+  CHECK(may_have_session_effects("select pg_advisory_lock(1)"));
+  CHECK(may_have_session_effects("create temp table t()"));
+  CHECK_FALSE(analyze_session_effects("selec 1").any());
+}
