@@ -90,10 +90,7 @@ awaitable<bool> client_session::login() {
     co_await fail(pr::sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
-  if (truthy(packet.param("replication"))) {
-    co_await fail(pr::sqlstate::feature_not_supported, "pgrelay does not relay replication connections yet");
-    co_return false;
-  }
+  const bool replication = truthy(packet.param("replication"));
   // Minor versions above 3.0 and _pq_ options: answer what we speak, as Postgres does.
   std::vector<std::string_view> unknown_options;
   for (const auto& [name, value] : packet.params) {
@@ -112,6 +109,10 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
   if (!co_await authenticate(user_)) co_return false;
+  if (replication) {
+    co_await relay_replication(packet);
+    co_return false;
+  }
 
   pool_ = worker_.pool_for(database_, user_);
   if (!pool_) {
@@ -271,6 +272,55 @@ awaitable<bool> client_session::establish_parameters() {
   pr::build::backend_key_data(out_, pid, key_bytes);
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
   co_return co_await write_client({});
+}
+
+awaitable<void> client_session::relay_replication(const pr::startup_packet& packet) {
+  // Logical decoding and physical streaming are one long session each: never pooled, always
+  // to the primary, with the client's own startup parameters, counted on their own.
+  const auto& db = worker_.shared_.config->databases.at(database_);
+  server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
+                       db.server_user.empty() ? user_ : db.server_user, db.server_password, {}};
+  for (const auto& [name, value] : packet.params) {
+    if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
+  }
+  server_connection server(socket_.get_executor());
+  auto err = co_await server.open(target, millis(10000));
+  if (err) {
+    co_await fail(err.sqlstate, err.message);
+    co_return;
+  }
+  worker_.shared_.replication_connections.fetch_add(1);
+  spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, packet.param("replication"),
+               db.primary.to_string());
+  for (const auto& [name, value] : server.reported_) {
+    auto n = server.reported_names_.find(name);
+    pr::build::parameter_status(out_, n != server.reported_names_.end() ? n->second : name, value);
+  }
+  pr::build::backend_key_data(out_, server.backend_pid_, server.backend_key_);
+  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  if (co_await write_client({})) {
+    auto pipe = [](stream_socket& from, stream_socket& to, byte_buffer& leftover) -> awaitable<void> {
+      if (!leftover.empty()) {
+        auto [ec, n] = co_await asio::async_write(to, asio::buffer(leftover.data().data(), leftover.size()), use_tuple);
+        (void)n;
+        if (ec) co_return;
+        leftover.consume(leftover.size());
+      }
+      std::vector<char> chunk(65536);
+      for (;;) {
+        auto [rec, n] = co_await from.async_read_some(asio::buffer(chunk), use_tuple);
+        if (rec) co_return;
+        auto [wec, m] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), use_tuple);
+        (void)m;
+        if (wec) co_return;
+      }
+    };
+    using namespace asio::experimental::awaitable_operators;
+    co_await (pipe(socket_, server.socket_, in_) || pipe(server.socket_, socket_, server.read_buf_));
+  }
+  server.close();
+  worker_.shared_.replication_connections.fetch_sub(1);
+  reason_ = disconnect_reason::client_eof;
 }
 
 awaitable<void> client_session::handle_cancel_request(std::int32_t pid, std::string key) {

@@ -98,6 +98,7 @@ awaitable<server_error> server_connection::open(const server_target& target, mil
     std::string out;
     std::vector<std::pair<std::string_view, std::string_view>> params = {
         {"user", target.user}, {"database", target.database}};
+    for (const auto& [k, v] : target.extra_params) params.emplace_back(k, v);
     pr::build::startup_message(out, params);
     if (auto ec = co_await write_all(socket_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
     if (auto err = co_await authenticate(target)) co_return err;

@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "byte_buffer.hpp"
 #include "net.hpp"
@@ -23,6 +25,8 @@ struct server_target {
   std::string database;
   std::string user;
   std::string password;
+  // More startup parameters (replication connections carry the client's own).
+  std::vector<std::pair<std::string, std::string>> extra_params;
 };
 
 // Why a server attempt failed, for the client's SQLSTATE and the log.

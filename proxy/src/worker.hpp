@@ -29,6 +29,7 @@ struct shared_state {
   std::size_t worker_count = 1;
   std::atomic<std::uint64_t> clients_total{0};
   std::atomic<bool> shutting_down{false};
+  std::atomic<std::uint64_t> replication_connections{0};
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
 
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
