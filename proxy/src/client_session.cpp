@@ -39,6 +39,7 @@ std::string_view to_string(disconnect_reason r) {
     case disconnect_reason::query_timeout: return "query_timeout";
     case disconnect_reason::shutdown: return "shutdown";
     case disconnect_reason::internal_error: return "internal_error";
+    case disconnect_reason::session_sync_failed: return "session_sync_failed";
   }
   return "unknown";
 }
@@ -114,6 +115,24 @@ awaitable<void> client_session::run() {
       if (co_await advisory_locks_held()) continue;
       pins_ = 0;
       spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
+    }
+    if (end == relay_end::released && !verify_names_.empty() && !co_await record_verified_settings()) {
+      release_server(false);  // its settings are unknown: never lend it again
+      continue;
+    }
+    if (end == relay_end::released && restore_startup_params_) {
+      // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on
+      // a direct connection; tell the client what they are.
+      restore_startup_params_ = false;
+      if (!co_await sync_parameters(*server_)) break;
+      for (const auto& [name, value] : startup_wanted_) {
+        auto n = server_->reported_names_.find(name);
+        auto v = server_->reported_.find(name);
+        if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
+          pr::build::parameter_status(out_, n->second, v->second);
+        }
+      }
+      if (!co_await write_client({})) break;
     }
     if (end == relay_end::released) {
       // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
@@ -227,7 +246,7 @@ awaitable<bool> client_session::sync_parameters(server_connection& server) {
     }
   }
   if (err) {
-    reason_ = disconnect_reason::login_failed;
+    if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
     bool server_side = err.sqlstate.starts_with("08");
     release_server(!server_side && server.tracker_.quiet());
     co_await fail(err.sqlstate, err.message);
@@ -296,9 +315,11 @@ awaitable<void> client_session::detach_after_client_left() {
       co_return;
     }
   }
-  if (session_mode_) {
+  if (session_mode_ || pinned()) {
+    // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles) dies here.
     auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
     server_->applied_.clear();
+    server_->applied_sql_.clear();
     server_->statements_.clear();
     if (err) {
       release_server(false);

@@ -55,6 +55,7 @@ enum class disconnect_reason {
   query_timeout,
   shutdown,
   internal_error,
+  session_sync_failed,
 };
 std::string_view to_string(disconnect_reason r);
 
@@ -107,6 +108,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void settle_pending_sets(char status);
   std::string session_sync_sql(server_connection& server);
   awaitable<bool> advisory_locks_held();
+  // Reads back settings a savepoint rollback left uncertain and records them as the client's.
+  awaitable<bool> record_verified_settings();
   awaitable<bool> sync_parameters(server_connection& server);
   void release_server(bool clean);
 
@@ -135,8 +138,17 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint32_t pins_logged_ = 0;
   bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
   std::map<std::string, std::string> sql_sets_;  // SET statements to replay, by setting
-  std::vector<std::pair<std::string, std::string>> pending_sets_;  // until their transaction ends
+  struct pending_set {
+    std::string name;
+    std::string sql;
+    std::optional<std::string> previous;  // what the server had applied before, if anything
+  };
+  std::vector<pending_set> pending_sets_;  // until their transaction ends
   bool pending_doomed_ = false;     // an error or ROLLBACK undid them
+  bool rollback_seen_ = false;      // a ROLLBACK tag: the next ReadyForQuery says which kind
+  bool pending_uncertain_ = false;  // a ROLLBACK TO SAVEPOINT may have undone some of them
+  std::vector<std::string> verify_names_;  // settings to read back from the server at release
+  bool restore_startup_params_ = false;  // RESET ALL / DISCARD ALL ran: re-apply startup values
   std::string pending_notice_;      // NOTICEs pgrelay owes the client
   bool wake_server_pump_ = false;   // synthesized answers are due with no server frame to carry them
   std::string to_server_side_;      // rewritten client messages for the current write

@@ -29,10 +29,7 @@ bool wanted_from_server(char t) {
 // Byte ranges to write in one go: runs of the read buffer and pgrelay-made messages.
 class write_plan {
  public:
-  void clear() {
-    spans_.clear();
-    side_ = nullptr;
-  }
+  void clear() { spans_.clear(); }
   void raw(const char* p, std::size_t n) {
     if (n > 0) spans_.push_back({p, n, false});
   }
@@ -57,7 +54,6 @@ class write_plan {
     bool from_side;
   };
   std::vector<span> spans_;
-  const std::string* side_ = nullptr;
 };
 
 bool is_stale_plan_error(std::string_view body) {
@@ -267,7 +263,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
           }
           case 'C': {
             std::string_view tag;
-            if (pr::parse_command_complete(step.body, tag) && tag == "ROLLBACK") pending_doomed_ = true;
+            if (pr::parse_command_complete(step.body, tag) && tag == "ROLLBACK") rollback_seen_ = true;
             break;
           }
           case 'E': {
@@ -283,7 +279,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
             if (pr::parse_parameter_status(step.body, ps)) {
               server.note_parameter(ps.name, ps.value);
               auto key = core::normalize_param_name(ps.name);
-              if (!core::is_server_fact(key)) {
+              if (!core::is_server_fact(key) && !restore_startup_params_) {
                 wanted_[key] = std::string(ps.value);
                 server.applied_[key] = std::string(ps.value);
               }

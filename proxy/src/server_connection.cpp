@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <vector>
 
+#include "pgrelay/protocol/cursor.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/frame.hpp"
 #include "pgrelay/protocol/md5.hpp"
@@ -200,9 +201,17 @@ awaitable<server_error> server_connection::read_until_ready() {
         tracker_.on_server_frame('Z', st);
         co_return pending;
       }
-      case 'D':
+      case 'D': {
         ++internal_rows_;
+        // Values of internal queries' rows, text format: int16 n, then n × (int32 len, bytes).
+        pr::cursor c(body);
+        auto n = c.i16();
+        for (std::int16_t i = 0; i < n && !c.failed(); ++i) {
+          auto len = c.i32();
+          internal_values_.emplace_back(len < 0 ? std::string_view{} : c.bytes(static_cast<std::size_t>(len)));
+        }
         break;
+      }
       default: break;  // notices, command completions
     }
   }
@@ -213,6 +222,7 @@ awaitable<server_error> server_connection::run_internal(std::string sql, millis 
   pr::build::query(out, sql);
   tracker_.on_client_frame('Q');
   internal_rows_ = 0;
+  internal_values_.clear();
   if (auto ec = co_await write_all(socket_, out)) {
     broken_ = true;
     co_return fail(pr::sqlstate::connection_failure, ec.message());

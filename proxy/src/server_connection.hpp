@@ -65,6 +65,7 @@ class server_connection {
   core::server_statement_state statements_;  // shared prepared statements (transaction mode)
   std::map<std::string, std::string> applied_sql_;  // SET statements replayed here, by setting
   std::size_t internal_rows_ = 0;  // DataRows of the last run_internal
+  std::vector<std::string> internal_values_;  // their values, row after row (NULL as empty)
   std::int32_t backend_pid_ = 0;
   std::string backend_key_;
   conf::endpoint address_;

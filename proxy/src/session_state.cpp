@@ -2,6 +2,8 @@
 // client to it (or warn, or are rejected, per the YAML), or are tracked and replayed (SET).
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "client_session.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/protocol/errors.hpp"
@@ -127,8 +129,10 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   auto& server = *server_;
   if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
     // Settled when its transaction ends; the server is marked at once so it is reset for others.
-    pending_sets_.emplace_back(fx.set_name, std::string(sql));
-    server.applied_sql_[fx.set_name] = std::string(sql);
+    auto& applied = server.applied_sql_[fx.set_name];
+    pending_sets_.push_back({fx.set_name, std::string(sql),
+                             applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
+    applied = std::string(sql);
     server.applied_.erase(fx.set_name);
   }
   if (fx.reset) {
@@ -147,6 +151,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     wanted_ = startup_wanted_;
     server.applied_sql_.clear();
     server.applied_.clear();
+    restore_startup_params_ = true;
   }
   if (fx.discard_all || fx.deallocate_all) {
     statements_->clear();
@@ -165,9 +170,34 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
 }
 
 void client_session::settle_pending_sets(char status) {
-  if (pending_sets_.empty() || status != 'I') return;
+  bool rollback = std::exchange(rollback_seen_, false);
+  if (pending_sets_.empty()) return;
+  if (status != 'I') {
+    // ROLLBACK TO SAVEPOINT: some of the transaction's SETs may be undone; which, only the
+    // server knows. It is asked when the transaction is over.
+    if (rollback) pending_uncertain_ = true;
+    return;
+  }
+  if (rollback) {
+    pending_doomed_ = true;  // the whole transaction rolled back
+  } else if (pending_uncertain_) {
+    for (auto& p : pending_sets_) verify_names_.push_back(p.name);
+    pending_sets_.clear();
+    pending_doomed_ = pending_uncertain_ = false;
+    return;
+  }
+  pending_uncertain_ = false;
   if (!pending_doomed_) {
-    for (auto& [name, sql] : pending_sets_) sql_sets_[name] = std::move(sql);
+    for (auto& p : pending_sets_) sql_sets_[p.name] = std::move(p.sql);
+  } else if (server_) {
+    // Nothing of it happened on the server: forget the marks, newest first.
+    for (auto it = pending_sets_.rbegin(); it != pending_sets_.rend(); ++it) {
+      if (it->previous) {
+        server_->applied_sql_[it->name] = *it->previous;
+      } else {
+        server_->applied_sql_.erase(it->name);
+      }
+    }
   }
   pending_sets_.clear();
   pending_doomed_ = false;
@@ -195,6 +225,23 @@ std::string client_session::session_sync_sql(server_connection& server) {
     server.applied_.erase(name);
   }
   return sql;
+}
+
+awaitable<bool> client_session::record_verified_settings() {
+  auto names = std::exchange(verify_names_, {});
+  std::string sql = "SELECT ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    sql += (i ? ", " : "") + std::string("pg_catalog.current_setting(") + core::quote_literal(names[i]) + ", true)";
+  }
+  auto err = co_await server_->run_internal(sql, millis(5000));
+  if (err || server_->internal_values_.size() != names.size()) co_return false;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto replay = "SELECT pg_catalog.set_config(" + core::quote_literal(names[i]) + ", " +
+                  core::quote_literal(server_->internal_values_[i]) + ", false)";
+    sql_sets_[names[i]] = replay;
+    server_->applied_sql_[names[i]] = replay;
+  }
+  co_return true;
 }
 
 awaitable<bool> client_session::advisory_locks_held() {
