@@ -49,8 +49,14 @@ constexpr std::array pool_keys{"mode"sv,
                                "idle_in_transaction_timeout"sv};
 constexpr std::array database_keys{
     "server_database"sv,     "primary"sv, "replicas"sv, "server_user"sv, "server_password"sv,
-    "server_password_env"sv, "pool"sv,    "users"sv};
-constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv};
+    "server_password_env"sv, "pool"sv,    "users"sv,    "routing"sv};
+constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv};
+constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
+constexpr std::array routing_keys{"enabled"sv,  "check_interval"sv, "fallback"sv,
+                                  "read_your_writes"sv, "health_user"sv, "health_password"sv};
+constexpr std::array fallback_names{"primary"sv, "error"sv};
+constexpr std::array read_your_writes_names{"session"sv, "off"sv};
+constexpr std::array bool_names{"true"sv, "false"sv};
 constexpr std::array user_keys{"pool"sv};
 
 constexpr std::array pool_mode_names{"session"sv, "transaction"sv};
@@ -92,12 +98,23 @@ constexpr std::array all_key_paths{
     "databases.*.replicas[].name"sv,
     "databases.*.replicas[].address"sv,
     "databases.*.replicas[].roles"sv,
+    "databases.*.replicas[].max_lag.bytes"sv,
+    "databases.*.replicas[].max_lag.time"sv,
     "databases.*.server_user"sv,
     "databases.*.server_password"sv,
     "databases.*.server_password_env"sv,
     "databases.*.pool"sv,
     "databases.*.users.*.pool"sv,
+    "databases.*.routing.enabled"sv,
+    "databases.*.routing.check_interval"sv,
+    "databases.*.routing.fallback"sv,
+    "databases.*.routing.read_your_writes"sv,
+    "databases.*.routing.health_user"sv,
+    "databases.*.routing.health_password"sv,
 };
+
+// A health check interval above this would leave a dead replica in rotation for minutes.
+constexpr duration max_check_interval{60'000};
 
 // Linux sun_path is 108 bytes including the terminating NUL.
 constexpr std::size_t max_unix_path = 107;
@@ -347,6 +364,22 @@ class reader {
     return std::nullopt;
   }
 
+  // A size: a bare byte count or a number with B, kB, MB, GB or TB.
+  std::optional<std::uint64_t> read_bytes(const YAML::Node& node, const std::string& path,
+                                          position pos) {
+    auto text = read_string(node, path, pos);
+    if (!text) return std::nullopt;
+    if (auto b = parse_bytes(*text)) return b;
+    error(pos, path, "expected a size like 16MB, 512kB or 1048576, got '" + *text + "'");
+    return std::nullopt;
+  }
+
+  std::optional<bool> read_bool(const YAML::Node& node, const std::string& path, position pos) {
+    auto i = read_enum(node, path, pos, bool_names);
+    if (!i) return std::nullopt;
+    return *i == 0;
+  }
+
   // Index of the scalar in `names`, with a did-you-mean hint when it is not one of them.
   std::optional<std::size_t> read_enum(const YAML::Node& node, const std::string& path,
                                        position pos, key_list names) {
@@ -486,6 +519,43 @@ void read_session_state(reader& r, const YAML::Node& node, const std::string& pa
              });
 }
 
+void read_max_lag(reader& r, const YAML::Node& node, const std::string& path, position pos,
+                  lag_limit& out) {
+  r.read_map(node, path, pos, max_lag_keys,
+             [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
+               if (name == "bytes") {
+                 if (auto b = r.read_bytes(v, p, at)) out.bytes = *b;
+               } else if (name == "time") {
+                 if (auto d = r.read_duration(v, p, at)) out.time = *d;
+               }
+             });
+}
+
+void read_routing(reader& r, const YAML::Node& node, const std::string& path, position pos,
+                  routing_config& out) {
+  r.read_map(node, path, pos, routing_keys,
+             [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
+               if (name == "enabled") {
+                 if (auto b = r.read_bool(v, p, at)) out.enabled = *b;
+               } else if (name == "check_interval") {
+                 if (auto d = r.read_duration(v, p, at)) out.check_interval = *d;
+               } else if (name == "fallback") {
+                 if (auto i = r.read_enum(v, p, at, fallback_names)) {
+                   out.fallback =
+                       *i == 0 ? no_replica_fallback::primary : no_replica_fallback::error;
+                 }
+               } else if (name == "read_your_writes") {
+                 if (auto i = r.read_enum(v, p, at, read_your_writes_names)) {
+                   out.read_your_writes = *i == 0;
+                 }
+               } else if (name == "health_user") {
+                 if (auto s = r.read_string(v, p, at)) out.health_user = *s;
+               } else if (name == "health_password") {
+                 if (auto s = r.read_string(v, p, at)) out.health_password = *s;
+               }
+             });
+}
+
 void read_replica(reader& r, const YAML::Node& node, const std::string& path, position pos,
                   database_config& db) {
   replica_config rep;
@@ -498,6 +568,8 @@ void read_replica(reader& r, const YAML::Node& node, const std::string& path, po
           if (auto e = r.read_endpoint(v, p, at)) rep.address = *e;
         } else if (name == "roles") {
           if (auto l = r.read_string_list(v, p, at)) rep.roles = std::move(*l);
+        } else if (name == "max_lag") {
+          read_max_lag(r, v, p, at, rep.max_lag);
         }
       });
   r.require(seen, path, pos, "name");
@@ -529,6 +601,8 @@ void read_database(reader& r, const std::string& name, const YAML::Node& node,
           if (auto s = r.read_string(v, p, at)) db.server_password_env = *s;
         } else if (key == "pool") {
           read_pool(r, v, p, at, db.pool);
+        } else if (key == "routing") {
+          read_routing(r, v, p, at, db.routing);
         } else if (key == "users") {
           r.read_map(v, p, at, {},
                      [&](std::string_view user, const YAML::Node& uv, const std::string& up,
@@ -728,6 +802,31 @@ struct checker {
         error(rp + ".roles", "a replica needs at least one role, e.g. [read]");
       }
       names_unique(rep.roles, rp + ".roles", "role");
+      const std::string lag_time = rp + ".max_lag.time";
+      if (!failed(lag_time) && rep.max_lag.time.count() == 0) {
+        error(lag_time, "must be greater than 0",
+              "0 would exclude the replica whenever any WAL is pending; use e.g. 500ms");
+      }
+    }
+  }
+
+  void routing_ok(const database_config& db, const std::string& path) {
+    const std::string rp = path + ".routing";
+    if (r.failed_at(rp, shape_errors)) return;
+    const std::string interval = rp + ".check_interval";
+    if (!failed(interval)) {
+      if (db.routing.check_interval.count() == 0) {
+        error(interval, "must be greater than 0");
+      } else if (db.routing.check_interval > max_check_interval) {
+        error(interval, "must be at most 60s, got " +
+                            std::to_string(db.routing.check_interval.count()) + "ms",
+              "a dead replica stays in rotation for up to one interval");
+      }
+    }
+    if (!failed(rp + ".health_password") && !failed(rp + ".health_user") &&
+        db.routing.health_user.empty() && !db.routing.health_password.empty()) {
+      error(rp + ".health_password", "is set without routing.health_user",
+            "set health_user too, or drop both to check health as server_user");
     }
   }
 
@@ -749,6 +848,7 @@ struct checker {
       env_name_ok(db.server_password_env, path + ".server_password_env");
     }
     replicas_ok(db, path);
+    routing_ok(db, path);
     const pool_settings eff = apply(cfg.pool, db.pool);
     pool_ok(eff, db.pool, path + ".pool");
     for (const auto& [user, u] : db.users) {

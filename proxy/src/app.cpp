@@ -11,6 +11,7 @@
 
 #include "pgrelay/conf/load.hpp"
 #include "pgrelay/conf/users.hpp"
+#include "health_checker.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
@@ -76,6 +77,14 @@ int run_proxy(const std::string& config_path) {
     return 1;
   }
 
+  // The checker publishes immutable topology snapshots; each worker takes them on its own loop.
+  health_checker checker(cfg, [&workers](router::topology_ptr t) {
+    for (auto& w : workers) {
+      asio::post(w->io_, [wp = w.get(), t] { wp->set_topology(t); });
+    }
+  });
+  checker.start();
+
   // Signals are taken on the first worker's loop; stopping fans out to all.
   asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& ec, int sig) {
@@ -91,6 +100,7 @@ int run_proxy(const std::string& config_path) {
   for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
   workers[0]->run();
   for (auto& t : threads) t.join();
+  checker.stop();
   spdlog::info("pgrelay stopped");
   return 0;
 }

@@ -114,7 +114,8 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
 
-  pool_ = worker_.pool_for(database_, user_);
+  primary_pool_ = pool_ = worker_.pool_for(database_, user_);
+  registry_ = &worker_.statements_for(database_, user_);
   if (!pool_) {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
     co_return false;
@@ -128,7 +129,7 @@ awaitable<bool> client_session::login() {
   }
   counted_client_ = true;
   session_mode_ = pool_->settings().mode == conf::pool_mode::session;
-  if (!session_mode_) statements_.emplace(pool_->statements_);
+  if (!session_mode_) statements_.emplace(*registry_);
 
   for (const auto& [name, value] : packet.params) {
     if (core::is_connection_param(name) || name.starts_with("_pq_.")) continue;

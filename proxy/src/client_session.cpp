@@ -49,7 +49,7 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
 
 client_session::~client_session() {
   if (cancel_pid_ != 0) worker_.shared_.cancels.remove(cancel_pid_);
-  if (counted_client_ && pool_) pool_->budget().clients.fetch_sub(1);
+  if (counted_client_ && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
   if (server_ && pool_ && !worker_.shared_.shutting_down) pool_->release(std::move(server_), false);
 }
@@ -106,6 +106,9 @@ awaitable<void> client_session::run() {
         in_.consume(local);
         continue;
       }
+      auto* chosen = co_await choose_pool();
+      if (!chosen) continue;  // answered with an error; the client may go on
+      pool_ = chosen;
       if (!co_await attach_server()) break;
     }
     auto end = co_await relay();
@@ -133,6 +136,9 @@ awaitable<void> client_session::run() {
         }
       }
       if (!co_await write_client({})) break;
+    }
+    if (end == relay_end::released && unit_may_write_ && routing_active()) {
+      co_await learn_commit_lsn();
     }
     if (end == relay_end::released) {
       // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
@@ -255,6 +261,11 @@ awaitable<bool> client_session::sync_parameters(server_connection& server) {
   co_return true;
 }
 
+bool client_session::routing_active() const {
+  const auto& db = worker_.shared_.config->databases.at(database_);
+  return !session_mode_ && db.routing.enabled && db.routing.read_your_writes && !db.replicas.empty();
+}
+
 std::size_t client_session::answer_locally() {
   if (!statements_) return 0;
   auto data = in_.data();
@@ -273,7 +284,7 @@ std::size_t client_session::answer_locally() {
     pr::parse_view p;
     if (r.msg.tag != 'P' || !pr::parse_parse(r.msg.body, p) || p.name.empty()) return 0;
     auto types_tail = r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1);
-    if (!pool_->statements_.is_validated(p.sql, types_tail)) return 0;
+    if (!registry_->is_validated(p.sql, types_tail)) return 0;
     ++parses;
   }
   // Decided: record and answer.

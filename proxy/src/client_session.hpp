@@ -11,6 +11,8 @@
 #include "net.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
+#include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/topology.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
 #include "pgrelay/protocol/startup.hpp"
@@ -93,6 +95,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // the bytes it consumed, 0 when the unit needs a server.
   std::size_t answer_locally();
   awaitable<bool> attach_server();
+  // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
+  awaitable<pool*> choose_pool();
+  router::classification classify_unit();
+  awaitable<void> learn_commit_lsn();
+  bool routing_active() const;
   awaitable<relay_end> relay();
   awaitable<relay_end> pump_client_to_server();
   awaitable<relay_end> pump_server_to_client();
@@ -128,7 +135,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string user_;
   std::string database_;
   std::string application_name_;
-  pool* pool_ = nullptr;
+  pool* pool_ = nullptr;          // the pool of the server borrowed now (primary or a replica)
+  pool* primary_pool_ = nullptr;  // login, client accounting, session mode
+  core::statement_registry* registry_ = nullptr;
+  router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
+  bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
   bool counted_client_ = false;
   bool session_mode_ = false;
   core::param_map wanted_;

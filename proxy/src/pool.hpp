@@ -11,7 +11,6 @@
 
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
-#include "pgrelay/core/prepared_statements.hpp"
 #include "server_connection.hpp"
 
 namespace pgrelay::proxy {
@@ -56,9 +55,6 @@ class pool {
   pool_budget& budget() { return *budget_; }
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
-
-  // Named statements of this pool's clients, shared by identical text and parameter types.
-  core::statement_registry statements_;
 
   // Parameters reported for a given set of wanted startup parameters, learnt once per set.
   std::map<std::string, core::param_map> validated_params_;

@@ -107,7 +107,7 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
   auto& server_state = server_->statements_;
   const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
   std::optional<core::statement_rewriter> rewriter;
-  if (statements_) rewriter.emplace(*statements_, pool_->statements_, server_state);
+  if (statements_) rewriter.emplace(*statements_, *registry_, server_state);
   auto wanted = [&](char t) {
     return t == 'X' || (rewriter && (t == 'Q' || core::statement_rewriter::wants_whole(t)));
   };
@@ -231,10 +231,10 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
       if (rewriting && step.starts_frame) {
         auto v = responses.on_server_frame(step.tag);
         for (auto id : v.unprepared) server.statements_.forget(id);
-        if (v.parsed != 0) pool_->statements_.mark_validated(v.parsed);
+        if (v.parsed != 0) registry_->mark_validated(v.parsed);
         if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
           // DDL changed this statement's result type: every server re-prepares it on next use.
-          pool_->statements_.invalidate(v.errored);
+          registry_->invalidate(v.errored);
         }
         if (!v.before.empty()) {
           plan.raw(data.data() + run_start, pos - run_start);

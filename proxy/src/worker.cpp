@@ -16,16 +16,21 @@ std::shared_ptr<pool_budget> shared_state::budget_for(const std::string& databas
 
 worker::worker(std::size_t index, shared_state& shared) : shared_(shared), index_(index) {}
 
-pool* worker::pool_for(const std::string& database, const std::string& user) {
-  auto key = std::make_pair(database, user);
+pool* worker::pool_for(const std::string& database, const std::string& user, const std::string& target) {
+  auto key = std::make_tuple(database, user, target);
   if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
   const auto& cfg = *shared_.config;
   auto db = cfg.databases.find(database);
   if (db == cfg.databases.end()) return nullptr;
-  server_target target{db->second.primary, db->second.server_database.empty() ? database : db->second.server_database,
-                       db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password};
-  auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(target),
-                                  shared_.budget_for(database, user), shared_.worker_count > 1);
+  const conf::endpoint* address = target == "primary" ? &db->second.primary : nullptr;
+  for (const auto& r : db->second.replicas) {
+    if (r.name == target) address = &r.address;
+  }
+  if (!address) return nullptr;
+  server_target st{*address, db->second.server_database.empty() ? database : db->second.server_database,
+                   db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password, {}};
+  auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(st),
+                                  shared_.budget_for(database, user + "@" + target), shared_.worker_count > 1);
   auto* raw = p.get();
   pools_.emplace(key, std::move(p));
   asio::co_spawn(io_, raw->maintain(), [database, user](std::exception_ptr e) {
@@ -37,6 +42,37 @@ pool* worker::pool_for(const std::string& database, const std::string& user) {
     }
   });
   return raw;
+}
+
+core::statement_registry& worker::statements_for(const std::string& database, const std::string& user) {
+  auto& r = registries_[{database, user}];
+  if (!r) r = std::make_unique<core::statement_registry>();
+  return *r;
+}
+
+const router::topology* worker::topology_for(const std::string& database) const {
+  auto it = topologies_.find(database);
+  return it == topologies_.end() ? nullptr : it->second.get();
+}
+
+void worker::set_topology(router::topology_ptr t) {
+  auto name = t->database;
+  topologies_[name] = std::move(t);
+}
+
+const router::function_catalog& worker::catalog_for(const std::string& database) {
+  auto& entry = catalogs_[database];
+  auto it = topologies_.find(database);
+  if (it == topologies_.end()) return router::builtin_functions();
+  if (entry.from != it->second) {
+    // A new snapshot: rebuild only when the learned function list changed.
+    if (!entry.from || entry.from->volatile_functions != it->second->volatile_functions) {
+      entry.catalog = router::make_catalog(it->second->volatile_functions, {}, {});
+      classify_cache_.clear();
+    }
+    entry.from = it->second;
+  }
+  return entry.catalog;
 }
 
 // Acceptors close before io_ goes away, whether or not stop() ran.

@@ -14,7 +14,12 @@
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
+#include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/function_catalog.hpp"
 #include "pgrelay/router/session_effects.hpp"
+#include "pgrelay/router/topology.hpp"
+#include <tuple>
 #include "pool.hpp"
 #include <unordered_map>
 
@@ -31,6 +36,7 @@ struct shared_state {
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> replication_connections{0};
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
+  std::array<std::atomic<std::uint64_t>, 9> routes_by_reason{};  // indexed by router::route_reason
 
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
 
@@ -42,7 +48,14 @@ struct shared_state {
 class worker {
   // Declared before io_ so they outlive it: destroying io_ destroys the session coroutines,
   // which may still hand servers back to their pools.
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool>> pools_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<pool>> pools_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<core::statement_registry>> registries_;
+  std::map<std::string, router::topology_ptr> topologies_;
+  struct catalog_entry {
+    router::topology_ptr from;
+    router::function_catalog catalog;
+  };
+  std::map<std::string, catalog_entry> catalogs_;
   std::vector<std::shared_ptr<void>> listeners_;
 
  public:
@@ -51,9 +64,16 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // The pool for a client of `database` as `user`, created on first use; nullptr if the
-  // database is not configured.
-  pool* pool_for(const std::string& database, const std::string& user);
+  // The pool for a client of `database` as `user` on server `target` ("primary" or a replica's
+  // name), created on first use; nullptr if the database or server is not configured.
+  pool* pool_for(const std::string& database, const std::string& user, const std::string& target = "primary");
+  // Named statements of a (database, user)'s clients, shared across its servers.
+  core::statement_registry& statements_for(const std::string& database, const std::string& user);
+  // The checker's latest view of a database, or nullptr before its first report.
+  const router::topology* topology_for(const std::string& database) const;
+  void set_topology(router::topology_ptr t);
+  // Function catalog built from the latest topology (learned volatile functions).
+  const router::function_catalog& catalog_for(const std::string& database);
   void start_listening();
   void run();  // blocks: the worker's event loop
   void stop();
@@ -61,6 +81,9 @@ class worker {
   asio::io_context io_{1};
   // Session effects by statement text (bounded): the parser runs once per distinct text.
   std::unordered_map<std::string, router::session_effects> effects_cache_;
+  // Classifications by statement text and function-catalog generation (bounded).
+  std::unordered_map<std::string, router::classification> classify_cache_;
+  std::uint64_t route_counter_ = 0;  // spreads reads over replicas
   shared_state& shared_;
   std::size_t index_;
 

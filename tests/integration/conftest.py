@@ -253,6 +253,8 @@ def base_config(cl: Cluster, port: int, unix_dir: str | None) -> dict:
                 "replicas": replicas,
                 "server_user": "app",
                 "server_password": "app",
+                # Pooling tests look at one server per pool; test_routing.py turns routing on.
+                "routing": {"enabled": False},
             },
         },
     }

@@ -58,10 +58,28 @@ struct pool_overrides {
 
 pool_settings apply(pool_settings base, const pool_overrides& over);
 
+struct lag_limit {
+  std::uint64_t bytes = 16u << 20;  // 16MB
+  duration time{500};
+};
+
 struct replica_config {
   std::string name;
   endpoint address;
   std::vector<std::string> roles{"read"};
+  lag_limit max_lag;
+};
+
+enum class no_replica_fallback { primary, error };
+
+// How a database's reads are spread over its replicas.
+struct routing_config {
+  bool enabled = true;                 // false: everything goes to the primary
+  duration check_interval{1000};       // health and lag polling period (at most 1s by default)
+  no_replica_fallback fallback = no_replica_fallback::primary;
+  bool read_your_writes = true;        // YAML: read_your_writes: session | off
+  std::string health_user;             // credentials of the checker; default: server_user
+  std::string health_password;
 };
 
 struct user_config {
@@ -80,6 +98,7 @@ struct database_config {
   std::string server_password_env;
   pool_overrides pool;
   std::map<std::string, user_config> users;
+  routing_config routing;
 };
 
 struct auth_config {

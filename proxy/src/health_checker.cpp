@@ -1,0 +1,419 @@
+#include "health_checker.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace pgrelay::proxy {
+
+namespace {
+
+using namespace std::chrono_literals;
+using router::clock;
+using std::chrono::milliseconds;
+
+constexpr unsigned rounds_per_function_refresh = 10;
+constexpr milliseconds max_query_budget{2000};
+constexpr milliseconds min_query_budget{500};
+
+// Role and WAL positions. The replay delay is not read from the server
+// (now() - pg_last_xact_replay_timestamp() overstates it during a long transaction on an
+// otherwise idle primary, and mixes two hosts' clocks): it is measured against the checker's
+// own history of the primary's position (router::wal_history).
+constexpr const char* sample_sql =
+    "SELECT pg_is_in_recovery(), "
+    "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
+    "ELSE pg_current_wal_lsn() END)::text, "
+    "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+    "ELSE pg_current_wal_lsn() END)::text";
+
+constexpr const char* volatile_functions_sql =
+    "SELECT n.nspname || '.' || p.proname FROM pg_proc p "
+    "JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "ORDER BY 1";
+
+struct conn_deleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using conn_ptr = std::unique_ptr<PGconn, conn_deleter>;
+
+struct result_deleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+
+// libpq's multi-line messages as one log line.
+std::string trimmed(const char* text) {
+  std::string s;
+  for (const char* c = text ? text : ""; *c != '\0'; ++c) {
+    if (*c == '\n' || *c == '\t') {
+      if (!s.empty() && s.back() != ' ') s += ' ';
+    } else {
+      s += *c;
+    }
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+struct server {
+  std::string name;  // "primary" or the replica's name
+  conf::endpoint address;
+  bool configured_primary = false;
+  std::vector<std::string> roles;
+  router::lag_limits limits;
+
+  conn_ptr conn;
+  router::server_sample sample;
+  std::optional<bool> was_reachable;  // for logging transitions
+  std::optional<bool> was_eligible;
+};
+
+// libpq's host/port for an endpoint: a unix socket path /dir/.s.PGSQL.N is host=/dir port=N.
+std::pair<std::string, std::string> host_port(const conf::endpoint& ep) {
+  if (!ep.is_unix()) return {ep.host, std::to_string(ep.port)};
+  const std::filesystem::path p{ep.unix_path};
+  const std::string file = p.filename().string();
+  constexpr std::string_view prefix = ".s.PGSQL.";
+  std::string port = "5432";
+  if (file.size() > prefix.size() && file.compare(0, prefix.size(), prefix) == 0) {
+    port = file.substr(prefix.size());
+  } else {
+    spdlog::warn("health: unix socket {} is not named .s.PGSQL.<port>; trying port 5432 in {}",
+                 ep.unix_path, p.parent_path().string());
+  }
+  return {p.parent_path().string(), port};
+}
+
+// Runs one statement with a client-side deadline; the connection stays usable only on success.
+result_ptr run_query(PGconn* c, const char* sql, clock::time_point deadline, std::string& error) {
+  if (PQsendQuery(c, sql) == 0) {
+    error = trimmed(PQerrorMessage(c));
+    return {};
+  }
+  result_ptr tuples;
+  for (;;) {
+    while (PQisBusy(c) != 0) {
+      const auto now = clock::now();
+      if (now >= deadline) {
+        error = "no answer within the check deadline";
+        return {};
+      }
+      const auto left = std::chrono::ceil<milliseconds>(deadline - now).count();
+      pollfd pfd{PQsocket(c), POLLIN, 0};
+      const int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
+      if (rc < 0 && errno != EINTR) {
+        error = std::strerror(errno);
+        return {};
+      }
+      if (rc > 0 && PQconsumeInput(c) == 0) {
+        error = trimmed(PQerrorMessage(c));
+        return {};
+      }
+    }
+    result_ptr r{PQgetResult(c)};
+    if (!r) break;
+    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
+      if (!tuples) tuples = std::move(r);
+    } else if (error.empty()) {
+      error = trimmed(PQresultErrorMessage(r.get()));
+    }
+  }
+  if (!error.empty()) return {};
+  if (!tuples) error = "the query returned no rows";
+  return tuples;
+}
+
+std::string describe_lag(const router::topology& t, const router::replica_view& r,
+                         clock::time_point now) {
+  const auto& s = r.sample;
+  std::string out;
+  if (!s.reachable) return "unreachable";
+  if (!s.in_recovery) return "not in recovery (promoted?)";
+  const auto age = std::chrono::duration_cast<milliseconds>(now - s.sampled_at);
+  if (age > 3 * t.check_interval) out += "sample " + std::to_string(age.count()) + "ms old; ";
+  out += "lag " + std::to_string(router::lag_bytes(t, r)) + " bytes (limit " +
+         std::to_string(r.limits.max_bytes) + "), replay delay " +
+         std::to_string(s.replay_delay.count()) + "ms (limit " +
+         std::to_string(r.limits.max_time.count()) + "ms)";
+  return out;
+}
+
+}  // namespace
+
+struct health_checker::database_state {
+  std::string name;  // client-facing
+  std::string dbname;
+  std::string user;
+  std::string password;
+  milliseconds interval{1000};
+  milliseconds budget{2000};  // per connect/query
+  std::vector<server> servers;  // [0] is the configured primary
+  clock::time_point next_due{};
+  unsigned rounds = 0;
+  std::vector<std::string> volatile_functions;
+  router::wal_history history;
+  milliseconds history_window{10000};  // > every replica's max_lag.time, see run()
+
+  std::string label(const server& s) const { return name + "/" + s.name; }
+
+  void connect(server& s) {
+    const auto [host, port] = host_port(s.address);
+    const std::string options = "-c statement_timeout=" + std::to_string(budget.count());
+    std::vector<const char*> keys{"host",           "port",           "dbname",
+                                  "user",           "connect_timeout", "application_name",
+                                  "options"};
+    std::vector<const char*> values{host.c_str(), port.c_str(),     dbname.c_str(),
+                                    user.c_str(), "2",              "pgrelay-health",
+                                    options.c_str()};
+    if (!password.empty()) {
+      keys.push_back("password");
+      values.push_back(password.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    s.conn.reset(PQconnectdbParams(keys.data(), values.data(), 0));
+  }
+
+  // One sample of one server; on any failure the connection is dropped for the next round.
+  void poll(server& s) {
+    std::string error;
+    if (!s.conn || PQstatus(s.conn.get()) != CONNECTION_OK) {
+      connect(s);
+      if (!s.conn || PQstatus(s.conn.get()) != CONNECTION_OK) {
+        error = s.conn ? trimmed(PQerrorMessage(s.conn.get())) : "out of memory";
+        s.conn.reset();
+      }
+    }
+    result_ptr res;
+    if (s.conn) {
+      res = run_query(s.conn.get(), sample_sql, clock::now() + budget, error);
+      if (!res) s.conn.reset();
+    }
+    s.sample.name = s.name;
+    s.sample.sampled_at = clock::now();
+    if (res && PQntuples(res.get()) == 1 && PQnfields(res.get()) == 3) {
+      const auto text = [&](int col) -> std::string_view {
+        if (PQgetisnull(res.get(), 0, col) != 0) return {};
+        return PQgetvalue(res.get(), 0, col);
+      };
+      s.sample.reachable = true;
+      s.sample.in_recovery = text(0) == "t";
+      // NULL (no WAL received by streaming yet) reads as 0: no basis to call the replica current.
+      s.sample.receive_lsn = router::parse_lsn(text(1)).value_or(0);
+      s.sample.replay_lsn = router::parse_lsn(text(2)).value_or(0);
+      s.sample.replay_delay = milliseconds{0};  // set from the history once the round is in
+    } else {
+      if (res && error.empty()) error = "unexpected result shape";
+      // Keep the last known positions: an unreachable primary stays the lag reference.
+      s.sample.reachable = false;
+    }
+    if (s.was_reachable != s.sample.reachable) {
+      if (s.sample.reachable) {
+        spdlog::info("health: {} at {} is reachable ({})", label(s), s.address.to_string(),
+                     s.sample.in_recovery ? "in recovery" : "not in recovery");
+      } else {
+        spdlog::warn("health: {} at {} is unreachable: {}", label(s), s.address.to_string(),
+                     error);
+      }
+      s.was_reachable = s.sample.reachable;
+    }
+  }
+
+  void refresh_volatile_functions(server& primary) {
+    if (!primary.conn) return;
+    std::string error;
+    auto res = run_query(primary.conn.get(), volatile_functions_sql, clock::now() + budget, error);
+    if (!res) {
+      primary.conn.reset();
+      spdlog::warn("health: could not read volatile functions from {}: {}", label(primary),
+                   error);
+      return;
+    }
+    std::vector<std::string> names;
+    const int rows = PQntuples(res.get());
+    names.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) names.emplace_back(PQgetvalue(res.get(), i, 0));
+    volatile_functions = std::move(names);
+  }
+
+  // Index of the acting primary: the configured one unless it reports being a standby while
+  // a replica reports that it is not.
+  std::size_t acting_primary() const {
+    const auto& configured = servers[0].sample;
+    if (!(configured.reachable && configured.in_recovery)) return 0;
+    for (std::size_t i = 1; i < servers.size(); ++i) {
+      if (servers[i].sample.reachable && !servers[i].sample.in_recovery) return i;
+    }
+    return 0;
+  }
+
+  router::topology_ptr round(const std::function<bool()>& stopping) {
+    for (auto& s : servers) {
+      if (stopping()) return nullptr;
+      poll(s);
+    }
+    const std::size_t acting = acting_primary();
+    if (rounds % rounds_per_function_refresh == 0) refresh_volatile_functions(servers[acting]);
+    ++rounds;
+
+    // Replay delays, measured on the checker's clock against the acting primary's history.
+    const auto& head = servers[acting].sample;
+    if (head.reachable) history.record(head.sampled_at, head.replay_lsn);
+    history.forget_before(head.sampled_at - history_window);
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      auto& s = servers[i].sample;
+      if (i != acting && s.reachable && s.in_recovery) {
+        s.replay_delay = history.behind_for(s.replay_lsn, s.sampled_at);
+      }
+    }
+
+    auto t = std::make_shared<router::topology>();
+    t->database = name;
+    t->check_interval = interval;
+    t->primary = servers[acting].sample;
+    t->primary_name = servers[acting].name;
+    t->volatile_functions = volatile_functions;
+    for (std::size_t i = 1; i < servers.size(); ++i) {
+      if (i == acting) continue;
+      const auto& s = servers[i];
+      t->replicas.push_back(
+          router::replica_view{.name = s.name, .roles = s.roles, .limits = s.limits,
+                               .sample = s.sample});
+    }
+    if (acting != 0 && t->primary_name != last_primary_name) {
+      spdlog::warn("health: {}: configured primary is in recovery; {} is acting primary", name,
+                   t->primary_name);
+    } else if (acting == 0 && last_primary_name != "primary" && !last_primary_name.empty()) {
+      spdlog::info("health: {}: the configured primary acts as primary again", name);
+    }
+    last_primary_name = t->primary_name;
+
+    const auto now = clock::now();
+    for (const auto& r : t->replicas) {
+      auto& s = *std::find_if(servers.begin(), servers.end(), [&](const server& x) {
+        return x.name == r.name && !x.configured_primary;
+      });
+      const bool ok = router::eligible(*t, r, now);
+      if (s.was_eligible != ok) {
+        if (ok) {
+          spdlog::info("health: replica {} is eligible for reads: {}", label(s),
+                       describe_lag(*t, r, now));
+        } else {
+          spdlog::warn("health: replica {} is not eligible for reads: {}", label(s),
+                       describe_lag(*t, r, now));
+        }
+        s.was_eligible = ok;
+      }
+    }
+    return t;
+  }
+
+  std::string last_primary_name;
+};
+
+health_checker::health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish)
+    : cfg_(std::move(cfg)), publish_(std::move(publish)) {}
+
+health_checker::~health_checker() { stop(); }
+
+void health_checker::start() {
+  std::lock_guard lock{mutex_};
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void health_checker::stop() {
+  {
+    std::lock_guard lock{mutex_};
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+bool health_checker::stopping() const {
+  std::lock_guard lock{mutex_};
+  return stop_;
+}
+
+router::topology_ptr health_checker::snapshot(const std::string& db) const {
+  std::lock_guard lock{mutex_};
+  const auto it = latest_.find(db);
+  return it == latest_.end() ? nullptr : it->second;
+}
+
+void health_checker::run() {
+  std::vector<database_state> dbs;
+  for (const auto& [name, db] : cfg_->databases) {
+    if (!db.routing.enabled) continue;
+    database_state st;
+    st.name = name;
+    st.dbname = db.server_database;
+    if (!db.routing.health_user.empty()) {
+      st.user = db.routing.health_user;
+      st.password = db.routing.health_password;
+    } else {
+      st.user = db.server_user;
+      st.password = db.server_password;
+      if (st.password.empty() && !db.server_password_env.empty()) {
+        if (const char* env = std::getenv(db.server_password_env.c_str())) st.password = env;
+      }
+    }
+    st.interval = std::max(db.routing.check_interval, milliseconds{1});
+    st.budget = std::clamp(st.interval, min_query_budget, max_query_budget);
+    server primary;
+    primary.name = "primary";
+    primary.address = db.primary;
+    primary.configured_primary = true;
+    st.servers.push_back(std::move(primary));
+    for (const auto& rep : db.replicas) {
+      server s;
+      s.name = rep.name;
+      s.address = rep.address;
+      s.roles = rep.roles;
+      s.limits = router::lag_limits{.max_bytes = rep.max_lag.bytes, .max_time = rep.max_lag.time};
+      st.history_window = std::max({st.history_window, 10 * st.interval, 4 * rep.max_lag.time});
+      st.servers.push_back(std::move(s));
+    }
+    dbs.push_back(std::move(st));
+  }
+  spdlog::info("health: checking {} database(s)", dbs.size());
+  const std::function<bool()> is_stopping = [this] { return stopping(); };
+
+  while (!stopping()) {
+    for (auto& db : dbs) {
+      const auto started = clock::now();
+      if (started < db.next_due) continue;
+      auto topo = db.round(is_stopping);
+      db.next_due = started + db.interval;
+      if (!topo) break;  // stopping
+      {
+        std::lock_guard lock{mutex_};
+        latest_[db.name] = topo;
+      }
+      try {
+        if (publish_) publish_(topo);
+      } catch (const std::exception& e) {
+        spdlog::error("health: publishing the topology of {} failed: {}", db.name, e.what());
+      }
+    }
+    auto wake_at = clock::now() + 1s;
+    for (const auto& db : dbs) wake_at = std::min(wake_at, db.next_due);
+    std::unique_lock lock{mutex_};
+    wake_.wait_until(lock, wake_at, [this] { return stop_; });
+  }
+}
+
+}  // namespace pgrelay::proxy

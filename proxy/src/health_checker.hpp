@@ -1,0 +1,75 @@
+// The health and lag checker: one thread that polls every routed database's primary and
+// replicas with libpq each `routing.check_interval` and publishes an immutable
+// router::topology per database. It owns the replica states; everyone else reads snapshots.
+//
+// - One persistent connection per server (application_name pgrelay-health, connect_timeout=2,
+//   statement_timeout = min(2s, max(check_interval, 500ms))); a failed connect or query marks the
+//   server unreachable and the next round reconnects. A query also has a client-side deadline
+//   (the same budget), so a server that stops answering cannot stall the thread.
+// - Credentials: routing.health_user/health_password, else server_user with server_password
+//   (or the variable named by server_password_env, read here: the proxy may read the
+//   environment, conf may not).
+// - Unreachable servers keep their last known LSNs (reachable=false): an unreachable primary's
+//   last position stays the reference for replica lag instead of dropping to 0.
+// - Promotion: when the configured primary is reachable and reports in_recovery, and a replica
+//   reports not in recovery, that replica becomes the acting primary (topology.primary is its
+//   sample, primary_name its name) and is left out of the replicas; the demoted primary is not
+//   added as a replica (it has no configured roles or limits). An unreachable primary does not
+//   trigger this: without a positive "I am a standby" we do not move writes (split brain).
+// - Replay delay: not now() - pg_last_xact_replay_timestamp() (which counts a long transaction
+//   on an idle primary as delay and mixes two hosts' clocks) but router::wal_history: the time
+//   since this checker first saw the primary at a position the replica has not replayed yet.
+//   0 when the replica replayed all the primary had at the last check (idle primary: 0).
+// - Every 10 rounds (and on the first) the user-defined VOLATILE functions are read from the
+//   acting primary into topology.volatile_functions; on failure the previous list is kept.
+// - Databases with routing.enabled false are not polled and get no topology.
+// - Servers are polled one after another: a refused connection fails at once, but a
+//   black-holed address costs up to connect_timeout (2s) per round for its database.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "pgrelay/conf/config.hpp"
+#include "pgrelay/router/topology.hpp"
+
+namespace pgrelay::proxy {
+
+class health_checker {
+ public:
+  using publish_fn = std::function<void(router::topology_ptr)>;
+
+  // `publish` is called from the checker's thread after every round of a database.
+  health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish);
+  ~health_checker();  // stops
+  health_checker(const health_checker&) = delete;
+  health_checker& operator=(const health_checker&) = delete;
+
+  void start();
+  // Wakes the thread and joins it: returns once the server round in progress (if any) ends.
+  void stop();
+
+  // The latest topology published for a database (client-facing name); null before the first.
+  router::topology_ptr snapshot(const std::string& db) const;
+
+ private:
+  struct database_state;
+
+  void run();
+  bool stopping() const;
+
+  std::shared_ptr<const conf::config> cfg_;
+  publish_fn publish_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::map<std::string, router::topology_ptr> latest_;
+};
+
+}  // namespace pgrelay::proxy

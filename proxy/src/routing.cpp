@@ -1,0 +1,137 @@
+// Where a request unit goes: the router classifies its statements and picks the primary or an
+// eligible replica; after a write, the client's reads wait for replicas to replay its commit.
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "pgrelay/protocol/errors.hpp"
+#include "pgrelay/protocol/frame.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/protocol/writer.hpp"
+#include "pgrelay/router/route.hpp"
+#include "pool.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+
+namespace {
+
+int strength(router::statement_kind k) {
+  switch (k) {
+    case router::statement_kind::empty: return 0;
+    case router::statement_kind::read_only: return 1;
+    case router::statement_kind::transaction_control: return 2;
+    case router::statement_kind::session_state: return 3;
+    case router::statement_kind::write: return 4;
+    case router::statement_kind::parse_error: return 5;
+  }
+  return 5;
+}
+
+const router::classification& classify_cached(worker& w, const router::function_catalog& catalog,
+                                               std::string_view sql) {
+  auto it = w.classify_cache_.find(std::string(sql));
+  if (it != w.classify_cache_.end()) return it->second;
+  if (w.classify_cache_.size() >= 8192) w.classify_cache_.clear();
+  return w.classify_cache_.emplace(std::string(sql), router::classify(sql, catalog)).first->second;
+}
+
+}  // namespace
+
+router::classification client_session::classify_unit() {
+  const auto& catalog = worker_.catalog_for(database_);
+  router::classification unit;
+  unit.kind = router::statement_kind::empty;
+  bool first = true;
+  auto merge = [&](const router::classification& c) {
+    if (first) {
+      unit.begin = c.begin;
+      unit.begin_read_only = c.begin_read_only;
+      unit.hint = c.hint;
+      first = false;
+    }
+    if (strength(c.kind) > strength(unit.kind)) unit.kind = c.kind;
+    if (c.begin && !c.begin_read_only) unit.begin_read_only = false;
+  };
+  auto data = in_.data();
+  std::size_t pos = 0;
+  bool parsed_unnamed = false;
+  while (pos < data.size()) {
+    auto r = pr::decode_frame(data.substr(pos));
+    if (r.status != pr::decode_status::ok) break;
+    pos += r.msg.size();
+    std::string_view sql;
+    if (r.msg.tag == 'Q') {
+      if (!pr::parse_query(r.msg.body, sql)) continue;
+    } else if (r.msg.tag == 'P') {
+      pr::parse_view p;
+      if (!pr::parse_parse(r.msg.body, p)) continue;
+      sql = p.sql;
+      if (p.name.empty()) parsed_unnamed = true;
+    } else if (r.msg.tag == 'B') {
+      pr::bind_view b;
+      if (!pr::parse_bind(r.msg.body, b)) continue;
+      if (b.statement.empty()) {
+        if (parsed_unnamed) continue;
+        // An unnamed statement parsed in an earlier unit: its text is unknown here.
+        merge(router::classification{router::statement_kind::write, 1});
+        continue;
+      }
+      auto id = statements_ ? statements_->find(b.statement) : std::nullopt;
+      const auto* def = id ? registry_->find(*id) : nullptr;
+      if (!def) {
+        merge(router::classification{router::statement_kind::write, 1});
+        continue;
+      }
+      sql = def->sql;
+    } else if (r.msg.tag == 'F') {
+      merge(router::classification{router::statement_kind::write, 1});
+      continue;
+    } else {
+      continue;
+    }
+    merge(classify_cached(worker_, catalog, sql));
+  }
+  if (first) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
+  return unit;
+}
+
+awaitable<pool*> client_session::choose_pool() {
+  unit_may_write_ = true;
+  if (session_mode_ || !statements_) co_return primary_pool_;
+  const auto& db = worker_.shared_.config->databases.at(database_);
+  const auto* topo = worker_.topology_for(database_);
+  std::string primary_name = topo ? topo->primary_name : "primary";
+  if (!db.routing.enabled || db.replicas.empty()) co_return worker_.pool_for(database_, user_, primary_name);
+
+  auto unit = classify_unit();
+  router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
+                                    db.routing.fallback == conf::no_replica_fallback::primary};
+  auto d = router::route(unit, router::session_view{min_lsn_, std::nullopt}, topo, settings, clock::now(),
+                         worker_.route_counter_++);
+  worker_.shared_.routes_by_reason[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("client {}: routed to {} ({})", peer_, d.to_replica ? d.replica : primary_name, router::to_string(d.reason));
+  if (d.reason == router::route_reason::no_eligible_replica_error) {
+    // Answered like any failed statement, so the client may retry later.
+    pr::build::error_response(out_, pr::severity::error, pr::sqlstate::cannot_connect_now,
+                              "no replica of database \"" + database_ + "\" is eligible for reads (lag or health)",
+                              {}, "routing.fallback is error; set it to primary to read from the primary instead");
+    pr::build::ready_for_query(out_, pr::transaction_status::idle);
+    in_.consume(in_.size());
+    (void)co_await write_client({});
+    co_return nullptr;
+  }
+  unit_may_write_ = !d.to_replica && unit.kind != router::statement_kind::read_only;
+  auto* p = worker_.pool_for(database_, user_, d.to_replica ? d.replica : primary_name);
+  co_return p ? p : primary_pool_;
+}
+
+awaitable<void> client_session::learn_commit_lsn() {
+  // Asked on the same server before it returns to the pool: the client already has its answer.
+  auto err = co_await server_->run_internal("SELECT pg_catalog.pg_current_wal_lsn()", millis(5000));
+  if (err || server_->internal_values_.size() != 1) co_return;
+  if (auto v = router::parse_lsn(server_->internal_values_[0]); v && *v > min_lsn_) min_lsn_ = *v;
+}
+
+}  // namespace pgrelay::proxy

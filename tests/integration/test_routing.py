@@ -1,0 +1,163 @@
+"""Read/write routing against the real primary + 2 streaming replicas: reads go to replicas whose
+lag is under the limit, writes and anything unsure to the primary, and a client always reads its
+own writes."""
+
+import contextlib
+import time
+
+import psycopg
+import pytest
+
+from conftest import dsn
+
+CHECK = "200ms"
+
+
+def routed(pgrelay, cluster, **routing):
+    cfg = {"enabled": True, "check_interval": CHECK, **routing}
+    return pgrelay(overrides={"databases": {"app": {
+        "routing": cfg,
+        "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"],
+                      "max_lag": {"bytes": "1MB", "time": "300ms"}}
+                     for i, p in enumerate(cluster.replica_ports, start=1)]}}})
+
+
+def server_port(conn, sql="select inet_server_port()"):
+    return conn.execute(sql).fetchone()[0]
+
+
+def ports_seen(conn, n=30):
+    return {server_port(conn) for _ in range(n)}
+
+
+@contextlib.contextmanager
+def replay_paused(cluster, index):
+    admin = psycopg.connect(cluster.replica_dsn(index, user="admin", password="admin"), autocommit=True)
+    admin.execute("select pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        admin.execute("select pg_wal_replay_resume()")
+        admin.close()
+
+
+def write_some(cluster, rows=20000):
+    with psycopg.connect(cluster.primary_dsn(), autocommit=True) as c:
+        c.execute("create table if not exists routing_burst (a int, b text)")
+        c.execute("insert into routing_burst select g, repeat('x', 100) from generate_series(1, %s) g", (rows,))
+
+
+def wait_until(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def test_reads_to_replicas_writes_to_primary(cluster, pgrelay):
+    relay = routed(pgrelay, cluster)
+    time.sleep(0.6)  # first health samples
+    with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+        assert ports_seen(c) == set(cluster.replica_ports)
+        c.execute("create table if not exists routing_t (a int)")
+        # a write, and reads with side effects, run on the primary
+        assert server_port(c, "with w as (insert into routing_t values (1) returning a) "
+                              "select inet_server_port() from w") == cluster.primary_port
+        assert server_port(c, "select inet_server_port() from routing_t limit 1 for update") == cluster.primary_port
+        c.execute("create sequence if not exists routing_seq")
+        assert server_port(c, "select inet_server_port() where nextval('routing_seq') > 0") == cluster.primary_port
+        # an explicit read-write transaction stays on the primary; BEGIN READ ONLY may use a replica
+        with c.transaction():
+            assert server_port(c) == cluster.primary_port
+        # read-your-writes keeps this client on the primary until replicas replay its writes
+        assert wait_until(lambda: server_port(c) in cluster.replica_ports, timeout=3)
+        c.execute("begin read only")
+        assert server_port(c) in cluster.replica_ports
+        c.execute("commit")
+        # a comment hint forces the primary
+        assert server_port(c, "/* pgrelay: route=primary */ select inet_server_port()") == cluster.primary_port
+
+
+def test_volatile_user_function_runs_on_primary(cluster, pgrelay):
+    with psycopg.connect(cluster.primary_dsn(), autocommit=True) as c:
+        c.execute("create table if not exists routing_audit (at timestamptz default now())")
+        c.execute("create or replace function routing_log() returns int language sql volatile as "
+                  "$$ insert into routing_audit default values; select inet_server_port() $$")
+    relay = routed(pgrelay, cluster)
+    time.sleep(0.8)
+    with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+        assert server_port(c, "select routing_log()") == cluster.primary_port
+
+
+def test_paused_replica_is_excluded_and_readmitted(cluster, pgrelay):
+    relay = routed(pgrelay, cluster)
+    time.sleep(0.6)
+    a_port, b_port = cluster.replica_ports
+    with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+        with replay_paused(cluster, 0):
+            write_some(cluster)
+            # within two check intervals (plus the time to notice), only B serves reads
+            assert wait_until(lambda: ports_seen(c, 10) == {b_port}, timeout=3), ports_seen(c, 10)
+        assert wait_until(lambda: ports_seen(c, 20) == {a_port, b_port}, timeout=5)
+
+
+@pytest.mark.parametrize("fallback", ["primary", "error"])
+def test_no_eligible_replica(cluster, pgrelay, fallback):
+    relay = routed(pgrelay, cluster, fallback=fallback)
+    time.sleep(0.6)
+    with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+        with replay_paused(cluster, 0), replay_paused(cluster, 1):
+            write_some(cluster)
+            time.sleep(1.0)
+            if fallback == "primary":
+                assert ports_seen(c, 10) == {cluster.primary_port}
+            else:
+                with pytest.raises(psycopg.Error) as e:
+                    server_port(c)
+                assert e.value.sqlstate == "57P03"
+                # the connection stays usable for writes
+                c.execute("create table if not exists routing_t (a int)")
+
+
+def test_unreachable_replica_is_skipped(cluster, pgrelay):
+    relay = pgrelay(overrides={"databases": {"app": {
+        "routing": {"enabled": True, "check_interval": CHECK},
+        "replicas": [{"name": "gone", "address": "127.0.0.1:1", "roles": ["read"]},
+                     {"name": "replica-2", "address": f"127.0.0.1:{cluster.replica_ports[1]}", "roles": ["read"]}]}}})
+    time.sleep(0.6)
+    with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+        for _ in range(30):
+            assert server_port(c) == cluster.replica_ports[1]
+
+
+def test_read_your_writes(cluster, pgrelay):
+    admins = [psycopg.connect(cluster.replica_dsn(i, user="admin", password="admin"), autocommit=True)
+              for i in range(2)]
+    for a in admins:
+        a.execute("alter system set recovery_min_apply_delay = '30ms'")
+        a.execute("select pg_reload_conf()")
+    try:
+        relay = routed(pgrelay, cluster)
+        time.sleep(0.6)
+        with psycopg.connect(cluster.primary_dsn(), autocommit=True) as c:
+            c.execute("drop table if exists ryw; create table ryw (id int primary key)")
+        replica_reads = 0
+        plain_reads = 0
+        with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+            for i in range(1000):
+                c.execute("insert into ryw values (%s)", (i,))
+                assert c.execute("select count(*) from ryw where id = %s", (i,)).fetchone()[0] == 1, i
+            # reads that follow no recent write should mostly land on replicas again
+            time.sleep(0.6)
+            for _ in range(50):
+                plain_reads += 1
+                if server_port(c) in cluster.replica_ports:
+                    replica_reads += 1
+        assert replica_reads > plain_reads / 2, (replica_reads, plain_reads)
+    finally:
+        for a in admins:
+            a.execute("alter system reset recovery_min_apply_delay")
+            a.execute("select pg_reload_conf()")
+            a.close()

@@ -1,0 +1,72 @@
+// Valid routing and replica lag settings: explicit values and defaults.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "pgrelay/conf/load.hpp"
+
+using namespace pgrelay::conf;
+using namespace std::chrono_literals;
+
+namespace {
+
+config must_load_routing(std::string_view yaml) {
+  auto result = load_string(yaml, "test.yaml", "/etc/pgrelay");
+  std::string errors;
+  for (const auto& d : result.errors) errors += d.to_string() + "\n";
+  INFO(errors);
+  REQUIRE(result.ok());
+  return *result.cfg;
+}
+
+}  // namespace
+
+TEST_CASE("routing and max_lag are read as written", "[conf][routing]") {
+  const auto cfg = must_load_routing(R"(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+databases:
+  app:
+    primary: 127.0.0.1:5432
+    server_user: app
+    replicas:
+      - {name: r1, address: 127.0.0.1:5433, max_lag: {bytes: 1MB, time: 2s}}
+      - {name: r2, address: 127.0.0.1:5434, max_lag: {bytes: 0}}
+      - {name: r3, address: 127.0.0.1:5435}
+    routing:
+      enabled: false
+      check_interval: 250ms
+      fallback: error
+      read_your_writes: off
+      health_user: probe
+      health_password: "pw"
+)");
+  const auto& db = cfg.databases.at("app");
+  REQUIRE(db.replicas.size() == 3);
+  CHECK(db.replicas[0].max_lag.bytes == 1u << 20);
+  CHECK(db.replicas[0].max_lag.time == 2s);
+  CHECK(db.replicas[1].max_lag.bytes == 0);
+  CHECK(db.replicas[1].max_lag.time == 500ms);
+  CHECK(db.replicas[2].max_lag.bytes == 16u << 20);
+  CHECK_FALSE(db.routing.enabled);
+  CHECK(db.routing.check_interval == 250ms);
+  CHECK(db.routing.fallback == no_replica_fallback::error);
+  CHECK_FALSE(db.routing.read_your_writes);
+  CHECK(db.routing.health_user == "probe");
+  CHECK(db.routing.health_password == "pw");
+}
+
+TEST_CASE("routing defaults", "[conf][routing]") {
+  const auto cfg = must_load_routing(R"(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+databases:
+  app: {primary: 127.0.0.1:5432, server_user: app, routing: {check_interval: 60s}}
+)");
+  const auto& r = cfg.databases.at("app").routing;
+  CHECK(r.enabled);
+  CHECK(r.check_interval == 60s);
+  CHECK(r.fallback == no_replica_fallback::primary);
+  CHECK(r.read_your_writes);
+  CHECK(r.health_user.empty());
+  CHECK(r.health_password.empty());
+}
