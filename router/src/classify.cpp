@@ -6,6 +6,8 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "tree_walk.hpp"
+
 #include <cctype>
 #include <cstring>
 
@@ -35,21 +37,6 @@ struct query_scan {
 
 void visit(const ProtobufCMessage* m, query_scan& qs);
 
-void visit_field(const ProtobufCMessage* m, const ProtobufCFieldDescriptor& f, query_scan& qs) {
-  if (f.type != PROTOBUF_C_TYPE_MESSAGE) return;
-  const auto* base = reinterpret_cast<const char*>(m);
-  if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-    auto n = *reinterpret_cast<const size_t*>(base + f.quantifier_offset);
-    auto* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base + f.offset);
-    for (size_t i = 0; i < n; ++i) visit(items[i], qs);
-    return;
-  }
-  if (f.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    auto which = *reinterpret_cast<const uint32_t*>(base + f.quantifier_offset);
-    if (which != f.id) return;
-  }
-  visit(*reinterpret_cast<ProtobufCMessage* const*>(base + f.offset), qs);
-}
 
 void on_func_call(const PgQuery__FuncCall* fc, query_scan& qs) {
   if (fc->n_funcname == 0 || !qs.function.empty()) return;
@@ -79,7 +66,7 @@ void visit(const ProtobufCMessage* m, query_scan& qs) {
              d == &pg_query__delete_stmt__descriptor || d == &pg_query__merge_stmt__descriptor) {
     qs.modifying = true;
   }
-  for (unsigned i = 0; i < d->n_fields; ++i) visit_field(m, d->fields[i], qs);
+  detail::for_each_child(m, [&](const ProtobufCMessage* child) { visit(child, qs); });
 }
 
 struct verdict {

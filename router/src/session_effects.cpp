@@ -5,6 +5,8 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "tree_walk.hpp"
+
 #include <array>
 #include <cctype>
 #include <cstring>
@@ -52,21 +54,6 @@ std::size_t skip_blank(std::string_view s, std::size_t i) {
 
 void visit(const ProtobufCMessage* m, session_effects& fx);
 
-void visit_field(const ProtobufCMessage* m, const ProtobufCFieldDescriptor& f, session_effects& fx) {
-  if (f.type != PROTOBUF_C_TYPE_MESSAGE) return;
-  const auto* base = reinterpret_cast<const char*>(m);
-  if (f.label == PROTOBUF_C_LABEL_REPEATED) {
-    auto n = *reinterpret_cast<const size_t*>(base + f.quantifier_offset);
-    auto* items = *reinterpret_cast<ProtobufCMessage* const* const*>(base + f.offset);
-    for (size_t i = 0; i < n; ++i) visit(items[i], fx);
-    return;
-  }
-  if (f.flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    auto which = *reinterpret_cast<const uint32_t*>(base + f.quantifier_offset);
-    if (which != f.id) return;
-  }
-  visit(*reinterpret_cast<ProtobufCMessage* const*>(base + f.offset), fx);
-}
 
 void on_func_call(const PgQuery__FuncCall* fc, session_effects& fx) {
   if (fc->n_funcname == 0) return;
@@ -91,7 +78,7 @@ void visit(const ProtobufCMessage* m, session_effects& fx) {
     const auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
     if (rv->relpersistence && std::strcmp(rv->relpersistence, "t") == 0) fx.temp_table = true;
   }
-  for (unsigned i = 0; i < d->n_fields; ++i) visit_field(m, d->fields[i], fx);
+  detail::for_each_child(m, [&](const ProtobufCMessage* child) { visit(child, fx); });
 }
 
 std::string lower(std::string_view s) {
