@@ -112,6 +112,18 @@ awaitable<void> client_session::run() {
       if (!co_await attach_server()) break;
     }
     auto end = co_await relay();
+    if (end == relay_end::server_eof && can_retry_elsewhere()) {
+      // The replica died before answering anything: replay the request on the primary.
+      spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
+                   server_->address_.to_string());
+      worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      release_server(false);
+      restore_retry_bytes();
+      pool_ = primary_pool_;
+      if (!co_await attach_server()) break;
+      continue;
+    }
+    retry_bytes_.clear();
     if (end == relay_end::released && pinned()) {
       // Only advisory locks pinned it, and one was released: does the server still hold any?
       advisory_recheck_ = false;
@@ -224,6 +236,13 @@ awaitable<bool> client_session::read_request_unit() {
 
 awaitable<bool> client_session::attach_server() {
   auto got = co_await pool_->acquire();
+  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate.starts_with("08")) {
+    // A replica that cannot be reached serves no byte: the read goes to the primary instead.
+    spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
+    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    pool_ = primary_pool_;
+    got = co_await pool_->acquire();
+  }
   if (!got.server) {
     reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
                                                                         : disconnect_reason::server_lost;
@@ -232,6 +251,8 @@ awaitable<bool> client_session::attach_server() {
     co_return false;
   }
   server_ = std::move(got.server);
+  forwarded_since_attach_ = 0;
+  relayed_since_attach_ = false;
   server_->tracker_.reset();
   server_scanner_.reset();
   server_fatal_seen_ = false;
@@ -259,6 +280,21 @@ awaitable<bool> client_session::sync_parameters(server_connection& server) {
     co_return false;
   }
   co_return true;
+}
+
+bool client_session::can_retry_elsewhere() const {
+  return !retry_bytes_.empty() && !relayed_since_attach_ && !server_fatal_seen_ && pool_ != primary_pool_ &&
+         forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken_;
+}
+
+void client_session::restore_retry_bytes() {
+  // What the failed server received is the start of the saved copy; what came after is in_.
+  byte_buffer restored(8192);
+  restored.append(std::string_view(retry_bytes_).substr(0, forwarded_since_attach_));
+  restored.append(in_.data());
+  in_ = std::move(restored);
+  client_scanner_.reset();
+  retry_bytes_.clear();
 }
 
 bool client_session::routing_active() const {

@@ -100,6 +100,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   router::classification classify_unit();
   awaitable<void> learn_commit_lsn();
   bool routing_active() const;
+  bool can_retry_elsewhere() const;
+  void restore_retry_bytes();
   awaitable<relay_end> relay();
   awaitable<relay_end> pump_client_to_server();
   awaitable<relay_end> pump_server_to_client();
@@ -140,6 +142,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   core::statement_registry* registry_ = nullptr;
   router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
+  std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once
+  std::size_t forwarded_since_attach_ = 0;
+  bool relayed_since_attach_ = false;
   bool counted_client_ = false;
   bool session_mode_ = false;
   core::param_map wanted_;

@@ -170,9 +170,13 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
       if (!plan.empty()) {
         auto [ec, n] = co_await asio::async_write(server_->socket_, plan.buffers(to_server_side_, gather_), use_tuple);
         (void)n;
-        if (ec) co_return relay_end::server_eof;
+        if (ec) {
+          if (ec != asio::error::operation_aborted) server_->broken_ = true;
+          co_return relay_end::server_eof;
+        }
       }
       in_.consume(pos);
+      forwarded_since_attach_ += pos;
       // Answers pgrelay owes with no server frame coming first (a cached Parse, then Flush):
       // wake the server pump, which alone writes to the client.
       if (rewriter && server_state.responses.synthetic_due()) {
@@ -301,6 +305,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
       plan.side(at, to_client_side_.size() - at);
     }
     if (!plan.empty()) {
+      relayed_since_attach_ = true;
       auto [ec, n] = co_await asio::async_write(socket_, plan.buffers(to_client_side_, gather_), use_tuple);
       (void)n;
       buf.consume(pos);

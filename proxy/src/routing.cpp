@@ -123,6 +123,8 @@ awaitable<pool*> client_session::choose_pool() {
     co_return nullptr;
   }
   unit_may_write_ = !d.to_replica && unit.kind != router::statement_kind::read_only;
+  // An autocommit read may be replayed on the primary if its replica dies before answering.
+  if (d.to_replica && !unit.begin && in_.size() <= (64u << 10)) retry_bytes_.assign(in_.data());
   auto* p = worker_.pool_for(database_, user_, d.to_replica ? d.replica : primary_name);
   co_return p ? p : primary_pool_;
 }

@@ -35,6 +35,7 @@ struct shared_state {
   std::atomic<std::uint64_t> clients_total{0};
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> replication_connections{0};
+  std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
   std::array<std::atomic<std::uint64_t>, 9> routes_by_reason{};  // indexed by router::route_reason
 

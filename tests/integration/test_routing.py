@@ -161,3 +161,56 @@ def test_read_your_writes(cluster, pgrelay):
             a.execute("alter system reset recovery_min_apply_delay")
             a.execute("select pg_reload_conf()")
             a.close()
+
+
+def test_stopped_replica_reads_keep_succeeding(tmp_path):
+    """A replica stopped with -m immediate under read load: autocommit reads keep succeeding
+    (retried on the primary when the replica fails before answering). Uses its own cluster."""
+    import subprocess
+    import threading
+    from pathlib import Path
+
+    from conftest import PGCLUSTER, start_pgrelay, Cluster, _read_env, _stop_cluster
+
+    cdir = tmp_path / "own-cluster"
+    subprocess.run([str(PGCLUSTER), "start", str(cdir), "--replicas", "2"], check=True, capture_output=True,
+                   timeout=180)
+    relay = None
+    try:
+        cl = Cluster(dir=cdir, env=_read_env(cdir / "cluster.env"))
+        relay = start_pgrelay(cl, tmp_path / "relay", overrides={"databases": {"app": {
+            "routing": {"enabled": True, "check_interval": CHECK}}}})
+        time.sleep(0.6)
+        errors, reads = [], [0]
+        stop = threading.Event()
+
+        def reader():
+            with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+                while not stop.is_set():
+                    try:
+                        c.execute("select count(*) from pg_class").fetchone()
+                        reads[0] += 1
+                    except psycopg.Error as e:  # noqa: PERF203
+                        errors.append(repr(e))
+                        return
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        replica1 = Path(cl.env["DATA_ROOT"]) / "replica1"
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{cl.env['PGBIN']}/pg_ctl", "stop", "-D", str(replica1),
+                        "-m", "immediate"], check=True, capture_output=True, timeout=60)
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        assert not errors, errors[:3]
+        assert reads[0] > 100
+        # the failover path was taken, not merely avoided
+        log = Path(relay.log_path).read_text()
+        assert "retrying on the primary" in log or "reading from the primary" in log
+    finally:
+        if relay:
+            relay.stop()
+        _stop_cluster(cdir)
