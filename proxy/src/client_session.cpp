@@ -236,7 +236,7 @@ awaitable<bool> client_session::read_request_unit() {
 
 awaitable<bool> client_session::attach_server() {
   auto got = co_await pool_->acquire();
-  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate.starts_with("08")) {
+  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
     worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);

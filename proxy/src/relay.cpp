@@ -221,6 +221,9 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     std::size_t run_start = 0;
     plan.clear();
     to_client_side_.clear();
+    // Notices and parameter reports are not answers: a replica that says goodbye with a WARNING
+    // before dying has still answered nothing, and the request may be replayed elsewhere.
+    bool batch_answers = false;
     if (!pending_notice_.empty()) {
       to_client_side_.swap(pending_notice_);
       plan.side(0, to_client_side_.size());
@@ -232,6 +235,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
         server.broken_ = true;
         co_return relay_end::server_eof;
       }
+      if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
       if (rewriting && step.starts_frame) {
         auto v = responses.on_server_frame(step.tag);
         for (auto id : v.unprepared) server.statements_.forget(id);
@@ -302,10 +306,11 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
       wake_server_pump_ = false;
       auto at = to_client_side_.size();
       responses.drain_ready(to_client_side_);
+      if (to_client_side_.size() > at) batch_answers = true;
       plan.side(at, to_client_side_.size() - at);
     }
     if (!plan.empty()) {
-      relayed_since_attach_ = true;
+      if (batch_answers) relayed_since_attach_ = true;
       auto [ec, n] = co_await asio::async_write(socket_, plan.buffers(to_client_side_, gather_), use_tuple);
       (void)n;
       buf.consume(pos);
