@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "app.hpp"
+#include "explain.hpp"
 #include "pgrelay/conf/load.hpp"
 #include "pgrelay/protocol/scram.hpp"
 
@@ -14,6 +15,8 @@ constexpr const char* usage =
     "       pgrelay --check-config FILE      validate FILE, print every error, exit non-zero if any\n"
     "       pgrelay make-verifier [PASSWORD] print a SCRAM-SHA-256 verifier for the users file\n"
     "                                        (reads the password from stdin when not given)\n"
+    "       pgrelay explain --config FILE [--database DB] SQL\n"
+    "                                        where SQL would be routed now, and why\n"
     "       pgrelay --version\n";
 
 int check_config(const std::string& path) {
@@ -41,6 +44,28 @@ int make_verifier(int argc, char** argv) {
   return 0;
 }
 
+int explain(int argc, char** argv) {
+  std::string config, database, sql;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--config" || a == "-c") && i + 1 < argc) {
+      config = argv[++i];
+    } else if (a == "--database" && i + 1 < argc) {
+      database = argv[++i];
+    } else if (sql.empty()) {
+      sql = a;
+    } else {
+      std::cerr << usage;
+      return 2;
+    }
+  }
+  if (config.empty() || sql.empty()) {
+    std::cerr << usage;
+    return 2;
+  }
+  return pgrelay::proxy::explain_command(config, database, sql);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,6 +90,7 @@ int main(int argc, char** argv) {
     return check_config(argv[2]);
   }
   if (cmd == "make-verifier") return make_verifier(argc, argv);
+  if (cmd == "explain") return explain(argc, argv);
   if (cmd == "--config" || cmd == "-c") {
     if (argc != 3) {
       std::cerr << usage;

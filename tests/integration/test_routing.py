@@ -214,3 +214,28 @@ def test_stopped_replica_reads_keep_succeeding(tmp_path):
         if relay:
             relay.stop()
         _stop_cluster(cdir)
+
+
+def test_explain_command(cluster, pgrelay):
+    import subprocess
+
+    from conftest import pgrelay_bin
+
+    relay = routed(pgrelay, cluster)
+
+    def explain(sql):
+        r = subprocess.run([str(pgrelay_bin()), "explain", "--config", str(relay.config_path), sql],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    out = explain("select * from pg_class")
+    assert "statement: read_only" in out
+    assert "decision: replica replica-" in out and "(read_to_replica)" in out
+    assert out.count(": eligible") == 2, out
+    out = explain("select nextval('some_seq')")
+    assert "writing function: nextval" in out and "decision: primary (write)" in out
+    out = explain("/* pgrelay: route=primary */ select 1")
+    assert "decision: primary (hint_primary)" in out
+    out = explain("with d as (delete from t returning *) select * from d")
+    assert "modifying_cte" in out and "decision: primary" in out
