@@ -15,6 +15,8 @@ PACKAGES=(
   python3 python3-psycopg python3-pytest
   # driver matrix (tests/integration/test_drivers.py): asyncpg and the JDBC driver
   python3-asyncpg libpostgresql-jdbc-java
+  # micro-benchmarks (bench/micro)
+  libbenchmark-dev
 )
 # node/npm may come from elsewhere (e.g. NodeSource's nodejs ships its own npm);
 # only ask apt for them when the commands are missing.

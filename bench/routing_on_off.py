@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""pgbench -S -M simple through pgrelay with read routing on vs off (what routing costs and buys).
+
+Starts its own cluster (tests/cluster/pgcluster: a primary + 2 streaming replicas) and one pgrelay
+serving two logical databases over the same server database `app`:
+  app_on   the 2 replicas configured (role read), routing enabled  -> reads spread over the replicas
+  app_off  the same replicas configured, routing disabled          -> everything on the primary
+Both in transaction mode with the same pool size (per server pool: with routing on, each replica
+gets its own pool of that size as well). Runs `pgbench -S -M simple -c C -j 2 -T N` against each in
+alternation (ABBA order across rounds, after an unmeasured warm-up of each), and prints the median
+TPS each way with the spread, the on/off ratio, and pgrelay's CPU time (utime+stime from
+/proc/PID/stat, read just before and after each pgbench run) per 1000 transactions.
+
+Note: -M simple inlines a random aid into every statement text, so with routing on nearly every
+statement misses the proxy's per-text classification cache and is parsed (router::classify).
+
+Usage: bench/routing_on_off.py [--clients 64] [--pool 20] [--seconds 10] [--rounds 3] [--scale 10]
+                               [--warmup 2] [--workers 1]
+PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/dev/proxy/pgrelay).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from conftest import dsn, free_port, scram_verifier, wait_for_port  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PGENV = {**os.environ, "PGPASSWORD": "app"}
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def run_pgbench(port, dbname, args, seconds, relay_pid):
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-S", "-M", "simple",
+           "-c", str(args.clients), "-j", "2", "-T", str(seconds), "-n", dbname]
+    cpu0 = cpu_seconds(relay_pid)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=PGENV)
+    cpu1 = cpu_seconds(relay_pid)
+    out = r.stdout + r.stderr
+    tps = re.search(r"tps = ([\d.]+) \(without initial", out)
+    xacts = re.search(r"number of transactions actually processed: (\d+)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    errors = [l for l in out.splitlines() if "error" in l.lower()]
+    return {
+        "tps": float(tps.group(1)) if tps else 0.0,
+        "xacts": int(xacts.group(1)) if xacts else 0,
+        "failed": int(failed.group(1)) if failed else -1,
+        "rc": r.returncode,
+        "errors": errors,
+        "cpu": cpu1 - cpu0,
+    }
+
+
+def app_backends(port):
+    """Client backends of role app connected to the server on `port` (pgrelay's pool connections)."""
+    with psycopg.connect(dsn(port, user="admin", password="admin", dbname="postgres"), autocommit=True) as c:
+        return c.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
+                         "AND backend_type = 'client backend'").fetchone()[0]
+
+
+def wait_replicas_caught_up(primary, replicas, timeout=120):
+    with psycopg.connect(dsn(primary), autocommit=True) as c:
+        target = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    deadline = time.monotonic() + timeout
+    for port in replicas:
+        with psycopg.connect(dsn(port), autocommit=True) as c:
+            while not c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"replica on port {port} did not replay up to {target} in {timeout}s")
+                time.sleep(0.2)
+
+
+def spread(values):
+    """(max - min) / median, in percent."""
+    m = statistics.median(values)
+    return (max(values) - min(values)) / m * 100 if m else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--pool", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2, help="unmeasured seconds per mode before round 1 (0: none)")
+    ap.add_argument("--workers", type=int, default=1, help="pgrelay worker threads")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-"))
+    cdir = work / "cluster"
+    subprocess.run([str(REPO / "tests/cluster/pgcluster"), "start", str(cdir), "--replicas", "2"], check=True,
+                   stdout=subprocess.DEVNULL)
+    relay = None
+    try:
+        env = dict(l.split("=", 1) for l in (cdir / "cluster.env").read_text().split() if "=" in l)
+        primary = int(env["PRIMARY_PORT"])
+        replica_ports = [int(env[f"REPLICA{i}_PORT"]) for i in range(1, int(env.get("REPLICA_COUNT", "2")) + 1)]
+        subprocess.run(["pgbench", "-i", "-q", "-s", str(args.scale), "-h", "127.0.0.1", "-p", str(primary), "-U",
+                        "app", "app"], check=True, capture_output=True, env=PGENV)
+        wait_replicas_caught_up(primary, replica_ports)
+
+        port = free_port()
+        replicas = [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
+                    for i, p in enumerate(replica_ports, start=1)]
+
+        def database(routing):
+            return {"server_database": "app", "primary": f"127.0.0.1:{primary}", "replicas": replicas,
+                    "server_user": "app", "server_password": "app", "routing": {"enabled": routing}}
+
+        (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
+        (work / "pgrelay.json").write_text(json.dumps({
+            "listen": [f"127.0.0.1:{port}"], "workers": args.workers,
+            "auth": {"method": "scram-sha-256", "users_file": "users.json"},
+            "log": {"level": "warn"},
+            "pool": {"mode": "transaction", "size": args.pool, "wait_timeout": "60s"},
+            "databases": {"app_on": database(True), "app_off": database(False)}}))
+        binary = os.environ.get("PGRELAY_BIN", str(REPO / "build/release/proxy/pgrelay"))
+        if not Path(binary).exists():
+            binary = str(REPO / "build/dev/proxy/pgrelay")
+        relay = subprocess.Popen([binary, str(work / "pgrelay.json")], stdout=subprocess.DEVNULL,
+                                 stderr=open(work / "pgrelay.log", "w"))
+        if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
+            raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
+        time.sleep(2.5)  # let the health checker sample the replicas (check_interval 1s) before reads
+
+        modes = {"on": "app_on", "off": "app_off"}
+        print(f"pgrelay {binary} (pid {relay.pid}, {args.workers} worker(s)); pgbench -S -M simple "
+              f"-c {args.clients} -j 2, pool {args.pool}, scale {args.scale}, {args.seconds}s x {args.rounds} rounds")
+        clean = True
+        if args.warmup > 0:
+            for mode, db in modes.items():
+                w = run_pgbench(port, db, args, args.warmup, relay.pid)
+                if w["rc"] != 0 or w["failed"] != 0 or w["errors"]:
+                    clean = False
+                    print(f"  warm-up {mode}: rc={w['rc']} failed={w['failed']} {w['errors'][:2]}")
+        conns = {"primary": app_backends(primary),
+                 **{f"replica-{i}": app_backends(p) for i, p in enumerate(replica_ports, start=1)}}
+        print("server connections of role app after warm-up: "
+              + ", ".join(f"{k} {v}" for k, v in conns.items()))
+        if all(v == 0 for k, v in conns.items() if k != "primary"):
+            print("WARNING: no connection on any replica: routing did not send reads to the replicas")
+
+        results = {"on": [], "off": []}
+        for rnd in range(args.rounds):
+            order = ("on", "off") if rnd % 2 == 0 else ("off", "on")
+            for mode in order:
+                r = run_pgbench(port, modes[mode], args, args.seconds, relay.pid)
+                results[mode].append(r)
+                cpu_per_k = r["cpu"] / r["xacts"] * 1000 * 1000 if r["xacts"] else 0.0
+                print(f"  round {rnd + 1} routing {mode:3}: {r['tps']:8.0f} tps, {r['xacts']} xacts, "
+                      f"pgrelay cpu {r['cpu']:.2f}s = {cpu_per_k:.1f} ms/1000 xacts")
+                if r["rc"] != 0 or r["failed"] != 0 or r["errors"]:
+                    clean = False
+                    print(f"    routing {mode}: rc={r['rc']} failed={r['failed']} {r['errors'][:2]}")
+
+        summary = {}
+        for mode in ("on", "off"):
+            tps = [r["tps"] for r in results[mode]]
+            cpu = [r["cpu"] / r["xacts"] * 1e6 for r in results[mode] if r["xacts"]]  # ms per 1000 xacts
+            summary[mode] = (statistics.median(tps), tps, statistics.median(cpu) if cpu else 0.0)
+            print(f"routing {mode:3}: median {summary[mode][0]:.0f} tps {[round(t) for t in tps]}, "
+                  f"spread {spread(tps):.1f}%, pgrelay cpu median {summary[mode][2]:.1f} ms/1000 xacts "
+                  f"{[round(c, 1) for c in cpu]}")
+        on, off = summary["on"], summary["off"]
+        print(f"on/off tps = {on[0] / off[0] if off[0] else 0:.2f}, "
+              f"on/off pgrelay cpu per xact = {on[2] / off[2] if off[2] else 0:.2f}, "
+              f"{'clean' if clean else 'ERRORS'}")
+    finally:
+        if relay:
+            relay.send_signal(signal.SIGTERM)
+            try:
+                relay.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
+        subprocess.run([str(REPO / "tests/cluster/pgcluster"), "stop", str(cdir)], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
