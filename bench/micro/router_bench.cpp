@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
 #include "pgrelay/router/route.hpp"
@@ -97,29 +98,27 @@ const rt::function_catalog& catalog() {
   return c;
 }
 
-using classify_cache = std::unordered_map<std::string, rt::classification>;
+using classify_cache = rt::classification_cache;
 
-// Warm, like a worker's cache after a while: the statements plus ~1000 other texts.
+// Warm, like a worker's cache after a while: the statements plus ~1000 other texts (which, with
+// literal-free keys, share a handful of entries).
 classify_cache& warm_cache() {
   static classify_cache cache = [] {
     classify_cache c;
-    for (const auto& s : statements()) c.emplace(s.sql, rt::classify(s.sql, catalog()));
+    for (const auto& s : statements()) (void)c.get(s.sql, catalog());
     for (int i = 0; i < 1000; ++i) {
-      std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = " + std::to_string(100000 + i);
-      auto cls = rt::classify(sql, catalog());
-      c.emplace(std::move(sql), std::move(cls));
+      (void)c.get("SELECT abalance FROM pgbench_accounts WHERE aid = " + std::to_string(100000 + i) + " AND bid = b" +
+                      std::to_string(i),
+                  catalog());
     }
     return c;
   }();
   return cache;
 }
 
-// Same shape as proxy/src/routing.cpp classify_cached.
+// What proxy/src/routing.cpp does per statement: the worker's classification_cache.
 const rt::classification& classify_cached(classify_cache& cache, std::string_view sql) {
-  auto it = cache.find(std::string(sql));
-  if (it != cache.end()) return it->second;
-  if (cache.size() >= 8192) cache.clear();
-  return cache.emplace(std::string(sql), rt::classify(sql, catalog())).first->second;
+  return cache.get(sql, catalog());
 }
 
 void per_statement(benchmark::State& state, const statement& s) {

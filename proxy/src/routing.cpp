@@ -7,6 +7,7 @@
 #include "pgrelay/protocol/frame.hpp"
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/writer.hpp"
+#include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/route.hpp"
 #include "pool.hpp"
 #include "worker.hpp"
@@ -27,14 +28,6 @@ int strength(router::statement_kind k) {
     case router::statement_kind::parse_error: return 5;
   }
   return 5;
-}
-
-const router::classification& classify_cached(worker& w, const router::function_catalog& catalog,
-                                               std::string_view sql) {
-  auto it = w.classify_cache_.find(std::string(sql));
-  if (it != w.classify_cache_.end()) return it->second;
-  if (w.classify_cache_.size() >= 8192) w.classify_cache_.clear();
-  return w.classify_cache_.emplace(std::string(sql), router::classify(sql, catalog)).first->second;
 }
 
 }  // namespace
@@ -91,7 +84,7 @@ router::classification client_session::classify_unit() {
     } else {
       continue;
     }
-    merge(classify_cached(worker_, catalog, sql));
+    merge(worker_.classify_cache_.get(sql, catalog));
   }
   if (first) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
   return unit;

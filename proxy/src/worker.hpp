@@ -15,6 +15,7 @@
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
 #include "pgrelay/router/session_effects.hpp"
@@ -82,8 +83,8 @@ class worker {
   asio::io_context io_{1};
   // Session effects by statement text (bounded): the parser runs once per distinct text.
   std::unordered_map<std::string, router::session_effects> effects_cache_;
-  // Classifications by statement text and function-catalog generation (bounded).
-  std::unordered_map<std::string, router::classification> classify_cache_;
+  // Classifications by literal-free statement text, emptied when the function catalog changes.
+  router::classification_cache classify_cache_;
   std::uint64_t route_counter_ = 0;  // spreads reads over replicas
   shared_state& shared_;
   std::size_t index_;

@@ -1,0 +1,40 @@
+// A cache key for statement classification that ignores literal values: `... where aid = 42`
+// and `... where aid = 7` share one entry, since a constant never changes what a statement
+// does. Keywords, identifiers, comments (hints) and operators are kept as they are.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace pgrelay::router {
+
+// Replaces numeric literals with 0 and the contents of string literals ('…', E'…') with
+// nothing; quoted identifiers, dollar-quoted bodies and comments are copied unchanged.
+std::string literal_free_key(std::string_view sql);
+
+}  // namespace pgrelay::router
+
+#include <unordered_map>
+
+#include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/function_catalog.hpp"
+
+namespace pgrelay::router {
+
+// Classifications by literal-free key, bounded (emptied when full). One per worker: not shared.
+class classification_cache {
+ public:
+  explicit classification_cache(std::size_t capacity = 8192) : capacity_(capacity) {}
+
+  // The cached classification of `sql`, classifying it with `catalog` on a miss. The reference
+  // is valid until the next call.
+  const classification& get(std::string_view sql, const function_catalog& catalog);
+  void clear() { map_.clear(); }
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  std::size_t capacity_;
+  std::unordered_map<std::string, classification> map_;
+};
+
+}  // namespace pgrelay::router
