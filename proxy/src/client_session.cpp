@@ -124,75 +124,11 @@ awaitable<void> client_session::run() {
       continue;
     }
     retry_bytes_.clear();
-    if (end == relay_end::released && pinned()) {
-      // Only advisory locks pinned it, and one was released: does the server still hold any?
-      advisory_recheck_ = false;
-      if (co_await advisory_locks_held()) continue;
-      pins_ = 0;
-      spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
-    }
-    if (end == relay_end::released && !verify_names_.empty() && !co_await record_verified_settings()) {
-      release_server(false);  // its settings are unknown: never lend it again
-      continue;
-    }
-    if (end == relay_end::released && restore_startup_params_) {
-      // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on
-      // a direct connection; tell the client what they are.
-      restore_startup_params_ = false;
-      if (!co_await sync_parameters(*server_)) break;
-      for (const auto& [name, value] : startup_wanted_) {
-        auto n = server_->reported_names_.find(name);
-        auto v = server_->reported_.find(name);
-        if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
-          pr::build::parameter_status(out_, n->second, v->second);
-        }
-      }
-      if (!co_await write_client({})) break;
-    }
-    if (end == relay_end::released && unit_may_write_ && routing_active()) {
-      co_await learn_commit_lsn();
-    }
     if (end == relay_end::released) {
-      // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
-      bool in_step = server_->statements_.responses.empty();
-      if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
-      server_->statements_.responses.clear();
-      release_server(in_step);
-      in_.release_if_empty();
+      if (!co_await after_quiet_point()) break;
       continue;
     }
-    if (end == relay_end::client_terminate || end == relay_end::client_eof) {
-      reason_ = end == relay_end::client_terminate ? disconnect_reason::client_terminate : disconnect_reason::client_eof;
-      co_await detach_after_client_left();
-      break;
-    }
-    if (end == relay_end::client_protocol_error) {
-      reason_ = disconnect_reason::protocol_error;
-      co_await detach_after_client_left();
-      co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
-      break;
-    }
-    if (end == relay_end::idle_timeout) {
-      reason_ = disconnect_reason::idle_in_transaction_timeout;
-      co_await detach_after_client_left();
-      co_await fail(pr::sqlstate::idle_in_transaction_timeout,
-                    "terminating connection due to idle-in-transaction timeout");
-      break;
-    }
-    if (end == relay_end::query_timeout) {
-      reason_ = disconnect_reason::query_timeout;
-      release_server(false);
-      co_await fail(pr::sqlstate::query_canceled, "canceling statement due to query_timeout; the server did not stop in time");
-      break;
-    }
-    // The server went away under the client. If it said why (a FATAL error, already relayed),
-    // that is the client's one error; otherwise say so once.
-    reason_ = disconnect_reason::server_lost;
-    release_server(false);
-    // Mid-message, an error would be read as the rest of a row: the close must speak alone.
-    if (!server_fatal_seen_ && !server_scanner_.mid_frame()) {
-      co_await fail(pr::sqlstate::connection_failure, "server connection lost");
-    }
+    co_await end_session(end);
     break;
   }
   auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
@@ -201,6 +137,77 @@ awaitable<void> client_session::run() {
   error_code ignored;
   socket_.shutdown(stream_socket::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+awaitable<bool> client_session::after_quiet_point() {
+  if (pinned()) {
+    // Only advisory locks pinned it, and one was released: does the server still hold any?
+    advisory_recheck_ = false;
+    if (co_await advisory_locks_held()) co_return true;  // keeps its server
+    pins_ = 0;
+    spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
+  }
+  if (!verify_names_.empty() && !co_await record_verified_settings()) {
+    release_server(false);  // its settings are unknown: never lend it again
+    co_return true;
+  }
+  if (restore_startup_params_) {
+    // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on
+    // a direct connection; tell the client what they are.
+    restore_startup_params_ = false;
+    if (!co_await sync_parameters(*server_)) co_return false;
+    for (const auto& [name, value] : startup_wanted_) {
+      auto n = server_->reported_names_.find(name);
+      auto v = server_->reported_.find(name);
+      if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
+        pr::build::parameter_status(out_, n->second, v->second);
+      }
+    }
+    if (!co_await write_client({})) co_return false;
+  }
+  if (unit_may_write_ && routing_active()) co_await learn_commit_lsn();
+  // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
+  bool in_step = server_->statements_.responses.empty();
+  if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
+  server_->statements_.responses.clear();
+  release_server(in_step);
+  in_.release_if_empty();
+  co_return true;
+}
+
+awaitable<void> client_session::end_session(relay_end end) {
+  switch (end) {
+    case relay_end::client_terminate:
+    case relay_end::client_eof:
+      reason_ = end == relay_end::client_terminate ? disconnect_reason::client_terminate : disconnect_reason::client_eof;
+      co_await detach_after_client_left();
+      co_return;
+    case relay_end::client_protocol_error:
+      reason_ = disconnect_reason::protocol_error;
+      co_await detach_after_client_left();
+      co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
+      co_return;
+    case relay_end::idle_timeout:
+      reason_ = disconnect_reason::idle_in_transaction_timeout;
+      co_await detach_after_client_left();
+      co_await fail(pr::sqlstate::idle_in_transaction_timeout, "terminating connection due to idle-in-transaction timeout");
+      co_return;
+    case relay_end::query_timeout:
+      reason_ = disconnect_reason::query_timeout;
+      release_server(false);
+      co_await fail(pr::sqlstate::query_canceled, "canceling statement due to query_timeout; the server did not stop in time");
+      co_return;
+    default:
+      break;
+  }
+  // The server went away under the client. If it said why (a FATAL error, already relayed),
+  // that is the client's one error; otherwise say so once.
+  reason_ = disconnect_reason::server_lost;
+  release_server(false);
+  // Mid-message, an error would be read as the rest of a row: the close must speak alone.
+  if (!server_fatal_seen_ && !server_scanner_.mid_frame()) {
+    co_await fail(pr::sqlstate::connection_failure, "server connection lost");
+  }
 }
 
 awaitable<bool> client_session::read_request_unit() {

@@ -91,6 +91,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   // client_session.cpp
   awaitable<bool> read_request_unit();
+  // After the server went quiet in transaction mode: settle pins and settings, hand it back.
+  // False when the session must end.
+  awaitable<bool> after_quiet_point();
+  awaitable<void> end_session(relay_end end);
   // Answers a unit of Parses of already-validated named statements without a server; returns
   // the bytes it consumed, 0 when the unit needs a server.
   std::size_t answer_locally();
