@@ -124,7 +124,9 @@ awaitable<pool*> client_session::choose_pool() {
 
 awaitable<void> client_session::learn_commit_lsn() {
   // Asked on the same server before it returns to the pool: the client already has its answer.
-  auto err = co_await server_->run_internal("SELECT pg_catalog.pg_current_wal_lsn()", millis(5000));
+  // The insert position, not the write position: with synchronous_commit off the commit record
+  // may still sit in WAL buffers past pg_current_wal_lsn().
+  auto err = co_await server_->run_internal("SELECT pg_catalog.pg_current_wal_insert_lsn()", millis(5000));
   if (err || server_->internal_values_.size() != 1) co_return;
   if (auto v = router::parse_lsn(server_->internal_values_[0]); v && *v > min_lsn_) min_lsn_ = *v;
 }
