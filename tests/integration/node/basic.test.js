@@ -8,16 +8,8 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { Client } = require('pg');
 
-const target = {
-  host: process.env.PGRELAY_HOST || '127.0.0.1',
-  port: Number(process.env.PGRELAY_PORT || 0),
-  user: process.env.PGRELAY_USER || 'app',
-  password: process.env.PGRELAY_PASSWORD || 'app',
-  database: process.env.PGRELAY_DATABASE || 'app',
-  connectionTimeoutMillis: 10000,
-  query_timeout: 30000,
-};
-const skip = target.port ? false : 'PGRELAY_PORT is not set';
+const { target: base, skip } = require('./target');
+const target = { ...base, connectionTimeoutMillis: 10000, query_timeout: 30000 };
 const TEST_TIMEOUT = 60000;
 
 async function connect() {

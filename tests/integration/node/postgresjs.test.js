@@ -9,14 +9,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const postgres = require('postgres');
 
-const target = {
-  host: process.env.PGRELAY_HOST || '127.0.0.1',
-  port: Number(process.env.PGRELAY_PORT || 0),
-  user: process.env.PGRELAY_USER || 'app',
-  password: process.env.PGRELAY_PASSWORD || 'app',
-  database: process.env.PGRELAY_DATABASE || 'app',
-};
-const skip = target.port ? false : 'PGRELAY_PORT is not set';
+const { target, skip } = require('./target');
 const TEST_TIMEOUT = 45000;
 
 // A promise that rejects after ms, so a stuck query fails its test instead of hanging.
