@@ -7,28 +7,18 @@ Usage: bench/prepared_vs_extended.py [--clients 50] [--pool 5] [--seconds 10] [-
 """
 
 import argparse
-import json
-import os
 import re
-import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import free_port, scram_verifier, wait_for_port  # noqa: E402
+from benchlib import PGENV, bench_cluster, running_pgrelay
 
 
 def run_pgbench(port, mode, args, seconds, select_only):
     cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-M", mode, "-c", str(args.clients),
            "-j", "2", "-T", str(seconds), "-n", *(["-S"] if select_only else []), "app"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120,
-                       env={**os.environ, "PGPASSWORD": "app"})
+                       env=PGENV)
     out = r.stdout + r.stderr
     tps = re.search(r"tps = ([\d.]+) \(without initial", out)
     failed = re.search(r"number of failed transactions: (\d+)", out)
@@ -45,31 +35,11 @@ def main():
     ap.add_argument("--scale", type=int, default=10)
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-"))
-    cdir = work / "cluster"
-    subprocess.run([str(REPO / "tests/cluster/pgcluster"), "start", str(cdir), "--replicas", "0"], check=True,
-                   stdout=subprocess.DEVNULL)
-    relay = None
-    try:
-        env = dict(l.split("=", 1) for l in (cdir / "cluster.env").read_text().split() if "=" in l)
-        primary = int(env["PRIMARY_PORT"])
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(args.scale), "-h", "127.0.0.1", "-p", str(primary), "-U",
-                        "app", "app"], check=True, capture_output=True, env={**os.environ, "PGPASSWORD": "app"})
-        port = free_port()
-        (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
-        (work / "pgrelay.json").write_text(json.dumps({
-            "listen": [f"127.0.0.1:{port}"], "workers": 1,
-            "auth": {"method": "scram-sha-256", "users_file": "users.json"},
-            "log": {"level": "warn"},
+    with bench_cluster(0, args.scale) as (work, primary, _), running_pgrelay(work, {
+            "workers": 1,
             "pool": {"mode": "transaction", "size": args.pool, "wait_timeout": "60s"},
             "databases": {"app": {"primary": f"127.0.0.1:{primary}", "server_user": "app",
-                                  "server_password": "app"}}}))
-        binary = os.environ.get("PGRELAY_BIN", str(REPO / "build/release/proxy/pgrelay"))
-        if not Path(binary).exists():
-            binary = str(REPO / "build/dev/proxy/pgrelay")
-        relay = subprocess.Popen([binary, str(work / "pgrelay.json")], stdout=subprocess.DEVNULL,
-                                 stderr=open(work / "pgrelay.log", "w"))
-        wait_for_port(port, 10)
+                                  "server_password": "app"}}}) as (_, port, binary):
         print(f"pgrelay {binary}; {args.clients} clients, pool {args.pool}, {args.seconds}s x {args.rounds} rounds")
         for label, select_only in (("select-only (-S)", True), ("TPC-B-like", False)):
             results = {"extended": [], "prepared": []}
@@ -86,12 +56,6 @@ def main():
             print(f"{label}: extended median {ext:.0f} tps {results['extended']}, prepared median {prep:.0f} tps "
                   f"{results['prepared']}, prepared/extended = {prep / ext if ext else 0:.2f}, "
                   f"{'clean' if clean else 'ERRORS'}")
-    finally:
-        if relay:
-            relay.send_signal(signal.SIGTERM)
-            relay.wait(timeout=15)
-        subprocess.run([str(REPO / "tests/cluster/pgcluster"), "stop", str(cdir)], stdout=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

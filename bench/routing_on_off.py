@@ -20,26 +20,19 @@ PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/
 """
 
 import argparse
-import json
 import os
 import re
-import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import dsn, free_port, scram_verifier, wait_for_port  # noqa: E402
+from benchlib import PGENV, bench_cluster, running_pgrelay
+from conftest import dsn
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PGENV = {**os.environ, "PGPASSWORD": "app"}
 
 
 def cpu_seconds(pid):
@@ -106,20 +99,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="pgrelay worker threads")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-"))
-    cdir = work / "cluster"
-    subprocess.run([str(REPO / "tests/cluster/pgcluster"), "start", str(cdir), "--replicas", "2"], check=True,
-                   stdout=subprocess.DEVNULL)
-    relay = None
-    try:
-        env = dict(l.split("=", 1) for l in (cdir / "cluster.env").read_text().split() if "=" in l)
-        primary = int(env["PRIMARY_PORT"])
-        replica_ports = [int(env[f"REPLICA{i}_PORT"]) for i in range(1, int(env.get("REPLICA_COUNT", "2")) + 1)]
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(args.scale), "-h", "127.0.0.1", "-p", str(primary), "-U",
-                        "app", "app"], check=True, capture_output=True, env=PGENV)
+    with bench_cluster(2, args.scale) as (work, primary, replica_ports):
         wait_replicas_caught_up(primary, replica_ports)
-
-        port = free_port()
         replicas = [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
                     for i, p in enumerate(replica_ports, start=1)]
 
@@ -127,75 +108,58 @@ def main():
             return {"server_database": "app", "primary": f"127.0.0.1:{primary}", "replicas": replicas,
                     "server_user": "app", "server_password": "app", "routing": {"enabled": routing}}
 
-        (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
-        (work / "pgrelay.json").write_text(json.dumps({
-            "listen": [f"127.0.0.1:{port}"], "workers": args.workers,
-            "auth": {"method": "scram-sha-256", "users_file": "users.json"},
-            "log": {"level": "warn"},
-            "pool": {"mode": "transaction", "size": args.pool, "wait_timeout": "60s"},
-            "databases": {"app_on": database(True), "app_off": database(False)}}))
-        binary = os.environ.get("PGRELAY_BIN", str(REPO / "build/release/proxy/pgrelay"))
-        if not Path(binary).exists():
-            binary = str(REPO / "build/dev/proxy/pgrelay")
-        relay = subprocess.Popen([binary, str(work / "pgrelay.json")], stdout=subprocess.DEVNULL,
-                                 stderr=open(work / "pgrelay.log", "w"))
-        if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
-            raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
-        time.sleep(2.5)  # let the health checker sample the replicas (check_interval 1s) before reads
+        with running_pgrelay(work, {
+                "workers": args.workers,
+                "pool": {"mode": "transaction", "size": args.pool, "wait_timeout": "60s"},
+                "databases": {"app_on": database(True), "app_off": database(False)}}) as (relay, port, binary):
+            measure(args, primary, replica_ports, relay, port, binary)
 
-        modes = {"on": "app_on", "off": "app_off"}
-        print(f"pgrelay {binary} (pid {relay.pid}, {args.workers} worker(s)); pgbench -S -M simple "
-              f"-c {args.clients} -j 2, pool {args.pool}, scale {args.scale}, {args.seconds}s x {args.rounds} rounds")
-        clean = True
-        if args.warmup > 0:
-            for mode, db in modes.items():
-                w = run_pgbench(port, db, args, args.warmup, relay.pid)
-                if w["rc"] != 0 or w["failed"] != 0 or w["errors"]:
-                    clean = False
-                    print(f"  warm-up {mode}: rc={w['rc']} failed={w['failed']} {w['errors'][:2]}")
-        conns = {"primary": app_backends(primary),
-                 **{f"replica-{i}": app_backends(p) for i, p in enumerate(replica_ports, start=1)}}
-        print("server connections of role app after warm-up: "
-              + ", ".join(f"{k} {v}" for k, v in conns.items()))
-        if all(v == 0 for k, v in conns.items() if k != "primary"):
-            print("WARNING: no connection on any replica: routing did not send reads to the replicas")
 
-        results = {"on": [], "off": []}
-        for rnd in range(args.rounds):
-            order = ("on", "off") if rnd % 2 == 0 else ("off", "on")
-            for mode in order:
-                r = run_pgbench(port, modes[mode], args, args.seconds, relay.pid)
-                results[mode].append(r)
-                cpu_per_k = r["cpu"] / r["xacts"] * 1000 * 1000 if r["xacts"] else 0.0
-                print(f"  round {rnd + 1} routing {mode:3}: {r['tps']:8.0f} tps, {r['xacts']} xacts, "
-                      f"pgrelay cpu {r['cpu']:.2f}s = {cpu_per_k:.1f} ms/1000 xacts")
-                if r["rc"] != 0 or r["failed"] != 0 or r["errors"]:
-                    clean = False
-                    print(f"    routing {mode}: rc={r['rc']} failed={r['failed']} {r['errors'][:2]}")
+def measure(args, primary, replica_ports, relay, port, binary):
+    time.sleep(2.5)  # let the health checker sample the replicas (check_interval 1s) before reads
 
-        summary = {}
-        for mode in ("on", "off"):
-            tps = [r["tps"] for r in results[mode]]
-            cpu = [r["cpu"] / r["xacts"] * 1e6 for r in results[mode] if r["xacts"]]  # ms per 1000 xacts
-            summary[mode] = (statistics.median(tps), tps, statistics.median(cpu) if cpu else 0.0)
-            print(f"routing {mode:3}: median {summary[mode][0]:.0f} tps {[round(t) for t in tps]}, "
-                  f"spread {spread(tps):.1f}%, pgrelay cpu median {summary[mode][2]:.1f} ms/1000 xacts "
-                  f"{[round(c, 1) for c in cpu]}")
-        on, off = summary["on"], summary["off"]
-        print(f"on/off tps = {on[0] / off[0] if off[0] else 0:.2f}, "
-              f"on/off pgrelay cpu per xact = {on[2] / off[2] if off[2] else 0:.2f}, "
-              f"{'clean' if clean else 'ERRORS'}")
-    finally:
-        if relay:
-            relay.send_signal(signal.SIGTERM)
-            try:
-                relay.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                relay.kill()
-                relay.wait()
-        subprocess.run([str(REPO / "tests/cluster/pgcluster"), "stop", str(cdir)], stdout=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)
+    modes = {"on": "app_on", "off": "app_off"}
+    print(f"pgrelay {binary} (pid {relay.pid}, {args.workers} worker(s)); pgbench -S -M simple "
+          f"-c {args.clients} -j 2, pool {args.pool}, scale {args.scale}, {args.seconds}s x {args.rounds} rounds")
+    clean = True
+    if args.warmup > 0:
+        for mode, db in modes.items():
+            w = run_pgbench(port, db, args, args.warmup, relay.pid)
+            if w["rc"] != 0 or w["failed"] != 0 or w["errors"]:
+                clean = False
+                print(f"  warm-up {mode}: rc={w['rc']} failed={w['failed']} {w['errors'][:2]}")
+    conns = {"primary": app_backends(primary),
+             **{f"replica-{i}": app_backends(p) for i, p in enumerate(replica_ports, start=1)}}
+    print("server connections of role app after warm-up: "
+          + ", ".join(f"{k} {v}" for k, v in conns.items()))
+    if all(v == 0 for k, v in conns.items() if k != "primary"):
+        print("WARNING: no connection on any replica: routing did not send reads to the replicas")
 
+    results = {"on": [], "off": []}
+    for rnd in range(args.rounds):
+        order = ("on", "off") if rnd % 2 == 0 else ("off", "on")
+        for mode in order:
+            r = run_pgbench(port, modes[mode], args, args.seconds, relay.pid)
+            results[mode].append(r)
+            cpu_per_k = r["cpu"] / r["xacts"] * 1000 * 1000 if r["xacts"] else 0.0
+            print(f"  round {rnd + 1} routing {mode:3}: {r['tps']:8.0f} tps, {r['xacts']} xacts, "
+                  f"pgrelay cpu {r['cpu']:.2f}s = {cpu_per_k:.1f} ms/1000 xacts")
+            if r["rc"] != 0 or r["failed"] != 0 or r["errors"]:
+                clean = False
+                print(f"    routing {mode}: rc={r['rc']} failed={r['failed']} {r['errors'][:2]}")
+
+    summary = {}
+    for mode in ("on", "off"):
+        tps = [r["tps"] for r in results[mode]]
+        cpu = [r["cpu"] / r["xacts"] * 1e6 for r in results[mode] if r["xacts"]]  # ms per 1000 xacts
+        summary[mode] = (statistics.median(tps), tps, statistics.median(cpu) if cpu else 0.0)
+        print(f"routing {mode:3}: median {summary[mode][0]:.0f} tps {[round(t) for t in tps]}, "
+              f"spread {spread(tps):.1f}%, pgrelay cpu median {summary[mode][2]:.1f} ms/1000 xacts "
+              f"{[round(c, 1) for c in cpu]}")
+    on, off = summary["on"], summary["off"]
+    print(f"on/off tps = {on[0] / off[0] if off[0] else 0:.2f}, "
+          f"on/off pgrelay cpu per xact = {on[2] / off[2] if off[2] else 0:.2f}, "
+          f"{'clean' if clean else 'ERRORS'}")
 
 if __name__ == "__main__":
     main()
