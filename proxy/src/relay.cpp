@@ -26,32 +26,30 @@ bool wanted_from_server(char t) {
   return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W' || t == '1' || t == '3';
 }
 
-// Byte ranges to write in one go: runs of the read buffer and pgrelay-made messages.
+// Byte ranges to write in one go: runs of the read buffer and pgrelay-made messages. Side
+// ranges are kept as offsets because the side buffer may still grow while the plan is built.
 class write_plan {
  public:
   void clear() { spans_.clear(); }
   void raw(const char* p, std::size_t n) {
-    if (n > 0) spans_.push_back({p, n, false});
+    if (n > 0) spans_.push_back({p, 0, n});
   }
-  // Bytes [offset, offset+n) of the side buffer; pointers are taken once it stops growing.
+  // Bytes [offset, offset+n) of the side buffer.
   void side(std::size_t offset, std::size_t n) {
-    if (n > 0) spans_.push_back({reinterpret_cast<const char*>(offset), n, true});
+    if (n > 0) spans_.push_back({nullptr, offset, n});
   }
   bool empty() const { return spans_.empty(); }
   const std::vector<asio::const_buffer>& buffers(const std::string& side, std::vector<asio::const_buffer>& out) {
     out.clear();
-    for (const auto& s : spans_) {
-      const char* p = s.from_side ? side.data() + reinterpret_cast<std::size_t>(s.ptr) : s.ptr;
-      out.emplace_back(p, s.size);
-    }
+    for (const auto& s : spans_) out.emplace_back(s.raw ? s.raw : side.data() + s.offset, s.size);
     return out;
   }
 
  private:
   struct span {
-    const char* ptr;
+    const char* raw;     // into the read buffer, or nullptr for a side range
+    std::size_t offset;  // into the side buffer
     std::size_t size;
-    bool from_side;
   };
   std::vector<span> spans_;
 };
