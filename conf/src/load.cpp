@@ -52,8 +52,12 @@ constexpr std::array database_keys{
     "server_password_env"sv, "pool"sv,    "users"sv,    "routing"sv};
 constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv};
 constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
-constexpr std::array routing_keys{"enabled"sv,  "check_interval"sv, "fallback"sv,
-                                  "read_your_writes"sv, "health_user"sv, "health_password"sv};
+constexpr std::array routing_keys{"enabled"sv,          "check_interval"sv, "fallback"sv,
+                                  "read_your_writes"sv, "health_user"sv,    "health_password"sv,
+                                  "rules"sv,            "functions"sv};
+constexpr std::array rule_keys{"user"sv, "application_name"sv, "kind"sv, "route"sv};
+constexpr std::array rule_kind_names{"any"sv, "statement"sv, "transaction"sv};
+constexpr std::array function_keys{"writes"sv, "read_only"sv};
 constexpr std::array fallback_names{"primary"sv, "error"sv};
 constexpr std::array read_your_writes_names{"session"sv, "off"sv};
 constexpr std::array bool_names{"true"sv, "false"sv};
@@ -111,6 +115,12 @@ constexpr std::array all_key_paths{
     "databases.*.routing.read_your_writes"sv,
     "databases.*.routing.health_user"sv,
     "databases.*.routing.health_password"sv,
+    "databases.*.routing.rules[].user"sv,
+    "databases.*.routing.rules[].application_name"sv,
+    "databases.*.routing.rules[].kind"sv,
+    "databases.*.routing.rules[].route"sv,
+    "databases.*.routing.functions.writes"sv,
+    "databases.*.routing.functions.read_only"sv,
 };
 
 // A health check interval above this would leave a dead replica in rotation for minutes.
@@ -531,6 +541,26 @@ void read_max_lag(reader& r, const YAML::Node& node, const std::string& path, po
              });
 }
 
+void read_rule(reader& r, const YAML::Node& node, const std::string& path, position pos,
+               std::vector<routing_rule>& rules) {
+  routing_rule rule;
+  auto seen = r.read_map(
+      node, path, pos, rule_keys,
+      [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
+        if (name == "kind") {
+          if (auto i = r.read_enum(v, p, at, rule_kind_names)) rule.kind = static_cast<rule_kind>(*i);
+          return;
+        }
+        auto s = r.read_string(v, p, at);
+        if (!s) return;
+        if (name == "user") rule.user = *s;
+        else if (name == "application_name") rule.application_name = *s;
+        else if (name == "route") rule.route = *s;
+      });
+  r.require(seen, path, pos, "route");
+  rules.push_back(std::move(rule));  // kept even when broken so indices match the file
+}
+
 void read_routing(reader& r, const YAML::Node& node, const std::string& path, position pos,
                   routing_config& out) {
   r.read_map(node, path, pos, routing_keys,
@@ -552,6 +582,17 @@ void read_routing(reader& r, const YAML::Node& node, const std::string& path, po
                  if (auto s = r.read_string(v, p, at)) out.health_user = *s;
                } else if (name == "health_password") {
                  if (auto s = r.read_string(v, p, at)) out.health_password = *s;
+               } else if (name == "rules") {
+                 r.read_list(v, p, at, [&](const YAML::Node& item, const std::string& c, position ip) {
+                   read_rule(r, item, c, ip, out.rules);
+                 });
+               } else if (name == "functions") {
+                 r.read_map(v, p, at, function_keys,
+                            [&](std::string_view key, const YAML::Node& fv, const std::string& fp, position fat) {
+                              auto l = r.read_string_list(fv, fp, fat);
+                              if (!l) return;
+                              (key == "writes" ? out.functions.writes : out.functions.read_only) = std::move(*l);
+                            });
                }
              });
 }
@@ -827,6 +868,25 @@ struct checker {
         db.routing.health_user.empty() && !db.routing.health_password.empty()) {
       error(rp + ".health_password", "is set without routing.health_user",
             "set health_user too, or drop both to check health as server_user");
+    }
+    std::set<std::string> roles;
+    for (const auto& rep : db.replicas) roles.insert(rep.roles.begin(), rep.roles.end());
+    for (std::size_t i = 0; i < db.routing.rules.size(); ++i) {
+      const auto& rule = db.routing.rules[i];
+      const std::string at = rp + ".rules[" + std::to_string(i) + "].route";
+      if (failed(at) || rule.route.empty() || rule.route == "primary" || roles.contains(rule.route)) continue;
+      std::string known = "primary";
+      for (const auto& role : roles) known += ", " + role;
+      error(at, "no replica of this database has role '" + rule.route + "'", "use one of: " + known);
+    }
+    for (const auto* list : {&db.routing.functions.writes, &db.routing.functions.read_only}) {
+      const std::string at = rp + ".functions." + (list == &db.routing.functions.writes ? "writes" : "read_only");
+      if (failed(at)) continue;
+      for (const auto& f : *list) {
+        if (f.empty() || f.find_first_of(" \t(),;") != std::string::npos) {
+          error(at, "'" + f + "' is not a function name", "write name or schema.name, without arguments");
+        }
+      }
     }
   }
 

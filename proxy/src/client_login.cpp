@@ -103,7 +103,8 @@ awaitable<bool> client_session::login() {
     w.end();
   }
 
-  const auto& cfg = *worker_.shared_.config;
+  config_ = worker_.current_config();
+  const auto& cfg = *config_;
   if (!cfg.databases.contains(database_)) {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
     co_return false;
@@ -149,7 +150,7 @@ awaitable<bool> client_session::login() {
 }
 
 awaitable<bool> client_session::authenticate(const std::string& user) {
-  const auto& cfg = *worker_.shared_.config;
+  const auto& cfg = *config_;
   if (cfg.auth.method == conf::auth_method::trust) {
     pr::build::authentication_ok(out_);
     co_return true;
@@ -278,7 +279,7 @@ awaitable<bool> client_session::establish_parameters() {
 awaitable<void> client_session::relay_replication(const pr::startup_packet& packet) {
   // Logical decoding and physical streaming are one long session each: never pooled, always
   // to the primary, with the client's own startup parameters, counted on their own.
-  const auto& db = worker_.shared_.config->databases.at(database_);
+  const auto& db = db_config();
   server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
                        db.server_user.empty() ? user_ : db.server_user, db.server_password, {}};
   for (const auto& [name, value] : packet.params) {

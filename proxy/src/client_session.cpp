@@ -85,7 +85,7 @@ awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view
 
 awaitable<void> client_session::run() {
   auto self = shared_from_this();
-  auto timeout = worker_.shared_.config->auth_timeout;
+  auto timeout = worker_.current_config()->auth_timeout;
   auto logged_in = co_await with_timeout<bool>(login(), timeout);
   if (!logged_in) {
     spdlog::info("client {}: login timed out", peer_);
@@ -305,7 +305,7 @@ void client_session::restore_retry_bytes() {
 }
 
 bool client_session::routing_active() const {
-  const auto& db = worker_.shared_.config->databases.at(database_);
+  const auto& db = db_config();
   return !session_mode_ && db.routing.enabled && db.routing.read_your_writes && !db.replicas.empty();
 }
 

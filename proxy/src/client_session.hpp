@@ -138,6 +138,15 @@ class client_session : public std::enable_shared_from_this<client_session> {
   protocol::frame_scanner client_scanner_;
   protocol::frame_scanner server_scanner_;
 
+  // The config this session follows: taken at login, refreshed between requests after a reload
+  // unless its database was removed (then the session keeps the old one until it leaves).
+  std::shared_ptr<const conf::config> config_;
+  const conf::database_config& db_config() const { return config_->databases.at(database_); }
+  void follow_reload();
+  // The session's staleness budget from `SET pgrelay.max_lag`, if any.
+  std::optional<std::chrono::milliseconds> staleness_budget();
+  std::string staleness_sql_;
+  std::optional<std::chrono::milliseconds> staleness_;
   std::string user_;
   std::string database_;
   std::string application_name_;

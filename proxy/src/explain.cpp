@@ -38,21 +38,75 @@ router::topology_ptr one_health_round(std::shared_ptr<const conf::config> cfg, c
   return got;
 }
 
-void print_replicas(const router::topology& t, router::clock::time_point now) {
-  for (const auto& r : t.replicas) {
-    std::cout << "  " << r.name << " (roles:";
-    for (const auto& role : r.roles) std::cout << " " << role;
-    std::cout << "): " << (router::eligible(t, r, now) ? "eligible" : "not eligible")
-              << ", reachable=" << (r.sample.reachable ? "yes" : "no")
-              << ", in_recovery=" << (r.sample.in_recovery ? "yes" : "no")
-              << ", lag=" << router::lag_bytes(t, r) << " bytes (limit " << r.limits.max_bytes << ")"
-              << ", delay=" << r.sample.replay_delay.count() << " ms (limit " << r.limits.max_time.count() << " ms)\n";
-  }
+std::string replica_line(const router::topology& t, const router::replica_view& r, router::clock::time_point now) {
+  std::string roles;
+  for (const auto& role : r.roles) roles += " " + role;
+  return "  " + r.name + " (roles:" + roles + "): " + (router::eligible(t, r, now) ? "eligible" : "not eligible") +
+         ", reachable=" + (r.sample.reachable ? "yes" : "no") + ", in_recovery=" + (r.sample.in_recovery ? "yes" : "no") +
+         ", lag=" + std::to_string(router::lag_bytes(t, r)) + " bytes (limit " + std::to_string(r.limits.max_bytes) +
+         "), delay=" + std::to_string(r.sample.replay_delay.count()) + " ms (limit " +
+         std::to_string(r.limits.max_time.count()) + " ms)";
+}
+
+std::string rule_text(const conf::routing_rule& r) {
+  std::string out;
+  if (!r.user.empty()) out += "user=" + r.user + " ";
+  if (!r.application_name.empty()) out += "application_name=" + r.application_name + " ";
+  if (r.kind == conf::rule_kind::statement) out += "kind=statement ";
+  if (r.kind == conf::rule_kind::transaction) out += "kind=transaction ";
+  return out + "route=" + r.route;
 }
 
 }  // namespace
 
-int explain_command(const std::string& config_path, std::string database, const std::string& sql) {
+std::vector<std::string> explain_route(const conf::database_config& db, const router::function_catalog& catalog,
+                                       const router::topology* topo, const explain_client& client,
+                                       std::string_view sql) {
+  std::vector<std::string> out;
+  auto c = router::classify(sql, catalog);
+  out.push_back("statement: " + std::string(router::to_string(c.kind)) + " (" + std::to_string(c.statements) +
+                " statement" + (c.statements == 1 ? "" : "s") + ")");
+  if (c.why != router::write_reason::none) out.push_back("not read-only because: " + std::string(router::to_string(c.why)));
+  if (!c.function.empty()) out.push_back("writing function: " + c.function);
+  if (c.begin) out.push_back(std::string("starts a transaction") + (c.begin_read_only ? " (read only)" : ""));
+  if (!c.hint.empty()) out.push_back("hint: route=" + c.hint);
+  if (c.hint_max_lag) out.push_back("hint: max_lag=" + std::to_string(c.hint_max_lag->count()) + "ms");
+
+  std::vector<router::routing_rule> rules;
+  for (const auto& r : db.routing.rules) {
+    rules.push_back(router::routing_rule{r.user, r.application_name, static_cast<router::rule_kind>(r.kind), r.route});
+  }
+  router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
+                                    db.routing.fallback == conf::no_replica_fallback::primary, rules};
+  auto now = router::clock::now();
+  router::session_view view;
+  view.user = client.user;
+  view.application_name = client.application_name;
+  auto d = router::route(c, view, topo, settings, now, 0);
+  if (topo) {
+    out.push_back("primary: " + topo->primary_name + " (reachable=" + (topo->primary.reachable ? "yes" : "no") + ")");
+    out.push_back("replicas:");
+    for (const auto& r : topo->replicas) out.push_back(replica_line(*topo, r, now));
+  }
+  if (d.rule >= 0) {
+    out.push_back("rule " + std::to_string(d.rule) + " matched: " + rule_text(db.routing.rules[static_cast<std::size_t>(d.rule)]));
+  } else if (!d.role.empty()) {
+    out.push_back(std::string("no rule matched") + (c.hint.empty() ? "" : " (the hint decides)"));
+  }
+  if (!d.role.empty() && !d.to_replica && d.reason != router::route_reason::rule_primary) {
+    out.push_back("reads wanted role: " + d.role);
+  }
+  if (d.reason == router::route_reason::no_eligible_replica_error) {
+    out.push_back("decision: error 57P03 (no eligible replica; routing.fallback is error)");
+  } else {
+    out.push_back("decision: " + (d.to_replica ? "replica " + d.replica : std::string("primary")) + " (" +
+                  std::string(router::to_string(d.reason)) + ")");
+  }
+  return out;
+}
+
+int explain_command(const std::string& config_path, std::string database, const explain_client& client,
+                    const std::string& sql) {
   auto loaded = conf::load_file(config_path);
   if (!loaded.ok()) {
     for (const auto& d : loaded.errors) std::cerr << d.to_string() << "\n";
@@ -69,27 +123,10 @@ int explain_command(const std::string& config_path, std::string database, const 
 
   router::topology_ptr topo;
   if (db->second.routing.enabled && !db->second.replicas.empty()) topo = one_health_round(cfg, database);
-  auto catalog = topo ? router::make_catalog(topo->volatile_functions, {}, {}) : router::builtin_functions();
-  auto c = router::classify(sql, catalog);
-  std::cout << "statement: " << router::to_string(c.kind) << " (" << c.statements << " statement"
-            << (c.statements == 1 ? "" : "s") << ")\n";
-  if (c.why != router::write_reason::none) std::cout << "not read-only because: " << router::to_string(c.why) << "\n";
-  if (!c.function.empty()) std::cout << "writing function: " << c.function << "\n";
-  if (c.begin) std::cout << "starts a transaction" << (c.begin_read_only ? " (read only)" : "") << "\n";
-  if (!c.hint.empty()) std::cout << "hint: route=" << c.hint << "\n";
-
-  const auto& routing = db->second.routing;
-  router::routing_settings settings{routing.enabled, routing.read_your_writes,
-                                    routing.fallback == conf::no_replica_fallback::primary};
-  auto now = router::clock::now();
-  auto d = router::route(c, router::session_view{}, topo.get(), settings, now, 0);
-  if (topo) {
-    std::cout << "primary: " << topo->primary_name << " (reachable=" << (topo->primary.reachable ? "yes" : "no")
-              << ")\nreplicas:\n";
-    print_replicas(*topo, now);
-  }
-  std::cout << "decision: " << (d.to_replica ? "replica " + d.replica : std::string("primary")) << " ("
-            << router::to_string(d.reason) << ")\n";
+  static const std::vector<std::string> none;
+  auto catalog = router::make_catalog(topo ? topo->volatile_functions : none, db->second.routing.functions.writes,
+                                      db->second.routing.functions.read_only);
+  for (const auto& line : explain_route(db->second, catalog, topo.get(), client, sql)) std::cout << line << "\n";
   return 0;
 }
 

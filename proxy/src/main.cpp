@@ -15,7 +15,7 @@ constexpr const char* usage =
     "       pgrelay --check-config FILE      validate FILE, print every error, exit non-zero if any\n"
     "       pgrelay make-verifier [PASSWORD] print a SCRAM-SHA-256 verifier for the users file\n"
     "                                        (reads the password from stdin when not given)\n"
-    "       pgrelay explain --config FILE [--database DB] SQL\n"
+    "       pgrelay explain --config FILE [--database DB] [--user U] [--application-name A] SQL\n"
     "                                        where SQL would be routed now, and why\n"
     "       pgrelay --version\n";
 
@@ -46,12 +46,17 @@ int make_verifier(int argc, char** argv) {
 
 int explain(int argc, char** argv) {
   std::string config, database, sql;
+  pgrelay::proxy::explain_client client;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if ((a == "--config" || a == "-c") && i + 1 < argc) {
       config = argv[++i];
     } else if (a == "--database" && i + 1 < argc) {
       database = argv[++i];
+    } else if (a == "--user" && i + 1 < argc) {
+      client.user = argv[++i];
+    } else if (a == "--application-name" && i + 1 < argc) {
+      client.application_name = argv[++i];
     } else if (sql.empty()) {
       sql = a;
     } else {
@@ -63,7 +68,7 @@ int explain(int argc, char** argv) {
     std::cerr << usage;
     return 2;
   }
-  return pgrelay::proxy::explain_command(config, database, sql);
+  return pgrelay::proxy::explain_command(config, database, client, sql);
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ void pool::wake_one_for_slot() {
 awaitable<acquire_result> pool::open_new() {
   auto server = std::make_unique<server_connection>(ex_);
   server->id_ = next_id_++;
+  server->generation_ = generation_;
   ++active_;
   auto err = co_await server->open(target_, settings_.connect_timeout);
   --active_;
@@ -133,7 +134,9 @@ void pool::release(std::unique_ptr<server_connection> server, bool clean) {
   ++server->uses_;
   auto now = clock::now();
   bool expired = (settings_.server_lifetime.count() > 0 && now - server->created_ >= settings_.server_lifetime) ||
-                 (settings_.server_max_uses > 0 && server->uses_ >= settings_.server_max_uses);
+                 (settings_.server_max_uses > 0 && server->uses_ >= settings_.server_max_uses) ||
+                 server->generation_ != generation_ ||
+                 budget_->servers.load(std::memory_order_relaxed) > settings_.size;  // shrunk by a reload
   if (!clean || server->broken_ || !server->tracker_.quiet() || stopped_ || expired) {
     discard(std::move(server));
     return;
@@ -151,6 +154,23 @@ void pool::release(std::unique_ptr<server_connection> server, bool clean) {
     return;
   }
   idle_.push_back(std::move(server));
+}
+
+void pool::update_target(server_target t) {
+  const auto& a = target_;
+  if (a.address.to_string() == t.address.to_string() && a.database == t.database && a.user == t.user &&
+      a.password == t.password) {
+    return;
+  }
+  spdlog::info("pool {}/{}: server changed to {}; replacing its connections as they come back", database_, user_,
+               t.address.to_string());
+  target_ = std::move(t);
+  ++generation_;
+  while (!idle_.empty()) {
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    discard(std::move(s));
+  }
 }
 
 awaitable<void> pool::maintain() {

@@ -52,6 +52,8 @@ class pool {
 
   const conf::pool_settings& settings() const { return settings_; }
   void update_settings(const conf::pool_settings& s) { settings_ = s; }
+  // Servers opened from now on use `t`; open ones are replaced as they leave (reload).
+  void update_target(server_target t);
   pool_budget& budget() { return *budget_; }
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
@@ -87,6 +89,7 @@ class pool {
   std::list<waiter*> waiters_;
   std::uint32_t active_ = 0;  // lent out or opening, on this worker
   std::uint64_t next_id_ = 1;
+  std::uint64_t generation_ = 0;  // bumped when a reload changes the target
   bool stopped_ = false;
 };
 

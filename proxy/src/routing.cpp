@@ -42,6 +42,7 @@ router::classification client_session::classify_unit() {
       unit.begin = c.begin;
       unit.begin_read_only = c.begin_read_only;
       unit.hint = c.hint;
+      unit.hint_max_lag = c.hint_max_lag;
       first = false;
     }
     if (strength(c.kind) > strength(unit.kind)) unit.kind = c.kind;
@@ -90,19 +91,40 @@ router::classification client_session::classify_unit() {
   return unit;
 }
 
+void client_session::follow_reload() {
+  const auto& latest = worker_.current_config();
+  if (latest != config_ && latest->databases.contains(database_)) config_ = latest;
+}
+
+std::optional<std::chrono::milliseconds> client_session::staleness_budget() {
+  auto it = sql_sets_.find("pgrelay.max_lag");
+  if (it == sql_sets_.end()) return std::nullopt;
+  if (it->second != staleness_sql_) {
+    // Parsed once per distinct SET; a value that is not a duration sets no budget.
+    staleness_sql_ = it->second;
+    staleness_ = router::parse_staleness(router::analyze_session_effects(staleness_sql_).set_value);
+    if (!staleness_) spdlog::info("client {}: ignoring pgrelay.max_lag: not a duration (e.g. '2s', '500ms')", peer_);
+  }
+  return staleness_;
+}
+
 awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = true;
+  follow_reload();
   if (session_mode_ || !statements_) co_return primary_pool_;
-  const auto& db = worker_.shared_.config->databases.at(database_);
+  const auto& db = db_config();
   const auto* topo = worker_.topology_for(database_);
   std::string primary_name = topo ? topo->primary_name : "primary";
   if (!db.routing.enabled || db.replicas.empty()) co_return worker_.pool_for(database_, user_, primary_name);
 
   auto unit = classify_unit();
   router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
-                                    db.routing.fallback == conf::no_replica_fallback::primary};
-  auto d = router::route(unit, router::session_view{min_lsn_, std::nullopt}, topo, settings, clock::now(),
-                         worker_.route_counter_++);
+                                    db.routing.fallback == conf::no_replica_fallback::primary,
+                                    worker_.rules_for(database_)};
+  auto app = wanted_.find("application_name");
+  router::session_view view{min_lsn_, staleness_budget(), user_,
+                            app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
+  auto d = router::route(unit, view, topo, settings, clock::now(), worker_.route_counter_++);
   worker_.shared_.routes_by_reason[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("client {}: routed to {} ({})", peer_, d.to_replica ? d.replica : primary_name, router::to_string(d.reason));
   if (d.reason == router::route_reason::no_eligible_replica_error) {
@@ -115,7 +137,10 @@ awaitable<pool*> client_session::choose_pool() {
     (void)co_await write_client({});
     co_return nullptr;
   }
-  unit_may_write_ = !d.to_replica && unit.kind != router::statement_kind::read_only;
+  // SET/RESET/DISCARD alone write no WAL the client could later miss on a replica: learning
+  // a commit position for them would only keep the client's reads off lagging replicas.
+  unit_may_write_ = !d.to_replica && (unit.begin || unit.kind == router::statement_kind::write ||
+                                      unit.kind == router::statement_kind::parse_error);
   // An autocommit read may be replayed on the primary if its replica dies before answering.
   if (d.to_replica && !unit.begin && in_.size() <= (64u << 10)) retry_bytes_.assign(in_.data());
   auto* p = worker_.pool_for(database_, user_, d.to_replica ? d.replica : primary_name);

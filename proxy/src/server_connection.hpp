@@ -73,6 +73,7 @@ class server_connection {
   clock::time_point last_used_ = clock::now();
   std::uint64_t uses_ = 0;
   std::uint64_t id_ = 0;
+  std::uint64_t generation_ = 0;  // the pool's target generation it was opened for
   bool broken_ = false;
 
  private:

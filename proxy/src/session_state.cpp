@@ -104,7 +104,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   statement_verdict v;
   if (!statements_ || !router::may_have_session_effects(sql)) return v;
   const auto fx = effects_of(worker_, sql);  // a copy: the cache may be cleared below
-  const auto& policies = worker_.shared_.config->session_state;
+  const auto& policies = config_->session_state;
 
   std::pair<bool, pin_reason> found[] = {
       {fx.listen, pin_reason::listen},           {fx.advisory_lock, pin_reason::advisory_lock},

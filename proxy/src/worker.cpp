@@ -14,22 +14,47 @@ std::shared_ptr<pool_budget> shared_state::budget_for(const std::string& databas
   return b;
 }
 
-worker::worker(std::size_t index, shared_state& shared) : shared_(shared), index_(index) {}
+namespace {
 
-pool* worker::pool_for(const std::string& database, const std::string& user, const std::string& target) {
-  auto key = std::make_tuple(database, user, target);
-  if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
-  const auto& cfg = *shared_.config;
+// Where a pool of `database`/`user` on `target` ("primary" or a replica's name) connects.
+std::optional<server_target> target_for(const conf::config& cfg, const std::string& database, const std::string& user,
+                                        const std::string& target) {
   auto db = cfg.databases.find(database);
-  if (db == cfg.databases.end()) return nullptr;
+  if (db == cfg.databases.end()) return std::nullopt;
   const conf::endpoint* address = target == "primary" ? &db->second.primary : nullptr;
   for (const auto& r : db->second.replicas) {
     if (r.name == target) address = &r.address;
   }
-  if (!address) return nullptr;
-  server_target st{*address, db->second.server_database.empty() ? database : db->second.server_database,
-                   db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password, {}};
-  auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(st),
+  if (!address) return std::nullopt;
+  return server_target{*address, db->second.server_database.empty() ? database : db->second.server_database,
+                       db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password,
+                       {}};
+}
+
+}  // namespace
+
+worker::worker(std::size_t index, shared_state& shared) : config_(shared.config), shared_(shared), index_(index) {}
+
+void worker::set_config(std::shared_ptr<const conf::config> cfg) {
+  config_ = std::move(cfg);
+  // Pools keep their servers; new limits apply from the next checkout. Pools of databases or
+  // servers that are gone stay until their clients leave (their sessions hold the old config).
+  for (auto& [key, p] : pools_) {
+    const auto& [database, user, target] = key;
+    auto st = target_for(*config_, database, user, target);
+    if (!st) continue;
+    p->update_settings(config_->pool_for(database, user));
+    p->update_target(std::move(*st));
+  }
+}
+
+pool* worker::pool_for(const std::string& database, const std::string& user, const std::string& target) {
+  auto key = std::make_tuple(database, user, target);
+  if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
+  const auto& cfg = *config_;
+  auto st = target_for(cfg, database, user, target);
+  if (!st) return nullptr;
+  auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(*st),
                                   shared_.budget_for(database, user + "@" + target), shared_.worker_count > 1);
   auto* raw = p.get();
   pools_.emplace(key, std::move(p));
@@ -62,24 +87,44 @@ void worker::set_topology(router::topology_ptr t) {
 
 const router::function_catalog& worker::catalog_for(const std::string& database) {
   auto& entry = catalogs_[database];
+  auto cfg = current_config();
   auto it = topologies_.find(database);
-  if (it == topologies_.end()) return router::builtin_functions();
-  if (entry.from != it->second) {
-    // A new snapshot: rebuild only when the learned function list changed.
-    if (!entry.from || entry.from->volatile_functions != it->second->volatile_functions) {
-      entry.catalog = router::make_catalog(it->second->volatile_functions, {}, {});
-      classify_cache_.clear();
-    }
-    entry.from = it->second;
+  router::topology_ptr topo = it == topologies_.end() ? nullptr : it->second;
+  if (entry.config == cfg && entry.from == topo) return entry.catalog;
+  static const std::vector<std::string> none;
+  auto db = cfg->databases.find(database);
+  auto fresh = router::make_catalog(topo ? topo->volatile_functions : none,
+                                    db == cfg->databases.end() ? none : db->second.routing.functions.writes,
+                                    db == cfg->databases.end() ? none : db->second.routing.functions.read_only);
+  // Cached classifications stay valid unless the function lists changed.
+  if (!entry.config || fresh.writes != entry.catalog.writes || fresh.read_only != entry.catalog.read_only) {
+    entry.catalog = std::move(fresh);
+    classify_cache_.clear();
   }
+  entry.from = std::move(topo);
+  entry.config = std::move(cfg);
   return entry.catalog;
+}
+
+std::span<const router::routing_rule> worker::rules_for(const std::string& database) {
+  auto& entry = rules_[database];
+  auto cfg = current_config();
+  if (entry.config == cfg) return entry.rules;
+  entry.config = cfg;
+  entry.rules.clear();
+  if (auto db = cfg->databases.find(database); db != cfg->databases.end()) {
+    for (const auto& r : db->second.routing.rules) {
+      entry.rules.push_back(router::routing_rule{r.user, r.application_name, static_cast<router::rule_kind>(r.kind), r.route});
+    }
+  }
+  return entry.rules;
 }
 
 // Acceptors close before io_ goes away, whether or not stop() ran.
 worker::~worker() { listeners_.clear(); }
 
 void worker::start_listening() {
-  const auto& cfg = *shared_.config;
+  const auto& cfg = *config_;
   for (const auto& ep : cfg.listen) {
     if (ep.is_unix() && index_ != 0) continue;  // one acceptor per Unix path
     listeners_.push_back(start_listener(*this, ep));

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
+#include "pgrelay/router/route.hpp"
 #include "pgrelay/router/session_effects.hpp"
 #include "pgrelay/router/topology.hpp"
 #include <tuple>
@@ -38,7 +40,7 @@ struct shared_state {
   std::atomic<std::uint64_t> replication_connections{0};
   std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
-  std::array<std::atomic<std::uint64_t>, 9> routes_by_reason{};  // indexed by router::route_reason
+  std::array<std::atomic<std::uint64_t>, router::route_reason_count> routes_by_reason{};  // indexed by router::route_reason
 
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
 
@@ -55,10 +57,17 @@ class worker {
   std::map<std::string, router::topology_ptr> topologies_;
   struct catalog_entry {
     router::topology_ptr from;
+    std::shared_ptr<const conf::config> config;
     router::function_catalog catalog;
   };
   std::map<std::string, catalog_entry> catalogs_;
+  struct rules_entry {
+    std::shared_ptr<const conf::config> config;
+    std::vector<router::routing_rule> rules;
+  };
+  std::map<std::string, rules_entry> rules_;
   std::vector<std::shared_ptr<void>> listeners_;
+  std::shared_ptr<const conf::config> config_;
 
  public:
   worker(std::size_t index, shared_state& shared);
@@ -74,8 +83,14 @@ class worker {
   // The checker's latest view of a database, or nullptr before its first report.
   const router::topology* topology_for(const std::string& database) const;
   void set_topology(router::topology_ptr t);
-  // Function catalog built from the latest topology (learned volatile functions).
+  // Function catalog: built-in list, volatile functions learned by the latest topology, and the
+  // database's YAML overrides.
   const router::function_catalog& catalog_for(const std::string& database);
+  // The database's routing rules in the router's terms (rebuilt when the config changes).
+  std::span<const router::routing_rule> rules_for(const std::string& database);
+  // The configuration this worker serves now; replaced on reload (on this worker's loop).
+  const std::shared_ptr<const conf::config>& current_config() const { return config_; }
+  void set_config(std::shared_ptr<const conf::config> cfg);
   void start_listening();
   void run();  // blocks: the worker's event loop
   void stop();

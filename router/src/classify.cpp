@@ -289,54 +289,97 @@ bool hint_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
 }
 
-// `pgrelay [:] route = NAME` inside one comment's text.
-std::string hint_in_comment(std::string_view c) {
+bool hint_key_char(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+
+bool hint_value_char(char c) { return hint_char(c) || c == '.'; }
+
+// `pgrelay [:] key = value [[,] key = value]…` inside one comment's text; keys already set by an
+// earlier comment keep their value (the first hint wins).
+void hints_in_comment(std::string_view c, statement_hints& out) {
   for (std::size_t at = 0; at < c.size(); ++at) {
     if (!ieq_at(c, at, "pgrelay")) continue;
     auto i = skip_space(c, at + 7);
     if (i < c.size() && c[i] == ':') i = skip_space(c, i + 1);
-    if (!ieq_at(c, i, "route")) continue;
-    i = skip_space(c, i + 5);
-    if (i >= c.size() || c[i] != '=') continue;
-    i = skip_space(c, i + 1);
-    auto start = i;
-    while (i < c.size() && hint_char(c[i])) ++i;
-    if (i > start) return lower(c.substr(start, i - start));
+    for (;;) {
+      while (i < c.size() && (c[i] == ',' || std::isspace(static_cast<unsigned char>(c[i])))) ++i;
+      auto key_start = i;
+      while (i < c.size() && hint_key_char(c[i])) ++i;
+      auto key = lower(c.substr(key_start, i - key_start));
+      i = skip_space(c, i);
+      if (key.empty() || i >= c.size() || c[i] != '=') break;
+      i = skip_space(c, i + 1);
+      auto value_start = i;
+      while (i < c.size() && hint_value_char(c[i])) ++i;
+      if (i == value_start) break;
+      auto value = c.substr(value_start, i - value_start);
+      if (key == "route" && out.route.empty()) {
+        // Role names are [A-Za-z0-9_-]; a '.' ends the name as it always did.
+        auto end = value.find('.');
+        out.route = lower(value.substr(0, end));
+      } else if (key == "max_lag" && !out.max_lag) {
+        out.max_lag = parse_staleness(value);
+      }
+    }
   }
-  return {};
 }
 
 }  // namespace
 
-std::string route_hint(std::string_view sql) {
+statement_hints parse_hints(std::string_view sql) {
+  statement_hints hints;
   // Cheap precheck: most statements carry no hint at all.
   bool maybe = false;
   for (std::size_t i = 0; i < sql.size() && !maybe; ++i) maybe = ieq_at(sql, i, "pgrelay");
-  if (!maybe) return {};
+  if (!maybe) return hints;
   std::string text(sql);
   auto scanned = pg_query_scan(text.c_str());
-  std::string hint;
   if (!scanned.error) {
     auto* res = pg_query__scan_result__unpack(nullptr, scanned.pbuf.len,
                                               reinterpret_cast<const uint8_t*>(scanned.pbuf.data));
     if (res) {
-      for (std::size_t i = 0; i < res->n_tokens && hint.empty(); ++i) {
+      for (std::size_t i = 0; i < res->n_tokens; ++i) {
         const auto* t = res->tokens[i];
         if (t->token != PG_QUERY__TOKEN__C_COMMENT && t->token != PG_QUERY__TOKEN__SQL_COMMENT) continue;
         if (t->start < 0 || t->end < t->start || static_cast<std::size_t>(t->end) > text.size()) continue;
-        hint = hint_in_comment(std::string_view(text).substr(static_cast<std::size_t>(t->start),
-                                                              static_cast<std::size_t>(t->end - t->start)));
+        hints_in_comment(std::string_view(text).substr(static_cast<std::size_t>(t->start),
+                                                        static_cast<std::size_t>(t->end - t->start)),
+                         hints);
       }
       pg_query__scan_result__free_unpacked(res, nullptr);
     }
   }
   pg_query_free_scan_result(scanned);
-  return hint;
+  return hints;
+}
+
+std::string route_hint(std::string_view sql) { return parse_hints(sql).route; }
+
+std::optional<std::chrono::milliseconds> parse_staleness(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  std::uint64_t n = 0;
+  std::size_t digits = 0;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i, ++digits) {
+    if (n > 1'000'000'000'000ull) return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  if (digits == 0) return std::nullopt;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  auto unit = lower(text.substr(i));
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "min") scale = 60'000;
+  else return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(n * scale));
 }
 
 classification classify(std::string_view sql, const function_catalog& catalog) {
   classification out;
-  out.hint = route_hint(sql);
+  auto hints = parse_hints(sql);
+  out.hint = std::move(hints.route);
+  out.hint_max_lag = hints.max_lag;
   std::string text(sql);  // libpg_query wants a NUL-terminated string
   auto parsed = pg_query_parse_protobuf(text.c_str());
   if (parsed.error) {

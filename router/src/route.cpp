@@ -16,6 +16,7 @@ std::string_view to_string(route_reason r) {
     case route_reason::no_eligible_replica: return "no_eligible_replica";
     case route_reason::no_eligible_replica_error: return "no_eligible_replica_error";
     case route_reason::no_topology: return "no_topology";
+    case route_reason::rule_primary: return "rule_primary";
   }
   return "unknown";
 }
@@ -29,9 +30,43 @@ bool has_role(const replica_view& r, std::string_view role) {
   return false;
 }
 
-decision primary(route_reason why) { return decision{false, {}, why}; }
+decision primary(route_reason why, int rule = -1) {
+  decision d;
+  d.reason = why;
+  d.rule = rule;
+  return d;
+}
+
+bool rule_applies(const routing_rule& r, const classification& stmt, const session_view& s) {
+  if (r.kind == rule_kind::statement && stmt.begin) return false;
+  if (r.kind == rule_kind::transaction && !stmt.begin) return false;
+  if (!r.user.empty() && !glob_match(r.user, s.user)) return false;
+  if (!r.application_name.empty() && !glob_match(r.application_name, s.application_name)) return false;
+  return true;
+}
 
 }  // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+  // Iterative wildcard match with one backtrack point: linear in practice, no recursion.
+  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 decision route(const classification& stmt, const session_view& session, const topology* topo,
                const routing_settings& settings, clock::time_point now, std::uint64_t pick) {
@@ -42,27 +77,49 @@ decision route(const classification& stmt, const session_view& session, const to
   if (!read) {
     return primary(stmt.begin ? route_reason::transaction : route_reason::write);
   }
-  if (!topo) return primary(route_reason::no_topology);
-  if (topo->replicas.empty()) return primary(route_reason::routing_off);
-  std::string_view role = stmt.hint.empty() || stmt.hint == "replica" ? std::string_view("read") : stmt.hint;
+  std::string_view role = "read";
+  int rule = -1;
+  if (!stmt.hint.empty() && stmt.hint != "replica") {
+    role = stmt.hint;
+  } else if (stmt.hint.empty()) {
+    for (std::size_t i = 0; i < settings.rules.size(); ++i) {
+      if (!rule_applies(settings.rules[i], stmt, session)) continue;
+      rule = static_cast<int>(i);
+      if (settings.rules[i].target == "primary") return primary(route_reason::rule_primary, rule);
+      role = settings.rules[i].target;
+      break;
+    }
+  }
+  decision d;
+  d.role = std::string(role);
+  d.rule = rule;
+  if (!topo || topo->replicas.empty()) {
+    d.reason = topo ? route_reason::routing_off : route_reason::no_topology;
+    return d;
+  }
+  auto staleness = stmt.hint_max_lag ? stmt.hint_max_lag : session.max_staleness;
 
   std::vector<const replica_view*> eligible_now;
   bool any_lag_ok = false;
   for (const auto& r : topo->replicas) {
     if (!has_role(r, role)) continue;
     if (!eligible(*topo, r, now)) continue;
-    if (session.max_staleness && r.sample.replay_delay > *session.max_staleness) continue;
+    if (staleness && r.sample.replay_delay > *staleness) continue;
     any_lag_ok = true;
     if (settings.read_your_writes && session.min_lsn != 0 && r.sample.replay_lsn < session.min_lsn) continue;
     eligible_now.push_back(&r);
   }
+  d.staleness = staleness;
   if (!eligible_now.empty()) {
-    const auto* r = eligible_now[pick % eligible_now.size()];
-    return decision{true, r->name, route_reason::read_to_replica};
+    d.to_replica = true;
+    d.replica = eligible_now[pick % eligible_now.size()]->name;
+    d.reason = route_reason::read_to_replica;
+  } else if (any_lag_ok) {
+    d.reason = route_reason::read_your_writes;
+  } else {
+    d.reason = settings.fallback_to_primary ? route_reason::no_eligible_replica : route_reason::no_eligible_replica_error;
   }
-  if (any_lag_ok) return primary(route_reason::read_your_writes);
-  return primary(settings.fallback_to_primary ? route_reason::no_eligible_replica
-                                              : route_reason::no_eligible_replica_error);
+  return d;
 }
 
 }  // namespace pgrelay::router

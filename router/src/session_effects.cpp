@@ -15,6 +15,18 @@ namespace pgrelay::router {
 
 namespace {
 
+// The text of a constant SET argument ('2s', 2, 1.5, on); empty for anything else.
+std::string constant_text(const PgQuery__Node* n) {
+  if (!n || n->node_case != PG_QUERY__NODE__NODE_A_CONST) return {};
+  const auto* c = n->a_const;
+  switch (c->val_case) {
+    case PG_QUERY__A__CONST__VAL_SVAL: return c->sval && c->sval->sval ? c->sval->sval : "";
+    case PG_QUERY__A__CONST__VAL_IVAL: return c->ival ? std::to_string(c->ival->ival) : "";
+    case PG_QUERY__A__CONST__VAL_FVAL: return c->fval && c->fval->fval ? c->fval->fval : "";
+    default: return {};
+  }
+}
+
 constexpr int cursor_opt_hold = 0x0020;  // CURSOR_OPT_HOLD in parsenodes.h
 
 bool ieq_prefix(std::string_view s, std::size_t at, std::string_view word) {
@@ -126,6 +138,7 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
                  v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT) {
         fx.set = true;
         fx.set_name = name;
+        if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE && v->n_args == 1) fx.set_value = constant_text(v->args[0]);
       } else if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI && name != "transaction") {
         // SET SESSION CHARACTERISTICS AS TRANSACTION …: session state with no single setting
         // name to replay or reset, so it is reported as a SET without a name (it pins).

@@ -70,3 +70,65 @@ databases:
   CHECK(r.health_user.empty());
   CHECK(r.health_password.empty());
 }
+
+TEST_CASE("routing rules and function overrides are read in order", "[conf][routing]") {
+  const auto cfg = must_load_routing(R"(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+databases:
+  app:
+    primary: 127.0.0.1:5432
+    server_user: app
+    replicas:
+      - {name: r1, address: 127.0.0.1:5433}
+      - {name: r2, address: 127.0.0.1:5434, roles: [read, analytics]}
+    routing:
+      rules:
+        - {user: reporting, route: analytics}
+        - {application_name: "psql*", kind: statement, route: primary}
+        - {kind: transaction, route: read}
+      functions: {writes: [audit.touch, bump], read_only: [public.slow_report]}
+)");
+  const auto& r = cfg.databases.at("app").routing;
+  REQUIRE(r.rules.size() == 3);
+  CHECK(r.rules[0].user == "reporting");
+  CHECK(r.rules[0].application_name.empty());
+  CHECK(r.rules[0].kind == rule_kind::any);
+  CHECK(r.rules[0].route == "analytics");
+  CHECK(r.rules[1].application_name == "psql*");
+  CHECK(r.rules[1].kind == rule_kind::statement);
+  CHECK(r.rules[1].route == "primary");
+  CHECK(r.rules[2].kind == rule_kind::transaction);
+  CHECK(r.functions.writes == std::vector<std::string>{"audit.touch", "bump"});
+  CHECK(r.functions.read_only == std::vector<std::string>{"public.slow_report"});
+}
+
+TEST_CASE("a rule must name the primary or a role some replica has", "[conf][routing]") {
+  auto result = load_string(R"yaml(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+databases:
+  app:
+    primary: 127.0.0.1:5432
+    server_user: app
+    replicas: [{name: r1, address: 127.0.0.1:5433}]
+    routing:
+      rules:
+        - {user: x, route: analytcs}
+        - {user: y}
+        - {user: z, kind: sometimes, route: primary}
+      functions: {writes: ["f(int)"]}
+)yaml",
+                            "test.yaml", "/etc/pgrelay");
+  REQUIRE_FALSE(result.ok());
+  std::string all;
+  for (const auto& d : result.errors) all += d.to_string() + "\n";
+  INFO(all);
+  CHECK(all.find("databases.app.routing.rules[0].route: no replica of this database has role 'analytcs'") !=
+        std::string::npos);
+  CHECK(all.find("use one of: primary, read") != std::string::npos);
+  CHECK(all.find("databases.app.routing.rules[1]") != std::string::npos);
+  CHECK(all.find("route") != std::string::npos);
+  CHECK(all.find("databases.app.routing.rules[2].kind") != std::string::npos);
+  CHECK(all.find("'f(int)' is not a function name") != std::string::npos);
+}

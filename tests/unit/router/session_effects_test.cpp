@@ -62,3 +62,12 @@ TEST_CASE("plain statements have no effects and the prefilter skips them") {
   CHECK(may_have_session_effects("create temp table t()"));
   CHECK_FALSE(analyze_session_effects("selec 1").any());
 }
+
+TEST_CASE("SET reports a single constant value as text", "[router][session_effects]") {
+  CHECK(analyze_session_effects("SET pgrelay.max_lag = '2s'").set_value == "2s");
+  CHECK(analyze_session_effects("SET pgrelay.max_lag TO 250").set_value == "250");
+  CHECK(analyze_session_effects("set PGRELAY.MAX_LAG to '1min'").set_name == "pgrelay.max_lag");
+  CHECK(analyze_session_effects("SET search_path = a, b").set_value.empty());
+  CHECK(analyze_session_effects("SET work_mem TO DEFAULT").set_value.empty());
+  CHECK(analyze_session_effects("SET LOCAL pgrelay.max_lag = '2s'").set_value.empty());
+}

@@ -72,6 +72,25 @@ struct replica_config {
 
 enum class no_replica_fallback { primary, error };
 
+// Which reads a routing rule applies to (rules never place writes).
+enum class rule_kind { any, statement, transaction };
+
+// Reads of clients matching every set field go to `route`: "primary" or a replica role.
+// `user` and `application_name` are exact names or globs with `*`.
+struct routing_rule {
+  std::string user;
+  std::string application_name;
+  rule_kind kind = rule_kind::any;
+  std::string route;
+};
+
+// Function names ("name" or "schema.name") the DBA declares writing or read-only, on top of the
+// built-in list and the volatile functions learned from pg_proc.
+struct function_overrides {
+  std::vector<std::string> writes;
+  std::vector<std::string> read_only;
+};
+
 // How a database's reads are spread over its replicas.
 struct routing_config {
   bool enabled = true;                 // false: everything goes to the primary
@@ -80,6 +99,8 @@ struct routing_config {
   bool read_your_writes = true;        // YAML: read_your_writes: session | off
   std::string health_user;             // credentials of the checker; default: server_user
   std::string health_password;
+  std::vector<routing_rule> rules;     // first match wins
+  function_overrides functions;
 };
 
 struct user_config {

@@ -50,13 +50,17 @@
 //   kind; begin / ends_transaction are OR-ed over the statements.
 // - hint: the first `pgrelay: route=NAME` found in a comment (/* … */ or -- …), key case-insensitive,
 //   whitespace allowed around ':' and '=', colon optional; NAME is [A-Za-z0-9_-]+, lowercased.
+//   Several key=value pairs may follow one `pgrelay:` (separated by spaces or commas):
+//   `max_lag=DURATION` is the statement's staleness budget (see parse_staleness).
 //   Comments come from the Postgres scanner, so text inside string literals is never a hint. When the
 //   text cannot be scanned (e.g. an unterminated literal) there is no hint (it is a parse_error
 //   anyway).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -96,6 +100,12 @@ struct classification {
   bool ends_transaction = false; // COMMIT/END/ROLLBACK/ABORT (not ROLLBACK TO), PREPARE TRANSACTION,
                                  // COMMIT/ROLLBACK PREPARED
   std::string hint;              // `pgrelay: route=NAME` comment hint, lowercased; empty if none
+  std::optional<std::chrono::milliseconds> hint_max_lag;  // `pgrelay: max_lag=2s` staleness budget
+};
+
+struct statement_hints {
+  std::string route;                                // lowercased; empty if none
+  std::optional<std::chrono::milliseconds> max_lag;  // nullopt if absent or not a valid duration
 };
 
 // Classifies `sql` against `catalog` (see the decisions above). Thread-safe; no I/O.
@@ -104,8 +114,13 @@ classification classify(std::string_view sql, const function_catalog& catalog);
 // Same, with the built-in function list only.
 classification classify(std::string_view sql);
 
-// The routing hint of `sql` alone (what classify puts in `hint`).
+// The comment hints of `sql` alone (what classify puts in `hint` and `hint_max_lag`).
+statement_hints parse_hints(std::string_view sql);
 std::string route_hint(std::string_view sql);
+
+// A staleness budget: a non-negative integer with an optional unit `ms` (the default), `s` or
+// `min` ("2s", "500ms", "500 ms", "0"); nullopt on anything else.
+std::optional<std::chrono::milliseconds> parse_staleness(std::string_view text);
 
 std::string_view to_string(write_reason why);
 std::string_view to_string(statement_kind kind);

@@ -25,6 +25,7 @@ struct session_effects {
   bool discard_all = false;
   bool transaction_control = false;  // BEGIN/COMMIT/… anywhere in the string
   std::string set_name;              // lowercased GUC name for set/reset
+  std::string set_value;             // SET name = <one constant>: its text ('2s' → 2s); else empty
   std::string name;                  // statement name for deallocate
   std::uint32_t statements = 0;
 
