@@ -84,6 +84,7 @@ int run_proxy(const std::string& config_path) {
     }
   });
   checker.start();
+  shared.checker.store(&checker);
 
   // Signals are taken on the first worker's loop; stopping fans out to all.
   asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM);
@@ -100,6 +101,7 @@ int run_proxy(const std::string& config_path) {
   for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
   workers[0]->run();
   for (auto& t : threads) t.join();
+  shared.checker.store(nullptr);
   checker.stop();
   spdlog::info("pgrelay stopped");
   return 0;

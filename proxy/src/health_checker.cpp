@@ -258,13 +258,13 @@ struct health_checker::database_state {
     return 0;
   }
 
-  router::topology_ptr round(const std::function<bool()>& stopping) {
+  router::topology_ptr round(const std::function<bool()>& stopping, bool functions_stale) {
     for (auto& s : servers) {
       if (stopping()) return nullptr;
       poll(s);
     }
     const std::size_t acting = acting_primary();
-    if (rounds % rounds_per_function_refresh == 0) refresh_volatile_functions(servers[acting]);
+    if (functions_stale || rounds % rounds_per_function_refresh == 0) refresh_volatile_functions(servers[acting]);
     ++rounds;
 
     // Replay delays, measured on the checker's clock against the acting primary's history.
@@ -393,10 +393,11 @@ void health_checker::run() {
   const std::function<bool()> is_stopping = [this] { return stopping(); };
 
   while (!stopping()) {
+    const bool functions_stale = functions_stale_.exchange(false, std::memory_order_relaxed);
     for (auto& db : dbs) {
       const auto started = clock::now();
-      if (started < db.next_due) continue;
-      auto topo = db.round(is_stopping);
+      if (started < db.next_due && !functions_stale) continue;
+      auto topo = db.round(is_stopping, functions_stale);
       db.next_due = started + db.interval;
       if (!topo) break;  // stopping
       {

@@ -20,13 +20,15 @@
 //   on an idle primary as delay and mixes two hosts' clocks) but router::wal_history: the time
 //   since this checker first saw the primary at a position the replica has not replayed yet.
 //   0 when the replica replayed all the primary had at the last check (idle primary: 0).
-// - Every 10 rounds (and on the first) the user-defined VOLATILE functions are read from the
-//   acting primary into topology.volatile_functions; on failure the previous list is kept.
+// - Every 10 rounds (and on the first), and at once after functions_may_have_changed() (a worker
+//   saw DDL go through), the user-defined VOLATILE functions are read from the acting primary
+//   into topology.volatile_functions; on failure the previous list is kept.
 // - Databases with routing.enabled false are not polled and get no topology.
 // - Servers are polled one after another: a refused connection fails at once, but a
 //   black-holed address costs up to connect_timeout (2s) per round for its database.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -51,6 +53,9 @@ class health_checker {
   health_checker& operator=(const health_checker&) = delete;
 
   void start();
+  // DDL went through: the next round of every database re-reads the volatile functions.
+  // Callable from any thread.
+  void functions_may_have_changed() { functions_stale_.store(true, std::memory_order_relaxed); }
   // Wakes the thread and joins it: returns once the server round in progress (if any) ends.
   void stop();
 
@@ -69,6 +74,7 @@ class health_checker {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  std::atomic<bool> functions_stale_{false};
   std::map<std::string, router::topology_ptr> latest_;
 };
 

@@ -9,6 +9,7 @@
 #include "pgrelay/protocol/writer.hpp"
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/route.hpp"
+#include "health_checker.hpp"
 #include "pool.hpp"
 #include "worker.hpp"
 
@@ -46,6 +47,7 @@ router::classification client_session::classify_unit() {
       first = false;
     }
     if (strength(c.kind) > strength(unit.kind)) unit.kind = c.kind;
+    if (c.why == router::write_reason::ddl_or_utility) unit.why = c.why;
     if (c.begin && !c.begin_read_only) unit.begin_read_only = false;
   };
   auto data = in_.data();
@@ -139,6 +141,10 @@ awaitable<pool*> client_session::choose_pool() {
   }
   // SET/RESET/DISCARD alone write no WAL the client could later miss on a replica: learning
   // a commit position for them would only keep the client's reads off lagging replicas.
+  if (unit.why == router::write_reason::ddl_or_utility) {
+    // CREATE/ALTER FUNCTION may have changed what writes: refresh the catalog off the hot path.
+    if (auto* checker = worker_.shared_.checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
+  }
   unit_may_write_ = !d.to_replica && (unit.begin || unit.kind == router::statement_kind::write ||
                                       unit.kind == router::statement_kind::parse_error);
   // An autocommit read may be replayed on the primary if its replica dies before answering.

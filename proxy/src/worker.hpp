@@ -42,6 +42,9 @@ struct shared_state {
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
   std::array<std::atomic<std::uint64_t>, router::route_reason_count> routes_by_reason{};  // indexed by router::route_reason
 
+  // The health checker, while one runs: workers tell it when DDL went through.
+  std::atomic<class health_checker*> checker{nullptr};
+
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
 
  private:

@@ -129,3 +129,17 @@ def test_explain_shows_the_rule(cluster, pgrelay):
     assert "no rule matched" in out and "decision: replica" in out
     out = explain("--user", "reporter", "/* pgrelay: route=nosuch */ select 1")
     assert "reads wanted role: nosuch" in out and "decision: primary (no_eligible_replica)" in out
+
+
+def test_function_created_through_pgrelay_is_learned_at_once(cluster, pgrelay):
+    relay = with_rules(pgrelay, cluster, check_interval="1s")
+    time.sleep(1.2)
+    with connect(relay) as c:
+        c.execute("create table if not exists rules_log (at timestamptz default now())")
+        c.execute("create or replace function rules_new_writer() returns int language sql volatile as "
+                  "$$ insert into rules_log default values; select inet_server_port() $$")
+        # the periodic refresh is ten intervals (10 s) away; the DDL itself triggers one within
+        # about one interval
+        time.sleep(1.5)
+        for _ in range(5):
+            assert server_port(c, "select rules_new_writer()") == cluster.primary_port
