@@ -29,13 +29,14 @@ using key_list = std::span<const std::string_view>;
 constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
                               "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
                               "pool"sv,          "databases"sv,        "session_state"sv,
-                              "max_prepared_per_server"sv};
+                              "max_prepared_per_server"sv, "admin"sv};
 constexpr std::array session_state_keys{"listen"sv,            "advisory_locks"sv, "temp_tables"sv,
                                         "with_hold_cursors"sv, "set_role"sv,       "sql_prepare"sv,
                                         "set_in_transaction"sv};
 constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
 constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
-constexpr std::array log_keys{"format"sv, "level"sv};
+constexpr std::array admin_keys{"http_listen"sv};
+constexpr std::array log_keys{"format"sv, "level"sv, "slow_query"sv};
 constexpr std::array pool_keys{"mode"sv,
                                "size"sv,
                                "min_idle"sv,
@@ -76,6 +77,8 @@ constexpr std::array all_key_paths{
     "auth.admin_users"sv,
     "log.format"sv,
     "log.level"sv,
+    "log.slow_query"sv,
+    "admin.http_listen"sv,
     "auth_timeout"sv,
     "shutdown_timeout"sv,
     "max_prepared_per_server"sv,
@@ -508,6 +511,8 @@ void read_log(reader& r, const YAML::Node& node, const std::string& path, positi
                  if (auto i = r.read_enum(v, p, at, log_level_names)) {
                    out.level = std::string{log_level_names[*i]};
                  }
+               } else if (name == "slow_query") {
+                 if (auto d = r.read_duration(v, p, at)) out.slow_query = *d;
                }
              });
 }
@@ -700,6 +705,11 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
           read_auth(r, v, p, at, cfg.auth);
         } else if (name == "log") {
           read_log(r, v, p, at, cfg.log);
+        } else if (name == "admin") {
+          r.read_map(v, p, at, admin_keys,
+                     [&](std::string_view, const YAML::Node& av, const std::string& ap, position aat) {
+                       if (auto e = r.read_endpoint(av, ap, aat)) cfg.admin.http_listen = *e;
+                     });
         } else if (name == "auth_timeout") {
           if (auto d = r.read_duration(v, p, at)) cfg.auth_timeout = *d;
         } else if (name == "shutdown_timeout") {

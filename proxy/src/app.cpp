@@ -1,4 +1,5 @@
-// Process wiring: config → shared state → N workers, each on its own thread.
+// Process wiring: config → shared state → N workers, each on its own thread; signals, reload,
+// graceful shutdown, the HTTP endpoint and systemd notifications.
 #include "app.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -7,11 +8,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
+#include "health_checker.hpp"
+#include "http_endpoint.hpp"
 #include "pgrelay/conf/load.hpp"
 #include "pgrelay/conf/users.hpp"
-#include "health_checker.hpp"
+#include "service_notify.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
@@ -30,79 +34,201 @@ void setup_logging(const conf::log_config& log) {
   spdlog::flush_on(spdlog::level::info);
 }
 
-}  // namespace
+struct loaded_config {
+  std::shared_ptr<const conf::config> config;
+  std::shared_ptr<const users_map> users;
+  std::string problems;  // diagnostics, one per line; empty when valid
+};
 
-int run_proxy(const std::string& config_path) {
-  auto loaded = conf::load_file(config_path);
+// The config file, secrets from the environment and the users file: all or nothing.
+loaded_config load_everything(const std::string& path) {
+  loaded_config out;
+  auto loaded = conf::load_file(path);
   if (!loaded.ok()) {
-    for (const auto& d : loaded.errors) std::cerr << d.to_string() << "\n";
-    return 2;
+    for (const auto& d : loaded.errors) out.problems += d.to_string() + "\n";
+    return out;
   }
   auto cfg = std::make_shared<conf::config>(std::move(*loaded.cfg));
   // Secrets may come from the environment so they stay out of the YAML file.
   for (auto& [name, db] : cfg->databases) {
-    if (!db.server_password_env.empty()) {
-      const char* v = std::getenv(db.server_password_env.c_str());
-      if (!v) {
-        std::cerr << config_path << ": databases." << name << ".server_password_env: environment variable "
-                  << db.server_password_env << " is not set\n";
-        return 2;
-      }
-      db.server_password = v;
+    if (db.server_password_env.empty()) continue;
+    const char* v = std::getenv(db.server_password_env.c_str());
+    if (!v) {
+      out.problems += path + ": databases." + name + ".server_password_env: environment variable " +
+                      db.server_password_env + " is not set\n";
+      continue;
     }
+    db.server_password = v;
   }
-  setup_logging(cfg->log);
-
   auto users = std::make_shared<users_map>();
   if (cfg->auth.method == conf::auth_method::scram_sha_256) {
     auto u = conf::load_users_file(cfg->auth.users_file);
     if (!u.ok()) {
-      for (const auto& d : u.errors) std::cerr << d.to_string() << "\n";
-      return 2;
+      for (const auto& d : u.errors) out.problems += d.to_string() + "\n";
+    } else {
+      *users = std::move(*u.users);
     }
-    *users = std::move(*u.users);
   }
+  if (!out.problems.empty()) return out;
+  out.config = std::move(cfg);
+  out.users = std::move(users);
+  return out;
+}
+
+// What a reload cannot change in a running process: said in the log, never silently ignored.
+void warn_about_restart_only_changes(const conf::config& before, const conf::config& after) {
+  std::string listen_before, listen_after;
+  for (const auto& e : before.listen) listen_before += e.to_string() + " ";
+  for (const auto& e : after.listen) listen_after += e.to_string() + " ";
+  if (listen_before != listen_after) spdlog::warn("reload: listen changed; it takes effect at the next restart");
+  if (before.workers != after.workers) spdlog::warn("reload: workers changed; it takes effect at the next restart");
+  if (before.log.format != after.log.format) spdlog::warn("reload: log.format changed; it takes effect at the next restart");
+  auto http = [](const conf::config& c) { return c.admin.http_listen ? c.admin.http_listen->to_string() : ""; };
+  if (http(before) != http(after)) spdlog::warn("reload: admin.http_listen changed; it takes effect at the next restart");
+}
+
+}  // namespace
+
+int run_proxy(const std::string& config_path) {
+  auto initial = load_everything(config_path);
+  if (!initial.problems.empty()) {
+    std::cerr << initial.problems;
+    return 2;
+  }
+  auto cfg = initial.config;
+  setup_logging(cfg->log);
 
   shared_state shared;
   shared.config = cfg;
-  shared.users = users;
+  shared.users = initial.users;
   shared.worker_count = cfg->workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg->workers;
 
   std::vector<std::unique_ptr<worker>> workers;
   for (std::size_t i = 0; i < shared.worker_count; ++i) workers.push_back(std::make_unique<worker>(i, shared));
+  for (auto& w : workers) shared.workers.push_back(w.get());
+  std::shared_ptr<void> http;
   try {
     for (auto& w : workers) w->start_listening();
+    if (cfg->admin.http_listen) http = start_http_endpoint(*workers[0], *cfg->admin.http_listen);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
 
   // The checker publishes immutable topology snapshots; each worker takes them on its own loop.
-  health_checker checker(cfg, [&workers](router::topology_ptr t) {
-    for (auto& w : workers) {
-      asio::post(w->io_, [wp = w.get(), t] { wp->set_topology(t); });
-    }
-  });
-  checker.start();
-  shared.checker.store(&checker);
+  auto publish = [&workers](router::topology_ptr t) {
+    for (auto& w : workers) asio::post(w->io_, [wp = w.get(), t] { wp->set_topology(t); });
+  };
+  auto checker = std::make_unique<health_checker>(cfg, publish);
+  checker->start();
+  shared.checker.store(checker.get());
+  // Replaced checkers stay allocated until exit: a worker may still hold the old pointer.
+  std::vector<std::unique_ptr<health_checker>> retired;
 
-  // Signals are taken on the first worker's loop; stopping fans out to all.
-  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM);
-  signals.async_wait([&](const error_code& ec, int sig) {
+  // Reload and the shutdown drain run on their own thread so no event loop ever blocks on them.
+  asio::thread_pool control(1);
+  shared.control.executor = control.get_executor();
+  std::mutex reload_mutex;
+  shared.control.reload = [&]() -> std::string {
+    std::lock_guard lock(reload_mutex);
+    service::reloading();
+    spdlog::info("reload: reading {}", config_path);
+    auto next = load_everything(config_path);
+    if (!next.problems.empty()) {
+      shared.reload_failures.fetch_add(1);
+      spdlog::error("reload: {} is invalid; nothing changed:\n{}", config_path, next.problems);
+      service::ready();
+      return next.problems;
+    }
+    warn_about_restart_only_changes(*shared.config, *next.config);
+    spdlog::set_level(spdlog::level::from_str(next.config->log.level));
+    shared.config = next.config;
+    shared.users = next.users;
+    for (auto& w : workers) {
+      asio::post(w->io_, [wp = w.get(), c = next.config, u = next.users] { wp->set_config(c, u); });
+    }
+    // A fresh checker for the new databases, replicas and limits; its first round re-reads pg_proc.
+    checker->stop();
+    auto fresh = std::make_unique<health_checker>(next.config, publish);
+    fresh->start();
+    shared.checker.store(fresh.get());
+    retired.push_back(std::move(checker));
+    checker = std::move(fresh);
+    shared.reloads.fetch_add(1);
+    spdlog::info("reload: applied ({} database(s))", next.config->databases.size());
+    service::ready();
+    return {};
+  };
+
+  auto stop_everything = [&] {
+    for (auto& w : workers) {
+      asio::post(w->io_, [wp = w.get()] { wp->terminate_all(); });
+      w->stop();
+    }
+  };
+  shared.control.shutdown = [&] {
+    if (shared.shutting_down.exchange(true)) return;
+    service::stopping();
+    conf::duration limit;
+    {
+      std::lock_guard lock(reload_mutex);  // shared.config is replaced under it
+      limit = shared.config->shutdown_timeout;
+    }
+    spdlog::info("shutting down: no new clients; waiting up to {} ms for {} client(s) to finish", limit.count(),
+                 shared.live_sessions.load());
+    for (auto& w : workers) asio::post(w->io_, [wp = w.get()] { wp->begin_shutdown(); });
+    asio::post(control, [&, limit] {
+      const auto deadline = clock::now() + limit;
+      while (shared.live_sessions.load() > 0 && clock::now() < deadline) std::this_thread::sleep_for(millis(50));
+      if (auto left = shared.live_sessions.load(); left > 0) {
+        spdlog::warn("shutdown_timeout reached: closing {} client(s) still in a transaction", left);
+      }
+      stop_everything();
+    });
+  };
+
+  // Signals are taken on the first worker's loop.
+  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("received signal {}; shutting down", sig);
-    shared.shutting_down = true;
-    for (auto& w : workers) w->stop();
-  });
+    if (sig == SIGHUP) {
+      spdlog::info("received SIGHUP: reloading");
+      asio::post(control, [&] { (void)shared.control.reload(); });
+    } else if (sig == SIGTERM) {
+      spdlog::info("received SIGTERM: graceful shutdown");
+      shared.control.shutdown();
+    } else {
+      spdlog::info("received SIGINT: closing every connection now");
+      if (!shared.shutting_down.exchange(true)) service::stopping();
+      stop_everything();
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Keep-alives come from an event loop, so a wedged loop stops them and systemd notices.
+  asio::steady_timer watchdog(workers[0]->io_);
+  std::function<void(const error_code&)> keep_alive;
+  if (auto every = service::watchdog_interval()) {
+    keep_alive = [&, every = *every](const error_code& ec) {
+      if (ec) return;
+      service::watchdog_alive();
+      watchdog.expires_after(every);
+      watchdog.async_wait(keep_alive);
+    };
+    keep_alive({});
+  }
+
   spdlog::info("pgrelay started: {} worker(s), {} database(s)", shared.worker_count, cfg->databases.size());
+  service::ready();
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = *workers[i]] { w.run(); });
   workers[0]->run();
   for (auto& t : threads) t.join();
+  control.join();
   shared.checker.store(nullptr);
-  checker.stop();
+  checker->stop();
   spdlog::info("pgrelay stopped");
   return 0;
 }

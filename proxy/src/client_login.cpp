@@ -2,6 +2,8 @@
 // against the users file, and the welcome (ParameterStatus, BackendKeyData, ReadyForQuery).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "client_session.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
@@ -105,6 +107,28 @@ awaitable<bool> client_session::login() {
 
   config_ = worker_.current_config();
   const auto& cfg = *config_;
+  if ((database_ == "pgrelay" || database_ == "pgbouncer") && !cfg.databases.contains(database_)) {
+    // The admin console: authenticated like anyone, then only for auth.admin_users.
+    if (!co_await authenticate(user_)) co_return false;
+    const auto& admins = cfg.auth.admin_users;
+    if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
+      spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, user_);
+      co_await fail(pr::sqlstate::insufficient_privilege,
+                    "permission denied for the admin console: user \"" + user_ + "\" is not in auth.admin_users");
+      co_return false;
+    }
+    admin_ = true;
+    stats_ = &worker_.stats_for("");
+    pr::build::parameter_status(out_, "server_version", "15.0 (pgrelay)");
+    pr::build::parameter_status(out_, "server_encoding", "UTF8");
+    pr::build::parameter_status(out_, "client_encoding", "UTF8");
+    pr::build::parameter_status(out_, "DateStyle", "ISO, MDY");
+    pr::build::parameter_status(out_, "integer_datetimes", "on");
+    pr::build::parameter_status(out_, "standard_conforming_strings", "on");
+    pr::build::backend_key_data(out_, 0, std::string(4, '\0'));
+    pr::build::ready_for_query(out_, pr::transaction_status::idle);
+    co_return co_await write_client({});
+  }
   if (!cfg.databases.contains(database_)) {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
     co_return false;
@@ -129,6 +153,8 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
   counted_client_ = true;
+  stats_ = &worker_.stats_for(database_);
+  ++stats_->clients_connected;
   session_mode_ = pool_->settings().mode == conf::pool_mode::session;
   if (!session_mode_) statements_.emplace(*registry_);
 
@@ -155,7 +181,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     pr::build::authentication_ok(out_);
     co_return true;
   }
-  const auto& users = *worker_.shared_.users;
+  const auto& users = *worker_.current_users();
   auto it = users.find(user);
   pr::scram_verifier verifier;
   bool known = false;

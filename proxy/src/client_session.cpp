@@ -2,6 +2,8 @@
 // server owes nothing and no transaction is open, then hand the server back.
 #include "client_session.hpp"
 
+#include "pgrelay/router/cache_key.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "pgrelay/protocol/errors.hpp"
@@ -45,9 +47,15 @@ std::string_view to_string(disconnect_reason r) {
 }
 
 client_session::client_session(worker& w, stream_socket socket, std::string peer)
-    : worker_(w), socket_(std::move(socket)), peer_(std::move(peer)) {}
+    : worker_(w), socket_(std::move(socket)), peer_(std::move(peer)), stats_(&w.stats_for("")) {
+  slow_query_ms_ = w.current_config()->log.slow_query.count();
+  worker_.sessions_.insert(this);
+  worker_.shared_.live_sessions.fetch_add(1, std::memory_order_relaxed);
+}
 
 client_session::~client_session() {
+  worker_.sessions_.erase(this);
+  worker_.shared_.live_sessions.fetch_sub(1, std::memory_order_relaxed);
   if (cancel_pid_ != 0) worker_.shared_.cancels.remove(cancel_pid_);
   if (counted_client_ && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
@@ -60,6 +68,7 @@ awaitable<bool> client_session::read_client_some() {
   auto [ec, n] = co_await socket_.async_read_some(asio::buffer(at, room), use_tuple);
   if (ec) co_return false;
   in_.commit(n);
+  stats_->bytes_received += n;
   co_return true;
 }
 
@@ -68,18 +77,69 @@ awaitable<bool> client_session::write_client(std::string_view bytes) {
   if (!out_.empty()) {
     out_.append(bytes);
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
-    (void)n;
+    stats_->bytes_sent += n;
     out_.clear();
     co_return !ec;
   }
   if (bytes.empty()) co_return true;
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), use_tuple);
-  (void)n;
+  stats_->bytes_sent += n;
   co_return !ec;
+}
+
+client_view client_session::view() const {
+  client_view v;
+  v.user = user_;
+  v.database = database_;
+  v.address = peer_;
+  v.application_name = application_name_;
+  auto app = wanted_.find("application_name");
+  if (app != wanted_.end()) v.application_name = app->second;
+  v.state = admin_ ? "admin" : waiting_for_server_ ? "waiting" : server_ ? "active" : "idle";
+  v.server = server_ ? std::to_string(server_->id_) : "";
+  v.connected_seconds = std::chrono::duration<double>(clock::now() - connected_at_).count();
+  v.transactions = transactions_;
+  v.pid = cancel_pid_;
+  v.pins = pins_;
+  return v;
+}
+
+void client_session::terminate(std::string_view why) {
+  reason_ = disconnect_reason::shutdown;
+  std::string bytes;
+  pr::build::error_response(bytes, pr::severity::fatal, pr::sqlstate::admin_shutdown, why);
+  error_code ec;
+  if (socket_.is_open()) {
+    // Best effort: a client whose socket buffer is full does not get the message.
+    socket_.non_blocking(true, ec);
+    socket_.send(asio::buffer(bytes), 0, ec);
+    socket_.shutdown(stream_socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+  if (server_) server_->close();
+}
+
+void client_session::on_shutdown() {
+  // Busy sessions end at their next quiet point (the run loop checks); a session that keeps its
+  // server between transactions (session mode, pins) ends now if that server is idle.
+  if (waiting_for_server_) return;
+  if (!server_ || (!in_transaction_ && server_->tracker_.quiet())) {
+    terminate("terminating connection due to administrator command");
+  }
+}
+
+void client_session::log_slow_request(clock::duration took) {
+  auto ms = std::chrono::duration<double, std::milli>(took).count();
+  // Literals are replaced by '?': parameter values and secrets never reach the log.
+  auto text = request_sql_.empty() ? std::string("(no statement text: prepared or fast-path)")
+                                   : router::literal_free_key(request_sql_);
+  spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms, user_, database_,
+               peer_, server_ ? server_->address_.to_string() : std::string("-"), text);
 }
 
 awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view message, bool fatal) {
   pr::build::error_response(out_, fatal ? pr::severity::fatal : pr::severity::error, sqlstate, message);
+  ++stats_->errors_by_class[std::string(sqlstate.substr(0, 2))];
   (void)co_await write_client({});
 }
 
@@ -93,13 +153,34 @@ awaitable<void> client_session::run() {
     co_return;
   }
   if (!*logged_in) co_return;
+  if (admin_) {
+    spdlog::info("admin console: addr={} user={} connected", peer_, user_);
+    co_await run_console();
+    error_code ignored;
+    socket_.close(ignored);
+    co_return;
+  }
   spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_, user_, database_,
                application_name_, session_mode_ ? "session" : "transaction");
   reason_ = disconnect_reason::client_eof;
 
   for (;;) {
     if (!server_) {
+      if (worker_.shared_.shutting_down) {
+        reason_ = disconnect_reason::shutdown;
+        co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
+        break;
+      }
       if (!co_await read_request_unit()) break;
+      if (worker_.paused(database_)) {
+        // PAUSE: hold new requests (not the ones in flight) until RESUME.
+        asio::steady_timer wait(socket_.get_executor());
+        while (worker_.paused(database_) && !worker_.shared_.shutting_down) {
+          wait.expires_after(millis(50));
+          co_await wait.async_wait(use_tuple);
+        }
+        if (worker_.shared_.shutting_down) continue;
+      }
       auto local = answer_locally();
       if (local > 0) {
         if (!co_await write_client({})) break;
@@ -242,7 +323,10 @@ awaitable<bool> client_session::read_request_unit() {
 }
 
 awaitable<bool> client_session::attach_server() {
+  const auto wait_started = clock::now();
+  waiting_for_server_ = true;
   auto got = co_await pool_->acquire();
+  waiting_for_server_ = false;
   if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
@@ -257,6 +341,7 @@ awaitable<bool> client_session::attach_server() {
     co_await fail(got.error.sqlstate, got.error.message);
     co_return false;
   }
+  stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
   server_ = std::move(got.server);
   forwarded_since_attach_ = 0;
   relayed_since_attach_ = false;

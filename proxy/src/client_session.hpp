@@ -19,6 +19,7 @@
 #include "pgrelay/conf/config.hpp"
 #include <map>
 #include "server_connection.hpp"
+#include "stats.hpp"
 
 namespace pgrelay::proxy {
 
@@ -69,6 +70,19 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> run();
   // Called on this session's executor when a matching CancelRequest arrives.
   void forward_cancel();
+
+  // For the console (on the worker's thread).
+  struct client_view view() const;
+  const std::string& database() const { return database_; }
+  bool holds_server() const { return server_ != nullptr; }
+  const server_connection* server() const { return server_.get(); }
+  const pool* server_pool() const { return pool_; }
+  const pool* home_pool() const { return primary_pool_; }
+  bool waiting_for_server() const { return waiting_for_server_; }
+  // Tells the client 57P01 and closes both legs now (KILL, SIGINT, shutdown timeout).
+  void terminate(std::string_view why);
+  // Graceful shutdown: an idle session ends now; a busy one at its next quiet point.
+  void on_shutdown();
 
  private:
   enum class relay_end {
@@ -191,6 +205,17 @@ class client_session : public std::enable_shared_from_this<client_session> {
   clock::time_point idle_since_{};  // last ReadyForQuery that left a transaction open
   disconnect_reason reason_ = disconnect_reason::client_eof;
   std::uint64_t transactions_ = 0;
+  bool waiting_for_server_ = false;
+  bool admin_ = false;                // logged in to the admin console
+  // admin_console.cpp
+  awaitable<void> run_console();
+  awaitable<std::string> run_console_command(std::string_view sql, std::string& out);
+  database_stats* stats_;             // this worker's counters for the client's database
+  bool in_transaction_ = false;       // the last ReadyForQuery said T or E
+  clock::time_point xact_started_{};
+  std::int64_t slow_query_ms_ = 0;    // log.slow_query in ms; 0: off
+  void log_slow_request(clock::duration took);
+  std::string request_sql_;           // the request's first statement text, for log_slow_request
 };
 
 }  // namespace pgrelay::proxy

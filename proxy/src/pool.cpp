@@ -156,6 +156,18 @@ void pool::release(std::unique_ptr<server_connection> server, bool clean) {
   idle_.push_back(std::move(server));
 }
 
+clock::duration pool::oldest_wait(clock::time_point now) const {
+  return waiters_.empty() ? clock::duration{0} : now - waiters_.front()->since;
+}
+
+void pool::close_idle() {
+  while (!idle_.empty()) {
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    discard(std::move(s));
+  }
+}
+
 void pool::update_target(server_target t) {
   const auto& a = target_;
   if (a.address.to_string() == t.address.to_string() && a.database == t.database && a.user == t.user &&
@@ -166,11 +178,7 @@ void pool::update_target(server_target t) {
                t.address.to_string());
   target_ = std::move(t);
   ++generation_;
-  while (!idle_.empty()) {
-    auto s = std::move(idle_.back());
-    idle_.pop_back();
-    discard(std::move(s));
-  }
+  close_idle();
 }
 
 awaitable<void> pool::maintain() {

@@ -65,12 +65,17 @@ class pool {
   std::uint32_t idle_count() const { return static_cast<std::uint32_t>(idle_.size()); }
   std::uint32_t waiting_count() const { return static_cast<std::uint32_t>(waiters_.size()); }
   std::uint32_t active_count() const { return active_; }
+  const std::deque<std::unique_ptr<server_connection>>& idle_servers() const { return idle_; }
+  // How long the longest waiter has waited (0 when none waits).
+  clock::duration oldest_wait(clock::time_point now) const;
+  void close_idle();
 
  private:
   struct waiter {
     asio::steady_timer* timer;
     std::unique_ptr<server_connection> handed;
     bool may_open = false;  // woken because a slot came free: open a server yourself
+    clock::time_point since = clock::now();
   };
 
   awaitable<acquire_result> open_new();

@@ -133,6 +133,14 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
       if (step.starts_frame) {
         if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
           request_started_ = clock::now();
+          request_sql_.clear();
+        }
+        if (slow_query_ms_ > 0 && request_sql_.empty() && step.what == pr::scan_step::kind::whole) {
+          // Kept for the slow-request log line (capacity is reused: no allocation per request).
+          std::string_view sql;
+          pr::parse_view p;
+          if (step.tag == 'Q' && pr::parse_query(step.body, sql)) request_sql_.assign(sql.substr(0, 2000));
+          if (step.tag == 'P' && pr::parse_parse(step.body, p)) request_sql_.assign(p.sql.substr(0, 2000));
         }
         tracker.on_client_frame(step.tag);
       }
@@ -262,8 +270,25 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
             char st = 'I';
             (void)pr::parse_ready_for_query(step.body, st);
             tracker.on_server_frame('Z', st);
-            if (st != 'I') idle_since_ = clock::now();
-            else ++transactions_;
+            {
+              auto now = clock::now();
+              ++stats_->queries;
+              stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
+              if (st != 'I') {
+                idle_since_ = now;
+                if (!in_transaction_) xact_started_ = request_started_;
+                in_transaction_ = true;
+              } else {
+                ++transactions_;
+                ++stats_->transactions;
+                stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                    now - (in_transaction_ ? xact_started_ : request_started_)).count());
+                in_transaction_ = false;
+              }
+              if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
+                log_slow_request(now - request_started_);
+              }
+            }
             settle_pending_sets(st);
             break;
           }
@@ -275,8 +300,9 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
           case 'E': {
             if (!pending_sets_.empty()) pending_doomed_ = true;
             pr::error_fields f;
-            if (pr::parse_error_fields(step.body, f) && (f.severity == "FATAL" || f.severity == "PANIC")) {
-              server_fatal_seen_ = true;
+            if (pr::parse_error_fields(step.body, f)) {
+              if (f.severity == "FATAL" || f.severity == "PANIC") server_fatal_seen_ = true;
+              ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
             }
             break;
           }
@@ -310,7 +336,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     if (!plan.empty()) {
       if (batch_answers) relayed_since_attach_ = true;
       auto [ec, n] = co_await asio::async_write(socket_, plan.buffers(to_client_side_, gather_), use_tuple);
-      (void)n;
+      stats_->bytes_sent += n;
       buf.consume(pos);
       if (ec) co_return relay_end::client_eof;
     } else {

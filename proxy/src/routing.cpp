@@ -127,7 +127,8 @@ awaitable<pool*> client_session::choose_pool() {
   router::session_view view{min_lsn_, staleness_budget(), user_,
                             app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
   auto d = router::route(unit, view, topo, settings, clock::now(), worker_.route_counter_++);
-  worker_.shared_.routes_by_reason[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
+  ++stats_->routes[static_cast<std::size_t>(d.reason)];
+  ++stats_->routes_to[d.to_replica ? d.replica : primary_name];
   spdlog::debug("client {}: routed to {} ({})", peer_, d.to_replica ? d.replica : primary_name, router::to_string(d.reason));
   if (d.reason == router::route_reason::no_eligible_replica_error) {
     // Answered like any failed statement, so the client may retry later.

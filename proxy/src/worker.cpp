@@ -1,6 +1,8 @@
 // Worker: pools are created lazily per (database, user); budgets are shared across workers.
 #include "worker.hpp"
 
+#include "client_session.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "listener.hpp"
@@ -33,10 +35,11 @@ std::optional<server_target> target_for(const conf::config& cfg, const std::stri
 
 }  // namespace
 
-worker::worker(std::size_t index, shared_state& shared) : config_(shared.config), shared_(shared), index_(index) {}
+worker::worker(std::size_t index, shared_state& shared) : config_(shared.config), users_(shared.users), shared_(shared), index_(index) {}
 
-void worker::set_config(std::shared_ptr<const conf::config> cfg) {
+void worker::set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users) {
   config_ = std::move(cfg);
+  users_ = std::move(users);
   // Pools keep their servers; new limits apply from the next checkout. Pools of databases or
   // servers that are gone stay until their clients leave (their sessions hold the old config).
   for (auto& [key, p] : pools_) {
@@ -132,6 +135,88 @@ void worker::start_listening() {
 }
 
 void worker::run() { io_.run(); }
+
+worker_snapshot worker::snapshot() const {
+  worker_snapshot snap;
+  const auto now = clock::now();
+  std::map<const pool*, pool_view*> by_pool;
+  for (const auto& [key, p] : pools_) {
+    const auto& [database, user, target] = key;
+    pool_view v;
+    v.database = database;
+    v.user = user;
+    v.target = target;
+    v.mode = p->settings().mode == conf::pool_mode::session ? "session" : "transaction";
+    v.cl_waiting = p->waiting_count();
+    v.sv_active = p->active_count();
+    v.sv_idle = p->idle_count();
+    v.size = p->settings().size;
+    v.max_clients = p->settings().max_clients;
+    v.maxwait_us = static_cast<std::uint64_t>(p->oldest_wait(now).count());
+    snap.pools.push_back(std::move(v));
+    for (const auto& s : p->idle_servers()) {
+      snap.servers.push_back(server_view{database, user, target, s->address_.to_string(), "idle", s->backend_pid_, s->id_,
+                                         std::chrono::duration<double>(now - s->created_).count()});
+    }
+  }
+  for (std::size_t i = 0; i < snap.pools.size(); ++i) {
+    auto it = pools_.find({snap.pools[i].database, snap.pools[i].user, snap.pools[i].target});
+    by_pool[it->second.get()] = &snap.pools[i];
+  }
+  for (const auto* s : sessions_) {
+    auto v = s->view();
+    if (v.database.empty()) continue;  // still logging in
+    if (auto it = by_pool.find(s->home_pool()); it != by_pool.end() && v.state != "waiting") ++it->second->cl_active;
+    if (const auto* srv = s->server()) {
+      auto it = by_pool.find(s->server_pool());
+      server_view sv{v.database, v.user, it != by_pool.end() ? it->second->target : "", srv->address_.to_string(), "active",
+                     srv->backend_pid_, srv->id_, std::chrono::duration<double>(now - srv->created_).count()};
+      snap.servers.push_back(std::move(sv));
+    }
+    snap.clients.push_back(std::move(v));
+  }
+  snap.stats = stats_;
+  snap.topologies = topologies_;
+  return snap;
+}
+
+void worker::resume(const std::string& database) {
+  if (database.empty()) {
+    paused_.clear();
+  } else {
+    paused_.erase(database);
+  }
+}
+
+std::size_t worker::sessions_with_server(const std::string& database) const {
+  std::size_t n = 0;
+  for (const auto* s : sessions_) {
+    if (s->holds_server() && (database.empty() || s->database() == database)) ++n;
+  }
+  return n;
+}
+
+void worker::kill(const std::string& database) {
+  std::vector<client_session*> victims;
+  for (auto* s : sessions_) {
+    if (s->database() == database) victims.push_back(s);
+  }
+  for (auto* s : victims) s->terminate("terminating connection due to administrator command (KILL)");
+  for (auto& [key, p] : pools_) {
+    if (std::get<0>(key) == database) p->close_idle();
+  }
+}
+
+void worker::terminate_all() {
+  std::vector<client_session*> all(sessions_.begin(), sessions_.end());
+  for (auto* s : all) s->terminate("terminating connection due to administrator command");
+}
+
+void worker::begin_shutdown() {
+  listeners_.clear();
+  std::vector<client_session*> all(sessions_.begin(), sessions_.end());
+  for (auto* s : all) s->on_shutdown();
+}
 
 void worker::stop() {
   asio::post(io_, [this] {

@@ -7,6 +7,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
+#include <chrono>
+#include <vector>
 #include <span>
 #include <string>
 #include <thread>
@@ -24,15 +27,59 @@
 #include "pgrelay/router/topology.hpp"
 #include <tuple>
 #include "pool.hpp"
+#include "stats.hpp"
+#include <set>
 #include <unordered_map>
 
 namespace pgrelay::proxy {
 
 using users_map = std::map<std::string, conf::user_entry>;
 
+class worker;
+
+// A copy of one worker's state for the console and /metrics, taken on that worker's thread.
+struct pool_view {
+  std::string database, user, target, mode;
+  std::uint32_t cl_active = 0, cl_waiting = 0, sv_active = 0, sv_idle = 0, size = 0, max_clients = 0;
+  std::uint64_t maxwait_us = 0;
+};
+struct client_view {
+  std::string user, database, address, application_name, state, server;
+  double connected_seconds = 0;
+  std::uint64_t transactions = 0;
+  std::int32_t pid = 0;
+  std::uint32_t pins = 0;
+};
+struct server_view {
+  std::string database, user, target, address, state;
+  std::int32_t backend_pid = 0;
+  std::uint64_t id = 0;
+  double age_seconds = 0;
+};
+struct worker_snapshot {
+  std::vector<pool_view> pools;
+  std::vector<client_view> clients;
+  std::vector<server_view> servers;
+  std::map<std::string, database_stats> stats;
+  std::map<std::string, router::topology_ptr> topologies;
+};
+
+// Operator actions the console and signals share; set by app.cpp, called on any worker's loop.
+struct control_hooks {
+  std::function<std::string()> reload;  // empty string: applied; else the diagnostics
+  std::function<void()> shutdown;       // graceful, as SIGTERM
+  asio::any_io_executor executor;       // where reload runs (it may block on file and health I/O)
+};
+
 struct shared_state {
   std::shared_ptr<const conf::config> config;
   std::shared_ptr<const users_map> users;
+  std::vector<worker*> workers;
+  control_hooks control;
+  std::atomic<std::uint64_t> live_sessions{0};
+  std::atomic<std::uint64_t> reloads{0};
+  std::atomic<std::uint64_t> reload_failures{0};
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
   cancel_registry cancels;
   std::size_t worker_count = 1;
   std::atomic<std::uint64_t> clients_total{0};
@@ -40,7 +87,6 @@ struct shared_state {
   std::atomic<std::uint64_t> replication_connections{0};
   std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
   std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
-  std::array<std::atomic<std::uint64_t>, router::route_reason_count> routes_by_reason{};  // indexed by router::route_reason
 
   // The health checker, while one runs: workers tell it when DDL went through.
   std::atomic<class health_checker*> checker{nullptr};
@@ -71,6 +117,8 @@ class worker {
   std::map<std::string, rules_entry> rules_;
   std::vector<std::shared_ptr<void>> listeners_;
   std::shared_ptr<const conf::config> config_;
+  std::shared_ptr<const users_map> users_;
+  std::set<std::string> paused_;
 
  public:
   worker(std::size_t index, shared_state& shared);
@@ -93,12 +141,33 @@ class worker {
   std::span<const router::routing_rule> rules_for(const std::string& database);
   // The configuration this worker serves now; replaced on reload (on this worker's loop).
   const std::shared_ptr<const conf::config>& current_config() const { return config_; }
-  void set_config(std::shared_ptr<const conf::config> cfg);
+  void set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users);
+  const std::shared_ptr<const users_map>& current_users() const { return users_; }
+  // On this worker's thread: a copy of its pools, clients, servers and counters.
+  worker_snapshot snapshot() const;
+  // PAUSE/RESUME: new requests of a paused database wait (all databases when `database` is empty).
+  void pause(const std::string& database) { paused_.insert(database); }
+  void resume(const std::string& database);
+  const std::set<std::string>& paused_databases() const { return paused_; }
+  bool paused(const std::string& database) const { return paused_.contains(database) || paused_.contains(""); }
+  // How many of this worker's sessions of `database` hold a server now (all when empty).
+  std::size_t sessions_with_server(const std::string& database) const;
+  // KILL: ends every session of `database` now with 57P01.
+  void kill(const std::string& database);
+  // Graceful shutdown: stop accepting; idle sessions end now, busy ones at their next quiet point.
+  void begin_shutdown();
+  // Ends every session now with 57P01 (SIGINT, or the shutdown timeout).
+  void terminate_all();
   void start_listening();
   void run();  // blocks: the worker's event loop
   void stop();
 
+  // This worker's counters for `database` ("" for clients not logged in yet); stable address.
+  database_stats& stats_for(const std::string& database) { return stats_[database]; }
+
   asio::io_context io_{1};
+  std::map<std::string, database_stats> stats_;
+  std::set<class client_session*> sessions_;  // every live session on this worker
   // Session effects by statement text (bounded): the parser runs once per distinct text.
   std::unordered_map<std::string, router::session_effects> effects_cache_;
   // Classifications by literal-free statement text, emptied when the function catalog changes.

@@ -237,6 +237,8 @@ def base_config(cl: Cluster, port: int, unix_dir: str | None) -> dict:
         "workers": 1,
         "auth": {"method": "scram-sha-256", "users_file": "users.yaml", "admin_users": ["admin"]},
         "log": {"format": "text", "level": "info"},
+        # Below the harness's SIGTERM→SIGKILL grace, so a busy client cannot turn a stop into a kill.
+        "shutdown_timeout": "5s",
         "pool": {
             "mode": "transaction",
             "size": 20,

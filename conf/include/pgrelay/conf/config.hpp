@@ -148,10 +148,17 @@ struct session_state_policies {
 struct log_config {
   log_format format = log_format::text;
   std::string level = "info";
+  duration slow_query{1000};  // requests slower than this are logged; 0: never
+};
+
+// The operator's side door: an HTTP endpoint for /metrics, /healthz and /readyz.
+struct admin_config {
+  std::optional<endpoint> http_listen;  // unset: no HTTP endpoint
 };
 
 struct config {
   std::string source_path;
+  admin_config admin;
   std::vector<endpoint> listen;
   std::uint32_t workers = 0;  // 0 means auto: one per core
   auth_config auth;

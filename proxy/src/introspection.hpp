@@ -1,0 +1,50 @@
+// Reading every worker's state from any worker's loop: each copy is taken on the owning worker's
+// thread (co_spawn onto its io_context), so the query path never takes a lock for the console
+// or /metrics.
+#pragma once
+
+#include <vector>
+
+#include "net.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+// Runs `f` on worker `w`'s thread and resumes the caller on its own executor with the result.
+// `f` must capture only trivially destructible things (pointers, references): GCC 12 may destroy
+// a temporary with a destructor in a co_await expression twice.
+template <class F>
+auto run_on(worker& w, F f) -> awaitable<decltype(f())> {
+  using result = decltype(f());
+  co_return co_await asio::co_spawn(
+      w.io_, [f = std::move(f)]() mutable -> awaitable<result> { co_return f(); }, asio::use_awaitable);
+}
+
+inline awaitable<std::vector<worker_snapshot>> snapshot_all(shared_state& shared) {
+  std::vector<worker_snapshot> all;
+  for (auto* w : shared.workers) all.push_back(co_await run_on(*w, [w] { return w->snapshot(); }));
+  co_return all;
+}
+
+// Per-database counters summed over the workers.
+inline std::map<std::string, database_stats> merged_stats(const std::vector<worker_snapshot>& all) {
+  std::map<std::string, database_stats> out;
+  for (const auto& snap : all) {
+    for (const auto& [db, s] : snap.stats) out[db].merge(s);
+  }
+  return out;
+}
+
+// The latest topology of each database (any worker's copy is the same snapshot or newer).
+inline std::map<std::string, router::topology_ptr> latest_topologies(const std::vector<worker_snapshot>& all) {
+  std::map<std::string, router::topology_ptr> out;
+  for (const auto& snap : all) {
+    for (const auto& [db, t] : snap.topologies) {
+      auto& cur = out[db];
+      if (!cur || (t && t->primary.sampled_at > cur->primary.sampled_at)) cur = t;
+    }
+  }
+  return out;
+}
+
+}  // namespace pgrelay::proxy
