@@ -47,10 +47,10 @@ set(CPACK_PACKAGE_NAME pgrelay)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "pgrelay developers <dev@pgrelay.invalid>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "PostgreSQL connection pooler with read/write routing")
-set(CPACK_PACKAGE_DESCRIPTION
-    "pgrelay multiplexes client sessions onto a few server connections (transaction or session\n"
-    "pooling), carries prepared statements and session parameters across servers, and routes\n"
-    "read-only statements to lag-checked replicas with read-your-writes.")
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
+       "pgrelay multiplexes client sessions onto a few server connections (transaction or session\n"
+       "pooling), carries prepared statements and session parameters across servers, and routes\n"
+       "read-only statements to lag-checked replicas with read-your-writes.")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_STRIP_FILES TRUE)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # pgrelay_<version>_<arch>.deb
