@@ -5,6 +5,8 @@
 #   sudo dpkg -i build/release/pgrelay_*.deb   # see README "Install as a service"
 # The release preset builds without -Werror: GCC 12 at -O3 reports false -Wrestrict/-Wstringop
 # warnings inside libstdc++'s std::string (GCC bug 105329); dev and asan keep -Werror.
+# cpack installs without building `all` first (CMAKE_SKIP_INSTALL_ALL_DEPENDENCY in the preset):
+# only the pgrelay target is built, not the micro-benchmarks.
 # Env: SKIP_BUILD=1 packages what build/release already holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
