@@ -13,6 +13,8 @@ PACKAGES=(
   libsystemd-dev libssl-dev libpq-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-pytest
+  # packaging tests (tests/packaging): the JSON Schema, YAML, systemd-analyze, dpkg-shlibdeps
+  python3-jsonschema python3-yaml systemd dpkg-dev
   # driver matrix (tests/integration/test_drivers.py): asyncpg and the JDBC driver
   python3-asyncpg libpostgresql-jdbc-java
   # micro-benchmarks (bench/micro)
@@ -77,7 +79,7 @@ fi
 for tool in /usr/lib/postgresql/15/bin/pg_ctl /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_basebackup; do
   [[ -x $tool ]] || { echo "install-deps: missing $tool" >&2; exit 1; }
 done
-/usr/bin/python3 -c 'import psycopg, pytest, asyncpg' || { echo "install-deps: /usr/bin/python3 lacks psycopg/pytest/asyncpg" >&2; exit 1; }
+/usr/bin/python3 -c 'import psycopg, pytest, asyncpg, jsonschema, yaml' || { echo "install-deps: /usr/bin/python3 lacks psycopg/pytest/asyncpg/jsonschema/yaml" >&2; exit 1; }
 [[ -f /usr/share/java/postgresql.jar ]] || { echo "install-deps: missing /usr/share/java/postgresql.jar" >&2; exit 1; }
 command -v javac >/dev/null && command -v java >/dev/null || { echo "install-deps: javac/java missing" >&2; exit 1; }
 command -v node >/dev/null && command -v npm >/dev/null || { echo "install-deps: node/npm missing" >&2; exit 1; }

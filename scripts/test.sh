@@ -2,8 +2,11 @@
 # The one command that installs everything and runs every test:
 #   scripts/install-deps.sh; for each of the `dev` and `asan` presets: configure + build,
 #   ctest, then the integration tests (real Postgres primary + replicas, drivers) against that build.
-# Env: SKIP_ASAN=1 skips the asan pass; SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest
-# arguments (e.g. PYTEST_ARGS="-k node -x").
+#   After the dev pass: the Debian package (scripts/package.sh, release preset) and tests/packaging
+#   (JSON Schema vs the loader, systemd unit, the .deb; under CI=true also dpkg -i / dpkg -P).
+# Env: SKIP_ASAN=1 skips the asan pass; SKIP_PACKAGE=1 skips building the .deb (its tests skip);
+# SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest arguments (e.g. PYTEST_ARGS="-k node -x");
+# PGRELAY_TEST_DPKG_INSTALL=1/0 forces the dpkg install test on/off (default: on when CI=true).
 # Exits non-zero if any step fails; the last line is a one-line summary.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -81,7 +84,23 @@ run_preset() {  # run_preset PRESET
     "$PY" -m pytest -q -p no:cacheprovider -rfEs --durations=10 tests/integration ${PYTEST_ARGS:-}
 }
 
+run_packaging() {
+  local deb="" out
+  if [[ ${SKIP_PACKAGE:-0} == 1 ]]; then
+    skip package "SKIP_PACKAGE=1"
+  else
+    out=$(mktemp)
+    step package 3600 bash -c 'scripts/package.sh >"$1"' _ "$out" && deb=$(tail -n 1 "$out")
+    rm -f "$out"
+  fi
+  local install=${PGRELAY_TEST_DPKG_INSTALL:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)}
+  step packaging 900 env PGRELAY_BIN="$PWD/build/dev/proxy/pgrelay" PGRELAY_DEB="$deb" \
+    PGRELAY_TEST_DPKG_INSTALL="$install" \
+    "$PY" -m pytest -q -p no:cacheprovider -rfEs tests/packaging
+}
+
 run_preset dev
+run_packaging
 if [[ ${SKIP_ASAN:-0} == 1 ]]; then
   skip asan "SKIP_ASAN=1"
 else
