@@ -172,36 +172,45 @@ def plan(args, names, sweep_sizes):
 
 
 def run_all(args, names, sweep_sizes, targets, auto_ok, primary, report):
-    with psycopg.connect(dsn(primary, user="admin", password="admin", dbname="postgres"), autocommit=True) as c:
-        max_connections = int(c.execute("SHOW max_connections").fetchone()[0])
     for name in names:
         if name in SCENARIOS:
-            run_scenario(args, name, targets, max_connections, report)
+            run_scenario(args, name, targets, direct_capacity(primary), report)
         elif name == "sweep":
             run_sweep(args, sweep_sizes, targets, auto_ok, report)
         elif name == "idle-10000":
             run_idle(args, targets, report)
 
 
+def direct_capacity(primary):
+    """(connections Postgres can still take from ordinary roles, max_connections): the proxies' own
+    server connections count against it."""
+    with psycopg.connect(dsn(primary, user="admin", password="admin", dbname="postgres"), autocommit=True) as c:
+        max_connections, reserved, used = c.execute(
+            "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int, "
+            "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
+    return max_connections - reserved - used, max_connections
+
+
 def record(report, **run):
     report["runs"].append(run)
     r = run
     cpu = f", cpu {r['cpu_ms_per_1000']:.1f} ms/1000 xacts" if r.get("cpu_ms_per_1000") is not None else ""
-    bad = "" if r["rc"] == 0 and not r["failed"] else f"  rc={r['rc']} failed={r['failed']} {r['errors'][:2]}"
+    bad = "" if clean(r) else f"  rc={r['rc']} failed={r['failed']} {r['errors'][:2]}"
     print(f"  {r['scenario']:<20} {r.get('pool', ''):>4} round {r['round']} {r['target']:<11} "
           f"{r['tps']:>9.0f} tps{cpu}{bad}", flush=True)
 
 
-def run_scenario(args, name, targets, max_connections, report):
+def run_scenario(args, name, targets, capacity, report):
     pg_args, clients, bouncer_args, _ = SCENARIOS[name]
     if name == "clients-2000":
         clients = args.many_clients
     threads = min(clients, 2)
     active = dict(targets)
-    if clients + 50 > max_connections:
+    free, max_connections = capacity
+    if clients + 10 > free:  # headroom for pgrelay's health checker and a proxy opening a server
         del active["direct"]
-        report["notes"].append(f"{name}: direct not run (Postgres max_connections = {max_connections} "
-                               f"< {clients} clients)")
+        report["notes"].append(f"{name}: direct not run: Postgres takes {free} more connections "
+                               f"(max_connections {max_connections}), not {clients}")
     print(f"{name}: pgbench {' '.join(pg_args)} -c {clients} -j {threads}", flush=True)
 
     def run(target, seconds):
@@ -286,13 +295,18 @@ def describe_binary(binary):
 
 # --- the tables -----------------------------------------------------------------------------------
 
+def clean(run):
+    """pgbench exited 0, no failed transaction, and at least one transaction ran."""
+    return run["rc"] == 0 and not run["failed"] and run["xacts"] > 0
+
+
 def summarize(runs):
     tps = [r["tps"] for r in runs]
     cpu = [r["cpu_ms_per_1000"] for r in runs if r.get("cpu_ms_per_1000") is not None]
     lat = [r["latency_ms"] for r in runs if r.get("latency_ms") is not None]
     return {"tps": statistics.median(tps) if tps else 0.0, "spread": spread(tps), "n": len(tps),
             "cpu": statistics.median(cpu) if cpu else None, "latency_ms": statistics.median(lat) if lat else None,
-            "clean": all(r["rc"] == 0 and not r["failed"] for r in runs)}
+            "clean": all(clean(r) for r in runs)}
 
 
 def fmt_tps(s):
