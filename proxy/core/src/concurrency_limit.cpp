@@ -126,6 +126,11 @@ void concurrency_limit::end_probe(const window_stats& w) {
     last_.what = decision::probe_cut;
     next_probe_after_ = probe_again_soon;
   } else {
+    // Throughput fell with the concurrency, so the probe level was below the knee and its latency
+    // is the unshared latency now: it replaces the history, which may be from a lighter workload.
+    history_.assign(1, w.latency_ns);
+    history_next_ = 0;
+    last_.baseline_ns = w.latency_ns;
     set_limit(saved_limit_);
     next_probe_after_ = s_.probe_every;
   }

@@ -217,3 +217,14 @@ TEST_CASE("noisy latencies and slow transactions: still near the knee, still sta
   CHECK(*std::max_element(tail.begin(), tail.end()) <= 7);
   CHECK(r.completions / r.tail_seconds >= 0.9 * m.best());
 }
+
+TEST_CASE("transactions get heavier (base latency x5, same knee): the stale baseline is dropped") {
+  server_model m;
+  m.knee = 8;
+  simulation sim(settings(4), m);
+  sim.run(10s, 1s);
+  m.base = 5ms;
+  auto r = sim.run(6s, 6s);  // kept the old baseline for 4 s, this was 57 % of the best
+  CHECK(r.completions / r.tail_seconds >= 0.85 * m.best());
+  CHECK(r.limits.back() >= 8);
+}

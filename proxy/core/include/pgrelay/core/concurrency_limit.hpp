@@ -15,8 +15,9 @@
 // - L0 cannot be seen while the pool runs above the knee: every latency is then inflated, and a
 //   controller that started high would take the inflated figure for the baseline and never shrink.
 //   So, like BBR's ProbeRTT, the controller periodically runs one interval at half its limit. L0 is
-//   the minimum of the per-interval mean latencies over the last two probe periods, so it can also
-//   rise again when transactions get heavier.
+//   the minimum of the per-interval mean latencies over the last two probe periods. A probe that
+//   cost throughput ran below the knee, so its latency *is* L0 now and replaces that history: when
+//   transactions get heavier, a stale L0 would otherwise read as queueing and starve the pool.
 // - A probe that lost (almost) no throughput is direct proof that the slots above the probe level
 //   were useless: the limit drops to the probe level + 1 at once, and the next probe comes soon. From
 //   a start at 20 with a knee at 2 this binary search takes four probes instead of a slow walk.
