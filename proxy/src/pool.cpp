@@ -23,7 +23,9 @@ pool::pool(asio::any_io_executor ex, std::string database, std::string user, con
 
 void pool::update_settings(const conf::pool_settings& s) {
   settings_ = s;
-  if (!s.size_auto) {
+  // In session mode a checkout lasts a whole client session: no latency signal, so `auto` is
+  // simply max_size there.
+  if (!s.size_auto || s.mode != conf::pool_mode::transaction) {
     limit_.reset();
   } else if (!limit_ || limit_->settings().max != s.max_size) {
     core::concurrency_limit_settings ls;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 namespace pgrelay::core {
 
@@ -33,7 +32,8 @@ concurrency_limit::concurrency_limit(const concurrency_limit_settings& s, time_p
 void concurrency_limit::on_complete(time_point now, std::chrono::nanoseconds latency, std::uint32_t in_flight,
                                     bool clients_waiting) {
   ++samples_;
-  latency_sum_ns_ += static_cast<double>(std::max<std::int64_t>(0, latency.count()));
+  double l = static_cast<double>(std::max<std::int64_t>(0, latency.count()));
+  latency_sum_ns_ += baseline_ns_ > 0 ? std::min(l, s_.outlier * baseline_ns_) : l;
   in_flight_sum_ += static_cast<double>(std::max<std::uint32_t>(1, in_flight));
   waited_ = waited_ || clients_waiting;
   maybe_close(now);
@@ -84,7 +84,7 @@ void concurrency_limit::close_interval(time_point now) {
 
 void concurrency_limit::decide(const window_stats& w) {
   push_baseline(w.latency_ns);
-  double base = baseline();
+  double base = baseline_ns_;
   double queued = w.latency_ns > 0 ? w.in_flight * (1.0 - base / w.latency_ns) : 0.0;
   last_ = report{decision::hold, w.latency_ns, w.in_flight, w.throughput, base, queued, 0};
   if (queued > s_.beta) {
@@ -118,7 +118,7 @@ void concurrency_limit::end_probe(const window_stats& w) {
     double gain = std::log(b.throughput / w.throughput) / std::log(b.in_flight / w.in_flight);
     plateau = gain < plateau_elasticity;
   }
-  last_ = report{decision::probe_end, w.latency_ns, w.in_flight, w.throughput, baseline(), 0, 0};
+  last_ = report{decision::probe_end, w.latency_ns, w.in_flight, w.throughput, baseline_ns_, 0, 0};
   if (plateau) {
     // The slots between the probe level and the old limit bought nothing: drop them now.
     auto cut = static_cast<std::int64_t>(std::ceil(w.in_flight)) + 1;
@@ -128,8 +128,7 @@ void concurrency_limit::end_probe(const window_stats& w) {
   } else {
     // Throughput fell with the concurrency, so the probe level was below the knee and its latency
     // is the unshared latency now: it replaces the history, which may be from a lighter workload.
-    history_.assign(1, w.latency_ns);
-    history_next_ = 0;
+    reset_baseline(w.latency_ns);
     last_.baseline_ns = w.latency_ns;
     set_limit(saved_limit_);
     next_probe_after_ = s_.probe_every;
@@ -145,12 +144,13 @@ void concurrency_limit::push_baseline(double latency_ns) {
     history_[history_next_] = latency_ns;
     history_next_ = (history_next_ + 1) % cap;
   }
+  baseline_ns_ = *std::min_element(history_.begin(), history_.end());
 }
 
-double concurrency_limit::baseline() const {
-  double m = std::numeric_limits<double>::infinity();
-  for (double v : history_) m = std::min(m, v);
-  return history_.empty() ? 0.0 : m;
+void concurrency_limit::reset_baseline(double latency_ns) {
+  history_.assign(1, latency_ns);
+  history_next_ = 0;
+  baseline_ns_ = latency_ns;
 }
 
 void concurrency_limit::set_limit(std::int64_t v) {

@@ -46,6 +46,7 @@ struct simulation {
   server_model& model;
   concurrency_limit::time_point now{};
   double owed = 0;  // fractional completions carried to the next step
+  std::chrono::nanoseconds outlier_every_200ms{0};  // a pinned session returned every 200 ms
 
   simulation(const concurrency_limit_settings& s, server_model& m) : ctl(s, concurrency_limit::time_point{}), model(m) {}
 
@@ -62,6 +63,7 @@ struct simulation {
         if (measured) r.completions += 1;
         ctl.on_complete(now, model.latency(c), c, waiting);
       }
+      if (outlier_every_200ms.count() > 0 && ms % 200 == 100) ctl.on_complete(now, outlier_every_200ms, c, waiting);
       ctl.on_tick(now, waiting);
       r.limits.push_back(ctl.limit());
     }
@@ -203,6 +205,19 @@ TEST_CASE("one slow transaction does not move the limit") {
     ctl.on_complete(t, i == 2000 ? 500ms : 1ms, 4, false);
   }
   CHECK(ctl.limit() == 4);
+}
+
+TEST_CASE("sessions held for minutes (pinned, idle in transaction) do not shrink the pool") {
+  server_model m;
+  m.knee = 4;
+  m.base = 5ms;  // 800 transactions per second: one 10-minute sample would be 750 times their sum
+  simulation sim(settings(4), m);
+  sim.outlier_every_200ms = std::chrono::minutes(10);
+  auto r = sim.run(30s, 15s);
+  auto tail = settled(r, 15000);
+  CHECK(*std::min_element(tail.begin(), tail.end()) >= 4);
+  CHECK(*std::max_element(tail.begin(), tail.end()) <= 7);  // counted in full they pushed it to 8
+  CHECK(r.completions / r.tail_seconds >= 0.9 * m.best());
 }
 
 TEST_CASE("noisy latencies and slow transactions: still near the knee, still stable") {

@@ -26,6 +26,9 @@
 // - An interval with no completion at all while clients wait (every slot held by long transactions
 //   or idle-in-transaction clients) gives no latency to judge by; the limit then grows by one per
 //   stall, up to max, because starving waiting clients is worse than a few more Postgres backends.
+// - A transaction far slower than the baseline (a long report, a pinned session, a client idle in
+//   its transaction) says nothing about queueing, and one such sample would swamp an interval's
+//   mean: a sample counts as at most `outlier` × L0. Its slot still counts in the in-flight figure.
 // - Steady state: between alpha and beta nothing moves, and probes return to the previous limit, so
 //   the limit stays within a band of about beta − alpha + 1 once converged.
 #pragma once
@@ -47,6 +50,7 @@ struct concurrency_limit_settings {
   double alpha = 1.0;  // grow while fewer transactions than this wait inside Postgres
   double beta = 3.0;   // shrink while more than this wait inside Postgres
   std::uint32_t probe_every = 20;  // intervals between probes at half the limit
+  double outlier = 10;  // a sample counts as at most this many times the baseline latency
 };
 
 class concurrency_limit {
@@ -93,7 +97,7 @@ class concurrency_limit {
   void decide(const window_stats& w);
   void end_probe(const window_stats& w);
   void push_baseline(double latency_ns);
-  double baseline() const;
+  void reset_baseline(double latency_ns);
   void set_limit(std::int64_t v);
 
   concurrency_limit_settings s_;
@@ -110,6 +114,7 @@ class concurrency_limit {
   // Interval means of the last two probe periods (a ring); their minimum is L0.
   std::vector<double> history_;
   std::size_t history_next_ = 0;
+  double baseline_ns_ = 0;  // min(history_), 0 while empty
 
   // Probing.
   bool probing_ = false;
