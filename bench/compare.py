@@ -28,10 +28,10 @@ Note that with routing on, pgrelay keeps a pool of that size per server (primary
 and reads are spread over the replicas, which share the machine's cores with the primary.
 
 Output: a markdown table on stdout and a JSON file with every raw run (--json).
-Default duration: about 25 minutes (15 s runs × 3 rounds; the sweep 8 s runs); the plan's estimate
-is printed first. --quick: 1 round of 2 s runs with small client counts, a smoke test (2–3 minutes).
+Default duration: about 25 minutes (12 s runs × 3 rounds, the sweep 6 s runs); the plan's estimate
+is printed first. --quick: 1 round of 2 s runs with small client counts, a smoke test (about 4 minutes).
 
-Usage: bench/compare.py [--rounds 3] [--seconds 15] [--sweep-seconds 8] [--warmup 2]
+Usage: bench/compare.py [--rounds 3] [--seconds 12] [--sweep-seconds 6] [--warmup 2]
                         [--only select-simple-64,tpcb-32,...] [--workers2] [--routing on|off]
                         [--json FILE] [--quick]
 PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/dev/proxy/pgrelay).
@@ -78,8 +78,8 @@ SWEEP_WORKLOADS = {"select-64": (["-S", "-M", "simple"], 64), "tpcb-32": (["-M",
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=15, help="per pgbench run")
-    ap.add_argument("--sweep-seconds", type=int, default=8, help="per pgbench run of the pool-size sweep")
+    ap.add_argument("--seconds", type=int, default=12, help="per pgbench run")
+    ap.add_argument("--sweep-seconds", type=int, default=6, help="per pgbench run of the pool-size sweep")
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured seconds per target before a scenario")
     ap.add_argument("--only", default="", help="comma-separated scenarios (default: all): "
                     + ", ".join([*SCENARIOS, *SPECIAL]))
@@ -94,7 +94,9 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.sweep_seconds, args.warmup = 1, 2, 2, 0
-        args.many_clients, args.idle_clients = 200, 200
+        # smaller client counts unless given explicitly
+        args.many_clients = 200 if args.many_clients == 2000 else args.many_clients
+        args.idle_clients = 200 if args.idle_clients == 10000 else args.idle_clients
     names = [n.strip() for n in args.only.split(",") if n.strip()] or [*SCENARIOS, *SPECIAL]
     unknown = [n for n in names if n not in SCENARIOS and n not in SPECIAL]
     if unknown:
@@ -161,10 +163,12 @@ def main():
 def plan(args, names, sweep_sizes):
     """The schedule's length, printed before anything starts."""
     n_targets = 4 if args.workers2 else 3
-    pgbench_s = sum(args.rounds * n_targets * args.seconds + n_targets * args.warmup
+    # + about 1 s per run to start pgbench and log its clients in, 8 s for 2,000 SCRAM logins
+    pgbench_s = sum(args.rounds * n_targets * (args.seconds + 1) + n_targets * (args.warmup + 1)
+                    + (args.rounds * n_targets * 8 if n == "clients-2000" else 0)
                     for n in names if n in SCENARIOS)
     if "sweep" in names:
-        pgbench_s += len(SWEEP_WORKLOADS) * args.rounds * (2 * len(sweep_sizes) + 1) * args.sweep_seconds
+        pgbench_s += len(SWEEP_WORKLOADS) * args.rounds * (2 * len(sweep_sizes) + 1) * (args.sweep_seconds + 1)
     idle_s = 2 * max(10, args.idle_clients / 300) if "idle-10000" in names else 0
     total = pgbench_s + idle_s + 60  # + cluster start and pgbench -i
     return (f"plan: {', '.join(names)}; {args.rounds} round(s) of {args.seconds}s runs (sweep {args.sweep_seconds}s); "
