@@ -1,14 +1,20 @@
-"""What the pgbench benchmarks share: a throwaway cluster initialised for pgbench, and a pgrelay
-started on it from a config dict. Both stop and clean up by themselves."""
+"""What the pgbench benchmarks share: a throwaway cluster initialised for pgbench, a pgrelay started
+on it from a config dict, a PgBouncer in transaction mode, one pgbench run parsed, and the /proc
+readings (CPU time, resident memory) of the proxies. Everything started here is a child process
+whose PID is kept, and stops and cleans up by itself."""
 
 import contextlib
 import json
 import os
+import re
+import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,6 +23,7 @@ from conftest import free_port, scram_verifier, wait_for_port  # noqa: E402
 
 PGCLUSTER = REPO / "tests" / "cluster" / "pgcluster"
 PGENV = {**os.environ, "PGPASSWORD": "app"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -44,27 +51,215 @@ def pgrelay_binary():
     return binary if Path(binary).exists() else str(REPO / "build/dev/proxy/pgrelay")
 
 
+def write_pgrelay_config(work, config, port, name="pgrelay.json"):
+    """Writes users.json (app/app) and the config `config` + listen + auth into `work`; returns its path."""
+    (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
+    path = work / name
+    path.write_text(json.dumps({
+        "listen": [f"127.0.0.1:{port}"],
+        "auth": {"method": "scram-sha-256", "users_file": "users.json"},
+        "log": {"level": "warn"}, **config}))
+    return path
+
+
+def pgrelay_accepts(work, config):
+    """(ok, diagnostics) of `pgrelay --check-config` on `config`: whether this binary knows every key."""
+    path = write_pgrelay_config(work, config, free_port(), name="pgrelay-check.json")
+    r = subprocess.run([pgrelay_binary(), "--check-config", str(path)], capture_output=True, text=True, timeout=30)
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
 @contextlib.contextmanager
 def running_pgrelay(work, config):
     """Starts pgrelay with `config` (a dict; "listen" is filled in) and user app/app; yields
     (process, port, binary)."""
     port = free_port()
-    (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
-    (work / "pgrelay.json").write_text(json.dumps({
-        "listen": [f"127.0.0.1:{port}"],
-        "auth": {"method": "scram-sha-256", "users_file": "users.json"},
-        "log": {"level": "warn"}, **config}))
+    path = write_pgrelay_config(work, config, port)
     binary = pgrelay_binary()
-    relay = subprocess.Popen([binary, str(work / "pgrelay.json")], stdout=subprocess.DEVNULL,
+    relay = subprocess.Popen([binary, str(path)], stdout=subprocess.DEVNULL,
                              stderr=open(work / "pgrelay.log", "w"))
     try:
         if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
             raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
         yield relay, port, binary
     finally:
-        relay.send_signal(signal.SIGTERM)
-        try:
-            relay.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            relay.wait()
+        stop_child(relay)
+
+
+def stop_child(proc, timeout=15):
+    """SIGTERM to this one child, SIGKILL after `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def routed_database(primary, replica_ports, routing=True, **extra):
+    """A pgrelay database entry for server database app on the cluster, its replicas listed (role
+    read) and read routing on or off."""
+    replicas = [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
+                for i, p in enumerate(replica_ports, start=1)]
+    return {"server_database": "app", "primary": f"127.0.0.1:{primary}", "replicas": replicas,
+            "server_user": "app", "server_password": "app", "routing": {"enabled": routing}, **extra}
+
+
+def wait_replicas_caught_up(primary, replicas, timeout=120):
+    """Blocks until every replica has replayed the primary's current WAL position."""
+    import psycopg
+    from conftest import dsn
+    with psycopg.connect(dsn(primary), autocommit=True) as c:
+        target = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    deadline = time.monotonic() + timeout
+    for port in replicas:
+        with psycopg.connect(dsn(port), autocommit=True) as c:
+            while not c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"replica on port {port} did not replay up to {target} in {timeout}s")
+                time.sleep(0.2)
+
+
+# --- PgBouncer ---------------------------------------------------------------------------------
+
+PGBOUNCER_OS_USER = "postgres"  # Debian's pgbouncer refuses to run as root, like Postgres
+
+
+def role_verifier(port, role="app"):
+    """The SCRAM verifier Postgres stores for `role` (pg_authid.rolpassword), read as admin."""
+    import psycopg
+    from conftest import dsn
+    with psycopg.connect(dsn(port, user="admin", password="admin", dbname="postgres"), autocommit=True) as c:
+        return c.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()[0]
+
+
+def pgbouncer_version():
+    out = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0].strip() if out else "pgbouncer (unknown version)"
+
+
+@contextlib.contextmanager
+def running_pgbouncer(primary, databases, max_client_conn=1000):
+    """Starts PgBouncer in transaction mode in front of the primary; yields (process, port).
+
+    `databases` maps a client-side database name to its pool size (all serve server database app).
+    Clients authenticate with SCRAM-SHA-256 against an auth_file holding the verifier Postgres
+    stores for app; towards Postgres PgBouncer logs in as app/app (password in the connection
+    string). It runs as the postgres OS user (it refuses root) from a temp dir that user owns, and
+    stops with SIGTERM to its own PID."""
+    import pwd
+    pw = pwd.getpwnam(PGBOUNCER_OS_USER)
+    work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-pgbouncer-"))
+    os.chmod(work, 0o755)
+    port = free_port()
+    (work / "userlist.txt").write_text(f'"app" "{role_verifier(primary)}"\n')
+    dbs = "\n".join(f"{name} = host=127.0.0.1 port={primary} dbname=app user=app password=app pool_size={size}"
+                    for name, size in databases.items())
+    (work / "pgbouncer.ini").write_text(f"""[databases]
+{dbs}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {work}/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = {max_client_conn}
+max_db_connections = 0
+logfile = {work}/pgbouncer.log
+log_connections = 0
+log_disconnections = 0
+log_pooler_errors = 1
+stats_period = 3600
+query_wait_timeout = 120
+""")
+    for f in work.iterdir():
+        os.chown(f, pw.pw_uid, pw.pw_gid)
+    os.chown(work, pw.pw_uid, pw.pw_gid)
+    # user=/group= make the child exec pgbouncer itself under that uid, so this PID is pgbouncer's.
+    proc = subprocess.Popen(["pgbouncer", str(work / "pgbouncer.ini")], user=pw.pw_uid, group=pw.pw_gid,
+                            extra_groups=[], cwd=work, stdout=subprocess.DEVNULL,
+                            stderr=open(work / "stderr.log", "w"))
+    try:
+        if not wait_for_port(port, 10, alive=lambda: proc.poll() is None):
+            log = (work / "pgbouncer.log").read_text() if (work / "pgbouncer.log").exists() else ""
+            raise RuntimeError(f"pgbouncer did not start:\n{log[-3000:]}{(work / 'stderr.log').read_text()[-2000:]}")
+        yield proc, port
+    finally:
+        stop_child(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds (/proc/PID/stat fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid):
+    """VmRSS of a process, in KiB (/proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def raise_nofile(want):
+    """Raises this process's RLIMIT_NOFILE (children inherit it); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def spread(values):
+    """(max - min) / median, in percent."""
+    m = statistics.median(values) if values else 0
+    return (max(values) - min(values)) / m * 100 if m else 0.0
+
+
+def pgbench(port, dbname, seconds, clients, args=(), threads=None, pid=None, timeout_extra=120):
+    """One `pgbench -T seconds -c clients -n` run against 127.0.0.1:port as app; with `pid`, the CPU
+    time that process used meanwhile. Returns a dict of the figures pgbench printed."""
+    threads = threads or min(clients, 2)
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", "-c", str(clients),
+           "-j", str(threads), "-T", str(seconds), *args, dbname]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout_extra, env=PGENV)
+        out, rc = r.stdout + r.stderr, r.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = f"{e.stdout or ''}{e.stderr or ''}\ntimeout after {seconds + timeout_extra}s", -1
+    wall = time.monotonic() - t0
+    cpu = (cpu_seconds(pid) - cpu0) if pid else None
+
+    def num(pattern, cast=float):
+        m = re.search(pattern, out)
+        return cast(m.group(1)) if m else None
+
+    xacts = num(r"number of transactions actually processed: (\d+)", int) or 0
+    return {
+        "cmd": " ".join(cmd),
+        "tps": num(r"tps = ([\d.]+) \(") or 0.0,
+        "xacts": xacts,
+        "failed": num(r"number of failed transactions: (\d+)", int),
+        "latency_ms": num(r"latency average = ([\d.]+) ms"),
+        "connect_ms": num(r"(?:initial connection time|average connection time) = ([\d.]+) ms"),
+        "rc": rc,
+        "errors": [l for l in out.splitlines() if "error" in l.lower() or "fatal" in l.lower()][:5],
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_ms_per_1000": (cpu / xacts * 1e6) if cpu is not None and xacts else None,
+    }

@@ -20,26 +20,16 @@ PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/
 """
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 import psycopg
 
-from benchlib import PGENV, bench_cluster, running_pgrelay
+from benchlib import (PGENV, bench_cluster, cpu_seconds, routed_database, running_pgrelay, spread,
+                      wait_replicas_caught_up)
 from conftest import dsn
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 is fields[0]
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def run_pgbench(port, dbname, args, seconds, relay_pid):
@@ -70,24 +60,6 @@ def app_backends(port):
                          "AND backend_type = 'client backend'").fetchone()[0]
 
 
-def wait_replicas_caught_up(primary, replicas, timeout=120):
-    with psycopg.connect(dsn(primary), autocommit=True) as c:
-        target = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    deadline = time.monotonic() + timeout
-    for port in replicas:
-        with psycopg.connect(dsn(port), autocommit=True) as c:
-            while not c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"replica on port {port} did not replay up to {target} in {timeout}s")
-                time.sleep(0.2)
-
-
-def spread(values):
-    """(max - min) / median, in percent."""
-    m = statistics.median(values)
-    return (max(values) - min(values)) / m * 100 if m else 0.0
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=64)
@@ -101,17 +73,11 @@ def main():
 
     with bench_cluster(2, args.scale) as (work, primary, replica_ports):
         wait_replicas_caught_up(primary, replica_ports)
-        replicas = [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
-                    for i, p in enumerate(replica_ports, start=1)]
-
-        def database(routing):
-            return {"server_database": "app", "primary": f"127.0.0.1:{primary}", "replicas": replicas,
-                    "server_user": "app", "server_password": "app", "routing": {"enabled": routing}}
-
         with running_pgrelay(work, {
                 "workers": args.workers,
                 "pool": {"mode": "transaction", "size": args.pool, "wait_timeout": "60s"},
-                "databases": {"app_on": database(True), "app_off": database(False)}}) as (relay, port, binary):
+                "databases": {"app_on": routed_database(primary, replica_ports, True),
+                              "app_off": routed_database(primary, replica_ports, False)}}) as (relay, port, binary):
             measure(args, primary, replica_ports, relay, port, binary)
 
 

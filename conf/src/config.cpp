@@ -19,6 +19,8 @@ pool_settings apply(pool_settings base, const pool_overrides& over) {
   };
   take(base.mode, over.mode);
   take(base.size, over.size);
+  take(base.size_auto, over.size_auto);
+  take(base.max_size, over.max_size);
   take(base.min_idle, over.min_idle);
   take(base.max_clients, over.max_clients);
   take(base.connect_timeout, over.connect_timeout);

@@ -39,6 +39,7 @@ constexpr std::array admin_keys{"http_listen"sv};
 constexpr std::array log_keys{"format"sv, "level"sv, "slow_query"sv};
 constexpr std::array pool_keys{"mode"sv,
                                "size"sv,
+                               "max_size"sv,
                                "min_idle"sv,
                                "max_clients"sv,
                                "connect_timeout"sv,
@@ -91,6 +92,7 @@ constexpr std::array all_key_paths{
     "session_state.set_in_transaction"sv,
     "pool.mode"sv,
     "pool.size"sv,
+    "pool.max_size"sv,
     "pool.min_idle"sv,
     "pool.max_clients"sv,
     "pool.connect_timeout"sv,
@@ -453,6 +455,24 @@ class reader {
 
 // ---- shape pass -------------------------------------------------------------------------
 
+// `size`: a number of server connections, or `auto` for the adaptive limit (proxy/core's
+// concurrency_limit) bounded by `max_size`.
+void read_pool_size(reader& r, const YAML::Node& v, const std::string& p, position at, pool_overrides& out) {
+  auto text = r.read_string(v, p, at);
+  if (!text) return;
+  if (*text == "auto") {
+    out.size_auto = true;
+    return;
+  }
+  const auto n = parse_u64(*text);
+  if (!n || *n > std::numeric_limits<std::uint32_t>::max()) {
+    r.error(at, p, "expected a non-negative integer or 'auto', got '" + *text + "'");
+    return;
+  }
+  out.size = static_cast<std::uint32_t>(*n);
+  out.size_auto = false;
+}
+
 void read_pool(reader& r, const YAML::Node& node, const std::string& path, position pos,
                pool_overrides& out) {
   r.read_map(node, path, pos, pool_keys,
@@ -462,7 +482,9 @@ void read_pool(reader& r, const YAML::Node& node, const std::string& path, posit
                    out.mode = *i == 0 ? pool_mode::session : pool_mode::transaction;
                  }
                } else if (name == "size") {
-                 out.size = r.read_u32(v, p, at);
+                 read_pool_size(r, v, p, at, out);
+               } else if (name == "max_size") {
+                 out.max_size = r.read_u32(v, p, at);
                } else if (name == "min_idle") {
                  out.min_idle = r.read_u32(v, p, at);
                } else if (name == "max_clients") {
@@ -760,17 +782,20 @@ struct checker {
   void pool_ok(const pool_settings& eff, const pool_overrides& here, const std::string& path) {
     if (r.failed_at(path, shape_errors)) return;
     const std::string p = path + ".";
-    if (here.size && eff.size == 0) error(p + "size", "must be greater than 0");
+    if (here.size && !eff.size_auto && eff.size == 0) error(p + "size", "must be greater than 0");
+    if (here.max_size && eff.max_size == 0) error(p + "max_size", "must be greater than 0");
     if (here.max_clients && eff.max_clients == 0)
       error(p + "max_clients", "must be greater than 0");
     if (here.connect_timeout && eff.connect_timeout.count() == 0) {
       error(p + "connect_timeout", "must be greater than 0");
     }
-    if ((here.min_idle || here.size) && !failed(p + "size") && !failed(p + "min_idle") &&
-        eff.size > 0 && eff.min_idle > eff.size) {
-      error(here.min_idle ? p + "min_idle" : p + "size",
-            "min_idle (" + std::to_string(eff.min_idle) + ") exceeds the pool size (" +
-                std::to_string(eff.size) + ")");
+    // Blamed on min_idle when written here, else on whatever set the ceiling here.
+    const bool ceiling_here = here.size_auto.has_value() || (eff.size_auto && here.max_size);
+    if ((here.min_idle || ceiling_here) && !failed(p + "size") && !failed(p + "max_size") &&
+        !failed(p + "min_idle") && eff.cap() > 0 && eff.min_idle > eff.cap()) {
+      const std::string blamed = here.min_idle ? "min_idle" : here.size_auto ? "size" : "max_size";
+      error(p + blamed, "min_idle (" + std::to_string(eff.min_idle) + ") exceeds the pool " +
+                            (eff.size_auto ? "max_size (" : "size (") + std::to_string(eff.cap()) + ")");
     }
   }
 

@@ -146,7 +146,7 @@ table show_databases(const conf::config& cfg, const std::vector<worker_snapshot>
     }
     auto pool = apply(cfg.pool, db.pool);
     auto [host, port] = host_port(db.primary);
-    t.rows.push_back({name, host, port, db.server_database, db.server_user, num(pool.size), num(pool.min_idle),
+    t.rows.push_back({name, host, port, db.server_database, db.server_user, num(pool.cap()), num(pool.min_idle),
                       pool.mode == conf::pool_mode::session ? "session" : "transaction", num(pool.max_clients),
                       num(current), paused.contains(name) || paused.contains("") ? "1" : "0", "0",
                       num(db.replicas.size()), db.routing.enabled ? "on" : "off"});
@@ -198,7 +198,8 @@ table show_config(const conf::config& cfg) {
   row("shutdown_timeout", ms(cfg.shutdown_timeout), true);
   row("max_prepared_per_server", num(cfg.max_prepared_per_server), true);
   row("pool.mode", cfg.pool.mode == conf::pool_mode::session ? "session" : "transaction", true);
-  row("pool.size", num(cfg.pool.size), true);
+  row("pool.size", cfg.pool.size_auto ? "auto" : num(cfg.pool.size), true);
+  row("pool.max_size", num(cfg.pool.max_size), true);
   row("pool.min_idle", num(cfg.pool.min_idle), true);
   row("pool.max_clients", num(cfg.pool.max_clients), true);
   row("pool.connect_timeout", ms(cfg.pool.connect_timeout), true);

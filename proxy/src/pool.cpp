@@ -17,7 +17,54 @@ pool::pool(asio::any_io_executor ex, std::string database, std::string user, con
       settings_(settings),
       target_(std::move(target)),
       budget_(std::move(budget)),
-      multi_worker_(multi_worker) {}
+      multi_worker_(multi_worker) {
+  update_settings(settings_);
+}
+
+void pool::update_settings(const conf::pool_settings& s) {
+  settings_ = s;
+  // In session mode a checkout lasts a whole client session: no latency signal, so `auto` is
+  // simply max_size there.
+  if (!s.size_auto || s.mode != conf::pool_mode::transaction) {
+    limit_.reset();
+  } else if (!limit_ || limit_->settings().max != s.max_size) {
+    core::concurrency_limit_settings ls;
+    ls.max = s.max_size;
+    limit_.emplace(ls, clock::now());
+  }
+  grant_slots();
+}
+
+acquire_result pool::lend(acquire_result r) {
+  if (r.server) {
+    ++active_;
+    r.server->lent_at_ = clock::now();
+  }
+  return r;
+}
+
+void pool::sample_transaction(const server_connection& server) {
+  auto now = clock::now();
+  auto before = limit_->limit();
+  limit_->on_complete(now, now - server.lent_at_, active_, !waiters_.empty());
+  if (limit_->limit() != before) {
+    const auto& r = limit_->last();
+    spdlog::debug("pool {}/{} to {}: limit {} -> {} (latency {:.0f}us, baseline {:.0f}us, {:.1f} in flight, "
+                  "{:.0f} tps)", database_, user_, target_.address.to_string(), before, limit_->limit(),
+                  r.latency_ns / 1e3, r.baseline_ns / 1e3, r.in_flight, r.throughput);
+  }
+}
+
+void pool::grant_slots() {
+  if (!limit_) return;
+  for (auto* w : waiters_) {
+    if (!below_limit()) return;
+    if (w->handed || w->may_open) continue;
+    w->may_open = true;  // it takes an idle server first, else opens one within the budget
+    ++promised_;
+    w->timer->cancel();
+  }
+}
 
 std::unique_ptr<server_connection> pool::take_idle() {
   while (!idle_.empty()) {
@@ -37,9 +84,11 @@ void pool::discard(std::unique_ptr<server_connection> server) {
 }
 
 void pool::wake_one_for_slot() {
+  if (!below_limit()) return;
   for (auto* w : waiters_) {
     if (!w->handed && !w->may_open) {
       w->may_open = true;
+      ++promised_;
       w->timer->cancel();
       return;
     }
@@ -76,16 +125,9 @@ awaitable<acquire_result> pool::acquire() {
   } guard{*budget_, counted_starving};
 
   for (;;) {
-    if (waiters_.empty()) {
-      if (auto s = take_idle()) {
-        ++active_;
-        co_return acquire_result{std::move(s), {}};
-      }
-      if (budget_->try_take_server(settings_.size)) {
-        auto r = co_await open_new();
-        if (r.server) ++active_;
-        co_return r;
-      }
+    if (waiters_.empty() && below_limit()) {
+      if (auto s = take_idle()) co_return lend({std::move(s), {}});
+      if (budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
     }
     if (multi_worker_ && !counted_starving && active_ == 0 && idle_.empty()) {
       counted_starving = true;
@@ -101,23 +143,16 @@ awaitable<acquire_result> pool::acquire() {
     auto it = std::prev(waiters_.end());
     co_await timer.async_wait(use_tuple);
     waiters_.erase(it);
-    if (w.handed) {
-      ++active_;
-      co_return acquire_result{std::move(w.handed), {}};
-    }
-    if (w.may_open && budget_->try_take_server(settings_.size)) {
-      auto r = co_await open_new();
-      if (r.server) ++active_;
-      co_return r;
-    }
-    if (auto s = take_idle()) {
-      ++active_;
-      co_return acquire_result{std::move(s), {}};
-    }
-    if (budget_->try_take_server(settings_.size)) {
-      auto r = co_await open_new();
-      if (r.server) ++active_;
-      co_return r;
+    if (w.handed || w.may_open) --promised_;
+    if (w.handed) co_return lend({std::move(w.handed), {}});
+    if (below_limit()) {
+      // size: auto keeps servers above a lowered limit idle: reuse one before opening another.
+      if (limit_) {
+        if (auto s = take_idle()) co_return lend({std::move(s), {}});
+      }
+      if (w.may_open && budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
+      if (auto s = take_idle()) co_return lend({std::move(s), {}});
+      if (budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
     }
     if (clock::now() >= deadline || stopped_) {
       co_return acquire_result{
@@ -129,6 +164,7 @@ awaitable<acquire_result> pool::acquire() {
 }
 
 void pool::release(std::unique_ptr<server_connection> server, bool clean) {
+  if (limit_) sample_transaction(*server);
   if (active_ > 0) --active_;
   server->last_used_ = clock::now();
   ++server->uses_;
@@ -136,24 +172,31 @@ void pool::release(std::unique_ptr<server_connection> server, bool clean) {
   bool expired = (settings_.server_lifetime.count() > 0 && now - server->created_ >= settings_.server_lifetime) ||
                  (settings_.server_max_uses > 0 && server->uses_ >= settings_.server_max_uses) ||
                  server->generation_ != generation_ ||
-                 budget_->servers.load(std::memory_order_relaxed) > settings_.size;  // shrunk by a reload
+                 budget_->servers.load(std::memory_order_relaxed) > settings_.cap();  // shrunk by a reload
   if (!clean || server->broken_ || !server->tracker_.quiet() || stopped_ || expired) {
     discard(std::move(server));
-    return;
+  } else if (hand_to_waiter(server)) {
+    // handed on
+  } else if (multi_worker_ && budget_->starving.load(std::memory_order_relaxed) > 0) {
+    // Another worker is starved of slots this worker holds: give one back instead of idling it.
+    discard(std::move(server));
+  } else {
+    idle_.push_back(std::move(server));
   }
+  grant_slots();
+}
+
+bool pool::hand_to_waiter(std::unique_ptr<server_connection>& server) {
+  if (!below_limit()) return false;
   for (auto* w : waiters_) {
     if (!w->handed && !w->may_open) {
       w->handed = std::move(server);
+      ++promised_;
       w->timer->cancel();
-      return;
+      return true;
     }
   }
-  // Another worker is starved of slots this worker holds: give one back instead of idling it.
-  if (multi_worker_ && budget_->starving.load(std::memory_order_relaxed) > 0) {
-    discard(std::move(server));
-    return;
-  }
-  idle_.push_back(std::move(server));
+  return false;
 }
 
 clock::duration pool::oldest_wait(clock::time_point now) const {
@@ -183,10 +226,18 @@ void pool::update_target(server_target t) {
 
 awaitable<void> pool::maintain() {
   asio::steady_timer timer(ex_);
+  // size: auto wakes every 100 ms so the limit notices a pool where nothing completes; the
+  // upkeep below still runs once a second.
+  std::uint32_t ticks = 0;
   while (!stopped_) {
-    timer.expires_after(millis(1000));
+    timer.expires_after(millis(limit_ ? 100 : 1000));
     co_await timer.async_wait(use_tuple);
     if (stopped_) break;
+    if (limit_) {
+      limit_->on_tick(clock::now(), !waiters_.empty());
+      grant_slots();
+      if (++ticks % 10 != 0) continue;
+    }
     auto now = clock::now();
     for (auto it = idle_.begin(); it != idle_.end();) {
       auto& s = *it;
@@ -202,7 +253,7 @@ awaitable<void> pool::maintain() {
         ++it;
       }
     }
-    while (idle_.size() < settings_.min_idle && waiters_.empty() && budget_->try_take_server(settings_.size)) {
+    while (idle_.size() < settings_.min_idle && waiters_.empty() && budget_->try_take_server(settings_.cap())) {
       auto r = co_await open_new();
       if (!r.server) break;
       idle_.push_back(std::move(r.server));

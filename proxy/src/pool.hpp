@@ -1,16 +1,19 @@
 // A pool of server connections for one (database, user) on one worker. Idle servers are kept
 // LIFO so the warmest is reused; waiters are served FIFO, each bounded by the wait timeout.
 // Server slots are counted in a budget shared by all workers, so `size` holds process-wide.
+// With `size: auto` a core::concurrency_limit also caps how many servers this worker lends at once.
 #pragma once
 
 #include <atomic>
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
+#include "pgrelay/core/concurrency_limit.hpp"
 #include "server_connection.hpp"
 
 namespace pgrelay::proxy {
@@ -51,7 +54,7 @@ class pool {
   void stop();
 
   const conf::pool_settings& settings() const { return settings_; }
-  void update_settings(const conf::pool_settings& s) { settings_ = s; }
+  void update_settings(const conf::pool_settings& s);
   // Servers opened from now on use `t`; open ones are replaced as they leave (reload).
   void update_target(server_target t);
   pool_budget& budget() { return *budget_; }
@@ -69,6 +72,8 @@ class pool {
   // How long the longest waiter has waited (0 when none waits).
   clock::duration oldest_wait(clock::time_point now) const;
   void close_idle();
+  // The adaptive limit with `size: auto`, else the fixed size.
+  std::uint32_t current_limit() const { return limit_ ? limit_->limit() : settings_.size; }
 
  private:
   struct waiter {
@@ -79,9 +84,16 @@ class pool {
   };
 
   awaitable<acquire_result> open_new();
+  acquire_result lend(acquire_result r);
   std::unique_ptr<server_connection> take_idle();
   void discard(std::unique_ptr<server_connection> server);
   void wake_one_for_slot();
+  // size: auto only. Whether one more server may be lent now, counting the ones promised to
+  // waiters that have not resumed yet; and waking waiters for slots the limit has just opened.
+  bool below_limit() const { return !limit_ || active_ + promised_ < limit_->limit(); }
+  void grant_slots();
+  bool hand_to_waiter(std::unique_ptr<server_connection>& server);
+  void sample_transaction(const server_connection& server);
 
   asio::any_io_executor ex_;
   std::string database_;
@@ -93,6 +105,8 @@ class pool {
   std::deque<std::unique_ptr<server_connection>> idle_;  // back = most recently used
   std::list<waiter*> waiters_;
   std::uint32_t active_ = 0;  // lent out or opening, on this worker
+  std::uint32_t promised_ = 0;  // waiters handed a server or told to open one, not resumed yet
+  std::optional<core::concurrency_limit> limit_;  // size: auto
   std::uint64_t next_id_ = 1;
   std::uint64_t generation_ = 0;  // bumped when a reload changes the target
   bool stopped_ = false;

@@ -71,6 +71,7 @@ class server_connection {
   conf::endpoint address_;
   clock::time_point created_ = clock::now();
   clock::time_point last_used_ = clock::now();
+  clock::time_point lent_at_{};  // when the pool last lent it: a transaction's latency for size: auto
   std::uint64_t uses_ = 0;
   std::uint64_t id_ = 0;
   std::uint64_t generation_ = 0;  // the pool's target generation it was opened for

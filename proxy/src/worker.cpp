@@ -150,7 +150,7 @@ worker_snapshot worker::snapshot() const {
     v.cl_waiting = p->waiting_count();
     v.sv_active = p->active_count();
     v.sv_idle = p->idle_count();
-    v.size = p->settings().size;
+    v.size = p->current_limit();  // the adaptive limit with size: auto
     v.max_clients = p->settings().max_clients;
     v.maxwait_us = static_cast<std::uint64_t>(p->oldest_wait(now).count());
     snap.pools.push_back(std::move(v));

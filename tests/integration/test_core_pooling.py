@@ -78,6 +78,23 @@ def test_500_clients_on_a_pool_of_20(pgrelay, cluster, rows_table):
     assert relay.alive()
 
 
+def test_size_auto_serves_everyone_within_max_size(pgrelay, cluster, rows_table):
+    """size: auto adapts the number of servers lent at once; every client is served and the pool
+    never opens more than max_size servers."""
+    wait_no_app_backends(cluster)
+    relay = pgrelay({"pool": {"size": "auto", "max_size": 8, "wait_timeout": "60s"}})
+    clients, txs = 200, 10
+    with BackendMonitor(cluster) as mon:
+        results, errors, alive = hammer(relay.dsn(connect_timeout=60), rows_table, clients, txs)
+    assert mon.error is None, f"monitor failed: {mon.error!r}"
+    assert alive == 0 and not errors, f"{alive} still running, errors e.g. {[repr(e) for e in errors[:5]]}"
+    assert len(results) == clients
+    with primary_app(cluster) as p:
+        assert p.execute(f"select count(*) from {rows_table}").fetchone()[0] == clients * txs
+    assert 1 <= mon.max_seen <= 8, f"saw {mon.max_seen} server backends for max_size 8"
+    assert relay.alive()
+
+
 # ------------------------------------------------------------------------------------------
 # 13. workers
 

@@ -256,3 +256,30 @@ TEST_CASE("docs/configuration.md documents every key the loader accepts", "[conf
     CHECK(doc.find("`" + std::string{key} + "`") != std::string::npos);
   }
 }
+
+TEST_CASE("size: auto with max_size, and a number overriding it per level", "[conf]") {
+  const auto cfg = must_load(R"(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+pool: {size: auto, max_size: 30}
+databases:
+  app:
+    primary: 127.0.0.1:5432
+    server_user: app
+    users: {batch: {pool: {size: 5}}}
+  reports:
+    primary: 127.0.0.1:5432
+    server_user: reports
+    pool: {max_size: 8}
+)");
+  CHECK(cfg.pool.size_auto);
+  CHECK(cfg.pool.cap() == 30);
+  const auto app = cfg.pool_for("app", "app");
+  CHECK(app.size_auto);
+  CHECK(app.max_size == 30);
+  const auto batch = cfg.pool_for("app", "batch");
+  CHECK_FALSE(batch.size_auto);
+  CHECK(batch.cap() == 5);
+  CHECK(cfg.pool_for("reports", "x").cap() == 8);
+  CHECK_FALSE(must_load(minimal).pool.size_auto);
+}

@@ -30,6 +30,8 @@ struct endpoint {
 struct pool_settings {
   pool_mode mode = pool_mode::transaction;
   std::uint32_t size = 20;
+  bool size_auto = false;       // `size: auto`: the pool adapts its size within [1, max_size]
+  std::uint32_t max_size = 20;  // the ceiling of `size: auto`; unused with a fixed size
   std::uint32_t min_idle = 0;
   std::uint32_t max_clients = 10000;
   duration connect_timeout{5000};
@@ -39,12 +41,17 @@ struct pool_settings {
   std::uint64_t server_max_uses = 0;  // 0: unlimited
   duration query_timeout{0};
   duration idle_in_transaction_timeout{0};
+
+  // The most server connections the pool may hold: `size`, or `max_size` with `size: auto`.
+  std::uint32_t cap() const { return size_auto ? max_size : size; }
 };
 
 // Overrides that may appear at database or user level: unset fields inherit.
 struct pool_overrides {
   std::optional<pool_mode> mode;
   std::optional<std::uint32_t> size;
+  std::optional<bool> size_auto;  // set with `size`: true for `auto`, false for a number
+  std::optional<std::uint32_t> max_size;
   std::optional<std::uint32_t> min_idle;
   std::optional<std::uint32_t> max_clients;
   std::optional<duration> connect_timeout;
