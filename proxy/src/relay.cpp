@@ -133,7 +133,6 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
       if (step.starts_frame) {
         if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
           request_started_ = clock::now();
-          request_sql_.clear();
         }
         if (slow_query_ms_ > 0 && request_sql_.empty() && step.what == pr::scan_step::kind::whole) {
           // Kept for the slow-request log line (capacity is reused: no allocation per request).
@@ -288,6 +287,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
               if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
                 log_slow_request(now - request_started_);
               }
+              request_sql_.clear();
             }
             settle_pending_sets(st);
             break;

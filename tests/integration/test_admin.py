@@ -398,3 +398,25 @@ def test_sd_notify_ready_reloading_watchdog_stopping(cluster, tmp_path):
     finally:
         relay.stop()
         s.close()
+
+
+# ---- logs ---------------------------------------------------------------------------------------
+
+def test_json_logs_parse_and_never_carry_secrets_or_values(cluster, pgrelay):
+    relay = pgrelay(overrides={"log": {"format": "json", "level": "info", "slow_query": "50ms"}})
+    with psycopg.connect(relay.dsn(), autocommit=True, application_name='quote"app') as c:
+        # a slow statement with a literal and a bound parameter that must not reach the log
+        c.execute("select pg_sleep(0.1), 'secret-literal-1234' as x, %s::text as y", ("secret-param-5678",))
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(relay.dsn(password="wrong-password-9999"))
+    relay.stop()
+    lines = [l for l in relay.log().splitlines() if l.strip()]
+    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    assert all({"time", "level", "msg"} <= set(r) for r in records)
+    msgs = "\n".join(r["msg"] for r in records)
+    assert "client connected" in msgs and "client disconnected" in msgs and "duration=" in msgs
+    slow = [r for r in records if r["msg"].startswith("slow request")]
+    assert slow and slow[0]["level"] == "warning", msgs
+    assert "pg_sleep" in slow[0]["msg"]
+    for secret in ("secret-literal-1234", "secret-param-5678", "wrong-password-9999", "SCRAM-SHA-256$"):
+        assert secret not in relay.log(), secret
