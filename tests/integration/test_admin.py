@@ -420,3 +420,26 @@ def test_json_logs_parse_and_never_carry_secrets_or_values(cluster, pgrelay):
     assert "pg_sleep" in slow[0]["msg"]
     for secret in ("secret-literal-1234", "secret-param-5678", "wrong-password-9999", "SCRAM-SHA-256$"):
         assert secret not in relay.log(), secret
+
+
+def test_sigterm_during_pgbench_keeps_every_commit_pgbench_counted(cluster, pgrelay, tmp_path):
+    relay = pgrelay(overrides={"pool": {"size": 4}, "shutdown_timeout": "5s"})
+    with psycopg.connect(cluster.primary_dsn(), autocommit=True) as p:
+        p.execute("create table if not exists shutdown_bench (id bigserial primary key, at timestamptz default now())")
+        p.execute("truncate shutdown_bench")
+    script = tmp_path / "insert.sql"
+    script.write_text("insert into shutdown_bench default values;\n")
+    env = dict(os.environ, PGPASSWORD="app")
+    bench = subprocess.Popen(["pgbench", "-n", "-h", "127.0.0.1", "-p", str(relay.port), "-U", "app", "-c", "8",
+                              "-j", "2", "-T", "20", "-f", str(script), "app"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(2)
+    relay.signal(signal.SIGTERM)
+    assert relay.proc.wait(timeout=15) == 0
+    out, err = bench.communicate(timeout=30)  # pgbench's clients end: nobody hangs
+    processed = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    assert processed > 0, out + err
+    with psycopg.connect(cluster.primary_dsn()) as p:
+        rows_on_primary = p.execute("select count(*) from shutdown_bench").fetchone()[0]
+    # every transaction pgbench counted as done was acknowledged, so it is on the primary
+    assert rows_on_primary >= processed, (rows_on_primary, processed)
