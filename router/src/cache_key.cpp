@@ -28,7 +28,8 @@ std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::stri
   return i;
 }
 
-// Skips a string literal starting at the quote s[i]; `backslashes` for E'...' strings.
+// Skips a string literal starting at the quote s[i]; `backslashes` for E'...' strings. Returns
+// the index after the closing quote, or npos when the literal is not terminated.
 std::size_t skip_string(std::string_view s, std::size_t i, bool backslashes) {
   ++i;
   while (i < s.size()) {
@@ -40,10 +41,10 @@ std::size_t skip_string(std::string_view s, std::size_t i, bool backslashes) {
         ++i;
         continue;
       }
-      break;
+      return i;
     }
   }
-  return i;
+  return std::string_view::npos;
 }
 
 }  // namespace
@@ -70,8 +71,16 @@ std::string literal_free_key(std::string_view s) {
     } else if (c == '\'') {
       bool escaped = !out.empty() && (out.back() == 'E' || out.back() == 'e') &&
                      (out.size() == 1 || !ident_char(out[out.size() - 2]));
-      i = skip_string(s, i, escaped);
-      out += "''";
+      auto end = skip_string(s, i, escaped);
+      if (end == std::string_view::npos) {
+        // Unterminated: the text cannot parse, so it must not share a key (and the cached
+        // classification) with a terminated literal. Keep the rest verbatim.
+        out.append(s.substr(i));
+        end = s.size();
+      } else {
+        out += "''";
+      }
+      i = end;
     } else if (c == '$' && !after_ident) {
       // $tag$ … $tag$ (or a $1 parameter, copied as is)
       auto close = s.find('$', i + 1);

@@ -33,3 +33,12 @@ TEST_CASE("a key classifies like the text it came from") {
     CHECK(classify(literal_free_key(sql)).kind == classify(sql).kind);
   }
 }
+
+TEST_CASE("an unterminated literal does not share the key of a terminated one") {
+  // Found by fuzz_classify: "select 'abc" (a parse error) had the key of "select ''" (read-only),
+  // so whichever came first decided how the other was routed.
+  CHECK(literal_free_key("select 'abc") != literal_free_key("select 'abc'"));
+  CHECK(literal_free_key("select 'abc") == "select 'abc");
+  CHECK(literal_free_key("select E'a\\'") == "select E'a\\'");
+  CHECK(classify(literal_free_key("select 'abc")).kind == statement_kind::parse_error);
+}
