@@ -2,8 +2,10 @@
 # The one command that installs everything and runs every test:
 #   scripts/install-deps.sh; for each of the `dev` and `asan` presets: configure + build,
 #   ctest, then the integration tests (real Postgres primary + replicas, drivers) against that build.
-# Env: SKIP_ASAN=1 skips the asan pass; SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest
-# arguments (e.g. PYTEST_ARGS="-k node -x").
+# Between the dev and asan passes, scripts/fuzz-smoke.sh builds the libFuzzer targets (clang) and
+# runs each for FUZZ_SECONDS (default 60).
+# Env: SKIP_ASAN=1 skips the asan pass; SKIP_FUZZ=1 skips the fuzz smoke run; SKIP_DEPS=1 skips
+# install-deps; PYTEST_ARGS adds pytest arguments (e.g. PYTEST_ARGS="-k node -x").
 # Exits non-zero if any step fails; the last line is a one-line summary.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -82,6 +84,12 @@ run_preset() {  # run_preset PRESET
 }
 
 run_preset dev
+if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
+  skip fuzz "SKIP_FUZZ=1"
+else
+  # 9 targets × FUZZ_SECONDS, plus the clang build.
+  step fuzz $((3600 + 12 * ${FUZZ_SECONDS:-60})) scripts/fuzz-smoke.sh
+fi
 if [[ ${SKIP_ASAN:-0} == 1 ]]; then
   skip asan "SKIP_ASAN=1"
 else
