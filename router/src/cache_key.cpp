@@ -98,7 +98,10 @@ std::string literal_free_key(std::string_view s) {
       }
     } else if (std::isdigit(static_cast<unsigned char>(c)) && !after_ident) {
       while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '_')) {
-        bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 1 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-');
+        // "1e+5" is one number; in "1e+$x$" the sign is an operator (the scanner ends the number
+        // at "1e"), and swallowing it would glue what follows onto the "0" of the key.
+        bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 2 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-') &&
+                             std::isdigit(static_cast<unsigned char>(s[i + 2]));
         i += exponent_sign ? 2 : 1;
       }
       out.push_back('0');

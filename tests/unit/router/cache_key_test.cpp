@@ -42,3 +42,12 @@ TEST_CASE("an unterminated literal does not share the key of a terminated one") 
   CHECK(literal_free_key("select E'a\\'") == "select E'a\\'");
   CHECK(classify(literal_free_key("select 'abc")).kind == statement_kind::parse_error);
 }
+
+TEST_CASE("an exponent sign without digits is not part of the number") {
+  // Found by fuzz_classify: "5.5e+$tag$…" keyed to "0$tag$…", where the dollar quote no longer
+  // opens (it follows an identifier character), so the key was not a fixed point.
+  CHECK(literal_free_key("select 5.5e+$t$ 'a' $t$") == "select 0+$t$ 'a' $t$");
+  CHECK(literal_free_key(literal_free_key("select 5.5e+$t$ 'a' $t$")) ==
+        literal_free_key("select 5.5e+$t$ 'a' $t$"));
+  CHECK(literal_free_key("select 1.5e+10, 2E-3") == "select 0, 0");
+}
