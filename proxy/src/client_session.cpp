@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pgrelay/core/log_text.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/tags.hpp"
@@ -93,8 +94,10 @@ awaitable<void> client_session::run() {
     co_return;
   }
   if (!*logged_in) co_return;
-  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_, user_, database_,
-               application_name_, session_mode_ ? "session" : "transaction");
+  // With auth.method trust the user name is whatever the client sent: escape it like the rest.
+  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_,
+               core::log_escape(user_), database_, core::log_escape(application_name_),
+               session_mode_ ? "session" : "transaction");
   reason_ = disconnect_reason::client_eof;
 
   for (;;) {
@@ -132,8 +135,9 @@ awaitable<void> client_session::run() {
     break;
   }
   auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
+  // Also logged after a failed login: user and database may be anything the client sent.
   spdlog::info("client disconnected: addr={} user={} database={} duration={:.3f}s transactions={} reason={}", peer_,
-               user_, database_, secs, transactions_, to_string(reason_));
+               core::log_escape(user_), core::log_escape(database_), secs, transactions_, to_string(reason_));
   error_code ignored;
   socket_.shutdown(stream_socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -253,7 +257,7 @@ awaitable<bool> client_session::attach_server() {
   if (!got.server) {
     reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
                                                                         : disconnect_reason::server_lost;
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, user_, got.error.message);
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
     co_await fail(got.error.sqlstate, got.error.message);
     co_return false;
   }
