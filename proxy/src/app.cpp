@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -28,6 +30,28 @@ void setup_logging(const conf::log_config& log) {
   }
   spdlog::set_level(spdlog::level::from_str(log.level));
   spdlog::flush_on(spdlog::level::info);
+}
+
+// The users file holds SCRAM verifiers: whoever reads one can run an offline dictionary attack
+// on the password and pose as pgrelay to clients (ServerKey); whoever writes it can add a user.
+// Like Postgres with its key files and libpq with .pgpass: refuse a file others may write,
+// warn about one others may read (0640 with a trusted group is a common packaging choice).
+// Returns false if pgrelay must not start. A missing file is load_users_file's to report.
+bool users_file_permissions_ok(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return true;
+  const auto mode = static_cast<unsigned>(st.st_mode & 07777);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    std::cerr << path << ": users file is writable by group or others (mode " << std::oct << mode
+              << std::dec << "); refusing to start (chmod go-w, ideally 0600)\n";
+    return false;
+  }
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    spdlog::warn("users file {} is readable by group or others (mode {:o}): the SCRAM verifiers in it "
+                 "allow offline password guessing; chmod 0600 (or 0640 with a trusted group)",
+                 path, mode);
+  }
+  return true;
 }
 
 }  // namespace
@@ -55,6 +79,7 @@ int run_proxy(const std::string& config_path) {
 
   auto users = std::make_shared<users_map>();
   if (cfg->auth.method == conf::auth_method::scram_sha_256) {
+    if (!users_file_permissions_ok(cfg->auth.users_file)) return 2;
     auto u = conf::load_users_file(cfg->auth.users_file);
     if (!u.ok()) {
       for (const auto& d : u.errors) std::cerr << d.to_string() << "\n";
