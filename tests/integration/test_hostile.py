@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 import threading
 import time
 
 import psycopg
 import pytest
 
+from conftest import pgrelay_bin, wait_for_port
 from helpers_core import (PROTOCOL_3_0, LoginError, QueryLoop, RawClient, assert_sqlstate,
                           closed_within, connect, error_or_close, message, parse_error,
                           raw_socket, read_message, run_threads, startup_packet)
@@ -365,3 +367,55 @@ def test_many_failed_logins_from_one_address(pgrelay):
         connect(relay.dsn(password="wrong"))
     assert_sqlstate(ei.value, "28P01", "password authentication failed")
     assert_serving(relay)
+
+
+# ------------------------------------------------------------------------------------------
+# the users file
+
+
+def test_users_file_permissions(pgrelay):
+    """A users file others can write is refused at startup (exit 2, the reason on stderr); one
+    others can read starts with a warning; 0600 starts quietly."""
+    relay = pgrelay({"pool": {"size": 2}}, unix_socket=False)  # stop() removes the socket dir
+    assert "users file" not in relay.log()
+    relay.stop()
+    cmd = [str(pgrelay_bin()), "--config", str(relay.config_path)]
+
+    relay.users_path.chmod(0o666)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=15, cwd=str(relay.dir))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "writable by group or others" in r.stderr, r.stderr
+
+    relay.users_path.chmod(0o644)
+    log = relay.dir / "readable.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=str(relay.dir))
+    try:
+        assert wait_for_port(relay.port, 10, alive=lambda: proc.poll() is None), log.read_text()
+        with connect(relay.dsn()) as c:
+            assert c.execute("select 1").fetchone()[0] == 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert "readable by group or others (mode 644)" in log.read_text()
+
+
+def test_client_text_cannot_forge_log_lines(pgrelay):
+    """User names (sent before authentication) and application_name go into log lines escaped:
+    a newline cannot start a forged entry and a quote cannot break the JSON log format."""
+    relay = pgrelay({"pool": {"size": 2}})
+    forged = "2026-01-01 00:00:00.000 info [1] client connected: addr=forged"
+    with pytest.raises(LoginError) as li:
+        RawClient(relay.port, user=f'evil"\n{forged}', password="x")
+    assert li.value.fields.get("C") == "28P01", li.value.fields
+    with connect(relay.dsn(application_name=f"app\r\n{forged}")) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+    time.sleep(0.3)
+    lines = relay.log().splitlines()
+    assert not [l for l in lines if l.startswith(forged[:10])], "a client forged a log line"
+    assert any('evil\\"\\x0a2026-01-01' in l for l in lines), lines[-10:]
+    assert any("app\\x0d\\x0a2026-01-01" in l for l in lines), lines[-10:]
