@@ -105,6 +105,9 @@ std::string literal_free_key(std::string_view s) {
         i += exponent_sign ? 2 : 1;
       }
       out.push_back('0');
+      // "1." ends in a character that cannot continue an identifier; keep it so that what follows
+      // ("1.$q$…$q$" opens a dollar quote) lexes the same in the key as in the text.
+      if (s[i - 1] == '.') out.push_back('.');
     } else {
       out.push_back(c);
       ++i;

@@ -51,3 +51,11 @@ TEST_CASE("an exponent sign without digits is not part of the number") {
         literal_free_key("select 5.5e+$t$ 'a' $t$"));
   CHECK(literal_free_key("select 1.5e+10, 2E-3") == "select 0, 0");
 }
+
+TEST_CASE("a number ending in '.' keeps the dot so a following dollar quote still opens") {
+  // Found by fuzz_classify: "1.$tag$ … $tag$" keyed to "0$tag$ … $tag$", where the dollar quote
+  // no longer opens after the identifier character '0'.
+  CHECK(literal_free_key("select 1.$t$ 'a' $t$") == "select 0.$t$ 'a' $t$");
+  CHECK(literal_free_key(literal_free_key("select 1.$t$ 'a' $t$")) == "select 0.$t$ 'a' $t$");
+  CHECK(literal_free_key("select 1.5, 2.") == "select 0, 0.");
+}
