@@ -3,12 +3,14 @@
 // max_startup_packet; its views point into the input; re-encoding a startup or cancel packet with
 // the writer's builders reproduces its bytes; one byte less is need_more. The startup parameters
 // (and `options`) then go through the SQL pgrelay builds to apply them on a pooled server, which
-// must stay one statement whatever the client sent: no injection through parameter values.
+// must stay one statement whatever the client sent: no injection through parameter values. The
+// values pgrelay logs (user, database, application_name) must come out of log_escape printable.
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "fuzz_check.hpp"
+#include "pgrelay/core/log_text.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/startup.hpp"
 #include "pgrelay/protocol/writer.hpp"
@@ -74,6 +76,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& [k, v] : p.params) {
         FUZZ_CHECK(!k.empty() && within(k, packet) && within(v, packet));
         FUZZ_CHECK(k.find('\0') == std::string_view::npos && v.find('\0') == std::string_view::npos);
+        const auto logged = core::log_escape(v);
+        for (std::size_t i = 0; i < logged.size(); ++i) {
+          FUZZ_CHECK(logged[i] >= 0x20 && logged[i] < 0x7f);
+          if (logged[i] == '"') FUZZ_CHECK(i > 0 && logged[i - 1] == '\\');
+        }
       }
       pr::build::startup_message(again, p.params, p.version);
       FUZZ_CHECK(again == packet);
