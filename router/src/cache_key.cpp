@@ -8,7 +8,12 @@ namespace pgrelay::router {
 
 namespace {
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+// As in Postgres's scanner (ident_cont), bytes 0x80-0xFF are identifier characters: "\xf1E'…'"
+// is an identifier followed by a plain string, not an E'…' string.
+bool ident_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
+}
 
 // Copies a quoted run starting at s[i] (the opening quote) up to and including its end.
 std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::string& out) {
