@@ -19,6 +19,9 @@ PACKAGES=(
   python3-asyncpg libpostgresql-jdbc-java
   # micro-benchmarks (bench/micro)
   libbenchmark-dev
+  # libFuzzer targets (tests/fuzz, scripts/fuzz-smoke.sh): clang/clang++ (Debian 12: clang 14)
+  # and its runtime (libclang_rt.fuzzer-x86_64.a comes with libclang-rt-14-dev)
+  clang clang-14 libclang-rt-14-dev
 )
 # node/npm may come from elsewhere (e.g. NodeSource's nodejs ships its own npm);
 # only ask apt for them when the commands are missing.

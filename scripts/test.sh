@@ -3,9 +3,11 @@
 #   scripts/install-deps.sh; for each of the `dev` and `asan` presets: configure + build,
 #   ctest, then the integration tests (real Postgres primary + replicas, drivers) against that build.
 #   After the dev pass: the Debian package (scripts/package.sh, release preset) and tests/packaging
-#   (JSON Schema vs the loader, systemd unit, the .deb; under CI=true also dpkg -i / dpkg -P).
+#   (JSON Schema vs the loader, systemd unit, the .deb; under CI=true also dpkg -i / dpkg -P), then
+#   scripts/fuzz-smoke.sh builds the libFuzzer targets (clang) and runs each for FUZZ_SECONDS (default 60).
 # Env: SKIP_ASAN=1 skips the asan pass; SKIP_PACKAGE=1 skips building the .deb (its tests skip);
-# SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest arguments (e.g. PYTEST_ARGS="-k node -x");
+# SKIP_FUZZ=1 skips the fuzz smoke run; SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest
+# arguments (e.g. PYTEST_ARGS="-k node -x");
 # PGRELAY_TEST_DPKG_INSTALL=1/0 forces the dpkg install test on/off (default: on when CI=true).
 # Exits non-zero if any step fails; the last line is a one-line summary.
 set -uo pipefail
@@ -101,6 +103,12 @@ run_packaging() {
 
 run_preset dev
 run_packaging
+if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
+  skip fuzz "SKIP_FUZZ=1"
+else
+  # 9 targets × FUZZ_SECONDS, plus the clang build.
+  step fuzz $((3600 + 12 * ${FUZZ_SECONDS:-60})) scripts/fuzz-smoke.sh
+fi
 if [[ ${SKIP_ASAN:-0} == 1 ]]; then
   skip asan "SKIP_ASAN=1"
 else

@@ -85,10 +85,11 @@ bool parse_sasl_initial_response(std::string_view body, sasl_initial_view& out) 
   out.mechanism = c.cstring();
   auto len = c.i32();
   if (c.failed()) return false;
-  if (len < 0) {
+  if (len == -1) {  // no initial response; any other negative length is malformed (as in Postgres)
     out.data = {};
     return c.at_end();
   }
+  if (len < 0) return false;
   out.data = c.bytes(static_cast<std::size_t>(len));
   return !c.failed() && c.at_end();
 }

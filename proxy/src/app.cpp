@@ -6,6 +6,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -64,6 +66,28 @@ void setup_logging(const conf::log_config& log) {
   spdlog::flush_on(spdlog::level::info);
 }
 
+// The users file holds SCRAM verifiers: whoever reads one can run an offline dictionary attack
+// on the password and pose as pgrelay to clients (ServerKey); whoever writes it can add a user.
+// Like Postgres with its key files and libpq with .pgpass: refuse a file others may write,
+// warn about one others may read (0640 with a trusted group is a common packaging choice).
+// Returns why pgrelay must not use it, or "". A missing file is load_users_file's to report.
+std::string users_file_permission_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  const auto mode = static_cast<unsigned>(st.st_mode & 07777);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fmt::format("{}: users file is writable by group or others (mode {:o}); refusing it (chmod go-w, "
+                       "ideally 0600)\n",
+                       path, mode);
+  }
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    spdlog::warn("users file {} is readable by group or others (mode {:o}): the SCRAM verifiers in it "
+                 "allow offline password guessing; chmod 0600 (or 0640 with a trusted group)",
+                 path, mode);
+  }
+  return {};
+}
+
 struct loaded_config {
   std::shared_ptr<const conf::config> config;
   std::shared_ptr<const users_map> users;
@@ -92,6 +116,7 @@ loaded_config load_everything(const std::string& path) {
   }
   auto users = std::make_shared<users_map>();
   if (cfg->auth.method == conf::auth_method::scram_sha_256) {
+    out.problems += users_file_permission_problem(cfg->auth.users_file);
     auto u = conf::load_users_file(cfg->auth.users_file);
     if (!u.ok()) {
       for (const auto& d : u.errors) out.problems += d.to_string() + "\n";

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "client_session.hpp"
+#include "pgrelay/core/log_text.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/scram.hpp"
@@ -240,7 +241,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   auto server_final = scram.handle_client_final(*final_msg);
   if (!server_final || !known) {
     bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
-    spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, user,
+    spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, core::log_escape(user),
                  known ? std::string(scram.error_detail()) : "unknown user");
     if (bad_proof) {
       co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
@@ -318,7 +319,7 @@ awaitable<void> client_session::relay_replication(const pr::startup_packet& pack
     co_return;
   }
   worker_.shared_.replication_connections.fetch_add(1);
-  spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, packet.param("replication"),
+  spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(packet.param("replication")),
                db.primary.to_string());
   for (const auto& [name, value] : server.reported_) {
     auto n = server.reported_names_.find(name);

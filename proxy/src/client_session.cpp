@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pgrelay/core/log_text.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/tags.hpp"
@@ -133,7 +134,8 @@ void client_session::log_slow_request(clock::duration took) {
   // Literals are replaced by '?': parameter values and secrets never reach the log.
   auto text = request_sql_.empty() ? std::string("(no statement text: prepared or fast-path)")
                                    : router::literal_free_key(request_sql_);
-  spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms, user_, database_,
+  spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
+               core::log_escape(user_), core::log_escape(database_),
                peer_, server_ ? server_->address_.to_string() : std::string("-"), text);
 }
 
@@ -154,14 +156,16 @@ awaitable<void> client_session::run() {
   }
   if (!*logged_in) co_return;
   if (admin_) {
-    spdlog::info("admin console: addr={} user={} connected", peer_, user_);
+    spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(user_));
     co_await run_console();
     error_code ignored;
     socket_.close(ignored);
     co_return;
   }
-  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_, user_, database_,
-               application_name_, session_mode_ ? "session" : "transaction");
+  // With auth.method trust the user name is whatever the client sent: escape it like the rest.
+  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_,
+               core::log_escape(user_), database_, core::log_escape(application_name_),
+               session_mode_ ? "session" : "transaction");
   reason_ = disconnect_reason::client_eof;
 
   for (;;) {
@@ -213,8 +217,9 @@ awaitable<void> client_session::run() {
     break;
   }
   auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
+  // Also logged after a failed login: user and database may be anything the client sent.
   spdlog::info("client disconnected: addr={} user={} database={} duration={:.3f}s transactions={} reason={}", peer_,
-               user_, database_, secs, transactions_, to_string(reason_));
+               core::log_escape(user_), core::log_escape(database_), secs, transactions_, to_string(reason_));
   error_code ignored;
   socket_.shutdown(stream_socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -337,7 +342,7 @@ awaitable<bool> client_session::attach_server() {
   if (!got.server) {
     reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
                                                                         : disconnect_reason::server_lost;
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, user_, got.error.message);
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
     co_await fail(got.error.sqlstate, got.error.message);
     co_return false;
   }

@@ -8,7 +8,12 @@ namespace pgrelay::router {
 
 namespace {
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+// As in Postgres's scanner (ident_cont), bytes 0x80-0xFF are identifier characters: "\xf1E'…'"
+// is an identifier followed by a plain string, not an E'…' string.
+bool ident_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
+}
 
 // Copies a quoted run starting at s[i] (the opening quote) up to and including its end.
 std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::string& out) {
@@ -28,7 +33,8 @@ std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::stri
   return i;
 }
 
-// Skips a string literal starting at the quote s[i]; `backslashes` for E'...' strings.
+// Skips a string literal starting at the quote s[i]; `backslashes` for E'...' strings. Returns
+// the index after the closing quote, or npos when the literal is not terminated.
 std::size_t skip_string(std::string_view s, std::size_t i, bool backslashes) {
   ++i;
   while (i < s.size()) {
@@ -40,10 +46,10 @@ std::size_t skip_string(std::string_view s, std::size_t i, bool backslashes) {
         ++i;
         continue;
       }
-      break;
+      return i;
     }
   }
-  return i;
+  return std::string_view::npos;
 }
 
 }  // namespace
@@ -70,8 +76,16 @@ std::string literal_free_key(std::string_view s) {
     } else if (c == '\'') {
       bool escaped = !out.empty() && (out.back() == 'E' || out.back() == 'e') &&
                      (out.size() == 1 || !ident_char(out[out.size() - 2]));
-      i = skip_string(s, i, escaped);
-      out += "''";
+      auto end = skip_string(s, i, escaped);
+      if (end == std::string_view::npos) {
+        // Unterminated: the text cannot parse, so it must not share a key (and the cached
+        // classification) with a terminated literal. Keep the rest verbatim.
+        out.append(s.substr(i));
+        end = s.size();
+      } else {
+        out += "''";
+      }
+      i = end;
     } else if (c == '$' && !after_ident) {
       // $tag$ … $tag$ (or a $1 parameter, copied as is)
       auto close = s.find('$', i + 1);
@@ -89,10 +103,16 @@ std::string literal_free_key(std::string_view s) {
       }
     } else if (std::isdigit(static_cast<unsigned char>(c)) && !after_ident) {
       while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '_')) {
-        bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 1 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-');
+        // "1e+5" is one number; in "1e+$x$" the sign is an operator (the scanner ends the number
+        // at "1e"), and swallowing it would glue what follows onto the "0" of the key.
+        bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 2 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-') &&
+                             std::isdigit(static_cast<unsigned char>(s[i + 2]));
         i += exponent_sign ? 2 : 1;
       }
       out.push_back('0');
+      // "1." ends in a character that cannot continue an identifier; keep it so that what follows
+      // ("1.$q$…$q$" opens a dollar quote) lexes the same in the key as in the text.
+      if (s[i - 1] == '.') out.push_back('.');
     } else {
       out.push_back(c);
       ++i;

@@ -354,6 +354,7 @@ def start_pgrelay(cl: Cluster, workdir: Path, overrides: dict | None = None,
     all_users.update(users or {})
     write_json(users_path, {"users": {name: {"scram": scram_verifier(pw)}
                                       for name, pw in all_users.items()}})
+    users_path.chmod(0o600)  # verifiers are secrets: pgrelay warns about a file others can read
     log_path = workdir / "pgrelay.log"
     log_file = open(log_path, "ab")
     cmd = [str(binary), "--config", str(config_path), *(extra_args or [])]

@@ -113,4 +113,10 @@ TEST_CASE("authentication and SASL messages") {
   CHECK(si.mechanism == "SCRAM-SHA-256");
   CHECK(si.data == "n,,n=,r=abc");
   CHECK_FALSE(parse_sasl_initial_response(std::string_view("M\0\0\0\0\x09" "ab", 8), si));
+  // -1 means "no initial response"; other negative lengths are malformed (fuzz_messages found
+  // them accepted as empty data).
+  CHECK(parse_sasl_initial_response(std::string_view("M\0\xff\xff\xff\xff", 6), si));
+  CHECK(si.data.empty());
+  CHECK_FALSE(parse_sasl_initial_response(std::string_view("\0\xfc\0\x77\xe9", 5), si));
+  CHECK_FALSE(parse_sasl_initial_response(std::string_view("M\0\x80\0\0\0", 6), si));
 }

@@ -33,3 +33,41 @@ TEST_CASE("a key classifies like the text it came from") {
     CHECK(classify(literal_free_key(sql)).kind == classify(sql).kind);
   }
 }
+
+TEST_CASE("an unterminated literal does not share the key of a terminated one") {
+  // Found by fuzz_classify: "select 'abc" (a parse error) had the key of "select ''" (read-only),
+  // so whichever came first decided how the other was routed.
+  CHECK(literal_free_key("select 'abc") != literal_free_key("select 'abc'"));
+  CHECK(literal_free_key("select 'abc") == "select 'abc");
+  CHECK(literal_free_key("select E'a\\'") == "select E'a\\'");
+  CHECK(classify(literal_free_key("select 'abc")).kind == statement_kind::parse_error);
+}
+
+TEST_CASE("an exponent sign without digits is not part of the number") {
+  // Found by fuzz_classify: "5.5e+$tag$…" keyed to "0$tag$…", where the dollar quote no longer
+  // opens (it follows an identifier character), so the key was not a fixed point.
+  CHECK(literal_free_key("select 5.5e+$t$ 'a' $t$") == "select 0+$t$ 'a' $t$");
+  CHECK(literal_free_key(literal_free_key("select 5.5e+$t$ 'a' $t$")) ==
+        literal_free_key("select 5.5e+$t$ 'a' $t$"));
+  CHECK(literal_free_key("select 1.5e+10, 2E-3") == "select 0, 0");
+}
+
+TEST_CASE("a number ending in '.' keeps the dot so a following dollar quote still opens") {
+  // Found by fuzz_classify: "1.$tag$ … $tag$" keyed to "0$tag$ … $tag$", where the dollar quote
+  // no longer opens after the identifier character '0'.
+  CHECK(literal_free_key("select 1.$t$ 'a' $t$") == "select 0.$t$ 'a' $t$");
+  CHECK(literal_free_key(literal_free_key("select 1.$t$ 'a' $t$")) == "select 0.$t$ 'a' $t$");
+  CHECK(literal_free_key("select 1.5, 2.") == "select 0, 0.");
+}
+
+TEST_CASE("bytes above 0x7f are identifier characters, as in the Postgres scanner") {
+  // Found by fuzz_classify: in "\xf1E'a\''…" the E belongs to the identifier "\xf1E", so the
+  // literal is a plain one where \ is not an escape. Reading it as E'…' let a read-only text and
+  // a text hiding a DELETE share one key (and one cached classification).
+  const std::string read_only = "select \xf1" "E'a\\'' ; delete from t; --'";
+  const std::string writes = "select \xf1" "E'zz' ; delete from t; --'";
+  CHECK(classify(read_only).kind == statement_kind::read_only);
+  CHECK(classify(writes).kind == statement_kind::write);
+  CHECK(literal_free_key(read_only) != literal_free_key(writes));
+  CHECK(classify(literal_free_key(read_only)).kind == statement_kind::read_only);
+}
