@@ -95,9 +95,13 @@ class FaultProxy:
                     if keep:
                         dst.sendall(data[:keep])
                     if mode == "reset_after":
-                        # RST instead of FIN: SO_LINGER with a zero timeout.
+                        # RST instead of FIN: SO_LINGER with a zero timeout. The other direction's
+                        # thread may sit in recv() on these sockets, which keeps them open past a
+                        # close(): SHUT_RD wakes it first (it sends nothing on the wire).
                         for s in (src, dst):
                             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                            s.shutdown(socket.SHUT_RD)
+                        for s in (src, dst):
                             s.close()
                         return
                     self._swallow(src)  # stall: keep the connection open, forward nothing more
