@@ -10,6 +10,7 @@
 #include "client_session.hpp"
 #include "explain.hpp"
 #include "introspection.hpp"
+#include "routing_inputs.hpp"
 #include "pgrelay/core/admin_command.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/frame.hpp"
@@ -62,22 +63,7 @@ table show_pools(const std::vector<worker_snapshot>& all) {
   table t{{"database", "user", "cl_active", "cl_waiting", "cl_cancel_req", "sv_active", "sv_idle", "sv_used",
            "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode", "target", "pool_size"},
           {}};
-  std::map<std::tuple<std::string, std::string, std::string>, pool_view> merged;
-  for (const auto& snap : all) {
-    for (const auto& p : snap.pools) {
-      auto& m = merged[{p.database, p.user, p.target}];
-      if (m.database.empty()) {
-        m = p;
-        continue;
-      }
-      m.cl_active += p.cl_active;
-      m.cl_waiting += p.cl_waiting;
-      m.sv_active += p.sv_active;
-      m.sv_idle += p.sv_idle;
-      m.maxwait_us = std::max(m.maxwait_us, p.maxwait_us);
-    }
-  }
-  for (const auto& [key, p] : merged) {
+  for (const auto& [key, p] : merged_pools(all)) {
     t.rows.push_back({p.database, p.user, num(p.cl_active), num(p.cl_waiting), "0", num(p.sv_active), num(p.sv_idle), "0",
                       "0", "0", num(p.maxwait_us / 1'000'000), num(p.maxwait_us % 1'000'000), p.mode, p.target,
                       num(p.size)});
@@ -404,11 +390,9 @@ awaitable<std::string> client_session::run_console_command(std::string_view sql,
   } else if (what == "route") {
     table t{{"database", "explanation"}, {}};
     auto topologies = latest_topologies(all);
-    static const std::vector<std::string> none;
     for (const auto& [name, db] : cfg->databases) {
       auto topo = topologies[name];
-      auto catalog = router::make_catalog(topo ? topo->volatile_functions : none, db.routing.functions.writes,
-                                          db.routing.functions.read_only);
+      auto catalog = function_catalog_for(db, topo.get());
       for (auto& line : explain_route(db, catalog, topo.get(), explain_client{user_, application_name_}, cmd.argument)) {
         t.rows.push_back({name, std::move(line)});
       }

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "health_checker.hpp"
+#include "routing_inputs.hpp"
 #include "pgrelay/conf/load.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
@@ -72,10 +73,7 @@ std::vector<std::string> explain_route(const conf::database_config& db, const ro
   if (!c.hint.empty()) out.push_back("hint: route=" + c.hint);
   if (c.hint_max_lag) out.push_back("hint: max_lag=" + std::to_string(c.hint_max_lag->count()) + "ms");
 
-  std::vector<router::routing_rule> rules;
-  for (const auto& r : db.routing.rules) {
-    rules.push_back(router::routing_rule{r.user, r.application_name, static_cast<router::rule_kind>(r.kind), r.route});
-  }
+  const auto rules = router_rules(db.routing);
   router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
                                     db.routing.fallback == conf::no_replica_fallback::primary, rules};
   auto now = router::clock::now();
@@ -123,9 +121,7 @@ int explain_command(const std::string& config_path, std::string database, const 
 
   router::topology_ptr topo;
   if (db->second.routing.enabled && !db->second.replicas.empty()) topo = one_health_round(cfg, database);
-  static const std::vector<std::string> none;
-  auto catalog = router::make_catalog(topo ? topo->volatile_functions : none, db->second.routing.functions.writes,
-                                      db->second.routing.functions.read_only);
+  auto catalog = function_catalog_for(db->second, topo.get());
   for (const auto& line : explain_route(db->second, catalog, topo.get(), client, sql)) std::cout << line << "\n";
   return 0;
 }

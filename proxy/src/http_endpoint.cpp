@@ -114,19 +114,7 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
   auto& servers = prometheus::BuildGauge().Name("pgrelay_pool_servers").Help("Server connections of a pool by state").Register(registry);
   auto& size = prometheus::BuildGauge().Name("pgrelay_pool_size").Help("Configured maximum servers of a pool").Register(registry);
   auto& maxwait = prometheus::BuildGauge().Name("pgrelay_pool_maxwait_seconds").Help("Longest current wait for a server").Register(registry);
-  std::map<std::tuple<std::string, std::string, std::string>, pool_view> pools;
-  for (const auto& snap : all) {
-    for (const auto& p : snap.pools) {
-      auto& m = pools[{p.database, p.user, p.target}];
-      m.cl_active += p.cl_active;
-      m.cl_waiting += p.cl_waiting;
-      m.sv_active += p.sv_active;
-      m.sv_idle += p.sv_idle;
-      m.size = p.size;
-      m.maxwait_us = std::max(m.maxwait_us, p.maxwait_us);
-    }
-  }
-  for (const auto& [key, p] : pools) {
+  for (const auto& [key, p] : merged_pools(all)) {
     const auto& [db, user, target] = key;
     Labels base{{"database", db}, {"user", user}, {"target", target}};
     auto with = [&](const char* k, const char* v) {

@@ -3,6 +3,9 @@
 // or /metrics.
 #pragma once
 
+#include <algorithm>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "net.hpp"
@@ -24,6 +27,26 @@ inline awaitable<std::vector<worker_snapshot>> snapshot_all(shared_state& shared
   std::vector<worker_snapshot> all;
   for (auto* w : shared.workers) all.push_back(co_await run_on(*w, [w] { return w->snapshot(); }));
   co_return all;
+}
+
+// Each (database, user, target) pool summed over the workers: clients and servers added, the
+// longest wait kept; settings (mode, size) from the first worker that has the pool.
+inline std::map<std::tuple<std::string, std::string, std::string>, pool_view> merged_pools(
+    const std::vector<worker_snapshot>& all) {
+  std::map<std::tuple<std::string, std::string, std::string>, pool_view> merged;
+  for (const auto& snap : all) {
+    for (const auto& p : snap.pools) {
+      auto [it, fresh] = merged.try_emplace({p.database, p.user, p.target}, p);
+      if (fresh) continue;
+      auto& m = it->second;
+      m.cl_active += p.cl_active;
+      m.cl_waiting += p.cl_waiting;
+      m.sv_active += p.sv_active;
+      m.sv_idle += p.sv_idle;
+      m.maxwait_us = std::max(m.maxwait_us, p.maxwait_us);
+    }
+  }
+  return merged;
 }
 
 // Per-database counters summed over the workers.

@@ -2,6 +2,7 @@
 #include "worker.hpp"
 
 #include "client_session.hpp"
+#include "routing_inputs.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -94,15 +95,19 @@ const router::function_catalog& worker::catalog_for(const std::string& database)
   auto it = topologies_.find(database);
   router::topology_ptr topo = it == topologies_.end() ? nullptr : it->second;
   if (entry.config == cfg && entry.from == topo) return entry.catalog;
+  // A new snapshot arrives every check interval; the catalog (and the classification cache built
+  // on it) changes only when the learned functions or the config do.
   static const std::vector<std::string> none;
-  auto db = cfg->databases.find(database);
-  auto fresh = router::make_catalog(topo ? topo->volatile_functions : none,
-                                    db == cfg->databases.end() ? none : db->second.routing.functions.writes,
-                                    db == cfg->databases.end() ? none : db->second.routing.functions.read_only);
-  // Cached classifications stay valid unless the function lists changed.
-  if (!entry.config || fresh.writes != entry.catalog.writes || fresh.read_only != entry.catalog.read_only) {
-    entry.catalog = std::move(fresh);
-    classify_cache_.clear();
+  const auto& learned = topo ? topo->volatile_functions : none;
+  const auto& before = entry.from ? entry.from->volatile_functions : none;
+  if (!entry.config || entry.config != cfg || learned != before) {
+    auto db = cfg->databases.find(database);
+    auto fresh = db == cfg->databases.end() ? router::make_catalog(learned, {}, {})
+                                            : function_catalog_for(db->second, topo.get());
+    if (!entry.config || fresh.writes != entry.catalog.writes || fresh.read_only != entry.catalog.read_only) {
+      entry.catalog = std::move(fresh);
+      classify_cache_.clear();
+    }
   }
   entry.from = std::move(topo);
   entry.config = std::move(cfg);
@@ -114,12 +119,8 @@ std::span<const router::routing_rule> worker::rules_for(const std::string& datab
   auto cfg = current_config();
   if (entry.config == cfg) return entry.rules;
   entry.config = cfg;
-  entry.rules.clear();
-  if (auto db = cfg->databases.find(database); db != cfg->databases.end()) {
-    for (const auto& r : db->second.routing.rules) {
-      entry.rules.push_back(router::routing_rule{r.user, r.application_name, static_cast<router::rule_kind>(r.kind), r.route});
-    }
-  }
+  auto db = cfg->databases.find(database);
+  entry.rules = db == cfg->databases.end() ? std::vector<router::routing_rule>{} : router_rules(db->second.routing);
   return entry.rules;
 }
 
