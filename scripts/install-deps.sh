@@ -11,6 +11,8 @@ PACKAGES=(
   libboost1.81-dev libyaml-cpp-dev libspdlog-dev catch2
   libpg-query-dev libprotobuf-c-dev prometheus-cpp-dev
   libsystemd-dev libssl-dev libpq-dev
+  # TLS tests make a throwaway CA and certificates with the openssl tool
+  openssl
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-pytest
   # packaging tests (tests/packaging): the JSON Schema, YAML, systemd-analyze, dpkg-shlibdeps

@@ -57,4 +57,24 @@ std::string diagnostic::to_string() const {
   return out;
 }
 
+const char* to_string(client_tls_mode mode) {
+  switch (mode) {
+    case client_tls_mode::disable: return "disable";
+    case client_tls_mode::allow: return "allow";
+    case client_tls_mode::require: return "require";
+  }
+  return "?";
+}
+
+const char* to_string(server_tls_mode mode) {
+  switch (mode) {
+    case server_tls_mode::disable: return "disable";
+    case server_tls_mode::prefer: return "prefer";
+    case server_tls_mode::require: return "require";
+    case server_tls_mode::verify_ca: return "verify-ca";
+    case server_tls_mode::verify_full: return "verify-full";
+  }
+  return "?";
+}
+
 }  // namespace pgrelay::conf

@@ -29,13 +29,19 @@ using key_list = std::span<const std::string_view>;
 constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
                               "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
                               "pool"sv,          "databases"sv,        "session_state"sv,
-                              "max_prepared_per_server"sv, "admin"sv};
+                              "max_prepared_per_server"sv, "admin"sv, "tls"sv};
 constexpr std::array session_state_keys{"listen"sv,            "advisory_locks"sv, "temp_tables"sv,
                                         "with_hold_cursors"sv, "set_role"sv,       "sql_prepare"sv,
                                         "set_in_transaction"sv};
 constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
 constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
 constexpr std::array admin_keys{"http_listen"sv};
+constexpr std::array tls_keys{"client"sv, "server"sv};
+constexpr std::array tls_client_keys{"mode"sv, "cert"sv, "key"sv};
+constexpr std::array tls_server_keys{"mode"sv, "ca"sv};
+constexpr std::array client_tls_mode_names{"disable"sv, "allow"sv, "require"sv};
+constexpr std::array server_tls_mode_names{"disable"sv, "prefer"sv, "require"sv, "verify-ca"sv,
+                                           "verify-full"sv};
 constexpr std::array log_keys{"format"sv, "level"sv, "slow_query"sv};
 constexpr std::array pool_keys{"mode"sv,
                                "size"sv,
@@ -80,6 +86,11 @@ constexpr std::array all_key_paths{
     "log.level"sv,
     "log.slow_query"sv,
     "admin.http_listen"sv,
+    "tls.client.mode"sv,
+    "tls.client.cert"sv,
+    "tls.client.key"sv,
+    "tls.server.mode"sv,
+    "tls.server.ca"sv,
     "auth_timeout"sv,
     "shutdown_timeout"sv,
     "max_prepared_per_server"sv,
@@ -521,6 +532,37 @@ void read_auth(reader& r, const YAML::Node& node, const std::string& path, posit
              });
 }
 
+void read_tls(reader& r, const YAML::Node& node, const std::string& path, position pos,
+              tls_config& out) {
+  r.read_map(node, path, pos, tls_keys,
+             [&](std::string_view side, const YAML::Node& v, const std::string& p, position at) {
+               if (side == "client") {
+                 r.read_map(v, p, at, tls_client_keys,
+                            [&](std::string_view name, const YAML::Node& cv, const std::string& cp,
+                                position cat) {
+                              if (name == "mode") {
+                                if (auto i = r.read_enum(cv, cp, cat, client_tls_mode_names))
+                                  out.client_mode = static_cast<client_tls_mode>(*i);
+                              } else if (auto s = r.read_string(cv, cp, cat)) {
+                                (name == "cert" ? out.client_cert : out.client_key) =
+                                    resolve_path(r.base_dir(), *s);
+                              }
+                            });
+               } else {
+                 r.read_map(v, p, at, tls_server_keys,
+                            [&](std::string_view name, const YAML::Node& sv, const std::string& sp,
+                                position sat) {
+                              if (name == "mode") {
+                                if (auto i = r.read_enum(sv, sp, sat, server_tls_mode_names))
+                                  out.server_mode = static_cast<server_tls_mode>(*i);
+                              } else if (auto s = r.read_string(sv, sp, sat)) {
+                                out.server_ca = resolve_path(r.base_dir(), *s);
+                              }
+                            });
+               }
+             });
+}
+
 void read_log(reader& r, const YAML::Node& node, const std::string& path, position pos,
               log_config& out) {
   r.read_map(node, path, pos, log_keys,
@@ -727,6 +769,8 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
           read_auth(r, v, p, at, cfg.auth);
         } else if (name == "log") {
           read_log(r, v, p, at, cfg.log);
+        } else if (name == "tls") {
+          read_tls(r, v, p, at, cfg.tls);
         } else if (name == "admin") {
           r.read_map(v, p, at, admin_keys,
                      [&](std::string_view, const YAML::Node& av, const std::string& ap, position aat) {
@@ -849,6 +893,24 @@ struct checker {
     }
   }
 
+  void tls_ok(const config& cfg) {
+    const auto& t = cfg.tls;
+    if (!failed("tls.client.mode") && t.client_mode != client_tls_mode::disable) {
+      for (auto [value, key] : {std::pair{&t.client_cert, "tls.client.cert"},
+                                std::pair{&t.client_key, "tls.client.key"}}) {
+        if (value->empty() && !failed(key)) {
+          error(key, "is required when tls.client.mode is not disable",
+                "point it at a PEM file, or set tls.client.mode: disable");
+        }
+      }
+    }
+    if (!failed("tls.server.mode") && !failed("tls.server.ca") && t.server_ca.empty() &&
+        (t.server_mode == server_tls_mode::verify_ca || t.server_mode == server_tls_mode::verify_full)) {
+      error("tls.server.ca", "is required when tls.server.mode is verify-ca or verify-full",
+            "point it at the PEM CA that signed the servers' certificates");
+    }
+  }
+
   void env_name_ok(const std::string& name, const std::string& path) {
     const bool ok = !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
                     std::all_of(name.begin(), name.end(), [](char c) {
@@ -956,6 +1018,7 @@ struct checker {
   void run(const config& cfg, const pool_overrides& global_pool) {
     listen_ok(cfg);
     auth_ok(cfg);
+    tls_ok(cfg);
     pool_ok(cfg.pool, global_pool, "pool");
     // A missing key was already reported as required, which counts as failed here.
     if (!failed("databases") && cfg.databases.empty()) {

@@ -104,6 +104,11 @@ bool equal_constant_time(const scram_key& a, const scram_key& b) noexcept {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// Lengths are public (the header is the client's own; the hash length follows the certificate).
+bool equal_constant_time(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 std::optional<scram_key> decode_key(std::string_view b64) {
   auto raw = base64_decode(b64);
   if (!raw || raw->size() != scram_key{}.size()) return std::nullopt;
@@ -194,7 +199,6 @@ std::optional<long long> parse_integer(std::string_view text) noexcept {
 }
 
 constexpr std::string_view verifier_prefix = "SCRAM-SHA-256$";
-constexpr std::string_view gs2_header_no_cbind = "n,,";
 
 }  // namespace
 
@@ -319,6 +323,12 @@ boost::system::error_code scram_server::fail(scram_errc e, std::string_view deta
   return e;
 }
 
+void scram_server::offer_channel_binding(std::string end_point_hash, bool selected_plus) {
+  binding_offered_ = true;
+  binding_selected_ = selected_plus;
+  end_point_hash_ = std::move(end_point_hash);
+}
+
 boost::system::result<std::string> scram_server::handle_client_first(std::string_view message) {
   if (state_ != state::awaiting_client_first)
     return fail(scram_errc::out_of_order, "client-first-message received in wrong state");
@@ -331,13 +341,27 @@ boost::system::result<std::string> scram_server::handle_client_first(std::string
   if (comma1 == std::string_view::npos)
     return fail(scram_errc::malformed_message, "client-first has no gs2 header");
   const std::string_view flag = message.substr(0, comma1);
+  bool bound = false;
   if (flag == "n") {
     cbind_flag_ = scram_cbind_flag::not_supported;
+    if (binding_selected_)
+      return fail(scram_errc::channel_binding_mismatch,
+                  "client selected SCRAM-SHA-256-PLUS without channel-binding data");
   } else if (flag == "y") {
     cbind_flag_ = scram_cbind_flag::client_supports;
+    if (binding_offered_)
+      return fail(scram_errc::channel_binding_mismatch,
+                  "client thinks channel binding is not offered, but it was (downgrade)");
   } else if (flag.starts_with("p=")) {
-    return fail(scram_errc::unsupported_feature,
-                "client requires channel binding, which was not offered");
+    if (!binding_offered_)
+      return fail(scram_errc::unsupported_feature,
+                  "client requires channel binding, which was not offered");
+    if (!binding_selected_)
+      return fail(scram_errc::channel_binding_mismatch,
+                  "client selected SCRAM-SHA-256 but sent channel-binding data");
+    if (flag.substr(2) != tls_server_end_point)
+      return fail(scram_errc::unsupported_feature, "unsupported channel-binding type");
+    bound = true;
   } else {
     return fail(scram_errc::malformed_message, "invalid gs2 channel-binding flag");
   }
@@ -369,6 +393,8 @@ boost::system::result<std::string> scram_server::handle_client_first(std::string
     return fail(scram_errc::malformed_message, "malformed extension in client-first");
 
   gs2_header_ = message.substr(0, comma2 + 1);
+  expected_cbind_ = gs2_header_;
+  if (bound) expected_cbind_ += end_point_hash_;
   client_first_bare_ = bare;
   nonce_.reserve(client_nonce.size() + server_nonce_.size());
   nonce_.append(client_nonce).append(server_nonce_);
@@ -390,8 +416,8 @@ boost::system::result<std::string> scram_server::handle_client_final(std::string
     return fail(scram_errc::malformed_message, "client-final has no channel-binding attribute");
   const auto cbind = base64_decode(attr->value);
   if (!cbind) return fail(scram_errc::malformed_message, "channel-binding is not valid base64");
-  if (*cbind != gs2_header_)
-    return fail(scram_errc::channel_binding_mismatch, "channel-binding differs from gs2 header");
+  if (!equal_constant_time(*cbind, expected_cbind_))
+    return fail(scram_errc::channel_binding_mismatch, "channel-binding data does not match");
   attr = reader.next();
   if (!attr || attr->name != 'r')
     return fail(scram_errc::malformed_message, "client-final has no nonce attribute");
@@ -440,12 +466,18 @@ boost::system::error_code scram_client::fail(scram_errc e, std::string_view deta
   return e;
 }
 
+void scram_client::bind_channel(std::string end_point_hash) {
+  if (state_ != state::initial) return;
+  gs2_header_ = "p=" + std::string(tls_server_end_point) + ",,";
+  cbind_data_ = std::move(end_point_hash);
+}
+
 std::string scram_client::client_first() {
   if (state_ == state::initial) {
     client_first_bare_ = "n=" + escape_saslname(username_) + ",r=" + client_nonce_;
     state_ = state::awaiting_server_first;
   }
-  return std::string(gs2_header_no_cbind) + client_first_bare_;
+  return gs2_header_ + client_first_bare_;
 }
 
 boost::system::result<std::string> scram_client::handle_server_first(std::string_view message) {
@@ -488,7 +520,7 @@ boost::system::result<std::string> scram_client::handle_server_first(std::string
   scram_key server_key = hmac_sha256(as_view(salted), "Server Key");
   const scram_key stored_key = sha256(as_view(client_key));
 
-  std::string client_final = "c=" + base64_encode(gs2_header_no_cbind) + ",r=";
+  std::string client_final = "c=" + base64_encode(gs2_header_ + cbind_data_) + ",r=";
   client_final.append(nonce);
   std::string auth_message;
   auth_message.reserve(client_first_bare_.size() + message.size() + client_final.size() + 2);

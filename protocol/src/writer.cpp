@@ -1,6 +1,8 @@
 // Message writer and the builders of every message pgrelay originates.
 #include "pgrelay/protocol/writer.hpp"
 
+#include "pgrelay/protocol/startup.hpp"
+
 namespace pgrelay::protocol {
 
 message_writer& message_writer::begin(char tag) {
@@ -142,6 +144,11 @@ void startup_message(std::string& out,
 void cancel_request(std::string& out, std::int32_t pid, std::string_view secret) {
   message_writer w(out);
   w.begin_untagged().i32(80877102).i32(pid).bytes(secret).end();
+}
+
+void ssl_request(std::string& out) {
+  message_writer w(out);
+  w.begin_untagged().i32(ssl_request_code).end();
 }
 
 void password_message(std::string& out, std::string_view password) {

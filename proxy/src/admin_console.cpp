@@ -93,12 +93,12 @@ table show_stats(const std::vector<worker_snapshot>& all, double uptime) {
 }
 
 table show_servers(const std::vector<worker_snapshot>& all) {
-  table t{{"type", "user", "database", "state", "addr", "port", "connect_time", "remote_pid", "target", "id"}, {}};
+  table t{{"type", "user", "database", "state", "addr", "port", "connect_time", "remote_pid", "target", "id", "tls"}, {}};
   for (const auto& snap : all) {
     for (const auto& s : snap.servers) {
       auto [host, port] = split_address(s.address);
       t.rows.push_back({"S", s.user, s.database, s.state, host, port, fixed(s.age_seconds) + "s ago",
-                        std::to_string(s.backend_pid), s.target, num(s.id)});
+                        std::to_string(s.backend_pid), s.target, num(s.id), s.tls});
     }
   }
   return t;
@@ -106,13 +106,13 @@ table show_servers(const std::vector<worker_snapshot>& all) {
 
 table show_clients(const std::vector<worker_snapshot>& all) {
   table t{{"type", "user", "database", "state", "addr", "port", "connect_time", "application_name", "transactions",
-           "pins", "server_id"},
+           "pins", "server_id", "tls"},
           {}};
   for (const auto& snap : all) {
     for (const auto& c : snap.clients) {
       auto [host, port] = split_address(c.address);
       t.rows.push_back({"C", c.user, c.database, c.state, host, port, fixed(c.connected_seconds) + "s ago",
-                        c.application_name, num(c.transactions), num(c.pins), c.server});
+                        c.application_name, num(c.transactions), num(c.pins), c.server, c.tls});
     }
   }
   return t;

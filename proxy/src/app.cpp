@@ -91,6 +91,7 @@ std::string users_file_permission_problem(const std::string& path) {
 struct loaded_config {
   std::shared_ptr<const conf::config> config;
   std::shared_ptr<const users_map> users;
+  tls_ptr tls;
   std::string problems;  // diagnostics, one per line; empty when valid
 };
 
@@ -124,9 +125,11 @@ loaded_config load_everything(const std::string& path) {
       *users = std::move(*u.users);
     }
   }
+  auto tls = load_tls(cfg->tls, out.problems);
   if (!out.problems.empty()) return out;
   out.config = std::move(cfg);
   out.users = std::move(users);
+  out.tls = std::move(tls);
   return out;
 }
 
@@ -156,6 +159,7 @@ int run_proxy(const std::string& config_path) {
   shared_state shared;
   shared.config = cfg;
   shared.users = initial.users;
+  shared.tls = initial.tls;
   shared.worker_count = cfg->workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg->workers;
 
   std::vector<std::unique_ptr<worker>> workers;
@@ -200,7 +204,7 @@ int run_proxy(const std::string& config_path) {
     shared.config = next.config;
     shared.users = next.users;
     for (auto& w : workers) {
-      asio::post(w->io_, [wp = w.get(), c = next.config, u = next.users] { wp->set_config(c, u); });
+      asio::post(w->io_, [wp = w.get(), c = next.config, u = next.users, t = next.tls] { wp->set_config(c, u, t); });
     }
     // A fresh checker for the new databases, replicas and limits; its first round re-reads pg_proc.
     checker->stop();

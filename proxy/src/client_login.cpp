@@ -46,10 +46,13 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
         if (!co_await read_client_some()) co_return false;
         continue;
       case pr::startup_kind::ssl_request:
+        in_.consume(packet.size);
+        if (!co_await answer_ssl_request()) co_return false;
+        continue;
       case pr::startup_kind::gssenc_request: {
         in_.consume(packet.size);
         std::string no;
-        pr::build::ssl_response(no, false);  // TLS is not offered on this listener
+        pr::build::ssl_response(no, false);  // GSSAPI encryption is not offered
         if (!co_await write_client(no)) co_return false;
         continue;
       }
@@ -76,6 +79,36 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
   }
 }
 
+awaitable<bool> client_session::answer_ssl_request() {
+  const auto& tls = worker_.current_tls();
+  const bool offer = tls && tls->towards_clients && !client_stream_.encrypted() && peer_ != "unix";
+  if (client_stream_.encrypted()) {
+    // A second SSLRequest inside TLS: Postgres treats it as a protocol violation too.
+    reason_ = disconnect_reason::protocol_error;
+    co_await fail(pr::sqlstate::protocol_violation, "SSLRequest received on an encrypted connection");
+    co_return false;
+  }
+  if (offer && !in_.empty()) {
+    // Bytes sent before the handshake would be taken as if they came through TLS
+    // (CVE-2021-23222's class of injection): refuse, as Postgres does.
+    spdlog::warn("client {}: plaintext bytes after SSLRequest; closing", peer_);
+    reason_ = disconnect_reason::protocol_error;
+    co_await fail(pr::sqlstate::protocol_violation, "received unencrypted data after SSL request");
+    co_return false;
+  }
+  std::string answer;
+  pr::build::ssl_response(answer, offer);
+  if (!co_await write_client(answer)) co_return false;
+  if (!offer) co_return true;
+  tls_ = tls;
+  if (auto ec = co_await client_stream_.accept_tls(*tls_->towards_clients)) {
+    spdlog::info("client {}: TLS handshake failed: {}", peer_, ec.message());
+    reason_ = disconnect_reason::protocol_error;
+    co_return false;
+  }
+  co_return true;
+}
+
 awaitable<bool> client_session::login() {
   pr::startup_packet packet;
   std::string storage;
@@ -86,6 +119,14 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
   reason_ = disconnect_reason::login_failed;
+  if (const auto& tls = worker_.current_tls(); tls && tls->client_mode == conf::client_tls_mode::require &&
+                                               !client_stream_.encrypted() && peer_ != "unix") {
+    // Before any password exchange: a plaintext client must not send even a SCRAM proof.
+    spdlog::info("client {}: refused, TLS is required (tls.client.mode: require)", peer_);
+    co_await fail(pr::sqlstate::invalid_authorization,
+                  "TLS is required: connect with sslmode=require (or verify-full)");
+    co_return false;
+  }
   user_ = std::string(packet.param("user"));
   database_ = std::string(packet.param("database"));
   if (database_.empty()) database_ = user_;
@@ -198,7 +239,12 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     static const std::string secret = pr::random_bytes(32);
     verifier = pr::mock_scram_verifier(user, secret);
   }
-  std::string_view mechanisms[] = {pr::scram_sha_256_mechanism};
+  // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
+  // with another certificate cannot relay it.
+  const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();
+  std::vector<std::string_view> mechanisms;
+  if (can_bind) mechanisms.push_back(pr::scram_sha_256_plus_mechanism);
+  mechanisms.push_back(pr::scram_sha_256_mechanism);
   pr::build::authentication_sasl(out_, mechanisms);
   if (!co_await write_client({})) co_return false;
 
@@ -222,10 +268,12 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_await fail(pr::sqlstate::protocol_violation, "expected SASL initial response");
     co_return false;
   }
-  if (initial.mechanism != pr::scram_sha_256_mechanism) {
+  const bool plus = can_bind && initial.mechanism == pr::scram_sha_256_plus_mechanism;
+  if (initial.mechanism != pr::scram_sha_256_mechanism && !plus) {
     co_await fail(pr::sqlstate::invalid_authorization, "client selected an invalid SASL authentication mechanism");
     co_return false;
   }
+  if (can_bind) scram.offer_channel_binding(tls_->end_point_hash, plus);
   auto server_first = scram.handle_client_first(initial.data);
   if (!server_first) {
     co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
@@ -308,7 +356,8 @@ awaitable<void> client_session::relay_replication(const pr::startup_packet& pack
   // to the primary, with the client's own startup parameters, counted on their own.
   const auto& db = db_config();
   server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
-                       db.server_user.empty() ? user_ : db.server_user, db.server_password, {}};
+                       db.server_user.empty() ? user_ : db.server_user, db.server_password, {},
+                       worker_.current_tls()};
   for (const auto& [name, value] : packet.params) {
     if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
   }
@@ -328,24 +377,24 @@ awaitable<void> client_session::relay_replication(const pr::startup_packet& pack
   pr::build::backend_key_data(out_, server.backend_pid_, server.backend_key_);
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
   if (co_await write_client({})) {
-    auto pipe = [](stream_socket& from, stream_socket& to, byte_buffer& leftover) -> awaitable<void> {
+    auto pipe = [](byte_stream& from, byte_stream& to, byte_buffer& leftover) -> awaitable<void> {
       if (!leftover.empty()) {
-        auto [ec, n] = co_await asio::async_write(to, asio::buffer(leftover.data().data(), leftover.size()), use_tuple);
+        auto [ec, n] = co_await to.write(asio::buffer(leftover.data().data(), leftover.size()));
         (void)n;
         if (ec) co_return;
         leftover.consume(leftover.size());
       }
       std::vector<char> chunk(65536);
       for (;;) {
-        auto [rec, n] = co_await from.async_read_some(asio::buffer(chunk), use_tuple);
+        auto [rec, n] = co_await from.read_some(asio::buffer(chunk));
         if (rec) co_return;
-        auto [wec, m] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), use_tuple);
+        auto [wec, m] = co_await to.write(asio::buffer(chunk.data(), n));
         (void)m;
         if (wec) co_return;
       }
     };
     using namespace asio::experimental::awaitable_operators;
-    co_await (pipe(socket_, server.socket_, in_) || pipe(server.socket_, socket_, server.read_buf_));
+    co_await (pipe(client_stream_, server.stream_, in_) || pipe(server.stream_, client_stream_, server.read_buf_));
   }
   server.close();
   worker_.shared_.replication_connections.fetch_sub(1);

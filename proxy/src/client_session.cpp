@@ -66,7 +66,7 @@ client_session::~client_session() {
 awaitable<bool> client_session::read_client_some() {
   std::size_t room = 0;
   char* at = in_.prepare(4096, room);
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(at, room), use_tuple);
+  auto [ec, n] = co_await client_stream_.read_some(asio::buffer(at, room));
   if (ec) co_return false;
   in_.commit(n);
   stats_->bytes_received += n;
@@ -77,13 +77,13 @@ awaitable<bool> client_session::write_client(std::string_view bytes) {
   // Pending pgrelay-made messages go first, in the same write.
   if (!out_.empty()) {
     out_.append(bytes);
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
+    auto [ec, n] = co_await client_stream_.write(asio::buffer(out_));
     stats_->bytes_sent += n;
     out_.clear();
     co_return !ec;
   }
   if (bytes.empty()) co_return true;
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+  auto [ec, n] = co_await client_stream_.write(asio::buffer(bytes.data(), bytes.size()));
   stats_->bytes_sent += n;
   co_return !ec;
 }
@@ -102,6 +102,7 @@ client_view client_session::view() const {
   v.transactions = transactions_;
   v.pid = cancel_pid_;
   v.pins = pins_;
+  v.tls = tls_description(client_stream_.native());
   return v;
 }
 
@@ -112,8 +113,7 @@ void client_session::terminate(std::string_view why) {
   error_code ec;
   if (socket_.is_open()) {
     // Best effort: a client whose socket buffer is full does not get the message.
-    socket_.non_blocking(true, ec);
-    socket_.send(asio::buffer(bytes), 0, ec);
+    client_stream_.write_now(asio::buffer(bytes));
     socket_.shutdown(stream_socket::shutdown_both, ec);
     socket_.close(ec);
   }
@@ -163,9 +163,9 @@ awaitable<void> client_session::run() {
     co_return;
   }
   // With auth.method trust the user name is whatever the client sent: escape it like the rest.
-  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={}", peer_,
+  spdlog::info("client connected: addr={} user={} database={} application_name={} mode={} tls={}", peer_,
                core::log_escape(user_), database_, core::log_escape(application_name_),
-               session_mode_ ? "session" : "transaction");
+               session_mode_ ? "session" : "transaction", client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
   reason_ = disconnect_reason::client_eof;
 
   for (;;) {
@@ -475,38 +475,20 @@ awaitable<void> client_session::detach_after_client_left() {
 
 void client_session::forward_cancel() {
   if (!server_) return;
-  auto address = server_->address_;
+  // The cancel goes the way the server's connection went: over TLS when that was encrypted.
+  auto target = std::make_shared<server_target>();
+  target->address = server_->address_;
+  if (server_->stream_.encrypted()) target->tls = server_->tls_;
   auto pid = server_->backend_pid_;
   auto key = server_->backend_key_;
   asio::co_spawn(
       socket_.get_executor(),
-      [address, pid, key, ex = socket_.get_executor()]() -> awaitable<void> {
-        std::string out;
-        pr::build::cancel_request(out, pid, key);
-        auto send = [&]() -> awaitable<bool> {
-          if (address.is_unix()) {
-            unix_stream::socket s(ex);
-            auto [ec] = co_await s.async_connect(unix_stream::endpoint(address.unix_path), use_tuple);
-            if (ec) co_return false;
-            auto [wec, n] = co_await asio::async_write(s, asio::buffer(out), use_tuple);
-            (void)n;
-            co_return !wec;
-          }
-          tcp::resolver resolver(ex);
-          auto [rec, results] = co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
-          if (rec || results.empty()) co_return false;
-          tcp::socket s(ex);
-          auto [ec] = co_await s.async_connect(results.begin()->endpoint(), use_tuple);
-          if (ec) co_return false;
-          auto [wec, n] = co_await asio::async_write(s, asio::buffer(out), use_tuple);
-          (void)n;
-          // Postgres closes the connection when it has handled the request.
-          char byte;
-          (void)co_await s.async_read_some(asio::buffer(&byte, 1), use_tuple);
-          co_return !wec;
-        };
-        auto ok = co_await with_timeout<bool>(send(), millis(5000));
-        if (!ok || !*ok) spdlog::warn("could not forward cancel request to {}", address.to_string());
+      [target, pid, key, ex = socket_.get_executor()]() -> awaitable<void> {
+        server_connection conn(ex);
+        auto ok = co_await with_timeout<bool>(conn.send_cancel(*target, pid, key), millis(5000));
+        if (!ok || !*ok) spdlog::warn("could not forward cancel request to {}", target->address.to_string());
+        conn.broken_ = true;  // no Terminate on a cancel connection
+        conn.close();
       },
       asio::detached);
 }

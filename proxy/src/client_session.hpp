@@ -140,12 +140,16 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> sync_parameters(server_connection& server);
   void release_server(bool clean);
 
+  // SSLRequest: answers 'S' and does the handshake when tls.client allows, else 'N'.
+  awaitable<bool> answer_ssl_request();
   awaitable<bool> read_client_some();
   awaitable<bool> write_client(std::string_view bytes);
   awaitable<void> fail(std::string_view sqlstate, std::string_view message, bool fatal = true);
 
   worker& worker_;
   stream_socket socket_;
+  byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
+  tls_ptr tls_;                         // the contexts client_stream_ was made from
   std::string peer_;
   byte_buffer in_{8192};
   std::string out_;  // messages pgrelay itself writes to the client

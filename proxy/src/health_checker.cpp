@@ -156,6 +156,8 @@ struct health_checker::database_state {
   std::string dbname;
   std::string user;
   std::string password;
+  std::string sslmode;      // tls.server.mode, as libpq spells it
+  std::string sslrootcert;  // tls.server.ca
   milliseconds interval{1000};
   milliseconds budget{2000};  // per connect/query
   std::vector<server> servers;  // [0] is the configured primary
@@ -179,6 +181,12 @@ struct health_checker::database_state {
     if (!password.empty()) {
       keys.push_back("password");
       values.push_back(password.c_str());
+    }
+    keys.push_back("sslmode");
+    values.push_back(sslmode.c_str());
+    if (!sslrootcert.empty()) {
+      keys.push_back("sslrootcert");
+      values.push_back(sslrootcert.c_str());
     }
     keys.push_back(nullptr);
     values.push_back(nullptr);
@@ -371,6 +379,8 @@ void health_checker::run() {
         if (const char* env = std::getenv(db.server_password_env.c_str())) st.password = env;
       }
     }
+    st.sslmode = conf::to_string(cfg_->tls.server_mode);
+    st.sslrootcert = cfg_->tls.server_ca;
     st.interval = std::max(db.routing.check_interval, milliseconds{1});
     st.budget = std::clamp(st.interval, min_query_budget, max_query_budget);
     server primary;

@@ -213,8 +213,13 @@ void pool::close_idle() {
 
 void pool::update_target(server_target t) {
   const auto& a = target_;
+  auto tls_key = [](const server_target& x) {
+    return x.tls ? std::string(conf::to_string(x.tls->server_mode)) : std::string("disable");
+  };
   if (a.address.to_string() == t.address.to_string() && a.database == t.database && a.user == t.user &&
-      a.password == t.password) {
+      a.password == t.password && tls_key(a) == tls_key(t)) {
+    // Same server and mode: keep the connections; new ones use the reloaded CA.
+    target_.tls = std::move(t.tls);
     return;
   }
   spdlog::info("pool {}/{}: server changed to {}; replacing its connections as they come back", database_, user_,

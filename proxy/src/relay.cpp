@@ -173,7 +173,7 @@ awaitable<client_session::relay_end> client_session::pump_client_to_server() {
     plan.raw(data.data() + run_start, pos - run_start);
     if (pos > 0) {
       if (!plan.empty()) {
-        auto [ec, n] = co_await asio::async_write(server_->socket_, plan.buffers(to_server_side_, gather_), use_tuple);
+        auto [ec, n] = co_await server_->stream_.write(plan.buffers(to_server_side_, gather_));
         (void)n;
         if (ec) {
           if (ec != asio::error::operation_aborted) server_->broken_ = true;
@@ -335,7 +335,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     }
     if (!plan.empty()) {
       if (batch_answers) relayed_since_attach_ = true;
-      auto [ec, n] = co_await asio::async_write(socket_, plan.buffers(to_client_side_, gather_), use_tuple);
+      auto [ec, n] = co_await client_stream_.write(plan.buffers(to_client_side_, gather_));
       stats_->bytes_sent += n;
       buf.consume(pos);
       if (ec) co_return relay_end::client_eof;
@@ -350,7 +350,7 @@ awaitable<client_session::relay_end> client_session::pump_server_to_client() {
     std::size_t room = 0;
     char* at = buf.prepare(16384, room);
     auto read = [&]() -> awaitable<error_code> {
-      auto [ec, n] = co_await server.socket_.async_read_some(asio::buffer(at, room), use_tuple);
+      auto [ec, n] = co_await server.stream_.read_some(asio::buffer(at, room));
       if (!ec) buf.commit(n);
       co_return ec;
     };

@@ -21,8 +21,8 @@ namespace pr = pgrelay::protocol;
 
 namespace {
 
-awaitable<error_code> write_all(stream_socket& s, const std::string& data) {
-  auto [ec, n] = co_await asio::async_write(s, asio::buffer(data), use_tuple);
+awaitable<error_code> write_all(byte_stream& s, const std::string& data) {
+  auto [ec, n] = co_await s.write(asio::buffer(data));
   (void)n;
   co_return ec;
 }
@@ -80,13 +80,59 @@ awaitable<bool> server_connection::read_frame(char& tag, std::string& body) {
     }
     std::size_t room = 0;
     char* at = read_buf_.prepare(4096, room);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(at, room), use_tuple);
+    auto [ec, n] = co_await stream_.read_some(asio::buffer(at, room));
     if (ec) {
       broken_ = true;
       co_return false;
     }
     read_buf_.commit(n);
   }
+}
+
+awaitable<server_error> server_connection::negotiate_tls(const server_target& target) {
+  using mode = conf::server_tls_mode;
+  // Like libpq, no TLS over a Unix socket: the kernel already keeps the bytes local.
+  if (!target.tls || !target.tls->towards_servers || target.address.is_unix()) co_return server_error{};
+  const mode m = target.tls->server_mode;
+  std::string request;
+  pr::build::ssl_request(request);
+  if (auto ec = co_await write_all(stream_, request)) co_return fail(pr::sqlstate::connection_failure, ec.message());
+  // Exactly one byte: anything after 'S' is the server's TLS handshake.
+  char answer = 0;
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(&answer, 1), use_tuple);
+  if (ec || n != 1) co_return fail(pr::sqlstate::connection_failure, "server closed the connection during TLS negotiation");
+  if (answer == 'N') {
+    if (m == mode::prefer) co_return server_error{};
+    co_return fail(pr::sqlstate::connection_failure,
+                   "server " + target.address.to_string() + " does not support TLS, and tls.server.mode is " +
+                       conf::to_string(m));
+  }
+  if (answer != 'S') {
+    co_return fail(pr::sqlstate::protocol_violation, "unexpected answer to SSLRequest from server");
+  }
+  tls_ = target.tls;
+  const bool verify = m == mode::verify_ca || m == mode::verify_full;
+  const std::string host = m == mode::verify_full ? target.address.host : std::string{};
+  if (auto hec = co_await stream_.connect_tls(*tls_->towards_servers, verify, host)) {
+    co_return fail(pr::sqlstate::connection_failure, "TLS handshake with server " + target.address.to_string() +
+                                                         " failed (tls.server.mode " + conf::to_string(m) +
+                                                         "): " + hec.message());
+  }
+  co_return server_error{};
+}
+
+awaitable<bool> server_connection::send_cancel(const server_target& target, std::int32_t pid,
+                                               const std::string& key) {
+  address_ = target.address;
+  if (co_await connect_socket(socket_, target.address)) co_return false;
+  if (co_await negotiate_tls(target)) co_return false;
+  std::string out;
+  pr::build::cancel_request(out, pid, key);
+  if (co_await write_all(stream_, out)) co_return false;
+  // Postgres closes the connection once it has handled the request.
+  char byte = 0;
+  (void)co_await stream_.read_some(asio::buffer(&byte, 1));
+  co_return true;
 }
 
 awaitable<server_error> server_connection::open(const server_target& target, millis timeout) {
@@ -96,12 +142,13 @@ awaitable<server_error> server_connection::open(const server_target& target, mil
       co_return fail(pr::sqlstate::connection_failure,
                      "could not connect to server " + target.address.to_string() + ": " + ec.message());
     }
+    if (auto err = co_await negotiate_tls(target)) co_return err;
     std::string out;
     std::vector<std::pair<std::string_view, std::string_view>> params = {
         {"user", target.user}, {"database", target.database}};
     for (const auto& [k, v] : target.extra_params) params.emplace_back(k, v);
     pr::build::startup_message(out, params);
-    if (auto ec = co_await write_all(socket_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
+    if (auto ec = co_await write_all(stream_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
     if (auto err = co_await authenticate(target)) co_return err;
     co_return co_await read_until_ready();
   };
@@ -140,11 +187,19 @@ awaitable<server_error> server_connection::authenticate(const server_target& tar
         break;
       }
       case 10: {
-        if (!pr::sasl_mechanisms_contain(a.data, "SCRAM-SHA-256")) {
+        // Over TLS, bind to the server's certificate when it offers -PLUS (as libpq's
+        // channel_binding=prefer does): a proof relayed through an impostor then fails.
+        std::string binding = stream_.encrypted() && pr::sasl_mechanisms_contain(a.data, pr::scram_sha_256_plus_mechanism)
+                                  ? peer_end_point_hash(stream_.native())
+                                  : std::string{};
+        if (binding.empty() && !pr::sasl_mechanisms_contain(a.data, pr::scram_sha_256_mechanism)) {
           co_return fail(pr::sqlstate::feature_not_supported, "server offers no SASL mechanism pgrelay supports");
         }
         scram.emplace(target.password, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
-        pr::build::sasl_initial_response(out, "SCRAM-SHA-256", scram->client_first());
+        if (!binding.empty()) scram->bind_channel(std::move(binding));
+        auto first = scram->client_first();
+        pr::build::sasl_initial_response(out, scram->bound() ? pr::scram_sha_256_plus_mechanism : pr::scram_sha_256_mechanism,
+                                         first);
         break;
       }
       case 11: {
@@ -164,7 +219,7 @@ awaitable<server_error> server_connection::authenticate(const server_target& tar
         co_return fail(pr::sqlstate::feature_not_supported,
                        "server requested an authentication method pgrelay does not support (" + std::to_string(a.code) + ")");
     }
-    if (auto ec = co_await write_all(socket_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
+    if (auto ec = co_await write_all(stream_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
   }
 }
 
@@ -223,7 +278,7 @@ awaitable<server_error> server_connection::run_internal(std::string sql, millis 
   tracker_.on_client_frame('Q');
   internal_rows_ = 0;
   internal_values_.clear();
-  if (auto ec = co_await write_all(socket_, out)) {
+  if (auto ec = co_await write_all(stream_, out)) {
     broken_ = true;
     co_return fail(pr::sqlstate::connection_failure, ec.message());
   }
@@ -244,6 +299,7 @@ void server_connection::note_parameter(std::string_view name, std::string_view v
 bool server_connection::looks_dead() const {
   if (broken_ || !socket_.is_open()) return true;
   if (!read_buf_.empty()) return true;
+  if (auto* ssl = stream_.native(); ssl && SSL_pending(ssl) > 0) return true;
   pollfd p{};
   p.fd = const_cast<stream_socket&>(socket_).native_handle();
   p.events = POLLIN | POLLRDHUP;
@@ -257,8 +313,7 @@ void server_connection::close() {
     std::string out;
     if (!broken_) {
       pr::build::terminate(out);
-      socket_.non_blocking(true, ignored);
-      socket_.write_some(asio::buffer(out), ignored);
+      stream_.write_now(asio::buffer(out));
     }
     socket_.shutdown(stream_socket::shutdown_both, ignored);
     socket_.close(ignored);

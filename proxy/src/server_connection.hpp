@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "byte_buffer.hpp"
+#include "byte_stream.hpp"
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/core/request_tracker.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
+#include "tls.hpp"
 
 namespace pgrelay::proxy {
-
-using stream_socket = asio::generic::stream_protocol::socket;
 
 struct server_target {
   conf::endpoint address;
@@ -27,6 +27,7 @@ struct server_target {
   std::string password;
   // More startup parameters (replication connections carry the client's own).
   std::vector<std::pair<std::string, std::string>> extra_params;
+  tls_ptr tls;  // null: plaintext (tls.server.mode disable)
 };
 
 // Why a server attempt failed, for the client's SQLSTATE and the log.
@@ -44,6 +45,10 @@ class server_connection {
   // first ReadyForQuery. Bounded by `timeout` as a whole.
   awaitable<server_error> open(const server_target& target, millis timeout);
 
+  // Sends a CancelRequest for backend `pid` on a fresh connection to `target.address`, over TLS
+  // when `target.tls` asks for it, and waits for the server to close it. False on any failure.
+  awaitable<bool> send_cancel(const server_target& target, std::int32_t pid, const std::string& key);
+
   // True when the socket shows EOF, an error or unsolicited bytes: an idle server must be silent.
   bool looks_dead() const;
 
@@ -56,6 +61,8 @@ class server_connection {
   void note_parameter(std::string_view name, std::string_view value);
 
   stream_socket socket_;
+  byte_stream stream_{socket_};   // reads and writes: TLS once negotiated
+  tls_ptr tls_;                   // the contexts stream_ was made from
   byte_buffer read_buf_{65536};   // bytes read from the server not yet consumed
   core::request_tracker tracker_;
   core::param_map baseline_;      // parameters reported at login
@@ -78,6 +85,8 @@ class server_connection {
   bool broken_ = false;
 
  private:
+  // SSLRequest and handshake as tls.server.mode says; before the startup packet.
+  awaitable<server_error> negotiate_tls(const server_target& target);
   awaitable<server_error> authenticate(const server_target& target);
   awaitable<server_error> read_until_ready();
   // Reads one whole frame into `frame_`; false on EOF/error (sets broken_).

@@ -20,8 +20,8 @@ std::shared_ptr<pool_budget> shared_state::budget_for(const std::string& databas
 namespace {
 
 // Where a pool of `database`/`user` on `target` ("primary" or a replica's name) connects.
-std::optional<server_target> target_for(const conf::config& cfg, const std::string& database, const std::string& user,
-                                        const std::string& target) {
+std::optional<server_target> target_for(const conf::config& cfg, const tls_ptr& tls, const std::string& database,
+                                        const std::string& user, const std::string& target) {
   auto db = cfg.databases.find(database);
   if (db == cfg.databases.end()) return std::nullopt;
   const conf::endpoint* address = target == "primary" ? &db->second.primary : nullptr;
@@ -31,21 +31,23 @@ std::optional<server_target> target_for(const conf::config& cfg, const std::stri
   if (!address) return std::nullopt;
   return server_target{*address, db->second.server_database.empty() ? database : db->second.server_database,
                        db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password,
-                       {}};
+                       {}, tls};
 }
 
 }  // namespace
 
-worker::worker(std::size_t index, shared_state& shared) : config_(shared.config), users_(shared.users), shared_(shared), index_(index) {}
+worker::worker(std::size_t index, shared_state& shared)
+    : config_(shared.config), users_(shared.users), tls_(shared.tls), shared_(shared), index_(index) {}
 
-void worker::set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users) {
+void worker::set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users, tls_ptr tls) {
   config_ = std::move(cfg);
   users_ = std::move(users);
+  tls_ = std::move(tls);
   // Pools keep their servers; new limits apply from the next checkout. Pools of databases or
   // servers that are gone stay until their clients leave (their sessions hold the old config).
   for (auto& [key, p] : pools_) {
     const auto& [database, user, target] = key;
-    auto st = target_for(*config_, database, user, target);
+    auto st = target_for(*config_, tls_, database, user, target);
     if (!st) continue;
     p->update_settings(config_->pool_for(database, user));
     p->update_target(std::move(*st));
@@ -56,7 +58,7 @@ pool* worker::pool_for(const std::string& database, const std::string& user, con
   auto key = std::make_tuple(database, user, target);
   if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
   const auto& cfg = *config_;
-  auto st = target_for(cfg, database, user, target);
+  auto st = target_for(cfg, tls_, database, user, target);
   if (!st) return nullptr;
   auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(*st),
                                   shared_.budget_for(database, user + "@" + target), shared_.worker_count > 1);
@@ -157,7 +159,8 @@ worker_snapshot worker::snapshot() const {
     snap.pools.push_back(std::move(v));
     for (const auto& s : p->idle_servers()) {
       snap.servers.push_back(server_view{database, user, target, s->address_.to_string(), "idle", s->backend_pid_, s->id_,
-                                         std::chrono::duration<double>(now - s->created_).count()});
+                                         std::chrono::duration<double>(now - s->created_).count(),
+                                         tls_description(s->stream_.native())});
     }
   }
   for (std::size_t i = 0; i < snap.pools.size(); ++i) {
@@ -171,7 +174,8 @@ worker_snapshot worker::snapshot() const {
     if (const auto* srv = s->server()) {
       auto it = by_pool.find(s->server_pool());
       server_view sv{v.database, v.user, it != by_pool.end() ? it->second->target : "", srv->address_.to_string(), "active",
-                     srv->backend_pid_, srv->id_, std::chrono::duration<double>(now - srv->created_).count()};
+                     srv->backend_pid_, srv->id_, std::chrono::duration<double>(now - srv->created_).count(),
+                     tls_description(srv->stream_.native())};
       snap.servers.push_back(std::move(sv));
     }
     snap.clients.push_back(std::move(v));

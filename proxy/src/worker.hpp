@@ -49,12 +49,14 @@ struct client_view {
   std::uint64_t transactions = 0;
   std::int32_t pid = 0;
   std::uint32_t pins = 0;
+  std::string tls;  // "TLSv1.3/TLS_AES_256_GCM_SHA384", empty in plaintext
 };
 struct server_view {
   std::string database, user, target, address, state;
   std::int32_t backend_pid = 0;
   std::uint64_t id = 0;
   double age_seconds = 0;
+  std::string tls;
 };
 struct worker_snapshot {
   std::vector<pool_view> pools;
@@ -74,6 +76,7 @@ struct control_hooks {
 struct shared_state {
   std::shared_ptr<const conf::config> config;
   std::shared_ptr<const users_map> users;
+  tls_ptr tls;
   std::vector<worker*> workers;
   control_hooks control;
   std::atomic<std::uint64_t> live_sessions{0};
@@ -118,6 +121,7 @@ class worker {
   std::vector<std::shared_ptr<void>> listeners_;
   std::shared_ptr<const conf::config> config_;
   std::shared_ptr<const users_map> users_;
+  tls_ptr tls_;
   std::set<std::string> paused_;
 
  public:
@@ -141,8 +145,9 @@ class worker {
   std::span<const router::routing_rule> rules_for(const std::string& database);
   // The configuration this worker serves now; replaced on reload (on this worker's loop).
   const std::shared_ptr<const conf::config>& current_config() const { return config_; }
-  void set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users);
+  void set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users, tls_ptr tls);
   const std::shared_ptr<const users_map>& current_users() const { return users_; }
+  const tls_ptr& current_tls() const { return tls_; }
   // On this worker's thread: a copy of its pools, clients, servers and counters.
   worker_snapshot snapshot() const;
   // PAUSE/RESUME: new requests of a paused database wait (all databases when `database` is empty).

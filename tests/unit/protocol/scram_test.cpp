@@ -651,3 +651,76 @@ TEST_CASE("scram errors carry their own category", "[scram]") {
   CHECK(random_bytes(40).size() == 40);
   CHECK(random_bytes(16) != random_bytes(16));
 }
+
+// ---- channel binding (SCRAM-SHA-256-PLUS) ------------------------------------------------------
+
+namespace {
+
+struct bound_exchange {
+  std::string server_hash;  // what pgrelay's certificate hashes to
+  std::string client_hash;  // what the client saw (differs under a man in the middle)
+  bool server_selected_plus = true;
+  bool client_binds = true;
+};
+
+boost::system::result<std::string> run_bound(const bound_exchange& x, scram_server& server) {
+  scram_client client(std::string(rfc_password), make_scram_nonce(random_bytes(scram_nonce_random_length)));
+  if (x.client_binds) client.bind_channel(x.client_hash);
+  server.offer_channel_binding(x.server_hash, x.server_selected_plus);
+  auto first = server.handle_client_first(client.client_first());
+  if (!first) return first.error();
+  auto client_final = client.handle_server_first(*first);
+  REQUIRE(client_final.has_value());
+  auto server_final = server.handle_client_final(*client_final);
+  if (server_final) REQUIRE(client.handle_server_final(*server_final).has_value());
+  return server_final;
+}
+
+}  // namespace
+
+TEST_CASE("SCRAM-SHA-256-PLUS: a client bound to the same certificate hash logs in", "[scram][cbind]") {
+  const std::string hash(32, '\x5a');
+  scram_server server = rfc_server();
+  REQUIRE(run_bound({hash, hash}, server).has_value());
+  CHECK(server.authenticated());
+}
+
+TEST_CASE("SCRAM-SHA-256-PLUS: another certificate's hash (a man in the middle) is refused",
+          "[scram][cbind]") {
+  scram_server server = rfc_server();
+  auto r = run_bound({std::string(32, '\x5a'), std::string(32, '\x5b')}, server);
+  CHECK(error_of(r) == scram_errc::channel_binding_mismatch);
+  CHECK_FALSE(server.authenticated());
+}
+
+TEST_CASE("channel-binding negotiation follows Postgres' rules", "[scram][cbind]") {
+  const std::string hash(32, '\x01');
+  SECTION("-PLUS selected but the client sends 'n'") {
+    scram_server server = rfc_server();
+    server.offer_channel_binding(hash, true);
+    CHECK(error_of(server.handle_client_first(rfc_client_first)) == scram_errc::channel_binding_mismatch);
+  }
+  SECTION("plain mechanism selected but the client sends channel-binding data") {
+    scram_server server = rfc_server();
+    CHECK(error_of(run_bound({hash, hash, false, true}, server)) == scram_errc::channel_binding_mismatch);
+  }
+  SECTION("'y' when -PLUS was offered is a downgrade") {
+    scram_server server = rfc_server();
+    server.offer_channel_binding(hash, false);
+    CHECK(error_of(server.handle_client_first("y,,n=,r=abc")) == scram_errc::channel_binding_mismatch);
+  }
+  SECTION("plain mechanism with 'n' over TLS is fine") {
+    scram_server server = rfc_server();
+    REQUIRE(run_bound({hash, hash, false, false}, server).has_value());
+  }
+  SECTION("an unknown channel-binding type") {
+    scram_server server = rfc_server();
+    server.offer_channel_binding(hash, true);
+    CHECK(error_of(server.handle_client_first("p=tls-unique,,n=,r=abc")) == scram_errc::unsupported_feature);
+  }
+  SECTION("without TLS, 'p=' is refused as before") {
+    scram_server server = rfc_server();
+    CHECK(error_of(server.handle_client_first("p=tls-server-end-point,,n=,r=abc")) ==
+          scram_errc::unsupported_feature);
+  }
+}

@@ -30,6 +30,9 @@ TEST_CASE("a startup message decodes its parameters in order") {
 TEST_CASE("special request codes") {
   std::string ssl = {0, 0, 0, 8, 0x04, '\xd2', 0x16, 0x2f};
   CHECK(decode_startup(ssl).kind == startup_kind::ssl_request);
+  std::string built;
+  build::ssl_request(built);
+  CHECK(built == ssl);
   std::string gss = {0, 0, 0, 8, 0x04, '\xd2', 0x16, 0x30};
   CHECK(decode_startup(gss).kind == startup_kind::gssenc_request);
   std::string cancel;

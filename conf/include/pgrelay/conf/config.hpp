@@ -158,6 +158,24 @@ struct log_config {
   duration slow_query{1000};  // requests slower than this are logged; 0: never
 };
 
+// TLS between clients and pgrelay. allow: TLS for clients that ask, plaintext for the rest;
+// require: plaintext startups are refused (28000).
+enum class client_tls_mode { disable, allow, require };
+// TLS between pgrelay and Postgres, with libpq's sslmode meanings.
+enum class server_tls_mode { disable, prefer, require, verify_ca, verify_full };
+
+// The YAML (and libpq sslmode) spelling of a mode.
+const char* to_string(client_tls_mode mode);
+const char* to_string(server_tls_mode mode);
+
+struct tls_config {
+  client_tls_mode client_mode = client_tls_mode::disable;
+  std::string client_cert;  // PEM chain pgrelay presents to clients (paths resolved like users_file)
+  std::string client_key;
+  server_tls_mode server_mode = server_tls_mode::prefer;
+  std::string server_ca;    // PEM CA bundle that verify-ca / verify-full check Postgres against
+};
+
 // The operator's side door: an HTTP endpoint for /metrics, /healthz and /readyz.
 struct admin_config {
   std::optional<endpoint> http_listen;  // unset: no HTTP endpoint
@@ -169,6 +187,7 @@ struct config {
   std::vector<endpoint> listen;
   std::uint32_t workers = 0;  // 0 means auto: one per core
   auth_config auth;
+  tls_config tls;
   pool_settings pool;
   std::map<std::string, database_config> databases;
   log_config log;

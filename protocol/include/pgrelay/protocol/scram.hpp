@@ -105,19 +105,29 @@ enum class scram_cbind_flag {
   client_supports,  // "y": the client supports it but thinks the server does not
 };
 
+// The mechanism with channel binding, advertised over TLS before the plain one (as Postgres does).
+inline constexpr std::string_view scram_sha_256_plus_mechanism = "SCRAM-SHA-256-PLUS";
+// The only channel-binding type Postgres and libpq use (RFC 5929).
+inline constexpr std::string_view tls_server_end_point = "tls-server-end-point";
+
 // pgrelay as the SCRAM server, authenticating a client against a stored verifier. Sequence:
 // handle_client_first (SASLInitialResponse data) -> server-first for AuthenticationSASLContinue;
 // handle_client_final (SASLResponse data) -> server-final for AuthenticationSASLFinal; then send
 // AuthenticationOk. Any error is final: later calls return scram_errc::out_of_order.
-// We advertise only "SCRAM-SHA-256", so a client asking for channel binding ("p=") is refused.
-// To add SCRAM-SHA-256-PLUS later: take the tls-server-end-point hash in the constructor, accept
-// "p=tls-server-end-point", compare "c=" with gs2 header + hash, and refuse "y" when -PLUS was
-// offered (a downgrade); the callers stay the same.
+// Without offer_channel_binding only "SCRAM-SHA-256" exists, and a client asking for channel
+// binding ("p=") is refused.
 class scram_server {
  public:
   // `server_nonce` is the server's part of the nonce (make_scram_nonce(random_bytes(18))); it
   // must satisfy is_valid_scram_nonce or the first call fails with scram_errc::invalid_nonce.
   scram_server(scram_verifier verifier, std::string server_nonce);
+
+  // Over TLS, before handle_client_first: SCRAM-SHA-256-PLUS was advertised, bound to
+  // `end_point_hash` (the tls-server-end-point hash of pgrelay's certificate), and the client
+  // `selected_plus` or the plain mechanism. Then, as in Postgres: with -PLUS the client must send
+  // "p=tls-server-end-point" and prove it in "c="; with the plain mechanism "p=" is refused, and
+  // "y" (the client thinks we cannot bind) is a downgrade and refused too.
+  void offer_channel_binding(std::string end_point_hash, bool selected_plus);
 
   // Parses client-first-message:
   //   gs2-cbind-flag "," [authzid] "," ["m=" ext ","] "n=" user "," "r=" c-nonce ["," ext ...]
@@ -149,7 +159,11 @@ class scram_server {
   std::string server_nonce_;
   state state_ = state::awaiting_client_first;
   scram_cbind_flag cbind_flag_ = scram_cbind_flag::not_supported;
+  bool binding_offered_ = false;
+  bool binding_selected_ = false;
+  std::string end_point_hash_;
   std::string gs2_header_;
+  std::string expected_cbind_;  // gs2 header, then the hash when bound: what "c=" must decode to
   std::string client_first_bare_;
   std::string server_first_;
   std::string nonce_;  // client nonce + server nonce
@@ -159,13 +173,18 @@ class scram_server {
 // pgrelay as the SCRAM client, logging in to Postgres with a plaintext password. Sequence:
 // client_first -> SASLInitialResponse; handle_server_first(AuthenticationSASLContinue data) ->
 // SASLResponse; handle_server_final(AuthenticationSASLFinal data); then expect AuthenticationOk.
-// Sends gs2 header "n,," (no channel binding). Any error is final.
+// Sends gs2 header "n,," (no channel binding) unless bind_channel was called. Any error is final.
 class scram_client {
  public:
   // `client_nonce` must satisfy is_valid_scram_nonce (make_scram_nonce(random_bytes(18)));
   // otherwise handle_server_first fails with scram_errc::invalid_nonce. `username` goes into
   // "n=" escaped per RFC 5802; Postgres ignores it, so the default is empty like libpq's.
   scram_client(std::string password, std::string client_nonce, std::string username = {});
+
+  // Before client_first, when the server offered SCRAM-SHA-256-PLUS over TLS and the caller picked
+  // it: binds the exchange to the server certificate's tls-server-end-point hash.
+  void bind_channel(std::string end_point_hash);
+  [[nodiscard]] bool bound() const noexcept { return !cbind_data_.empty(); }
 
   // client-first-message "n,,n=<user>,r=<nonce>". Calling it again returns the same text.
   [[nodiscard]] std::string client_first();
@@ -195,6 +214,8 @@ class scram_client {
   std::string password_;
   std::string client_nonce_;
   std::string username_;
+  std::string gs2_header_{"n,,"};
+  std::string cbind_data_;  // gs2 header + end-point hash when bound
   state state_ = state::initial;
   std::string client_first_bare_;
   scram_key expected_server_signature_{};

@@ -58,6 +58,7 @@ void startup_message(std::string& out,
                      std::span<const std::pair<std::string_view, std::string_view>> params,
                      std::int32_t version = 196608);
 void cancel_request(std::string& out, std::int32_t pid, std::string_view secret);
+void ssl_request(std::string& out);  // asks a server for TLS before the startup packet
 void password_message(std::string& out, std::string_view password);
 void sasl_initial_response(std::string& out, std::string_view mechanism, std::string_view data);
 void sasl_response(std::string& out, std::string_view data);

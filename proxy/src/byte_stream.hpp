@@ -1,0 +1,78 @@
+// A connection's byte stream: the plain socket, or TLS over it once a handshake succeeded. Reads
+// and writes hand back Asio's own awaitables (no extra coroutine frame on the hot path), so the
+// relay is the same code for both. The socket stays the caller's, for options, cancel and close.
+#pragma once
+
+#include <boost/asio/ssl.hpp>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "net.hpp"
+
+namespace pgrelay::proxy {
+
+using stream_socket = asio::generic::stream_protocol::socket;
+
+class byte_stream {
+ public:
+  explicit byte_stream(stream_socket& socket) : socket_(&socket) {}
+  byte_stream(const byte_stream&) = delete;  // points into its owner
+  byte_stream& operator=(const byte_stream&) = delete;
+
+  bool encrypted() const { return tls_ != nullptr; }
+
+  template <class MutableBuffer>
+  awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffer& buffer) {
+    if (tls_) return tls_->async_read_some(buffer, use_tuple);
+    return socket_->async_read_some(buffer, use_tuple);
+  }
+
+  // Writes every byte of `buffers` (a buffer or a sequence of them).
+  template <class ConstBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& buffers) {
+    if (tls_) return asio::async_write(*tls_, buffers, use_tuple);
+    return asio::async_write(*socket_, buffers, use_tuple);
+  }
+
+  // Best effort, without waiting: for a last message (Terminate) before close.
+  void write_now(asio::const_buffer bytes) {
+    error_code ignored;
+    socket_->non_blocking(true, ignored);
+    if (tls_) {
+      tls_->write_some(bytes, ignored);
+    } else {
+      socket_->write_some(bytes, ignored);
+    }
+  }
+
+  // pgrelay as the TLS server (a client sent SSLRequest and was told 'S').
+  awaitable<error_code> accept_tls(asio::ssl::context& ctx) {
+    tls_ = std::make_unique<asio::ssl::stream<stream_socket&>>(*socket_, ctx);
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+    co_return ec;
+  }
+
+  // pgrelay as the TLS client towards Postgres. `verify_host` empty: no name check; `verify`
+  // false: no certificate check at all (sslmode prefer/require).
+  awaitable<error_code> connect_tls(asio::ssl::context& ctx, bool verify, const std::string& verify_host) {
+    tls_ = std::make_unique<asio::ssl::stream<stream_socket&>>(*socket_, ctx);
+    if (verify) {
+      tls_->set_verify_mode(asio::ssl::verify_peer);
+      if (!verify_host.empty()) tls_->set_verify_callback(asio::ssl::host_name_verification(verify_host));
+    } else {
+      tls_->set_verify_mode(asio::ssl::verify_none);
+    }
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    co_return ec;
+  }
+
+  // The session's SSL object, for the protocol version and cipher in logs.
+  SSL* native() const { return tls_ ? tls_->native_handle() : nullptr; }
+
+ private:
+  stream_socket* socket_;
+  std::unique_ptr<asio::ssl::stream<stream_socket&>> tls_;
+};
+
+}  // namespace pgrelay::proxy
