@@ -316,7 +316,7 @@ awaitable<bool> client_session::establish_parameters() {
   }
   if (!reported) {
     // First client with these settings (or session mode): check them on a real server.
-    if (!co_await attach_server()) co_return false;
+    if (co_await attach_server() != attach_result::attached) co_return false;
     learnt = server_->reported_;
     learnt_names = server_->reported_names_;
     reported = &learnt;

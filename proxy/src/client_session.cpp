@@ -194,7 +194,9 @@ awaitable<void> client_session::run() {
       auto* chosen = co_await choose_pool();
       if (!chosen) continue;  // answered with an error; the client may go on
       pool_ = chosen;
-      if (!co_await attach_server()) break;
+      auto attached = co_await attach_server();
+      if (attached == attach_result::refused) continue;
+      if (attached == attach_result::failed) break;
     }
     auto end = co_await relay();
     if (end == relay_end::server_eof && can_retry_elsewhere()) {
@@ -205,7 +207,7 @@ awaitable<void> client_session::run() {
       release_server(false);
       restore_retry_bytes();
       pool_ = primary_pool_;
-      if (!co_await attach_server()) break;
+      if (co_await attach_server() == attach_result::failed) break;
       continue;
     }
     retry_bytes_.clear();
@@ -327,7 +329,20 @@ awaitable<bool> client_session::read_request_unit() {
   }
 }
 
-awaitable<bool> client_session::attach_server() {
+std::size_t client_session::whole_unit_size() const {
+  auto data = in_.data();
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    auto r = pr::decode_frame(data.substr(pos));
+    if (r.status != pr::decode_status::ok) return 0;
+    pos += r.msg.size();
+    if (r.msg.tag == 'Q' || r.msg.tag == 'S' || r.msg.tag == 'F') return pos;
+    if (ends_unit(r.msg.tag)) return 0;  // Flush or Terminate: no ReadyForQuery is due
+  }
+  return 0;
+}
+
+awaitable<client_session::attach_result> client_session::attach_server() {
   const auto wait_started = clock::now();
   waiting_for_server_ = true;
   auto got = co_await pool_->acquire();
@@ -340,11 +355,25 @@ awaitable<bool> client_session::attach_server() {
     got = co_await pool_->acquire();
   }
   if (!got.server) {
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
+    if (auto unit = session_mode_ ? 0 : whole_unit_size(); unit > 0) {
+      // Nothing reached a server and no transaction is open (in transaction mode a server is
+      // held for the whole transaction): the request fails alone, the session goes on.
+      pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
+      ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
+      pr::build::ready_for_query(out_, pr::transaction_status::idle);
+      in_.consume(unit);
+      retry_bytes_.clear();
+      if (!co_await write_client({})) {
+        reason_ = disconnect_reason::client_eof;
+        co_return attach_result::failed;
+      }
+      co_return attach_result::refused;
+    }
     reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
                                                                         : disconnect_reason::server_lost;
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
     co_await fail(got.error.sqlstate, got.error.message);
-    co_return false;
+    co_return attach_result::failed;
   }
   stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
   server_ = std::move(got.server);
@@ -353,8 +382,8 @@ awaitable<bool> client_session::attach_server() {
   server_->tracker_.reset();
   server_scanner_.reset();
   server_fatal_seen_ = false;
-  if (!co_await sync_parameters(*server_)) co_return false;
-  co_return true;
+  if (!co_await sync_parameters(*server_)) co_return attach_result::failed;
+  co_return attach_result::attached;
 }
 
 awaitable<bool> client_session::sync_parameters(server_connection& server) {

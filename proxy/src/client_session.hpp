@@ -112,7 +112,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // Answers a unit of Parses of already-validated named statements without a server; returns
   // the bytes it consumed, 0 when the unit needs a server.
   std::size_t answer_locally();
-  awaitable<bool> attach_server();
+  // attached: server_ is set. refused: no server; in transaction mode the buffered request got an
+  // ERROR and ReadyForQuery, like any failed statement, and the client may go on (an app's
+  // connection outlives a primary restart). failed: the client got a FATAL; the session ends.
+  enum class attach_result { attached, refused, failed };
+  awaitable<attach_result> attach_server();
+  // Bytes of the buffered request unit when it is all here and ends with Query, Sync or
+  // FunctionCall (so an ERROR plus ReadyForQuery answers it completely); 0 otherwise.
+  std::size_t whole_unit_size() const;
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
   router::classification classify_unit();
