@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Soak: mixed reads and writes through pgrelay (routing on, a primary + 2 replicas) for a set
 time, with a fault every --fault-every seconds (a server backend terminated, a replica's replay
-paused, a replica stopped with -m immediate and restarted), printing pgrelay's RSS, open file
-descriptors and server connections every minute.
+paused, a replica stopped with -m immediate and restarted, the primary restarted), printing
+pgrelay's RSS, open file descriptors and server connections every minute. Half the clients use
+TLS with SCRAM channel binding (a throwaway CA made with the openssl tool); a quarter reconnect
+for every transaction, as serverless functions do.
 
 At the end it checks: pgrelay never died; RSS after warm-up (the first minute) grew < 5%; once
 the clients are gone and idle servers timed out, file descriptors and server connections are
@@ -16,6 +18,7 @@ primary. Exit status 0 only if all hold.
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -48,19 +51,35 @@ def server_connections(ports):
     return total
 
 
-class Load:
-    """Client threads: 70% autocommit reads, 30% write transactions that record their id."""
+def make_certificate(work):
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it; returns (cert, key) paths."""
+    def openssl(*a):
+        subprocess.run(["openssl", *a], cwd=work, check=True, capture_output=True, timeout=60)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=soak-ca")
+    (work / "leaf.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", *ec, "-keyout", "relay.key", "-out", "relay.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "relay.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "relay.crt", "-days", "2", "-extfile", "leaf.ext")
+    os.chmod(work / "relay.key", 0o600)
+    return work / "relay.crt", work / "relay.key"
 
-    def __init__(self, port, clients):
-        self.port, self.clients = port, clients
+
+class Load:
+    """Client threads: 70% autocommit reads, 30% write transactions that record their id. Odd
+    clients use TLS with channel binding; every fourth reconnects for each transaction."""
+
+    def __init__(self, port, clients, tls):
+        self.port, self.clients, self.tls = port, clients, tls
         self.stop = threading.Event()
         self.ok = self.errors = 0
         self.acked = []
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(clients)]
 
-    def dsn(self):
-        return f"host=127.0.0.1 port={self.port} user=app password=app dbname=app connect_timeout=5"
+    def dsn(self, index):
+        ssl = "sslmode=require channel_binding=require" if self.tls and index % 2 else "sslmode=disable"
+        return f"host=127.0.0.1 port={self.port} user=app password=app dbname=app connect_timeout=5 {ssl}"
 
     def run(self, index):
         rng = random.Random(index)
@@ -68,8 +87,10 @@ class Load:
         conn = None
         while not self.stop.is_set():
             try:
+                if conn is not None and index % 4 == 3:
+                    conn.close()
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.dsn(), autocommit=True)
+                    conn = psycopg.connect(self.dsn(index), autocommit=True)
                 if rng.random() < 0.7:
                     conn.execute("select abalance from pgbench_accounts where aid = %s", (rng.randint(1, 100000),))
                 else:
@@ -113,7 +134,7 @@ def faults(cluster_env, primary, replicas):
     data = Path(cluster_env["DATA_ROOT"])
     cycle = 0
     while True:
-        kind = cycle % 3
+        kind = cycle % 4
         cycle += 1
         if kind == 0:
             with psycopg.connect(admin_dsn(primary), autocommit=True) as c:
@@ -127,6 +148,14 @@ def faults(cluster_env, primary, replicas):
                 time.sleep(15)
                 c.execute("select pg_wal_replay_resume()")
             yield "paused replica-1's replay for 15 s"
+        elif kind == 3:
+            # -m fast: the bench cluster runs with synchronous_commit off, so only a clean
+            # shutdown keeps every acknowledged commit (test_primary_restart.py does the crash).
+            primary_dir = str(data / "primary")
+            r = pg_ctl(cluster_env, primary_dir, "stop", "-m", "fast")
+            time.sleep(5)
+            r2 = pg_ctl(cluster_env, primary_dir, "start", "-w", "-l", str(data / "primary.soak.log"))
+            yield f"restarted the primary (-m fast, rc {r.returncode}/{r2.returncode}, down 5 s)"
         else:
             replica_dir = str(data / "replica2")
             r = pg_ctl(cluster_env, replica_dir, "stop", "-m", "immediate")
@@ -147,17 +176,22 @@ def main():
         with psycopg.connect(admin_dsn(primary), autocommit=True) as c:
             c.execute("create table if not exists soak_acks (id bigint primary key)")
             c.execute("grant all on soak_acks to app")
+        tls = shutil.which("openssl") is not None
         config = {"workers": 2, "pool": {"size": 8, "server_idle_timeout": "5s"},
                   "databases": {"app": routed_database(primary, replicas, routing=True)}}
         config["databases"]["app"]["routing"]["check_interval"] = "500ms"
+        if tls:
+            cert, key = make_certificate(work)
+            config["tls"] = {"client": {"mode": "allow", "cert": str(cert), "key": str(key)}}
         with running_pgrelay(work, config) as (relay, port, binary):
             all_ports = [primary, *replicas]
             time.sleep(2)
             base_fds, base_servers = fd_count(relay.pid), server_connections(all_ports)
-            print(f"soak: {args.minutes} min, {args.clients} clients, a fault every {args.fault_every:.0f} s; "
+            print(f"soak: {args.minutes} min, {args.clients} clients (TLS for half: {tls}), "
+                  f"a fault every {args.fault_every:.0f} s; "
                   f"pgrelay {binary} pid {relay.pid}; baseline fds={base_fds} server_connections={base_servers}",
                   flush=True)
-            load = Load(port, args.clients)
+            load = Load(port, args.clients, tls)
             load.start()
             fault = faults(cluster_env, primary, replicas)
             started = time.monotonic()

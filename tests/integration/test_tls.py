@@ -204,6 +204,28 @@ def test_reload_rejects_a_missing_certificate_and_keeps_serving(pgrelay, certs):
         assert c.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_reload_rotates_the_certificate(pgrelay, certs, tmp_path):
+    relay = pgrelay(overrides=client_tls(certs, "allow"))
+    verify = {"sslmode": "verify-full", "sslrootcert": str(certs / "other-ca.crt")}
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        connect(relay.dsn(**verify))
+    for name in ("other-ca.crt", "other-ca.key"):
+        shutil.copy(certs / name, tmp_path / name)
+    make_leaf(tmp_path, "rotated", "other-ca", "IP:127.0.0.1")
+    relay.reload({"tls": {"client": {"cert": str(tmp_path / "rotated.crt"), "key": str(tmp_path / "rotated.key")}}})
+    wait_for(lambda: _connects(relay.dsn(**verify)), timeout=10)
+    with connect(relay.dsn(**verify, channel_binding="require")) as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def _connects(conninfo: str) -> bool:
+    try:
+        connect(conninfo).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
 # ---- pgrelay → Postgres -----------------------------------------------------------------------
 
 
