@@ -3,6 +3,8 @@
 // those of RFC 7677, so the seed exchange authenticates. Invariants: a failure is final (every
 // later call says out_of_order); authenticated() only after both steps succeeded, and then the
 // server-final carries the one signature the verifier allows; the server-first echoes the nonce.
+// Each input runs three times: no TLS, TLS with SCRAM-SHA-256 chosen (-PLUS offered), and TLS with
+// -PLUS chosen; in the last, no input can authenticate (the proof would need the password).
 #include <string>
 
 #include "fuzz_check.hpp"
@@ -22,12 +24,11 @@ const pr::scram_verifier& verifier() {
   return v;
 }
 
-}  // namespace
+enum class binding { none, offered, selected };
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto [first, final_msg] = pgrelay::fuzz::split_scram_input(data, size);
-
+int exchange(std::string_view first, std::string_view final_msg, binding mode) {
   pr::scram_server server(verifier(), std::string(rfc::server_nonce));
+  if (mode != binding::none) server.offer_channel_binding(std::string(32, '\x42'), mode == binding::selected);
   auto server_first = server.handle_client_first(first);
   FUZZ_CHECK(!server.authenticated());
   if (!server_first) {
@@ -46,8 +47,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   FUZZ_CHECK(server.authenticated());
+  FUZZ_CHECK(mode != binding::selected);
   // Only the RFC's proof can succeed; the server signature for this verifier is fixed.
   FUZZ_CHECK(*server_final == "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
   FUZZ_CHECK(out_of_order(server.handle_client_final(final_msg).error()));
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto [first, final_msg] = pgrelay::fuzz::split_scram_input(data, size);
+  for (auto mode : {binding::none, binding::offered, binding::selected}) exchange(first, final_msg, mode);
   return 0;
 }
