@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--fault-every", type=float, default=60, help="seconds between faults")
+    ap.add_argument("--report-every", type=float, default=60, help="seconds between RSS samples")
+    ap.add_argument("--no-tls", action="store_true", help="every client in plaintext")
     args = ap.parse_args()
 
     with bench_cluster(2, 1) as (work, primary, replicas):
@@ -176,7 +178,7 @@ def main():
         with psycopg.connect(admin_dsn(primary), autocommit=True) as c:
             c.execute("create table if not exists soak_acks (id bigint primary key)")
             c.execute("grant all on soak_acks to app")
-        tls = shutil.which("openssl") is not None
+        tls = shutil.which("openssl") is not None and not args.no_tls
         config = {"workers": 2, "pool": {"size": 8, "server_idle_timeout": "5s"},
                   "databases": {"app": routed_database(primary, replicas, routing=True)}}
         config["databases"]["app"]["routing"]["check_interval"] = "500ms"
@@ -196,7 +198,7 @@ def main():
             fault = faults(cluster_env, primary, replicas)
             started = time.monotonic()
             end = started + args.minutes * 60
-            next_fault, next_report = started + args.fault_every, started + 60
+            next_fault, next_report = started + args.fault_every, started + args.report_every
             samples = []
             while time.monotonic() < end and relay.poll() is None:
                 now = time.monotonic()
@@ -208,7 +210,7 @@ def main():
                     samples.append(rss)
                     print(f"  [{now - started:6.0f}s] rss={rss} KiB fds={fds} server_connections="
                           f"{server_connections(all_ports)} ok={load.ok} errors={load.errors}", flush=True)
-                    next_report += 60
+                    next_report += args.report_every
                 time.sleep(0.5)
             alive = relay.poll() is None
             clients_ended = load.finish()

@@ -81,7 +81,7 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
 
 awaitable<bool> client_session::answer_ssl_request() {
   const auto& tls = worker_.current_tls();
-  const bool offer = tls && tls->towards_clients && !client_stream_.encrypted() && peer_ != "unix";
+  const bool offer = tls && tls->towards_clients && !client_stream_.encrypted() && !over_unix_socket();
   if (client_stream_.encrypted()) {
     // A second SSLRequest inside TLS: Postgres treats it as a protocol violation too.
     reason_ = disconnect_reason::protocol_error;
@@ -120,7 +120,7 @@ awaitable<bool> client_session::login() {
   }
   reason_ = disconnect_reason::login_failed;
   if (const auto& tls = worker_.current_tls(); tls && tls->client_mode == conf::client_tls_mode::require &&
-                                               !client_stream_.encrypted() && peer_ != "unix") {
+                                               !client_stream_.encrypted() && !over_unix_socket()) {
     // Before any password exchange: a plaintext client must not send even a SCRAM proof.
     spdlog::info("client {}: refused, TLS is required (tls.client.mode: require)", peer_);
     co_await fail(pr::sqlstate::invalid_authorization,

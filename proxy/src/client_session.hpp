@@ -147,6 +147,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> sync_parameters(server_connection& server);
   void release_server(bool clean);
 
+  // Local clients: libpq never asks for TLS over a Unix socket, so none is offered or required.
+  bool over_unix_socket() const {
+    error_code ec;
+    auto ep = socket_.local_endpoint(ec);
+    return !ec && ep.protocol().family() == AF_UNIX;
+  }
   // SSLRequest: answers 'S' and does the handshake when tls.client allows, else 'N'.
   awaitable<bool> answer_ssl_request();
   awaitable<bool> read_client_some();
