@@ -320,7 +320,7 @@ awaitable<bool> client_session::read_request_unit() {
       if (ends_unit(r.msg.tag)) co_return true;
     }
     if (pos >= max_unit_buffer) co_return true;
-    if (!co_await read_client_some()) {
+    if (!co_await read_client_more()) {
       reason_ = disconnect_reason::client_eof;
       co_return false;
     }
