@@ -386,7 +386,7 @@ bool client_session::can_retry_elsewhere() const {
 
 void client_session::restore_retry_bytes() {
   // What the failed server received is the start of the saved copy; what came after is in_.
-  byte_buffer restored(8192);
+  byte_buffer restored(1024);  // the initial size of in_
   restored.append(std::string_view(retry_bytes_).substr(0, forwarded_since_attach_));
   restored.append(in_.data());
   in_ = std::move(restored);

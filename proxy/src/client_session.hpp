@@ -177,7 +177,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   worker& worker_;
   stream_socket socket_;
   std::string peer_;
-  byte_buffer in_{8192};
+  byte_buffer in_{1024};
   std::string out_;  // messages pgrelay itself writes to the client
   protocol::frame_scanner client_scanner_;
   protocol::frame_scanner server_scanner_;
@@ -232,6 +232,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   io_slot client_write_;
   io_slot server_write_;
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
+  bool client_streaming_ = false;  // the last client read filled its buffer
   // The suspended coroutine's completion handler (Asio 1.26's any_completion_handler re-wraps
   // itself when moved, so a small holder of our own).
   struct io_waiter {

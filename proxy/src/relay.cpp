@@ -109,12 +109,16 @@ struct client_session::relay_state {
 
 // The I/O of the relay: every socket read and write of a relayed request is started here.
 void client_session::start_client_read() {
+  // Small requests are read into the small initial buffer (all an idle client holds); a read
+  // that filled its room means more is streaming in (COPY, big batches): read big then.
+  if (!client_streaming_) in_.release_if_empty();
   std::size_t room = 0;
-  char* at = in_.prepare(4096, room);
+  char* at = in_.prepare(client_streaming_ ? 16384 : 256, room);
   in_.set_read_pending(true);
   client_read_.busy = true;
-  socket_.async_read_some(asio::buffer(at, room), [self = shared_from_this()](error_code ec, std::size_t n) {
+  socket_.async_read_some(asio::buffer(at, room), [self = shared_from_this(), room](error_code ec, std::size_t n) {
     auto& s = *self;
+    s.client_streaming_ = n == room;
     s.in_.commit(n);
     s.in_.set_read_pending(false);
     s.stats_->bytes_received += n;
