@@ -159,7 +159,13 @@ bool may_have_session_effects(std::string_view sql) {
   static constexpr std::array<std::string_view, 8> starters{"set",     "reset",   "listen",  "prepare",
                                                             "deallocate", "discard", "declare", "create"};
   // One pass for "advisory" and "temp" anywhere: only an 'a' or a 't' is looked at further.
+  static constexpr auto first_letter = [] {
+    std::array<bool, 256> t{};
+    for (char c : {'a', 'A', 't', 'T'}) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
   for (std::size_t i = 0; i + 4 <= sql.size(); ++i) {
+    if (!first_letter[static_cast<unsigned char>(sql[i])]) continue;
     const char c = ascii_lower(sql[i]);
     if (c == 't' && ascii_ieq(sql.substr(i, 4), "temp")) return true;
     if (c == 'a' && ascii_ieq(sql.substr(i, 8), "advisory")) return true;
