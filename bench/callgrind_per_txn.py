@@ -16,7 +16,7 @@ N idle logged-in clients (bench/idle_clients.py), printing KiB per client.
 Everything it starts is a child whose PID is kept; it stops them and removes its temp dir.
 
 Usage: bench/callgrind_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
-                                  [--transactions 1000] [--warmup 100] [--slow-query 0] [--keep DIR]
+                                  [--transactions 1000] [--warmup 100] [--slow-query MS] [--keep DIR]
        bench/callgrind_per_txn.py --idle 2000
 """
 
@@ -76,7 +76,7 @@ def relay_config(primary, replicas, slow_query_ms, valgrind):
            "databases": {"app": routed_database(primary, replicas, True)}}
     if valgrind:
         cfg["auth_timeout"] = "120s"
-    if slow_query_ms:
+    if slow_query_ms is not None:
         cfg["log"] = {"level": "warn", "slow_query": f"{slow_query_ms}ms"}
     return cfg
 
@@ -127,7 +127,7 @@ def measure_callgrind(work, primary, replicas):
 
 
 def measure_idle(work, primary, replicas):
-    relay, port = start_relay(work, relay_config(primary, replicas, 0, False), False)
+    relay, port = start_relay(work, relay_config(primary, replicas, None, False), False)
     try:
         time.sleep(1)
         ok, _, _, before, after = hold_idle_clients(port, relay.pid, ARGS.idle, hold=300)
@@ -144,7 +144,7 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--transactions", type=int, default=1000, help="per client, measured")
     ap.add_argument("--warmup", type=int, default=100, help="per client, before counting")
-    ap.add_argument("--slow-query", type=int, default=0, help="log.slow_query in ms (0: off)")
+    ap.add_argument("--slow-query", type=int, help="log.slow_query in ms (0: off; default: the config default, 1s)")
     ap.add_argument("--keep", help="copy the measured callgrind dumps into this directory (callgrind_annotate)")
     ap.add_argument("--idle", type=int, default=0, help="measure VmRSS per idle client instead")
     ARGS = ap.parse_args()

@@ -262,7 +262,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   clock::time_point xact_started_{};
   std::int64_t slow_query_ms_ = 0;    // log.slow_query in ms; 0: off
   void log_slow_request(clock::duration took);
-  std::string request_sql_;           // the request's first statement text, for log_slow_request
+  // The request's first Query or Parse, for log_slow_request: a view of the frame in in_, whose
+  // consumed bytes are held in place until the request ends; its SQL is copied only when a
+  // read needs that room first (request_tag_ 'c': request_copy_ holds the text).
+  char request_tag_ = 0;
+  std::string_view request_body_;
+  std::string request_copy_;
+  void keep_request_text();
+  void end_request_text();
 };
 
 }  // namespace pgrelay::proxy

@@ -111,9 +111,11 @@ struct client_session::relay_state {
 void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
   // that filled its room means more is streaming in (COPY, big batches): read big then.
+  const std::size_t min = client_streaming_ ? 16384 : 256;
+  if (request_tag_ != 0 && in_.would_disturb(min, !client_streaming_)) keep_request_text();
   if (!client_streaming_) in_.release_if_empty();
   std::size_t room = 0;
-  char* at = in_.prepare(client_streaming_ ? 16384 : 256, room);
+  char* at = in_.prepare(min, room);
   in_.set_read_pending(true);
   client_read_.busy = true;
   socket_.async_read_some(asio::buffer(at, room), [self = shared_from_this(), room](error_code ec, std::size_t n) {
@@ -250,12 +252,12 @@ client_session::client_step client_session::scan_client(relay_state& st) {
       if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
         request_started_ = clock::now();
       }
-      if (slow_query_ms_ > 0 && request_sql_.empty() && step.what == pr::scan_step::kind::whole) {
-        // Kept for the slow-request log line (capacity is reused: no allocation per request).
-        std::string_view sql;
-        pr::parse_view p;
-        if (step.tag == 'Q' && pr::parse_query(step.body, sql)) request_sql_.assign(sql.substr(0, 2000));
-        if (step.tag == 'P' && pr::parse_parse(step.body, p)) request_sql_.assign(p.sql.substr(0, 2000));
+      if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
+          (step.tag == 'Q' || step.tag == 'P')) {
+        // For the slow-request log line: a view, copied only if in_ needs the room first.
+        request_tag_ = step.tag;
+        request_body_ = step.body;
+        in_.hold_consumed(true);
       }
       tracker.on_client_frame(step.tag);
     }
@@ -317,7 +319,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
         if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
           log_slow_request(now - request_started_);
         }
-        request_sql_.clear();
+        end_request_text();
       }
       settle_pending_sets(st);
       break;
