@@ -211,6 +211,28 @@ def rss_kib(pid):
     return 0
 
 
+def hold_idle_clients(port, pid, clients, hold=600):
+    """Logs `clients` idle clients in to 127.0.0.1:port (bench/idle_clients.py) and reads the VmRSS of
+    process `pid` before and once they are all in; returns (ok, failed, login seconds, before, after)."""
+    before = rss_kib(pid)
+    holder = subprocess.Popen([sys.executable, str(REPO / "bench" / "idle_clients.py"), "--port", str(port),
+                               "--clients", str(clients), "--hold", str(hold)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = holder.stdout.readline().split()
+        ok, failed, secs = (int(line[1]), int(line[2]), float(line[3])) if line[:1] == ["ready"] else (0, -1, 0)
+        time.sleep(1.0)
+        after = rss_kib(pid)
+    finally:
+        holder.stdin.close()
+        try:
+            holder.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait()
+    return ok, failed, secs, before, after
+
+
 def raise_nofile(want):
     """Raises this process's RLIMIT_NOFILE (children inherit it); returns the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -45,14 +45,13 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psycopg
 
-from benchlib import (REPO, bench_cluster, pgbench, pgbouncer_version, pgrelay_accepts, pgrelay_binary,
-                      raise_nofile, routed_database, rss_kib, running_pgbouncer, running_pgrelay, spread,
+from benchlib import (REPO, bench_cluster, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts, pgrelay_binary,
+                      raise_nofile, routed_database, running_pgbouncer, running_pgrelay, spread,
                       wait_replicas_caught_up)
 from conftest import dsn
 
@@ -253,22 +252,7 @@ def run_idle(args, targets, report):
     print(f"idle-10000: {args.idle_clients} idle clients per proxy", flush=True)
     for target in ("pgbouncer", "pgrelay"):
         t = targets[target]
-        before = rss_kib(t["pid"])
-        holder = subprocess.Popen([sys.executable, str(REPO / "bench" / "idle_clients.py"), "--port", str(t["port"]),
-                                   "--clients", str(args.idle_clients), "--hold", "600"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            line = holder.stdout.readline().split()
-            ok, failed, secs = (int(line[1]), int(line[2]), float(line[3])) if line[:1] == ["ready"] else (0, -1, 0)
-            time.sleep(1.0)
-            after = rss_kib(t["pid"])
-        finally:
-            holder.stdin.close()
-            try:
-                holder.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                holder.kill()
-                holder.wait()
+        ok, failed, secs, before, after = hold_idle_clients(t["port"], t["pid"], args.idle_clients)
         per = (after - before) / ok if ok else None
         report["idle"].append({"target": target, "clients": args.idle_clients, "ok": ok, "failed": failed,
                                "login_s": secs, "rss_before_kib": before, "rss_after_kib": after,

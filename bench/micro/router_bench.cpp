@@ -1,10 +1,11 @@
 // Routing hot path, per statement (time is per statement: ns/op, items/s = statements/s):
 //
 //   classify/uncached/<stmt>        router::classify(sql, catalog): libpg_query parse + tree walk
-//   classify/cached/<stmt>          the proxy's classify_cached (proxy/src/routing.cpp): a lookup
-//                                   in an unordered_map<std::string, classification> keyed by the
-//                                   statement text, a std::string built from the view per lookup,
-//                                   in a warm cache of ~1000 entries
+//   classify/cached/<stmt>          router::classification_cache::get as the worker uses it: the
+//                                   text looked up as is, then by its literal-free key, in a warm
+//                                   cache of ~1000 entries
+//   cache_key/<stmt>                router::literal_free_key into a reused string (a cache miss
+//                                   by exact text builds one)
 //   session_effects/prefilter/<stmt> router::may_have_session_effects (textual, no parse)
 //   session_effects/analyze/<stmt>  router::analyze_session_effects (parse + walk)
 //   route/<case>                    router::route with 2 eligible replicas (role "read")
@@ -145,6 +146,16 @@ void bm_classify_cached(benchmark::State& state, const statement* s) {
   per_statement(state, *s);
 }
 
+void bm_cache_key(benchmark::State& state, const statement* s) {
+  const std::string_view sql(s->sql);
+  std::string key;
+  for (auto _ : state) {
+    rt::literal_free_key(sql, key);
+    benchmark::DoNotOptimize(key.data());
+  }
+  per_statement(state, *s);
+}
+
 void bm_prefilter(benchmark::State& state, const statement* s) {
   const std::string_view sql(s->sql);
   for (auto _ : state) {
@@ -231,6 +242,7 @@ void register_router_benchmarks() {
     benchmark::RegisterBenchmark(("classify/cached/" + s.name).c_str(), bm_classify_cached, &s);
   }
   for (const auto& s : all) {
+    benchmark::RegisterBenchmark(("cache_key/" + s.name).c_str(), bm_cache_key, &s);
     benchmark::RegisterBenchmark(("session_effects/prefilter/" + s.name).c_str(), bm_prefilter, &s);
   }
   for (const auto& s : all) {

@@ -455,6 +455,35 @@ boost::system::result<std::string> scram_server::handle_client_final(std::string
 
 // ---- client ------------------------------------------------------------------------------------
 
+scram_salted_password_cache::~scram_salted_password_cache() {
+  for (auto& e : entries_) wipe(e);
+}
+
+void scram_salted_password_cache::wipe(entry& e) noexcept {
+  OPENSSL_cleanse(e.password.data(), e.password.size());
+  OPENSSL_cleanse(e.salted.data(), e.salted.size());
+}
+
+scram_key scram_salted_password_cache::salted_password(std::string_view password, std::string_view salt,
+                                                       int iterations) {
+  for (const auto& e : entries_) {
+    if (e.iterations == iterations && e.salt == salt && e.password == password) return e.salted;
+  }
+  if (iterations < 1 || salt.empty()) throw std::invalid_argument("SCRAM: iterations < 1 or empty salt");
+  entry fresh{std::string(password), std::string(salt), iterations,
+              pgrelay::protocol::salted_password(password, salt, iterations)};
+  ++computations_;
+  if (entries_.size() < capacity_) {
+    entries_.push_back(std::move(fresh));
+    return entries_.back().salted;
+  }
+  auto& slot = entries_[next_];
+  next_ = (next_ + 1) % capacity_;
+  wipe(slot);
+  slot = std::move(fresh);
+  return slot.salted;
+}
+
 scram_client::scram_client(std::string password, std::string client_nonce, std::string username)
     : password_(std::move(password)),
       client_nonce_(std::move(client_nonce)),
@@ -515,7 +544,8 @@ boost::system::result<std::string> scram_client::handle_server_first(std::string
   if (!skip_extensions(reader))
     return fail(scram_errc::malformed_message, "malformed extension in server-first");
 
-  scram_key salted = salted_password(password_, *salt, static_cast<int>(*iterations));
+  scram_key salted = cache_ ? cache_->salted_password(password_, *salt, static_cast<int>(*iterations))
+                            : salted_password(password_, *salt, static_cast<int>(*iterations));
   scram_key client_key = hmac_sha256(as_view(salted), "Client Key");
   scram_key server_key = hmac_sha256(as_view(salted), "Server Key");
   const scram_key stored_key = sha256(as_view(client_key));

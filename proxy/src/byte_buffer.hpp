@@ -42,8 +42,26 @@ class byte_buffer {
   void commit(std::size_t n) { tail_ += n; }
   void consume(std::size_t n) {
     head_ += n;
-    if (head_ == tail_) head_ = tail_ = 0;
+    if (head_ == tail_ && !read_pending_ && !hold_) head_ = tail_ = 0;
   }
+  // While held, consumed bytes stay where they are (views of them stay valid) until prepare()
+  // needs their room; would_disturb() says beforehand whether it will.
+  void hold_consumed(bool hold) {
+    hold_ = hold;
+    if (!hold && head_ == tail_ && !read_pending_) head_ = tail_ = 0;
+  }
+  // True when release_if_empty() (if `releasing`) or prepare(min) would free, move or reuse the
+  // bytes before the tail.
+  bool would_disturb(std::size_t min, bool releasing) const {
+    return (releasing && empty() && !read_pending_ && cap_ > initial_) || !store_ || cap_ - tail_ < min;
+  }
+  // While a read into the spare tail (from prepare) is in flight, the storage must not move or
+  // be freed and the cursors must not be reset under it; prepare must not be called.
+  void set_read_pending(bool pending) {
+    read_pending_ = pending;
+    if (!pending && head_ == tail_ && !hold_) head_ = tail_ = 0;
+  }
+  bool read_pending() const { return read_pending_; }
   void append(std::string_view s) {
     std::size_t room = 0;
     std::memcpy(prepare(s.size(), room), s.data(), s.size());
@@ -51,7 +69,7 @@ class byte_buffer {
   }
   // Frees the storage of an empty buffer so idle connections cost little memory.
   void release_if_empty() {
-    if (empty() && cap_ > initial_) {
+    if (empty() && !read_pending_ && !hold_ && cap_ > initial_) {
       store_.reset();
       cap_ = 0;
     }
@@ -63,6 +81,8 @@ class byte_buffer {
   std::size_t cap_ = 0;
   std::size_t head_ = 0;
   std::size_t tail_ = 0;
+  bool read_pending_ = false;
+  bool hold_ = false;
 };
 
 }  // namespace pgrelay::proxy

@@ -132,11 +132,30 @@ void client_session::on_shutdown() {
 void client_session::log_slow_request(clock::duration took) {
   auto ms = std::chrono::duration<double, std::milli>(took).count();
   // Literals are replaced by '?': parameter values and secrets never reach the log.
-  auto text = request_sql_.empty() ? std::string("(no statement text: prepared or fast-path)")
-                                   : router::literal_free_key(request_sql_);
+  keep_request_text();
+  auto text = request_copy_.empty() ? std::string("(no statement text: prepared or fast-path)")
+                                    : router::literal_free_key(request_copy_);
   spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
                core::log_escape(user_), core::log_escape(database_),
                peer_, server_ ? server_->address_.to_string() : std::string("-"), text);
+}
+
+void client_session::keep_request_text() {
+  if (request_tag_ == 0 || request_tag_ == 'c') return;
+  std::string_view sql;
+  pr::parse_view p;
+  if (request_tag_ == 'Q' && pr::parse_query(request_body_, sql)) request_copy_.assign(sql.substr(0, 2000));
+  if (request_tag_ == 'P' && pr::parse_parse(request_body_, p)) request_copy_.assign(p.sql.substr(0, 2000));
+  request_tag_ = 'c';
+  request_body_ = {};
+  in_.hold_consumed(false);
+}
+
+void client_session::end_request_text() {
+  request_tag_ = 0;
+  request_body_ = {};
+  request_copy_.clear();
+  in_.hold_consumed(false);
 }
 
 awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view message, bool fatal) {
@@ -322,7 +341,7 @@ awaitable<bool> client_session::read_request_unit() {
       if (ends_unit(r.msg.tag)) co_return true;
     }
     if (pos >= max_unit_buffer) co_return true;
-    if (!co_await read_client_some()) {
+    if (!co_await read_client_more()) {
       reason_ = disconnect_reason::client_eof;
       co_return false;
     }
@@ -415,7 +434,8 @@ bool client_session::can_retry_elsewhere() const {
 
 void client_session::restore_retry_bytes() {
   // What the failed server received is the start of the saved copy; what came after is in_.
-  byte_buffer restored(8192);
+  end_request_text();  // its view is into in_: taken again when the request is relayed anew
+  byte_buffer restored(1024);  // the initial size of in_
   restored.append(std::string_view(retry_bytes_).substr(0, forwarded_since_attach_));
   restored.append(in_.data());
   in_ = std::move(restored);

@@ -127,9 +127,39 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool routing_active() const;
   bool can_retry_elsewhere() const;
   void restore_retry_bytes();
+  // relay.cpp: one coroutine relays both directions. Reads and writes are started with plain
+  // completion handlers that record the outcome in an io_slot and wake the coroutine, so a
+  // request costs no coroutine spawn; at most one operation of each kind is in flight.
   awaitable<relay_end> relay();
-  awaitable<relay_end> pump_client_to_server();
-  awaitable<relay_end> pump_server_to_client();
+  struct relay_state;
+  struct client_step {
+    std::size_t pos = 0;  // bytes of in_ the server write carries
+    bool terminate = false;
+    bool protocol_error = false;
+  };
+  client_step scan_client(relay_state& st);
+  // False when the server sent something that is not a frame.
+  bool scan_server(relay_state& st, std::size_t& pos);
+  void on_server_frame(char tag, std::string_view body);
+  std::optional<relay_end> check_relay_deadlines(relay_state& st);
+  struct io_slot {
+    bool busy = false;
+    bool done = false;  // completed since the owner last looked
+    error_code ec;
+    std::size_t n = 0;
+  };
+  void start_client_read();
+  void start_server_read();
+  void start_write(stream_socket& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot);
+  void arm_relay_timer(clock::time_point at);
+  void disarm_relay_timer();
+  // Suspends until an operation started above completes (one waiter: this session's coroutine).
+  awaitable<void> wait_io();
+  void wake_io();
+  // Cancels whatever is in flight and waits for it, so the buffers and the server are free.
+  awaitable<void> drain_io();
+  // Waits for more client bytes in in_ (a read the relay left pending counts); false at EOF.
+  awaitable<bool> read_client_more();
   // Replaces a Query or Parse that session_state says must not reach the server as sent.
   bool substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter, std::string& out);
   awaitable<void> detach_after_client_left();
@@ -164,7 +194,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
   tls_ptr tls_;                         // the contexts client_stream_ was made from
   std::string peer_;
-  byte_buffer in_{8192};
+  byte_buffer in_{1024};
   std::string out_;  // messages pgrelay itself writes to the client
   protocol::frame_scanner client_scanner_;
   protocol::frame_scanner server_scanner_;
@@ -210,10 +240,27 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::vector<std::string> verify_names_;  // settings to read back from the server at release
   bool restore_startup_params_ = false;  // RESET ALL / DISCARD ALL ran: re-apply startup values
   std::string pending_notice_;      // NOTICEs pgrelay owes the client
-  bool wake_server_pump_ = false;   // synthesized answers are due with no server frame to carry them
   std::string to_server_side_;      // rewritten client messages for the current write
   std::string to_client_side_;      // synthesized server messages for the current write
-  std::vector<asio::const_buffer> gather_;
+  std::vector<asio::const_buffer> gather_server_;
+  std::vector<asio::const_buffer> gather_client_;
+  io_slot client_read_;   // outlives a relay: the next request unit arrives through it
+  io_slot server_read_;
+  io_slot client_write_;
+  io_slot server_write_;
+  bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
+  bool client_streaming_ = false;  // the last client read filled its buffer
+  // The suspended coroutine's completion handler (Asio 1.26's any_completion_handler re-wraps
+  // itself when moved, so a small holder of our own).
+  struct io_waiter {
+    virtual ~io_waiter() = default;
+    virtual void resume() = 0;
+  };
+  std::unique_ptr<io_waiter> io_waiter_;
+  std::optional<asio::steady_timer> relay_timer_;  // idle_in_transaction_timeout, query_timeout
+  std::uint64_t relay_timer_gen_ = 0;              // a wait from an older arming is ignored
+  bool relay_timer_armed_ = false;
+  clock::time_point relay_timer_at_{};
   std::unique_ptr<server_connection> server_;
   bool server_fatal_seen_ = false;
   std::int32_t cancel_pid_ = 0;
@@ -232,7 +279,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   clock::time_point xact_started_{};
   std::int64_t slow_query_ms_ = 0;    // log.slow_query in ms; 0: off
   void log_slow_request(clock::duration took);
-  std::string request_sql_;           // the request's first statement text, for log_slow_request
+  // The request's first Query or Parse, for log_slow_request: a view of the frame in in_, whose
+  // consumed bytes are held in place until the request ends; its SQL is copied only when a
+  // read needs that room first (request_tag_ 'c': request_copy_ holds the text).
+  char request_tag_ = 0;
+  std::string_view request_body_;
+  std::string request_copy_;
+  void keep_request_text();
+  void end_request_text();
 };
 
 }  // namespace pgrelay::proxy

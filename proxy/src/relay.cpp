@@ -1,6 +1,9 @@
-// The full-duplex relay between a client and its borrowed server. In transaction mode, named
-// statements are rewritten on the way up and answers dropped or synthesized on the way down;
-// bytes that need no change are written straight from the read buffers (gather writes).
+// The full-duplex relay between a client and its borrowed server, as one coroutine: socket
+// operations complete into io_slots and wake it (no coroutine spawned per request). In
+// transaction mode, named statements are rewritten on the way up and answers dropped or
+// synthesized on the way down; bytes that need no change are written straight from the read
+// buffers (gather writes). Socket reads and writes: start_client_read, start_server_read,
+// start_write, and the cancels in drain_io and at release.
 #include <spdlog/spdlog.h>
 
 #include "client_session.hpp"
@@ -15,7 +18,6 @@
 namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -95,289 +97,451 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
   return true;
 }
 
-awaitable<client_session::relay_end> client_session::relay() {
-  auto r = co_await (pump_client_to_server() || pump_server_to_client());
-  co_return std::visit([](auto v) { return v; }, r);
+// What one relay() keeps between wake-ups.
+struct client_session::relay_state {
+  std::optional<core::statement_rewriter> rewriter;
+  write_plan to_server;
+  write_plan to_client;
+  std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
+  std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
+  bool cancel_sent = false;    // query_timeout: a CancelRequest went out
+};
+
+// The I/O of the relay: every socket read and write of a relayed request is started here.
+void client_session::start_client_read() {
+  // Small requests are read into the small initial buffer (all an idle client holds); a read
+  // that filled its room means more is streaming in (COPY, big batches): read big then.
+  const std::size_t min = client_streaming_ ? 16384 : 256;
+  if (request_tag_ != 0 && in_.would_disturb(min, !client_streaming_)) keep_request_text();
+  if (!client_streaming_) in_.release_if_empty();
+  std::size_t room = 0;
+  char* at = in_.prepare(min, room);
+  in_.set_read_pending(true);
+  client_read_.busy = true;
+  client_stream_.async_read_some(asio::buffer(at, room), [self = shared_from_this(), room](error_code ec, std::size_t n) {
+    auto& s = *self;
+    s.client_streaming_ = n == room;
+    s.in_.commit(n);
+    s.in_.set_read_pending(false);
+    s.stats_->bytes_received += n;
+    s.client_read_.busy = false;
+    s.client_read_.done = true;
+    // Cancelled (by drain_io) is not an end: the next read tells.
+    if (ec && ec != asio::error::operation_aborted) s.client_eof_ = true;
+    s.wake_io();
+  });
 }
 
-awaitable<client_session::relay_end> client_session::pump_client_to_server() {
-  auto& tracker = server_->tracker_;
-  auto& server_state = server_->statements_;
-  const auto idle_limit = pool_->settings().idle_in_transaction_timeout;
-  std::optional<core::statement_rewriter> rewriter;
-  if (statements_) rewriter.emplace(*statements_, *registry_, server_state);
-  auto wanted = [&](char t) {
-    return t == 'X' || (rewriter && (t == 'Q' || core::statement_rewriter::wants_whole(t)));
-  };
-  write_plan plan;
+void client_session::start_server_read() {
+  auto* server = server_.get();
+  std::size_t room = 0;
+  char* at = server->read_buf_.prepare(16384, room);
+  server->read_buf_.set_read_pending(true);
+  server_read_.busy = true;
+  server->stream_.async_read_some(asio::buffer(at, room),
+                                  [self = shared_from_this(), server](error_code ec, std::size_t n) {
+                                    server->read_buf_.commit(n);
+                                    server->read_buf_.set_read_pending(false);
+                                    self->server_read_ = {false, true, ec, n};
+                                    self->wake_io();
+                                  });
+}
 
-  for (;;) {
-    auto data = in_.data();
-    std::size_t pos = 0;
-    std::size_t run_start = 0;  // start of the current run of unchanged bytes
-    bool terminate = false;
-    plan.clear();
-    to_server_side_.clear();
-    while (pos < data.size()) {
-      auto step = client_scanner_.next(data.substr(pos), wanted);
-      if (step.what == pr::scan_step::kind::need_more) break;
-      if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
-          (step.starts_frame && !pr::is_frontend_tag(step.tag))) {
-        if (pos > 0) break;  // forward what came before, fail on the next pass
-        co_return relay_end::client_protocol_error;
-      }
-      if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
-        terminate = true;
-        break;
-      }
-      if (step.starts_frame) {
-        if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-          request_started_ = clock::now();
-        }
-        if (slow_query_ms_ > 0 && request_sql_.empty() && step.what == pr::scan_step::kind::whole) {
-          // Kept for the slow-request log line (capacity is reused: no allocation per request).
-          std::string_view sql;
-          pr::parse_view p;
-          if (step.tag == 'Q' && pr::parse_query(step.body, sql)) request_sql_.assign(sql.substr(0, 2000));
-          if (step.tag == 'P' && pr::parse_parse(step.body, p)) request_sql_.assign(p.sql.substr(0, 2000));
-        }
-        tracker.on_client_frame(step.tag);
-      }
-      if (rewriter) {
-        if (step.what == pr::scan_step::kind::whole && (step.tag == 'Q' || step.tag == 'P')) {
-          auto before = to_server_side_.size();
-          if (substitute_statement(step.tag, step.body, *rewriter, to_server_side_)) {
-            plan.raw(data.data() + run_start, pos - run_start);
-            plan.side(before, to_server_side_.size() - before);
-            pos += step.advance;
-            run_start = pos;
-            continue;
-          }
-        }
-        if (step.what == pr::scan_step::kind::whole) {
-          auto before = to_server_side_.size();
-          auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
-          if (act != core::statement_rewriter::action::forward_raw) {
-            plan.raw(data.data() + run_start, pos - run_start);
-            plan.side(before, to_server_side_.size() - before);
-            pos += step.advance;
-            run_start = pos;
-            continue;
-          }
-        } else if (step.starts_frame) {
-          rewriter->on_streamed_frame(step.tag);
-        }
-      }
-      pos += step.advance;
-    }
-    plan.raw(data.data() + run_start, pos - run_start);
-    if (pos > 0) {
-      if (!plan.empty()) {
-        auto [ec, n] = co_await server_->stream_.write(plan.buffers(to_server_side_, gather_));
-        (void)n;
-        if (ec) {
-          if (ec != asio::error::operation_aborted) server_->broken_ = true;
-          co_return relay_end::server_eof;
-        }
-      }
-      in_.consume(pos);
-      forwarded_since_attach_ += pos;
-      // Answers pgrelay owes with no server frame coming first (a cached Parse, then Flush):
-      // wake the server pump, which alone writes to the client.
-      if (rewriter && server_state.responses.synthetic_due()) {
-        wake_server_pump_ = true;
-        error_code ignored;
-        server_->socket_.cancel(ignored);
-      }
-      continue;
-    }
-    if (terminate) co_return relay_end::client_terminate;
-    if (idle_limit.count() <= 0) {
-      if (!co_await read_client_some()) co_return relay_end::client_eof;
-      continue;
-    }
-    // The server may report "idle in transaction" while this read is pending, so the deadline
-    // is re-evaluated whenever the wait ends: it counts from that ReadyForQuery.
-    for (;;) {
-      bool idle_in_tx = tracker.in_transaction() && tracker.awaiting_client();
-      auto wait = idle_in_tx ? std::chrono::duration_cast<millis>(idle_since_ + idle_limit - clock::now()) : idle_limit;
-      if (idle_in_tx && wait.count() <= 0) co_return relay_end::idle_timeout;
-      auto got = co_await with_timeout<bool>(read_client_some(), wait);
-      if (!got) continue;
-      if (!*got) co_return relay_end::client_eof;
-      break;
-    }
+void client_session::start_write(byte_stream& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot) {
+  slot.busy = true;
+  auto done = [self = shared_from_this(), &slot](error_code ec, std::size_t n) {
+    slot = {false, true, ec, n};
+    self->wake_io();
+  };
+  // One range (the usual case) is written without copying the vector into the operation.
+  if (buffers.size() == 1) {
+    to.async_write(asio::buffer(buffers.front()), std::move(done));
+  } else {
+    to.async_write(buffers, std::move(done));
   }
 }
 
-awaitable<client_session::relay_end> client_session::pump_server_to_client() {
-  auto& server = *server_;
-  auto& tracker = server.tracker_;
-  auto& responses = server.statements_.responses;
-  auto& buf = server.read_buf_;
-  const bool rewriting = statements_.has_value();
-  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && !pending_sets_.empty()); };
-  const auto query_limit = pool_->settings().query_timeout;
-  bool cancel_sent = false;
-  write_plan plan;
+awaitable<void> client_session::wait_io() {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [this](auto handler) {
+        struct holder final : io_waiter {
+          explicit holder(decltype(handler)&& h) : h_(std::move(h)) {}
+          void resume() override { std::move(h_)(); }
+          decltype(handler) h_;
+        };
+        io_waiter_ = std::make_unique<holder>(std::move(handler));
+      },
+      asio::use_awaitable);
+}
+
+void client_session::wake_io() {
+  if (!io_waiter_) return;
+  auto waiter = std::move(io_waiter_);
+  waiter->resume();
+}
+
+void client_session::arm_relay_timer(clock::time_point at) {
+  if (relay_timer_armed_ && relay_timer_at_ == at) return;
+  if (!relay_timer_) relay_timer_.emplace(socket_.get_executor());
+  relay_timer_armed_ = true;
+  relay_timer_at_ = at;
+  relay_timer_->expires_at(at);  // a pending wait completes as cancelled: its generation is old
+  relay_timer_->async_wait([self = shared_from_this(), gen = ++relay_timer_gen_](error_code) {
+    if (gen != self->relay_timer_gen_) return;
+    self->relay_timer_armed_ = false;
+    self->wake_io();
+  });
+}
+
+void client_session::disarm_relay_timer() {
+  if (!relay_timer_armed_) return;
+  relay_timer_armed_ = false;
+  ++relay_timer_gen_;
+  relay_timer_->cancel();
+}
+
+awaitable<void> client_session::drain_io() {
+  disarm_relay_timer();
+  if (server_ && (server_read_.busy || server_write_.busy)) server_->stream_.cancel();
+  if (client_read_.busy || client_write_.busy) client_stream_.cancel();
+  while (server_read_.busy || server_write_.busy || client_read_.busy || client_write_.busy) co_await wait_io();
+  server_read_ = {};
+  server_write_ = {};
+  client_write_ = {};
+}
+
+awaitable<bool> client_session::read_client_more() {
   for (;;) {
-    auto data = buf.data();
-    std::size_t pos = 0;
-    std::size_t run_start = 0;
-    plan.clear();
-    to_client_side_.clear();
-    // Notices and parameter reports are not answers: a replica that says goodbye with a WARNING
-    // before dying has still answered nothing, and the request may be replayed elsewhere.
-    bool batch_answers = false;
-    if (!pending_notice_.empty()) {
-      to_client_side_.swap(pending_notice_);
-      plan.side(0, to_client_side_.size());
+    if (client_read_.done) {
+      client_read_.done = false;
+      co_return true;
     }
-    while (pos < data.size()) {
-      auto step = server_scanner_.next(data.substr(pos), wanted);
-      if (step.what == pr::scan_step::kind::need_more) break;
-      if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) {
-        server.broken_ = true;
-        co_return relay_end::server_eof;
+    if (client_eof_) co_return false;
+    if (!client_read_.busy) start_client_read();
+    co_await wait_io();
+  }
+}
+
+client_session::client_step client_session::scan_client(relay_state& st) {
+  auto& tracker = server_->tracker_;
+  auto* rewriter = st.rewriter ? &*st.rewriter : nullptr;
+  auto wanted = [rewriter](char t) {
+    return t == 'X' || (rewriter && (t == 'Q' || core::statement_rewriter::wants_whole(t)));
+  };
+  auto& plan = st.to_server;
+  auto data = in_.data();
+  client_step r;
+  std::size_t& pos = r.pos;
+  std::size_t run_start = 0;  // start of the current run of unchanged bytes
+  plan.clear();
+  to_server_side_.clear();
+  while (pos < data.size()) {
+    auto step = client_scanner_.next(data.substr(pos), wanted);
+    if (step.what == pr::scan_step::kind::need_more) break;
+    if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
+        (step.starts_frame && !pr::is_frontend_tag(step.tag))) {
+      r.protocol_error = pos == 0;  // otherwise: forward what came before, fail on the next pass
+      break;
+    }
+    if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
+      r.terminate = true;
+      break;
+    }
+    if (step.starts_frame) {
+      if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
+        request_started_ = clock::now();
       }
-      if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
-      if (rewriting && step.starts_frame) {
-        auto v = responses.on_server_frame(step.tag);
-        for (auto id : v.unprepared) server.statements_.forget(id);
-        if (v.parsed != 0) registry_->mark_validated(v.parsed);
-        if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
-          // DDL changed this statement's result type: every server re-prepares it on next use.
-          registry_->invalidate(v.errored);
-        }
-        if (!v.before.empty()) {
+      if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
+          (step.tag == 'Q' || step.tag == 'P')) {
+        // For the slow-request log line: a view, copied only if in_ needs the room first.
+        request_tag_ = step.tag;
+        request_body_ = step.body;
+        in_.hold_consumed(true);
+      }
+      tracker.on_client_frame(step.tag);
+    }
+    if (rewriter) {
+      if (step.what == pr::scan_step::kind::whole && (step.tag == 'Q' || step.tag == 'P')) {
+        auto before = to_server_side_.size();
+        if (substitute_statement(step.tag, step.body, *rewriter, to_server_side_)) {
           plan.raw(data.data() + run_start, pos - run_start);
-          auto at = to_client_side_.size();
-          to_client_side_ += v.before;
-          plan.side(at, v.before.size());
-          run_start = pos;
-        }
-        if (!v.forward) {
-          plan.raw(data.data() + run_start, pos - run_start);
+          plan.side(before, to_server_side_.size() - before);
           pos += step.advance;
           run_start = pos;
           continue;
         }
       }
       if (step.what == pr::scan_step::kind::whole) {
-        switch (step.tag) {
-          case 'Z': {
-            char st = 'I';
-            (void)pr::parse_ready_for_query(step.body, st);
-            tracker.on_server_frame('Z', st);
-            {
-              auto now = clock::now();
-              ++stats_->queries;
-              stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
-              if (st != 'I') {
-                idle_since_ = now;
-                if (!in_transaction_) xact_started_ = request_started_;
-                in_transaction_ = true;
-              } else {
-                ++transactions_;
-                ++stats_->transactions;
-                stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                    now - (in_transaction_ ? xact_started_ : request_started_)).count());
-                in_transaction_ = false;
-              }
-              if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
-                log_slow_request(now - request_started_);
-              }
-              request_sql_.clear();
-            }
-            settle_pending_sets(st);
-            break;
-          }
-          case 'C': {
-            std::string_view tag;
-            if (pr::parse_command_complete(step.body, tag) && tag == "ROLLBACK") rollback_seen_ = true;
-            break;
-          }
-          case 'E': {
-            if (!pending_sets_.empty()) pending_doomed_ = true;
-            pr::error_fields f;
-            if (pr::parse_error_fields(step.body, f)) {
-              if (f.severity == "FATAL" || f.severity == "PANIC") server_fatal_seen_ = true;
-              ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
-            }
-            break;
-          }
-          case 'S': {
-            pr::parameter_status_view ps;
-            if (pr::parse_parameter_status(step.body, ps)) {
-              server.note_parameter(ps.name, ps.value);
-              auto key = core::normalize_param_name(ps.name);
-              if (!core::is_server_fact(key) && !restore_startup_params_) {
-                wanted_[key] = std::string(ps.value);
-                server.applied_[key] = std::string(ps.value);
-              }
-            }
-            break;
-          }
-          default:
-            tracker.on_server_frame(step.tag);
-            break;
+        auto before = to_server_side_.size();
+        auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
+        if (act != core::statement_rewriter::action::forward_raw) {
+          plan.raw(data.data() + run_start, pos - run_start);
+          plan.side(before, to_server_side_.size() - before);
+          pos += step.advance;
+          run_start = pos;
+          continue;
+        }
+      } else if (step.starts_frame) {
+        rewriter->on_streamed_frame(step.tag);
+      }
+    }
+    pos += step.advance;
+  }
+  plan.raw(data.data() + run_start, pos - run_start);
+  return r;
+}
+
+// Bookkeeping for a whole server frame on its way to the client (the frame itself is not changed).
+void client_session::on_server_frame(char tag, std::string_view body) {
+  auto& server = *server_;
+  auto& tracker = server.tracker_;
+  switch (tag) {
+    case 'Z': {
+      char st = 'I';
+      (void)pr::parse_ready_for_query(body, st);
+      tracker.on_server_frame('Z', st);
+      {
+        auto now = clock::now();
+        ++stats_->queries;
+        stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
+        if (st != 'I') {
+          idle_since_ = now;
+          if (!in_transaction_) xact_started_ = request_started_;
+          in_transaction_ = true;
+        } else {
+          ++transactions_;
+          ++stats_->transactions;
+          stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+              now - (in_transaction_ ? xact_started_ : request_started_)).count());
+          in_transaction_ = false;
+        }
+        if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
+          log_slow_request(now - request_started_);
+        }
+        end_request_text();
+      }
+      settle_pending_sets(st);
+      break;
+    }
+    case 'C': {
+      std::string_view command;
+      if (pr::parse_command_complete(body, command) && command == "ROLLBACK") rollback_seen_ = true;
+      break;
+    }
+    case 'E': {
+      if (!pending_sets_.empty()) pending_doomed_ = true;
+      pr::error_fields f;
+      if (pr::parse_error_fields(body, f)) {
+        if (f.severity == "FATAL" || f.severity == "PANIC") server_fatal_seen_ = true;
+        ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
+      }
+      break;
+    }
+    case 'S': {
+      pr::parameter_status_view ps;
+      if (pr::parse_parameter_status(body, ps)) {
+        server.note_parameter(ps.name, ps.value);
+        auto key = core::normalize_param_name(ps.name);
+        if (!core::is_server_fact(key) && !restore_startup_params_) {
+          wanted_[key] = std::string(ps.value);
+          server.applied_[key] = std::string(ps.value);
         }
       }
-      pos += step.advance;
+      break;
     }
-    plan.raw(data.data() + run_start, pos - run_start);
-    if (rewriting) {
-      wake_server_pump_ = false;
-      auto at = to_client_side_.size();
-      responses.drain_ready(to_client_side_);
-      if (to_client_side_.size() > at) batch_answers = true;
-      plan.side(at, to_client_side_.size() - at);
-    }
-    if (!plan.empty()) {
-      if (batch_answers) relayed_since_attach_ = true;
-      auto [ec, n] = co_await client_stream_.write(plan.buffers(to_client_side_, gather_));
-      stats_->bytes_sent += n;
-      buf.consume(pos);
-      if (ec) co_return relay_end::client_eof;
-    } else {
-      buf.consume(pos);
-    }
-    bool may_release = !pinned() || (pinned_only_by_advisory_locks() && advisory_recheck_);
-    if (!session_mode_ && may_release && tracker.quiet() && buf.empty() && !server_scanner_.mid_frame()) {
-      co_return relay_end::released;
-    }
-    if (wake_server_pump_) continue;
-    std::size_t room = 0;
-    char* at = buf.prepare(16384, room);
-    auto read = [&]() -> awaitable<error_code> {
-      auto [ec, n] = co_await server.stream_.read_some(asio::buffer(at, room));
-      if (!ec) buf.commit(n);
-      co_return ec;
-    };
-    error_code ec;
-    if (query_limit.count() > 0 && tracker.outstanding() > 0) {
-      auto deadline = request_started_ + query_limit + (cancel_sent ? cancel_grace : millis(0));
-      auto left = std::chrono::duration_cast<millis>(deadline - clock::now());
-      if (left.count() <= 0) left = millis(1);
-      auto r = co_await with_timeout<error_code>(read(), left);
-      if (!r) {
-        if (cancel_sent) co_return relay_end::query_timeout;
-        spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server.id_);
-        forward_cancel();
-        cancel_sent = true;
+    default:
+      tracker.on_server_frame(tag);
+      break;
+  }
+}
+
+bool client_session::scan_server(relay_state& st, std::size_t& pos) {
+  auto& server = *server_;
+  auto& responses = server.statements_.responses;
+  auto& plan = st.to_client;
+  const bool rewriting = statements_.has_value();
+  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && !pending_sets_.empty()); };
+  auto data = server.read_buf_.data();
+  pos = 0;
+  std::size_t run_start = 0;
+  plan.clear();
+  to_client_side_.clear();
+  // Notices and parameter reports are not answers: a replica that says goodbye with a WARNING
+  // before dying has still answered nothing, and the request may be replayed elsewhere.
+  bool batch_answers = false;
+  if (!pending_notice_.empty()) {
+    to_client_side_.swap(pending_notice_);
+    plan.side(0, to_client_side_.size());
+  }
+  while (pos < data.size()) {
+    auto step = server_scanner_.next(data.substr(pos), wanted);
+    if (step.what == pr::scan_step::kind::need_more) break;
+    if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) return false;
+    if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
+    if (rewriting && step.starts_frame) {
+      auto v = responses.on_server_frame(step.tag);
+      for (auto id : v.unprepared) server.statements_.forget(id);
+      if (v.parsed != 0) registry_->mark_validated(v.parsed);
+      if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
+        // DDL changed this statement's result type: every server re-prepares it on next use.
+        registry_->invalidate(v.errored);
+      }
+      if (!v.before.empty()) {
+        plan.raw(data.data() + run_start, pos - run_start);
+        auto at = to_client_side_.size();
+        to_client_side_ += v.before;
+        plan.side(at, v.before.size());
+        run_start = pos;
+      }
+      if (!v.forward) {
+        plan.raw(data.data() + run_start, pos - run_start);
+        pos += step.advance;
+        run_start = pos;
         continue;
       }
-      ec = *r;
-    } else {
-      ec = co_await read();
     }
-    if (ec == asio::error::operation_aborted && wake_server_pump_) continue;  // woken, not failed
-    if (ec) {
-      // Cancelled because the client side ended first: the server itself is fine.
-      if (ec != asio::error::operation_aborted) server.broken_ = true;
-      co_return relay_end::server_eof;
-    }
+    if (step.what == pr::scan_step::kind::whole) on_server_frame(step.tag, step.body);
+    pos += step.advance;
   }
+  plan.raw(data.data() + run_start, pos - run_start);
+  if (rewriting) {
+    // Answers pgrelay owes, also when no server frame carries them (a cached Parse, then Flush).
+    auto at = to_client_side_.size();
+    responses.drain_ready(to_client_side_);
+    if (to_client_side_.size() > at) batch_answers = true;
+    plan.side(at, to_client_side_.size() - at);
+  }
+  if (batch_answers && !plan.empty()) relayed_since_attach_ = true;
+  return true;
+}
+
+std::optional<client_session::relay_end> client_session::check_relay_deadlines(relay_state& st) {
+  auto& tracker = server_->tracker_;
+  const auto& settings = pool_->settings();
+  std::optional<clock::time_point> wake;
+  auto now = clock::now();
+  const auto idle_limit = settings.idle_in_transaction_timeout;
+  if (idle_limit.count() > 0 && tracker.in_transaction() && tracker.awaiting_client()) {
+    // Counts from the ReadyForQuery that left the transaction idle.
+    auto deadline = idle_since_ + idle_limit;
+    if (now >= deadline) return relay_end::idle_timeout;
+    wake = deadline;
+  }
+  const auto query_limit = settings.query_timeout;
+  if (query_limit.count() > 0 && tracker.outstanding() > 0) {
+    auto deadline = request_started_ + query_limit + (st.cancel_sent ? cancel_grace : millis(0));
+    if (now >= deadline) {
+      if (st.cancel_sent) return relay_end::query_timeout;
+      spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server_->id_);
+      forward_cancel();
+      st.cancel_sent = true;
+      deadline += cancel_grace;
+    }
+    if (!wake || deadline < *wake) wake = deadline;
+  }
+  if (wake) {
+    arm_relay_timer(*wake);
+  } else {
+    disarm_relay_timer();
+  }
+  return std::nullopt;
+}
+
+awaitable<client_session::relay_end> client_session::relay() {
+  relay_state st;
+  if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements_);
+  auto& server = *server_;
+  auto& buf = server.read_buf_;
+  std::optional<relay_end> end;
+  for (;;) {
+    // What completed since the last pass.
+    if (server_write_.done) {
+      server_write_.done = false;
+      if (server_write_.ec) {
+        if (server_write_.ec != asio::error::operation_aborted) server.broken_ = true;
+        end = relay_end::server_eof;
+        break;
+      }
+      in_.consume(st.client_pos);
+      forwarded_since_attach_ += st.client_pos;
+    }
+    if (client_write_.done) {
+      client_write_.done = false;
+      stats_->bytes_sent += client_write_.n;
+      buf.consume(st.server_pos);
+      if (client_write_.ec) {
+        end = relay_end::client_eof;
+        break;
+      }
+    }
+    if (server_read_.done) {
+      server_read_.done = false;
+      // Cancelled by the release below: the server itself is fine.
+      if (server_read_.ec && server_read_.ec != asio::error::operation_aborted) {
+        server.broken_ = true;
+        end = relay_end::server_eof;
+        break;
+      }
+    }
+    client_read_.done = false;  // its bytes are in in_
+
+    // Client to server: the whole frames buffered, rewritten in transaction mode.
+    if (!server_write_.busy) {
+      auto step = scan_client(st);
+      if (step.pos > 0) {
+        st.client_pos = step.pos;
+        if (!st.to_server.empty()) {
+          start_write(server.stream_, st.to_server.buffers(to_server_side_, gather_server_), server_write_);
+        } else {
+          server_write_ = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
+          continue;
+        }
+      } else if (step.protocol_error) {
+        end = relay_end::client_protocol_error;
+        break;
+      } else if (step.terminate) {
+        end = relay_end::client_terminate;
+        break;
+      }
+    }
+    // Server to client, and what pgrelay owes the client.
+    if (!client_write_.busy) {
+      std::size_t pos = 0;
+      if (!scan_server(st, pos)) {
+        server.broken_ = true;
+        end = relay_end::server_eof;
+        break;
+      }
+      st.server_pos = pos;
+      if (!st.to_client.empty()) {
+        start_write(client_stream_, st.to_client.buffers(to_client_side_, gather_client_), client_write_);
+      } else {
+        buf.consume(pos);
+      }
+    }
+    bool may_release = !pinned() || (pinned_only_by_advisory_locks() && advisory_recheck_);
+    if (!session_mode_ && may_release && server.tracker_.quiet() && buf.empty() && !server_scanner_.mid_frame() &&
+        !server_write_.busy && !client_write_.busy) {
+      if (!server_read_.busy) break;  // released
+      server.stream_.cancel();  // answered without the server (synthesized): stop listening
+      co_await wait_io();
+      continue;
+    }
+    if (client_eof_ && !client_read_.busy && !server_write_.busy) {
+      end = relay_end::client_eof;
+      break;
+    }
+    if (!server_read_.busy && !client_write_.busy) start_server_read();
+    // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
+    if (!client_read_.busy && !server_write_.busy) start_client_read();
+    end = check_relay_deadlines(st);
+    if (end) break;
+    co_await wait_io();
+  }
+  disarm_relay_timer();
+  if (!end) co_return relay_end::released;
+  co_await drain_io();
+  co_return *end;
 }
 
 }  // namespace pgrelay::proxy

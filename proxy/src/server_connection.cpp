@@ -196,6 +196,9 @@ awaitable<server_error> server_connection::authenticate(const server_target& tar
           co_return fail(pr::sqlstate::feature_not_supported, "server offers no SASL mechanism pgrelay supports");
         }
         scram.emplace(target.password, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
+        // One cache per worker thread (shared-nothing): a pool's logins to one role pay PBKDF2 once.
+        static thread_local pr::scram_salted_password_cache salted_cache;
+        scram->use_cache(&salted_cache);
         if (!binding.empty()) scram->bind_channel(std::move(binding));
         auto first = scram->client_first();
         pr::build::sasl_initial_response(out, scram->bound() ? pr::scram_sha_256_plus_mechanism : pr::scram_sha_256_mechanism,

@@ -2,34 +2,53 @@
 // where a string, quoted identifier, dollar quote or comment starts and ends.
 #include "pgrelay/router/cache_key.hpp"
 
-#include <cctype>
+#include <array>
+#include <cstdint>
 
 namespace pgrelay::router {
 
 namespace {
 
-// As in Postgres's scanner (ident_cont), bytes 0x80-0xFF are identifier characters: "\xf1E'…'"
-// is an identifier followed by a plain string, not an E'…' string.
-bool ident_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
+// Byte classes, as in Postgres's scanner: identifier characters (ident_cont; bytes 0x80-0xFF are
+// identifier characters, so "\xf1E'…'" is an identifier followed by a plain string, not an E'…'
+// string), digits, and the bytes that may start a literal, quote or comment ("special").
+enum : std::uint8_t { ident = 1, digit = 2, special = 4 };
+
+constexpr std::array<std::uint8_t, 256> make_classes() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    std::uint8_t v = 0;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || c >= 0x80) v |= ident;
+    if (c >= '0' && c <= '9') v |= digit | ident;
+    if (c == '-' || c == '/' || c == '"' || c == '\'' || c == '$') v |= special;
+    t[static_cast<std::size_t>(c)] = v;
+  }
+  return t;
 }
+constexpr auto classes = make_classes();
+
+std::uint8_t class_of(char c) { return classes[static_cast<unsigned char>(c)]; }
+bool ident_char(char c) { return (class_of(c) & ident) != 0; }
+bool digit_char(char c) { return (class_of(c) & digit) != 0; }
+bool alnum_char(char c) { return ident_char(c) && c != '_' && c != '$' && static_cast<unsigned char>(c) < 0x80; }
 
 // Copies a quoted run starting at s[i] (the opening quote) up to and including its end.
 std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::string& out) {
-  out.push_back(s[i++]);
+  const auto start = i++;
   while (i < s.size()) {
-    char c = s[i];
-    out.push_back(c);
-    ++i;
-    if (c == quote) {
-      if (i < s.size() && s[i] == quote) {  // doubled quote: still inside
-        out.push_back(s[i++]);
-        continue;
-      }
+    auto close = s.find(quote, i);
+    if (close == std::string_view::npos) {
+      i = s.size();
       break;
     }
+    i = close + 1;
+    if (i < s.size() && s[i] == quote) {  // doubled quote: still inside
+      ++i;
+      continue;
+    }
+    break;
   }
+  out.append(s.data() + start, i - start);
   return i;
 }
 
@@ -56,9 +75,26 @@ std::size_t skip_string(std::string_view s, std::size_t i, bool backslashes) {
 
 std::string literal_free_key(std::string_view s) {
   std::string out;
-  out.reserve(s.size());
+  literal_free_key(s, out);
+  return out;
+}
+
+void literal_free_key(std::string_view s, std::string& out) {
+  out.clear();
+  out.reserve(s.size() + 2);
   std::size_t i = 0;
   while (i < s.size()) {
+    // A run of bytes copied as they are: anything but a special byte or a digit that starts a
+    // number (one not glued to an identifier, as in "t1").
+    const auto run = i;
+    while (i < s.size()) {
+      const auto k = class_of(s[i]);
+      if (k & special) break;
+      if ((k & digit) && (i == 0 || !ident_char(s[i - 1]))) break;
+      ++i;
+    }
+    if (i > run) out.append(s.data() + run, i - run);
+    if (i >= s.size()) break;
     char c = s[i];
     bool after_ident = i > 0 && ident_char(s[i - 1]);
     if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
@@ -91,7 +127,7 @@ std::string literal_free_key(std::string_view s) {
       auto close = s.find('$', i + 1);
       bool tag = close != std::string_view::npos;
       for (auto k = i + 1; tag && k < close; ++k) tag = ident_char(s[k]) && s[k] != '$';
-      if (tag && !(i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+      if (tag && !(i + 1 < s.size() && digit_char(s[i + 1]))) {
         auto delim = s.substr(i, close - i + 1);
         auto end = s.find(delim, close + 1);
         end = end == std::string_view::npos ? s.size() : end + delim.size();
@@ -101,12 +137,12 @@ std::string literal_free_key(std::string_view s) {
         out.push_back(c);
         ++i;
       }
-    } else if (std::isdigit(static_cast<unsigned char>(c)) && !after_ident) {
-      while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '_')) {
+    } else if (digit_char(c) && !after_ident) {
+      while (i < s.size() && (alnum_char(s[i]) || s[i] == '.' || s[i] == '_')) {
         // "1e+5" is one number; in "1e+$x$" the sign is an operator (the scanner ends the number
         // at "1e"), and swallowing it would glue what follows onto the "0" of the key.
         bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 2 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-') &&
-                             std::isdigit(static_cast<unsigned char>(s[i + 2]));
+                             digit_char(s[i + 2]);
         i += exponent_sign ? 2 : 1;
       }
       out.push_back('0');
@@ -118,7 +154,6 @@ std::string literal_free_key(std::string_view s) {
       ++i;
     }
   }
-  return out;
 }
 
 }  // namespace pgrelay::router
@@ -126,11 +161,13 @@ std::string literal_free_key(std::string_view s) {
 namespace pgrelay::router {
 
 const classification& classification_cache::get(std::string_view sql, const function_catalog& catalog) {
-  auto key = literal_free_key(sql);
-  auto it = map_.find(key);
-  if (it != map_.end()) return it->second;
+  // First the text itself: a text that is some statement's key is its own key (keys are
+  // idempotent), so a repeated literal-free statement skips building one.
+  if (auto it = map_.find(sql); it != map_.end()) return it->second;
+  literal_free_key(sql, scratch_);
+  if (auto it = map_.find(scratch_); it != map_.end()) return it->second;
   if (map_.size() >= capacity_) map_.clear();
-  return map_.emplace(std::move(key), classify(sql, catalog)).first->second;
+  return map_.emplace(scratch_, classify(sql, catalog)).first->second;
 }
 
 }  // namespace pgrelay::router

@@ -29,23 +29,26 @@ std::string constant_text(const PgQuery__Node* n) {
 
 constexpr int cursor_opt_hold = 0x0020;  // CURSOR_OPT_HOLD in parsenodes.h
 
+// Byte-wise ASCII case folding: SQL keywords are ASCII, and std::tolower is a locale call per byte
+// (the prefilter runs on every statement of every request in transaction mode).
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// True when `s` is `lower_word` (lowercase ASCII) ignoring ASCII case.
+bool ascii_ieq(std::string_view s, std::string_view lower_word) {
+  if (s.size() != lower_word.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (ascii_lower(s[i]) != lower_word[i]) return false;
+  }
+  return true;
+}
+
 bool ieq_prefix(std::string_view s, std::size_t at, std::string_view word) {
   if (s.size() - at < word.size()) return false;
   for (std::size_t i = 0; i < word.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[at + i])) != word[i]) return false;
+    if (ascii_lower(s[at + i]) != word[i]) return false;
   }
   auto end = at + word.size();
   return end == s.size() || !(std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_');
-}
-
-bool icontains(std::string_view s, std::string_view word) {
-  if (s.size() < word.size()) return false;
-  for (std::size_t i = 0; i + word.size() <= s.size(); ++i) {
-    std::size_t j = 0;
-    while (j < word.size() && std::tolower(static_cast<unsigned char>(s[i + j])) == word[j]) ++j;
-    if (j == word.size()) return true;
-  }
-  return false;
 }
 
 // Skips whitespace and comments from `i`.
@@ -155,13 +158,28 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
 bool may_have_session_effects(std::string_view sql) {
   static constexpr std::array<std::string_view, 8> starters{"set",     "reset",   "listen",  "prepare",
                                                             "deallocate", "discard", "declare", "create"};
-  if (icontains(sql, "advisory") || icontains(sql, "temp")) return true;
+  // One pass for "advisory" and "temp" anywhere: only an 'a' or a 't' is looked at further.
+  static constexpr auto first_letter = [] {
+    std::array<bool, 256> t{};
+    for (char c : {'a', 'A', 't', 'T'}) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  for (std::size_t i = 0; i + 4 <= sql.size(); ++i) {
+    if (!first_letter[static_cast<unsigned char>(sql[i])]) continue;
+    const char c = ascii_lower(sql[i]);
+    if (c == 't' && ascii_ieq(sql.substr(i, 4), "temp")) return true;
+    if (c == 'a' && ascii_ieq(sql.substr(i, 8), "advisory")) return true;
+  }
   std::size_t i = 0;
   for (;;) {
     i = skip_blank(sql, i);
     if (i >= sql.size()) return false;
-    for (auto w : starters) {
-      if (ieq_prefix(sql, i, w)) return true;
+    // Every starter begins with one of these letters: a plain SELECT is ruled out at once.
+    const char c = ascii_lower(sql[i]);
+    if (c == 's' || c == 'r' || c == 'l' || c == 'p' || c == 'd' || c == 'c') {
+      for (auto w : starters) {
+        if (ieq_prefix(sql, i, w)) return true;
+      }
     }
     // Next statement: after the next ';' (one inside a literal only costs a parse).
     auto semi = sql.find(';', i);

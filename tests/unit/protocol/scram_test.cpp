@@ -724,3 +724,42 @@ TEST_CASE("channel-binding negotiation follows Postgres' rules", "[scram][cbind]
           scram_errc::unsupported_feature);
   }
 }
+
+TEST_CASE("salted password cache: one PBKDF2 per (password, salt, iterations), bounded") {
+  using namespace pgrelay::protocol;
+  scram_salted_password_cache cache(2);
+  const auto a = cache.salted_password("pw", "salt-a", 4096);
+  CHECK(cache.salted_password("pw", "salt-a", 4096) == a);
+  CHECK(cache.computations() == 1);
+  // Each part of the triple is part of the key.
+  CHECK(cache.salted_password("pw2", "salt-a", 4096) != a);
+  CHECK(cache.salted_password("pw", "salt-b", 4096) != a);
+  CHECK(cache.computations() == 3);
+  CHECK(cache.size() == 2);
+  CHECK(cache.salted_password("pw", "salt-a", 4097) != a);
+  CHECK(cache.size() == 2);
+  // The oldest entries were replaced; a value computed again is the same.
+  CHECK(cache.salted_password("pw", "salt-a", 4096) == a);
+  CHECK(cache.computations() == 5);
+  CHECK_THROWS_AS(cache.salted_password("pw", "", 4096), std::invalid_argument);
+}
+
+TEST_CASE("a client using the salted password cache proves the same as one without") {
+  using namespace pgrelay::protocol;
+  const auto verifier = compute_scram_verifier("secret", "0123456789abcdef", 4096);
+  scram_salted_password_cache cache;
+  for (int round = 0; round < 2; ++round) {
+    scram_server server(verifier, make_scram_nonce(random_bytes(scram_nonce_random_length)));
+    scram_client client("secret", make_scram_nonce(random_bytes(scram_nonce_random_length)));
+    client.use_cache(&cache);
+    auto server_first = server.handle_client_first(client.client_first());
+    REQUIRE(server_first);
+    auto client_final = client.handle_server_first(*server_first);
+    REQUIRE(client_final);
+    auto server_final = server.handle_client_final(*client_final);
+    REQUIRE(server_final);
+    CHECK(client.handle_server_final(*server_final));
+    CHECK(client.authenticated());
+  }
+  CHECK(cache.computations() == 1);
+}

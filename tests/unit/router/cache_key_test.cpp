@@ -3,6 +3,7 @@
 
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/function_catalog.hpp"
 
 using namespace pgrelay::router;
 
@@ -70,4 +71,32 @@ TEST_CASE("bytes above 0x7f are identifier characters, as in the Postgres scanne
   CHECK(classify(writes).kind == statement_kind::write);
   CHECK(literal_free_key(read_only) != literal_free_key(writes));
   CHECK(classify(literal_free_key(read_only)).kind == statement_kind::read_only);
+}
+
+TEST_CASE("the key written into a reused buffer is the returned key") {
+  std::string out = "left over from a longer statement";
+  for (const char* sql : {"select 1", "", "select \"a\"\"b\" from t where x = 'y' -- c", "select 1.$t$ 'a' $t$",
+                          "select E'a\\'", "select t1.a2 from t1 where b = 10e5"}) {
+    INFO(sql);
+    literal_free_key(sql, out);
+    CHECK(out == literal_free_key(sql));
+  }
+}
+
+TEST_CASE("the classification cache: literal variants share an entry, other changes do not") {
+  classification_cache cache(16);
+  const auto& catalog = builtin_functions();
+  CHECK(cache.get("select * from t where a = 1", catalog).kind == statement_kind::read_only);
+  CHECK(cache.get("select * from t where a = 2", catalog).kind == statement_kind::read_only);
+  CHECK(cache.size() == 1);
+  // The key itself is looked up as text first: it finds the same entry.
+  CHECK(cache.get("select * from t where a = 0", catalog).kind == statement_kind::read_only);
+  CHECK(cache.size() == 1);
+  CHECK(cache.get("delete from t where a = 1", catalog).kind == statement_kind::write);
+  CHECK(cache.get("select * from t where a = 1; delete from t", catalog).kind == statement_kind::write);
+  // A text with a literal that equals another statement's key text is still told apart.
+  CHECK(cache.get("select ''; delete from t", catalog).kind == statement_kind::write);
+  CHECK(cache.get("select 'x'; delete from t", catalog).kind == statement_kind::write);
+  CHECK(cache.get("select 'x'", catalog).kind == statement_kind::read_only);
+  CHECK(cache.size() == 5);
 }

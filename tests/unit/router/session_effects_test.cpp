@@ -60,6 +60,15 @@ TEST_CASE("plain statements have no effects and the prefilter skips them") {
   CHECK(may_have_session_effects("select 1; listen x"));
   CHECK(may_have_session_effects("select pg_advisory_lock(1)"));
   CHECK(may_have_session_effects("create temp table t()"));
+  CHECK(may_have_session_effects("SELECT PG_ADVISORY_XACT_LOCK(1)"));
+  CHECK(may_have_session_effects("CREATE TEMPORARY TABLE t()"));
+  CHECK(may_have_session_effects("select 1;\tDeclare c cursor with hold for select 1"));
+  CHECK(may_have_session_effects("RESET ALL"));
+  CHECK(may_have_session_effects("select 1 from temp"));  // a table name: only costs a parse
+  CHECK(may_have_session_effects("Prepare p as select 1"));
+  CHECK_FALSE(may_have_session_effects("SELECT abalance FROM pgbench_accounts WHERE aid = 42;"));
+  CHECK_FALSE(may_have_session_effects("select settings from preparations"));
+  CHECK_FALSE(may_have_session_effects("adv"));
   CHECK_FALSE(analyze_session_effects("selec 1").any());
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace pgrelay::protocol {
 
@@ -171,6 +172,37 @@ class scram_server {
 };
 
 // pgrelay as the SCRAM client, logging in to Postgres with a plaintext password. Sequence:
+// PBKDF2 results (the SaltedPassword of RFC 5802) by (password, salt, iterations): a Postgres
+// role keeps one salt, so every connection a pool opens to it would otherwise repeat the same
+// 4096-iteration PBKDF2. Bounded to `capacity` entries (the oldest is replaced); entries are
+// wiped on replacement and destruction. Not thread-safe: keep one per thread.
+class scram_salted_password_cache {
+ public:
+  explicit scram_salted_password_cache(std::size_t capacity = 16) : capacity_(capacity == 0 ? 1 : capacity) {}
+  ~scram_salted_password_cache();
+  scram_salted_password_cache(const scram_salted_password_cache&) = delete;
+  scram_salted_password_cache& operator=(const scram_salted_password_cache&) = delete;
+
+  // Hi(password, salt, iterations), computed on the first request for that triple. Same
+  // preconditions as compute_scram_verifier (iterations >= 1, salt non-empty).
+  [[nodiscard]] scram_key salted_password(std::string_view password, std::string_view salt, int iterations);
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] std::size_t computations() const noexcept { return computations_; }  // PBKDF2 runs
+
+ private:
+  struct entry {
+    std::string password;
+    std::string salt;
+    int iterations = 0;
+    scram_key salted{};
+  };
+  static void wipe(entry& e) noexcept;
+  std::size_t capacity_;
+  std::vector<entry> entries_;
+  std::size_t next_ = 0;  // the entry replaced when full
+  std::size_t computations_ = 0;
+};
+
 // client_first -> SASLInitialResponse; handle_server_first(AuthenticationSASLContinue data) ->
 // SASLResponse; handle_server_final(AuthenticationSASLFinal data); then expect AuthenticationOk.
 // Sends gs2 header "n,," (no channel binding) unless bind_channel was called. Any error is final.
@@ -180,6 +212,9 @@ class scram_client {
   // otherwise handle_server_first fails with scram_errc::invalid_nonce. `username` goes into
   // "n=" escaped per RFC 5802; Postgres ignores it, so the default is empty like libpq's.
   scram_client(std::string password, std::string client_nonce, std::string username = {});
+  // Takes the salted password from `cache` (which must outlive the exchange) instead of running
+  // PBKDF2 for every login.
+  void use_cache(scram_salted_password_cache* cache) noexcept { cache_ = cache; }
 
   // Before client_first, when the server offered SCRAM-SHA-256-PLUS over TLS and the caller picked
   // it: binds the exchange to the server certificate's tls-server-end-point hash.
@@ -221,6 +256,7 @@ class scram_client {
   scram_key expected_server_signature_{};
   std::string server_error_;
   std::string_view error_detail_;
+  scram_salted_password_cache* cache_ = nullptr;
 };
 
 }  // namespace pgrelay::protocol

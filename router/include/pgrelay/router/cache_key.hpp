@@ -11,9 +11,12 @@ namespace pgrelay::router {
 // Replaces numeric literals with 0 and the contents of string literals ('…', E'…') with
 // nothing; quoted identifiers, dollar-quoted bodies and comments are copied unchanged.
 std::string literal_free_key(std::string_view sql);
+// The same, written into `out` (cleared first; its capacity is reused).
+void literal_free_key(std::string_view sql, std::string& out);
 
 }  // namespace pgrelay::router
 
+#include <functional>
 #include <unordered_map>
 
 #include "pgrelay/router/classify.hpp"
@@ -33,8 +36,14 @@ class classification_cache {
   std::size_t size() const { return map_.size(); }
 
  private:
+  // Lookups by std::string_view without building a std::string.
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
   std::size_t capacity_;
-  std::unordered_map<std::string, classification> map_;
+  std::unordered_map<std::string, classification, text_hash, std::equal_to<>> map_;
+  std::string scratch_;  // the key being built (capacity reused)
 };
 
 }  // namespace pgrelay::router

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Instructions per transaction of pgrelay, counted by callgrind, and its memory per idle client.
+
+Starts a throwaway cluster (primary + 2 replicas, `pgbench -i`), runs pgrelay (workers: 1,
+transaction mode, SCRAM, read routing on, like bench/compare.py) under
+`valgrind --tool=callgrind --separate-threads=yes`, then:
+  1. a warm-up `pgbench -S -c CLIENTS -t WARMUP` (fills the pools: server logins, PBKDF2),
+  2. `callgrind_control --dump` (resets the counters), then the measured `pgbench -S -c CLIENTS -t TRANSACTIONS`,
+  3. `callgrind_control --dump`, and prints the Ir of the worker thread (the busiest one) and of
+     all threads, divided by the transactions pgbench reports.
+PBKDF2 of a server login that falls in the measured run (the pool opening one more connection) is
+reported apart, since it is 30M instructions at once. The "cold" figure is the whole process from start (so it includes pool fills and logins) divided by
+all transactions run. With --idle N it instead runs pgrelay natively and reads VmRSS before and after
+N idle logged-in clients (bench/idle_clients.py), printing KiB per client.
+
+Everything it starts is a child whose PID is kept; it stops them and removes its temp dir.
+
+Usage: bench/callgrind_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
+                                  [--transactions 1000] [--warmup 100] [--slow-query MS] [--keep DIR]
+       bench/callgrind_per_txn.py --idle 2000
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (PGENV, REPO, bench_cluster, hold_idle_clients, raise_nofile, routed_database,  # noqa: E402
+                      stop_child, wait_replicas_caught_up, write_pgrelay_config)
+from conftest import free_port, wait_for_port  # noqa: E402
+
+
+def pgbench_txns(port, clients, transactions, timeout):
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", "-S", "-c", str(clients),
+           "-j", str(min(clients, 2)), "-t", str(transactions), "app"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=PGENV)
+    m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError(f"pgbench failed (rc {r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return int(m.group(1))
+
+
+def thread_totals(prefix):
+    """{file: Ir} of every callgrind dump file starting with `prefix`."""
+    out = {}
+    for f in glob.glob(prefix + "*"):
+        for line in Path(f).read_text(errors="replace").splitlines():
+            if line.startswith("totals:") or line.startswith("summary:"):
+                out[f] = int(line.split()[1])
+                break
+    return out
+
+
+def pbkdf2_ir(dump):
+    """Inclusive Ir of PKCS5_PBKDF2_HMAC in a dump: server logins (SCRAM) that happened to fall in it."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", dump], capture_output=True, text=True).stdout
+    m = re.search(r"^\s*([\d,]+) .*PKCS5_PBKDF2_HMAC", out, re.M)
+    return int(m.group(1).replace(",", "")) if m else 0
+
+
+def control(args, pid):
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True, timeout=120)
+
+
+def relay_config(primary, replicas, slow_query_ms, valgrind):
+    cfg = {"workers": 1,
+           "pool": {"mode": "transaction", "size": 20, "wait_timeout": "120s", "max_clients": 12000,
+                    **({"connect_timeout": "60s"} if valgrind else {})},
+           "databases": {"app": routed_database(primary, replicas, True)}}
+    if valgrind:
+        cfg["auth_timeout"] = "120s"
+    if slow_query_ms is not None:
+        cfg["log"] = {"level": "warn", "slow_query": f"{slow_query_ms}ms"}
+    return cfg
+
+
+def start_relay(work, config, valgrind):
+    port = free_port()
+    path = write_pgrelay_config(work, config, port)
+    cmd = [os.path.abspath(ARGS.binary), str(path)]
+    if valgrind:
+        cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+               f"--callgrind-out-file={work}/cg.out.%p", *cmd]
+    relay = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work / "pgrelay.log", "w"))
+    if not wait_for_port(port, 120 if valgrind else 10, alive=lambda: relay.poll() is None):
+        stop_child(relay)
+        raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
+    return relay, port
+
+
+def measure_callgrind(work, primary, replicas):
+    relay, port = start_relay(work, relay_config(primary, replicas, ARGS.slow_query, True), True)
+    try:
+        time.sleep(3)  # the health checker samples the replicas before reads are routed
+        warm = pgbench_txns(port, ARGS.clients, ARGS.warmup, 1200) if ARGS.warmup else 0
+        # A dump resets the counters: the first holds start-up, pool fills and the warm-up.
+        control(["--dump=warmup"], relay.pid)
+        before = thread_totals(f"{work}/cg.out.{relay.pid}")
+        txns = pgbench_txns(port, ARGS.clients, ARGS.transactions, 3600)
+        control(["--dump=measured"], relay.pid)
+        after = thread_totals(f"{work}/cg.out.{relay.pid}")
+    finally:
+        stop_child(relay, timeout=120)
+    measured = {f: v for f, v in after.items() if f not in before}
+    if ARGS.keep:
+        Path(ARGS.keep).mkdir(parents=True, exist_ok=True)
+        for f in measured:
+            shutil.copy(f, ARGS.keep)
+    worker_dump = max(measured, key=measured.get)
+    worker = measured[worker_dump]
+    pbkdf2 = pbkdf2_ir(worker_dump)
+    cold_total = sum(before.values()) + sum(measured.values())
+    return {"transactions": txns, "warmup_transactions": warm,
+            "worker_ir_per_txn": round(worker / txns),
+            "worker_ir_per_txn_without_pbkdf2": round((worker - pbkdf2) / txns), "pbkdf2_ir_measured": pbkdf2,
+            "all_threads_ir_per_txn": round(sum(measured.values()) / txns),
+            "note": "cold: Ir from process start to the end of the measured run (pool fills, logins, warm-up"
+                    " included) / all transactions",
+            "cold_ir_per_txn": round(cold_total / (txns + warm))}
+
+
+def measure_idle(work, primary, replicas):
+    relay, port = start_relay(work, relay_config(primary, replicas, None, False), False)
+    try:
+        time.sleep(1)
+        ok, _, _, before, after = hold_idle_clients(port, relay.pid, ARGS.idle, hold=300)
+    finally:
+        stop_child(relay)
+    return {"clients": ok, "rss_before_kib": before, "rss_after_kib": after,
+            "kib_per_client": round((after - before) / ok, 2) if ok else None}
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--transactions", type=int, default=1000, help="per client, measured")
+    ap.add_argument("--warmup", type=int, default=100, help="per client, before counting")
+    ap.add_argument("--slow-query", type=int, help="log.slow_query in ms (0: off; default: the config default, 1s)")
+    ap.add_argument("--keep", help="copy the measured callgrind dumps into this directory (callgrind_annotate)")
+    ap.add_argument("--idle", type=int, default=0, help="measure VmRSS per idle client instead")
+    ARGS = ap.parse_args()
+    if ARGS.idle:
+        raise_nofile(ARGS.idle * 2 + 1000)
+    with bench_cluster(2, 1) as (work, primary, replicas):
+        wait_replicas_caught_up(primary, replicas)
+        result = measure_idle(work, primary, replicas) if ARGS.idle else measure_callgrind(work, primary, replicas)
+        result["binary"] = ARGS.binary
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
