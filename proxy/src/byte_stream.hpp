@@ -35,6 +35,32 @@ class byte_stream {
     return asio::async_write(*socket_, buffers, use_tuple);
   }
 
+  // The same with a completion handler, for the relay's hand-rolled I/O (no coroutine per read).
+  template <class MutableBuffer, class Handler>
+  void async_read_some(const MutableBuffer& buffer, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffer, std::forward<Handler>(handler));
+    } else {
+      socket_->async_read_some(buffer, std::forward<Handler>(handler));
+    }
+  }
+  template <class ConstBuffers, class Handler>
+  void async_write(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(*socket_, buffers, std::forward<Handler>(handler));
+    }
+  }
+
+  // Stops pending reads and writes (they complete with operation_aborted). A read stopped this
+  // way leaves TLS usable: no record was half taken. A stopped write may have sent part of a
+  // message, so the connection must not carry on after that.
+  void cancel() {
+    error_code ignored;
+    socket_->cancel(ignored);
+  }
+
   // Best effort, without waiting: for a last message (Terminate) before close.
   void write_now(asio::const_buffer bytes) {
     error_code ignored;

@@ -150,7 +150,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   };
   void start_client_read();
   void start_server_read();
-  void start_write(stream_socket& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot);
+  void start_write(byte_stream& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot);
   void arm_relay_timer(clock::time_point at);
   void disarm_relay_timer();
   // Suspends until an operation started above completes (one waiter: this session's coroutine).
