@@ -67,9 +67,9 @@ std::string key_file_permission_problem(const std::string& key_path, const std::
   const bool root_owned = st.st_uid == 0;
   const bool too_open = root_owned ? (st.st_mode & (S_IWGRP | S_IRWXO)) != 0 : (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
   if (!too_open) return {};
-  return fmt::format("{}: {} {} has group or world access (mode {:o}); refusing it (chmod 0600, or 0640 "
-                     "owned by root)\n",
-                     yaml_key, "private key file", key_path, mode);
+  return fmt::format("{}: private key file {} has group or world access (mode {:o}); refusing it (chmod 0600, "
+                     "or 0640 owned by root)\n",
+                     yaml_key, key_path, mode);
 }
 
 tls_ptr load_tls(const conf::tls_config& cfg, std::string& problems) {
