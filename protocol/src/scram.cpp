@@ -6,11 +6,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <memory>
 #include <climits>
 #include <optional>
 #include <stdexcept>
@@ -62,24 +65,52 @@ std::string_view as_view(const scram_key& k) noexcept {
   return {reinterpret_cast<const char*>(k.data()), k.size()};
 }
 
+// OpenSSL 3 looks an algorithm up by name on every one-shot call (EVP_sha256() in EVP_Digest,
+// HMAC()), which made these two calls most of a SCRAM login's cost. The algorithms are fetched
+// once; an HMAC context is duplicated from a keyless template, which skips the lookup too.
+const EVP_MD* fetched_sha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) throw std::runtime_error("EVP_MD_fetch(SHA256) failed");
+  return md;
+}
+
+struct mac_ctx_deleter {
+  void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
+};
+using mac_ctx_ptr = std::unique_ptr<EVP_MAC_CTX, mac_ctx_deleter>;
+
+// Read-only after its construction, so threads may duplicate it concurrently.
+const EVP_MAC_CTX* hmac_sha256_template() {
+  static const mac_ctx_ptr tmpl = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    mac_ctx_ptr ctx(mac ? EVP_MAC_CTX_new(mac) : nullptr);
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (!ctx || EVP_MAC_CTX_set_params(ctx.get(), params) != 1) ctx.reset();
+    return ctx;
+  }();
+  if (!tmpl) throw std::runtime_error("EVP_MAC HMAC-SHA256 unavailable");
+  return tmpl.get();
+}
+
 scram_key sha256(std::string_view data) {
   scram_key out{};
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, fetched_sha256(), nullptr) != 1 ||
       len != out.size())
     throw std::runtime_error("EVP_Digest(sha256) failed");
   return out;
 }
 
-// Keys are at most a few hundred bytes here (32-byte keys, or a password/secret in the caller's
-// config), so the int key length OpenSSL wants cannot overflow for any input we pass.
 scram_key hmac_sha256(std::string_view key, std::string_view data) {
   scram_key out{};
-  unsigned int len = 0;
-  if (key.size() > INT_MAX ||
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes_of(data), data.size(),
-           out.data(), &len) == nullptr ||
-      len != out.size())
+  std::size_t len = 0;
+  mac_ctx_ptr ctx(EVP_MAC_CTX_dup(hmac_sha256_template()));
+  if (!ctx || EVP_MAC_init(ctx.get(), bytes_of(key), key.size(), nullptr) != 1 ||
+      EVP_MAC_update(ctx.get(), bytes_of(data), data.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1 || len != out.size())
     throw std::runtime_error("HMAC(sha256) failed");
   return out;
 }
@@ -88,7 +119,7 @@ scram_key salted_password(std::string_view password, std::string_view salt, int 
   scram_key out{};
   if (password.size() > INT_MAX || salt.size() > INT_MAX ||
       PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), bytes_of(salt),
-                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                        static_cast<int>(salt.size()), iterations, fetched_sha256(),
                         static_cast<int>(out.size()), out.data()) != 1)
     throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
   return out;
@@ -289,14 +320,32 @@ scram_verifier mock_scram_verifier(std::string_view user, std::string_view secre
 }
 
 std::string random_bytes(std::size_t n) {
+  // RAND_bytes costs about the same for 4 bytes as for 256 (DRBG locking, a fork check), and a
+  // login draws a few small pieces: they come from a per-thread buffer of the DRBG's output.
+  // Each byte is handed out once and wiped from the buffer.
+  constexpr std::size_t pool_size = 256;
+  thread_local std::array<unsigned char, pool_size> pool{};
+  thread_local std::size_t left = 0;
   std::string out(n, '\0');
   std::size_t done = 0;
   while (done < n) {
-    const std::size_t chunk = std::min<std::size_t>(n - done, 1 << 20);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + done), static_cast<int>(chunk)) !=
-        1)
-      throw std::runtime_error("RAND_bytes failed");
-    done += chunk;
+    if (left == 0) {
+      if (n - done >= pool_size) {  // big requests skip the buffer
+        const std::size_t chunk = std::min<std::size_t>(n - done, 1 << 20);
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + done), static_cast<int>(chunk)) != 1)
+          throw std::runtime_error("RAND_bytes failed");
+        done += chunk;
+        continue;
+      }
+      if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+      left = pool.size();
+    }
+    const std::size_t take = std::min(left, n - done);
+    unsigned char* from = pool.data() + (pool.size() - left);
+    std::memcpy(out.data() + done, from, take);
+    OPENSSL_cleanse(from, take);
+    left -= take;
+    done += take;
   }
   return out;
 }
