@@ -132,6 +132,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // request costs no coroutine spawn; at most one operation of each kind is in flight.
   awaitable<relay_end> relay();
   struct relay_state;
+  // Kept from one relay() to the next so its write plans' vectors keep their capacity: a
+  // transaction then allocates nothing for them. Made at the first relay.
+  struct relay_state_deleter {
+    void operator()(relay_state* st) const noexcept;
+  };
+  std::unique_ptr<relay_state, relay_state_deleter> relay_state_;
   struct client_step {
     std::size_t pos = 0;  // bytes of in_ the server write carries
     bool terminate = false;
@@ -213,6 +219,26 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string application_name_;
   pool* pool_ = nullptr;          // the pool of the server borrowed now (primary or a replica)
   pool* primary_pool_ = nullptr;  // login, client accounting, session mode
+  // What choose_pool needs for every statement, looked up by name once per configuration or
+  // topology (the worker's routing_epoch_) rather than per statement. Pools live as long as the
+  // worker and routes_to's nodes as long as its stats, so the pointers stay valid.
+  struct route_target {
+    std::string name;
+    pool* to = nullptr;               // nullptr: no pool for it (the primary pool is used)
+    std::uint64_t* routed = nullptr;  // stats_->routes_to[name]
+  };
+  struct route_cache {
+    std::uint64_t epoch = 0;  // 0: not filled yet
+    const conf::config* config = nullptr;
+    const conf::database_config* db = nullptr;
+    const router::topology* topo = nullptr;
+    const router::function_catalog* catalog = nullptr;
+    std::span<const router::routing_rule> rules;
+    std::vector<route_target> targets;  // [0] is the primary; replicas are added as first routed to
+  };
+  route_cache routes_;
+  void refresh_routes();
+  route_target& route_target_for(const std::string& name);
   core::statement_registry* registry_ = nullptr;
   router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
@@ -250,13 +276,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   io_slot server_write_;
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
   bool client_streaming_ = false;  // the last client read filled its buffer
-  // The suspended coroutine's completion handler (Asio 1.26's any_completion_handler re-wraps
-  // itself when moved, so a small holder of our own).
-  struct io_waiter {
-    virtual ~io_waiter() = default;
-    virtual void resume() = 0;
-  };
-  std::unique_ptr<io_waiter> io_waiter_;
+  // The suspended relay coroutine's completion handler, kept by its concrete type: no holder is
+  // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).
+  using io_handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  std::optional<io_handler> io_waiter_;
   std::optional<asio::steady_timer> relay_timer_;  // idle_in_transaction_timeout, query_timeout
   std::uint64_t relay_timer_gen_ = 0;              // a wait from an older arming is ignored
   bool relay_timer_armed_ = false;

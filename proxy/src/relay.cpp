@@ -105,7 +105,18 @@ struct client_session::relay_state {
   std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
   std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
   bool cancel_sent = false;    // query_timeout: a CancelRequest went out
+
+  // Ready for the next relay(); the plans' capacity stays.
+  void reset() {
+    rewriter.reset();
+    to_server.clear();
+    to_client.clear();
+    client_pos = server_pos = 0;
+    cancel_sent = false;
+  }
 };
+
+void client_session::relay_state_deleter::operator()(relay_state* st) const noexcept { delete st; }
 
 // The I/O of the relay: every socket read and write of a relayed request is started here.
 void client_session::start_client_read() {
@@ -163,21 +174,14 @@ void client_session::start_write(byte_stream& to, const std::vector<asio::const_
 
 awaitable<void> client_session::wait_io() {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-      [this](auto handler) {
-        struct holder final : io_waiter {
-          explicit holder(decltype(handler)&& h) : h_(std::move(h)) {}
-          void resume() override { std::move(h_)(); }
-          decltype(handler) h_;
-        };
-        io_waiter_ = std::make_unique<holder>(std::move(handler));
-      },
-      asio::use_awaitable);
+      [this](io_handler handler) { io_waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
 }
 
 void client_session::wake_io() {
   if (!io_waiter_) return;
-  auto waiter = std::move(io_waiter_);
-  waiter->resume();
+  io_handler waiter = std::move(*io_waiter_);
+  io_waiter_.reset();
+  std::move(waiter)();
 }
 
 void client_session::arm_relay_timer(clock::time_point at) {
@@ -448,7 +452,9 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
 }
 
 awaitable<client_session::relay_end> client_session::relay() {
-  relay_state st;
+  if (!relay_state_) relay_state_.reset(new relay_state);
+  auto& st = *relay_state_;
+  st.reset();
   if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements_);
   auto& server = *server_;
   auto& buf = server.read_buf_;

@@ -34,7 +34,7 @@ int strength(router::statement_kind k) {
 }  // namespace
 
 router::classification client_session::classify_unit() {
-  const auto& catalog = worker_.catalog_for(database_);
+  const auto& catalog = *routes_.catalog;
   router::classification unit;
   unit.kind = router::statement_kind::empty;
   bool first = true;
@@ -110,26 +110,45 @@ std::optional<std::chrono::milliseconds> client_session::staleness_budget() {
   return staleness_;
 }
 
+void client_session::refresh_routes() {
+  auto& r = routes_;
+  r.epoch = worker_.routing_epoch_;
+  r.config = config_.get();
+  r.db = &db_config();
+  r.topo = worker_.topology_for(database_);
+  r.catalog = &worker_.catalog_for(database_);
+  r.rules = worker_.rules_for(database_);
+  r.targets.clear();
+  (void)route_target_for(r.topo ? r.topo->primary_name : std::string("primary"));
+}
+
+client_session::route_target& client_session::route_target_for(const std::string& name) {
+  for (auto& t : routes_.targets) {
+    if (t.name == name) return t;
+  }
+  return routes_.targets.emplace_back(route_target{name, worker_.pool_for(database_, user_, name), &stats_->routes_to[name]});
+}
+
 awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = true;
   follow_reload();
   if (session_mode_ || !statements_) co_return primary_pool_;
-  const auto& db = db_config();
-  const auto* topo = worker_.topology_for(database_);
-  std::string primary_name = topo ? topo->primary_name : "primary";
-  if (!db.routing.enabled || db.replicas.empty()) co_return worker_.pool_for(database_, user_, primary_name);
+  if (routes_.epoch != worker_.routing_epoch_ || routes_.config != config_.get()) refresh_routes();
+  const auto& db = *routes_.db;
+  const auto* topo = routes_.topo;
+  if (!db.routing.enabled || db.replicas.empty()) co_return routes_.targets[0].to;
 
   auto unit = classify_unit();
   router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
-                                    db.routing.fallback == conf::no_replica_fallback::primary,
-                                    worker_.rules_for(database_)};
-  auto app = wanted_.find("application_name");
+                                    db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
+  auto app = wanted_.find(std::string_view{"application_name"});
   router::session_view view{min_lsn_, staleness_budget(), user_,
                             app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
   auto d = router::route(unit, view, topo, settings, clock::now(), worker_.route_counter_++);
+  auto& target = d.to_replica ? route_target_for(d.replica) : routes_.targets[0];
   ++stats_->routes[static_cast<std::size_t>(d.reason)];
-  ++stats_->routes_to[d.to_replica ? d.replica : primary_name];
-  spdlog::debug("client {}: routed to {} ({})", peer_, d.to_replica ? d.replica : primary_name, router::to_string(d.reason));
+  ++*target.routed;
+  spdlog::debug("client {}: routed to {} ({})", peer_, target.name, router::to_string(d.reason));
   if (d.reason == router::route_reason::no_eligible_replica_error) {
     // Answered like any failed statement, so the client may retry later.
     pr::build::error_response(out_, pr::severity::error, pr::sqlstate::cannot_connect_now,
@@ -150,8 +169,7 @@ awaitable<pool*> client_session::choose_pool() {
                                       unit.kind == router::statement_kind::parse_error);
   // An autocommit read may be replayed on the primary if its replica dies before answering.
   if (d.to_replica && !unit.begin && in_.size() <= (64u << 10)) retry_bytes_.assign(in_.data());
-  auto* p = worker_.pool_for(database_, user_, d.to_replica ? d.replica : primary_name);
-  co_return p ? p : primary_pool_;
+  co_return target.to ? target.to : primary_pool_;
 }
 
 awaitable<void> client_session::learn_commit_lsn() {

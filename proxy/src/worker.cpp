@@ -41,6 +41,7 @@ worker::worker(std::size_t index, shared_state& shared)
 
 void worker::set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr<const users_map> users, tls_ptr tls) {
   config_ = std::move(cfg);
+  ++routing_epoch_;
   users_ = std::move(users);
   tls_ = std::move(tls);
   // Pools keep their servers; new limits apply from the next checkout. Pools of databases or
@@ -89,6 +90,7 @@ const router::topology* worker::topology_for(const std::string& database) const 
 void worker::set_topology(router::topology_ptr t) {
   auto name = t->database;
   topologies_[name] = std::move(t);
+  ++routing_epoch_;
 }
 
 const router::function_catalog& worker::catalog_for(const std::string& database) {

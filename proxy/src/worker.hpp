@@ -178,6 +178,7 @@ class worker {
   // Classifications by literal-free statement text, emptied when the function catalog changes.
   router::classification_cache classify_cache_;
   std::uint64_t route_counter_ = 0;  // spreads reads over replicas
+  std::uint64_t routing_epoch_ = 1;  // bumped by set_config and set_topology: sessions' route caches refill
   shared_state& shared_;
   std::size_t index_;
 

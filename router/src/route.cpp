@@ -1,8 +1,6 @@
 // Routing: reads go to an eligible replica, everything unsure to the primary.
 #include "pgrelay/router/route.hpp"
 
-#include <vector>
-
 namespace pgrelay::router {
 
 std::string_view to_string(route_reason r) {
@@ -99,20 +97,31 @@ decision route(const classification& stmt, const session_view& session, const to
   }
   auto staleness = stmt.hint_max_lag ? stmt.hint_max_lag : session.max_staleness;
 
-  std::vector<const replica_view*> eligible_now;
+  // Two passes over the (few) replicas instead of collecting them: no allocation per statement.
+  auto usable = [&](const replica_view& r) {
+    return has_role(r, role) && eligible(*topo, r, now) && !(staleness && r.sample.replay_delay > *staleness);
+  };
+  auto caught_up = [&](const replica_view& r) {
+    return !settings.read_your_writes || session.min_lsn == 0 || r.sample.replay_lsn >= session.min_lsn;
+  };
+  std::size_t count = 0;
   bool any_lag_ok = false;
   for (const auto& r : topo->replicas) {
-    if (!has_role(r, role)) continue;
-    if (!eligible(*topo, r, now)) continue;
-    if (staleness && r.sample.replay_delay > *staleness) continue;
+    if (!usable(r)) continue;
     any_lag_ok = true;
-    if (settings.read_your_writes && session.min_lsn != 0 && r.sample.replay_lsn < session.min_lsn) continue;
-    eligible_now.push_back(&r);
+    if (caught_up(r)) ++count;
   }
   d.staleness = staleness;
-  if (!eligible_now.empty()) {
+  if (count > 0) {
+    std::size_t nth = pick % count;
+    for (const auto& r : topo->replicas) {
+      if (!usable(r) || !caught_up(r)) continue;
+      if (nth-- == 0) {
+        d.replica = r.name;
+        break;
+      }
+    }
     d.to_replica = true;
-    d.replica = eligible_now[pick % eligible_now.size()]->name;
     d.reason = route_reason::read_to_replica;
   } else if (any_lag_ok) {
     d.reason = route_reason::read_your_writes;

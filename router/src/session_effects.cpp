@@ -8,6 +8,8 @@
 #include "tree_walk.hpp"
 
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cctype>
 #include <cstring>
 
@@ -31,16 +33,57 @@ constexpr int cursor_opt_hold = 0x0020;  // CURSOR_OPT_HOLD in parsenodes.h
 
 // Byte-wise ASCII case folding: SQL keywords are ASCII, and std::tolower is a locale call per byte
 // (the prefilter runs on every statement of every request in transaction mode).
-constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-// True when `s` is `lower_word` (lowercase ASCII) ignoring ASCII case.
-bool ascii_ieq(std::string_view s, std::string_view lower_word) {
-  if (s.size() != lower_word.size()) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (ascii_lower(s[i]) != lower_word[i]) return false;
+// `text` as the machine word its bytes make when loaded from memory (little or big endian).
+template <typename Word, std::size_t N>
+constexpr Word word_of(const char (&text)[N]) {
+  static_assert(N - 1 == sizeof(Word));
+  Word w = 0;
+  for (std::size_t i = 0; i < sizeof(Word); ++i) {
+    const auto byte = static_cast<Word>(static_cast<unsigned char>(text[i]));
+    w |= std::endian::native == std::endian::little ? byte << (8 * i) : byte << (8 * (sizeof(Word) - 1 - i));
   }
-  return true;
+  return w;
 }
+
+template <typename Word>
+Word load(const char* at) {
+  Word w;
+  std::memcpy(&w, at, sizeof(Word));
+  return w;
+}
+
+// Whether "temp" or "advisory" appears anywhere, ignoring ASCII case. Eight bytes are tested at
+// once for an 'm' or a 'v' (their third letters, rare in SQL); only around one are the words
+// compared. OR-ing 0x20 lowercases letters (and folds a few symbols onto others, which only
+// costs a parse).
+bool mentions_temp_or_advisory(std::string_view sql) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  constexpr std::uint64_t lower8 = 0x2020202020202020ull;
+  constexpr std::uint32_t lower4 = 0x20202020u;
+  constexpr std::uint32_t temp = word_of<std::uint32_t>("temp");
+  constexpr std::uint64_t advisory = word_of<std::uint64_t>("advisory");
+  auto has_zero_byte = [](std::uint64_t v) { return ((v - ones) & ~v & (ones * 0x80)) != 0; };
+  const char* p = sql.data();
+  const std::size_t n = sql.size();
+  auto word_at = [&](std::size_t j) {
+    return (j + 4 <= n && (load<std::uint32_t>(p + j) | lower4) == temp) ||
+           (j + 8 <= n && (load<std::uint64_t>(p + j) | lower8) == advisory);
+  };
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t x = load<std::uint64_t>(p + i) | lower8;
+    if (!has_zero_byte(x ^ (ones * 'm')) && !has_zero_byte(x ^ (ones * 'v'))) continue;
+    for (std::size_t j = i < 2 ? 0 : i - 2; j < i + 6; ++j) {  // the third letter is at j + 2
+      if (word_at(j)) return true;
+    }
+  }
+  for (std::size_t j = i < 2 ? 0 : i - 2; j < n; ++j) {
+    if (word_at(j)) return true;
+  }
+  return false;
+}
+
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
 bool ieq_prefix(std::string_view s, std::size_t at, std::string_view word) {
   if (s.size() - at < word.size()) return false;
@@ -158,18 +201,7 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
 bool may_have_session_effects(std::string_view sql) {
   static constexpr std::array<std::string_view, 8> starters{"set",     "reset",   "listen",  "prepare",
                                                             "deallocate", "discard", "declare", "create"};
-  // One pass for "advisory" and "temp" anywhere: only an 'a' or a 't' is looked at further.
-  static constexpr auto first_letter = [] {
-    std::array<bool, 256> t{};
-    for (char c : {'a', 'A', 't', 'T'}) t[static_cast<unsigned char>(c)] = true;
-    return t;
-  }();
-  for (std::size_t i = 0; i + 4 <= sql.size(); ++i) {
-    if (!first_letter[static_cast<unsigned char>(sql[i])]) continue;
-    const char c = ascii_lower(sql[i]);
-    if (c == 't' && ascii_ieq(sql.substr(i, 4), "temp")) return true;
-    if (c == 'a' && ascii_ieq(sql.substr(i, 8), "advisory")) return true;
-  }
+  if (mentions_temp_or_advisory(sql)) return true;
   std::size_t i = 0;
   for (;;) {
     i = skip_blank(sql, i);

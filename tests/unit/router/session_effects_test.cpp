@@ -1,4 +1,6 @@
 // Session-state constructs a transaction pooler must notice, found by the real parser.
+#include <cctype>
+#include <random>
 #include <catch2/catch.hpp>
 
 #include "pgrelay/router/session_effects.hpp"
@@ -68,6 +70,14 @@ TEST_CASE("plain statements have no effects and the prefilter skips them") {
   CHECK(may_have_session_effects("Prepare p as select 1"));
   CHECK_FALSE(may_have_session_effects("SELECT abalance FROM pgbench_accounts WHERE aid = 42;"));
   CHECK_FALSE(may_have_session_effects("select settings from preparations"));
+  // The word scan at every offset, including the last bytes where only 4 are left to load.
+  CHECK(may_have_session_effects("temp"));
+  CHECK(may_have_session_effects("xTeMp"));
+  CHECK(may_have_session_effects("select 1 into TEMP"));
+  CHECK(may_have_session_effects("select pg_advisory"));
+  CHECK(may_have_session_effects("select ADVISORY"));
+  CHECK_FALSE(may_have_session_effects("tem"));
+  CHECK_FALSE(may_have_session_effects("select tmp, advisor from t"));
   CHECK_FALSE(may_have_session_effects("adv"));
   CHECK_FALSE(analyze_session_effects("selec 1").any());
 }
@@ -79,4 +89,21 @@ TEST_CASE("SET reports a single constant value as text", "[router][session_effec
   CHECK(analyze_session_effects("SET search_path = a, b").set_value.empty());
   CHECK(analyze_session_effects("SET work_mem TO DEFAULT").set_value.empty());
   CHECK(analyze_session_effects("SET LOCAL pgrelay.max_lag = '2s'").set_value.empty());
+}
+
+TEST_CASE("the prefilter finds temp and advisory at every offset and in any case") {
+  // Against the obvious search, on texts made of the words' letters so near misses abound.
+  std::mt19937 rng(20261127);
+  const std::string alphabet = "tempadvisoryTEMPADVISORY _x";
+  auto naive = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s.find("temp") != std::string::npos || s.find("advisory") != std::string::npos;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::string text(rng() % 40, ' ');
+    for (auto& c : text) c = alphabet[rng() % alphabet.size()];
+    INFO(text);
+    // The statement starters are not in this alphabet, so only the word search can answer.
+    REQUIRE(may_have_session_effects("select " + text) == naive(text));
+  }
 }

@@ -12,7 +12,7 @@
 namespace pgrelay::core {
 
 // Keys are GUC names lowercased (Postgres treats them case-insensitively).
-using param_map = std::map<std::string, std::string>;
+using param_map = std::map<std::string, std::string, std::less<>>;  // looked up by string_view too
 
 std::string normalize_param_name(std::string_view name);
 
