@@ -61,13 +61,14 @@ constexpr std::array database_keys{
 constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv};
 constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
 constexpr std::array routing_keys{"enabled"sv,          "check_interval"sv, "fallback"sv,
-                                  "read_your_writes"sv, "health_user"sv,    "health_password"sv,
-                                  "rules"sv,            "functions"sv};
+                                  "read_your_writes"sv, "balance"sv,        "health_user"sv,
+                                  "health_password"sv,  "rules"sv,          "functions"sv};
 constexpr std::array rule_keys{"user"sv, "application_name"sv, "kind"sv, "route"sv};
 constexpr std::array rule_kind_names{"any"sv, "statement"sv, "transaction"sv};
 constexpr std::array function_keys{"writes"sv, "read_only"sv};
 constexpr std::array fallback_names{"primary"sv, "error"sv};
 constexpr std::array read_your_writes_names{"session"sv, "off"sv};
+constexpr std::array balance_names{"session"sv, "statement"sv};
 constexpr std::array bool_names{"true"sv, "false"sv};
 constexpr std::array user_keys{"pool"sv};
 
@@ -129,6 +130,7 @@ constexpr std::array all_key_paths{
     "databases.*.routing.check_interval"sv,
     "databases.*.routing.fallback"sv,
     "databases.*.routing.read_your_writes"sv,
+    "databases.*.routing.balance"sv,
     "databases.*.routing.health_user"sv,
     "databases.*.routing.health_password"sv,
     "databases.*.routing.rules[].user"sv,
@@ -646,6 +648,10 @@ void read_routing(reader& r, const YAML::Node& node, const std::string& path, po
                } else if (name == "read_your_writes") {
                  if (auto i = r.read_enum(v, p, at, read_your_writes_names)) {
                    out.read_your_writes = *i == 0;
+                 }
+               } else if (name == "balance") {
+                 if (auto i = r.read_enum(v, p, at, balance_names)) {
+                   out.balance = *i == 0 ? replica_balance::session : replica_balance::statement;
                  }
                } else if (name == "health_user") {
                  if (auto s = r.read_string(v, p, at)) out.health_user = *s;

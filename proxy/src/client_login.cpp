@@ -182,6 +182,7 @@ awaitable<bool> client_session::login() {
   }
 
   primary_pool_ = pool_ = worker_.pool_for(database_, user_);
+  route_pick_ = worker_.route_counter_++;
   registry_ = &worker_.statements_for(database_, user_);
   if (!pool_) {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");

@@ -241,6 +241,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   route_target& route_target_for(const std::string& name);
   core::statement_registry* registry_ = nullptr;
   router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
+  std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
   std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once
   std::size_t forwarded_since_attach_ = 0;

@@ -144,7 +144,8 @@ awaitable<pool*> client_session::choose_pool() {
   auto app = wanted_.find(std::string_view{"application_name"});
   router::session_view view{min_lsn_, staleness_budget(), user_,
                             app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
-  auto d = router::route(unit, view, topo, settings, clock::now(), worker_.route_counter_++);
+  const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.route_counter_++;
+  auto d = router::route(unit, view, topo, settings, clock::now(), pick);
   auto& target = d.to_replica ? route_target_for(d.replica) : routes_.targets[0];
   ++stats_->routes[static_cast<std::size_t>(d.reason)];
   ++*target.routed;

@@ -14,7 +14,8 @@ CHECK = "200ms"
 
 
 def routed(pgrelay, cluster, **routing):
-    cfg = {"enabled": True, "check_interval": CHECK, **routing}
+    # balance: statement, so one connection's reads visit every eligible replica.
+    cfg = {"enabled": True, "check_interval": CHECK, "balance": "statement", **routing}
     return pgrelay(overrides={"databases": {"app": {
         "routing": cfg,
         "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"],
@@ -78,6 +79,27 @@ def test_reads_to_replicas_writes_to_primary(cluster, pgrelay):
         c.execute("commit")
         # a comment hint forces the primary
         assert server_port(c, "/* pgrelay: route=primary */ select inet_server_port()") == cluster.primary_port
+
+
+def test_balance_session_keeps_each_client_on_one_replica(cluster, pgrelay):
+    relay = routed(pgrelay, cluster, balance="session")
+    time.sleep(0.6)  # first health samples
+    conns = [psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) for _ in range(4)]
+    try:
+        seen = [ports_seen(c, 20) for c in conns]
+        # each client reads from one replica only; consecutive clients are dealt different ones
+        assert all(len(s) == 1 and s <= set(cluster.replica_ports) for s in seen), seen
+        assert set().union(*seen) == set(cluster.replica_ports), seen
+        # when its replica stops being eligible the client moves, and comes back after
+        mine = next(iter(seen[0]))
+        index = cluster.replica_ports.index(mine)
+        with replay_paused(cluster, index):
+            write_some(cluster)
+            assert wait_until(lambda: ports_seen(conns[0], 10) == set(cluster.replica_ports) - {mine}, timeout=3)
+        assert wait_until(lambda: ports_seen(conns[0], 10) == {mine}, timeout=5)
+    finally:
+        for c in conns:
+            c.close()
 
 
 def test_volatile_user_function_runs_on_primary(cluster, pgrelay):

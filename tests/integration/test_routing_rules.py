@@ -13,7 +13,7 @@ from test_routing import CHECK, ports_seen, replay_paused, server_port, wait_unt
 
 def with_rules(pgrelay, cluster, rules=(), functions=None, **routing):
     a, b = cluster.replica_ports
-    cfg = {"enabled": True, "check_interval": CHECK, "rules": list(rules), **routing}
+    cfg = {"enabled": True, "check_interval": CHECK, "balance": "statement", "rules": list(rules), **routing}
     if functions is not None:
         cfg["functions"] = functions
     return pgrelay(overrides={"databases": {"app": {

@@ -37,6 +37,7 @@ databases:
       check_interval: 250ms
       fallback: error
       read_your_writes: off
+      balance: statement
       health_user: probe
       health_password: "pw"
 )");
@@ -51,6 +52,7 @@ databases:
   CHECK(db.routing.check_interval == 250ms);
   CHECK(db.routing.fallback == no_replica_fallback::error);
   CHECK_FALSE(db.routing.read_your_writes);
+  CHECK(db.routing.balance == replica_balance::statement);
   CHECK(db.routing.health_user == "probe");
   CHECK(db.routing.health_password == "pw");
 }
@@ -67,6 +69,7 @@ databases:
   CHECK(r.check_interval == 60s);
   CHECK(r.fallback == no_replica_fallback::primary);
   CHECK(r.read_your_writes);
+  CHECK(r.balance == replica_balance::session);
   CHECK(r.health_user.empty());
   CHECK(r.health_password.empty());
 }

@@ -79,6 +79,13 @@ struct replica_config {
 
 enum class no_replica_fallback { primary, error };
 
+// How reads are spread over a database's eligible replicas. session: each client keeps to one
+// replica while it stays eligible (meanwhile its reads cannot go back in time, as they can when
+// alternating between replicas that replayed different amounts, and that replica's caches stay
+// warm for it); clients are dealt out round robin. statement: every read goes to the next
+// eligible replica.
+enum class replica_balance { session, statement };
+
 // Which reads a routing rule applies to (rules never place writes).
 enum class rule_kind { any, statement, transaction };
 
@@ -104,6 +111,7 @@ struct routing_config {
   duration check_interval{1000};       // health and lag polling period (at most 1s by default)
   no_replica_fallback fallback = no_replica_fallback::primary;
   bool read_your_writes = true;        // YAML: read_your_writes: session | off
+  replica_balance balance = replica_balance::session;
   std::string health_user;             // credentials of the checker; default: server_user
   std::string health_password;
   std::vector<routing_rule> rules;     // first match wins

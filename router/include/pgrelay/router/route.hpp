@@ -73,8 +73,9 @@ bool glob_match(std::string_view pattern, std::string_view text);
 // read-write transactions → primary; hint route=ROLE → that role; the first matching rule → the
 // primary or its role; otherwise role "read". Among the role's replicas, the eligible ones (health,
 // lag limits, the staleness budget: the statement's max_lag hint, else the session's) that have
-// replayed the client's last commit are candidates; `pick` spreads reads over them (round robin
-// by the caller's counter). None: read_your_writes if only that kept them out, else the fallback.
+// replayed the client's last commit are candidates, and candidate number `pick` modulo their
+// count gets the read (the caller's counter per statement, or a fixed number per client to keep
+// it on one replica). None: read_your_writes if only that kept them out, else the fallback.
 decision route(const classification& stmt, const session_view& session, const topology* topo,
                const routing_settings& settings, clock::time_point now, std::uint64_t pick);
 
