@@ -8,6 +8,9 @@ transaction mode, SCRAM, read routing on, like bench/compare.py) under
   2. `callgrind_control --dump` (resets the counters), then the measured `pgbench -S -c CLIENTS -t TRANSACTIONS`,
   3. `callgrind_control --dump`, and prints the Ir of the worker thread (the busiest one) and of
      all threads, divided by the transactions pgbench reports.
+`--workload tpcb` runs pgbench's TPC-B-like script instead of `-S`, and `--workload connect` adds
+`-C`: every transaction is then a new client with a SCRAM login (pgbench's own PBKDF2 is spent in
+pgbench, not counted here).
 PBKDF2 of a server login that falls in the measured run (the pool opening one more connection) is
 reported apart, since it is 30M instructions at once. The "cold" figure is the whole process from start (so it includes pool fills and logins) divided by
 all transactions run. With --idle N it instead runs pgrelay natively and reads VmRSS before and after
@@ -15,7 +18,7 @@ N idle logged-in clients (bench/idle_clients.py), printing KiB per client.
 
 Everything it starts is a child whose PID is kept; it stops them and removes its temp dir.
 
-Usage: bench/callgrind_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
+Usage: bench/callgrind_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8] [--workload select|tpcb|connect]
                                   [--transactions 1000] [--warmup 100] [--slow-query MS] [--keep DIR]
        bench/callgrind_per_txn.py --idle 2000
 """
@@ -38,7 +41,8 @@ from conftest import free_port, wait_for_port  # noqa: E402
 
 
 def pgbench_txns(port, clients, transactions, timeout):
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", "-S", "-c", str(clients),
+    script = {"select": ["-S"], "tpcb": [], "connect": ["-S", "-C"]}[ARGS.workload]
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", *script, "-c", str(clients),
            "-j", str(min(clients, 2)), "-t", str(transactions), "app"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=PGENV)
     m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
@@ -142,6 +146,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workload", choices=("select", "tpcb", "connect"), default="select",
+                    help="pgbench -S (default), the TPC-B-like default script, or -S -C (a SCRAM login per transaction)")
     ap.add_argument("--transactions", type=int, default=1000, help="per client, measured")
     ap.add_argument("--warmup", type=int, default=100, help="per client, before counting")
     ap.add_argument("--slow-query", type=int, help="log.slow_query in ms (0: off; default: the config default, 1s)")

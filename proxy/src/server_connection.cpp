@@ -285,12 +285,33 @@ awaitable<server_error> server_connection::run_internal(std::string sql, millis 
     broken_ = true;
     co_return fail(pr::sqlstate::connection_failure, ec.message());
   }
-  auto r = co_await with_timeout<server_error>(read_until_ready(), timeout);
-  if (!r) {
+  // The deadline cancels the read instead of racing a timer with `||`, which cost a coroutine
+  // spawn and a parallel group for every write transaction's commit-position query. The flags
+  // outlive this frame: a timer completion already queued when the frame ends sees `done`.
+  struct deadline_state {
+    bool done = false;
+    bool expired = false;
+  };
+  auto state = std::make_shared<deadline_state>();
+  struct done_on_exit {
+    deadline_state& s;
+    ~done_on_exit() { s.done = true; }
+  } guard{*state};
+  std::optional<asio::steady_timer> timer;
+  if (timeout.count() > 0) {
+    timer.emplace(socket_.get_executor(), timeout);
+    timer->async_wait([this, state](error_code ec) {
+      if (ec || state->done) return;
+      state->expired = true;
+      stream_.cancel();
+    });
+  }
+  auto r = co_await read_until_ready();
+  if (r && state->expired) {
     broken_ = true;
     co_return fail(pr::sqlstate::connection_failure, "server did not answer in time");
   }
-  co_return *r;
+  co_return r;
 }
 
 void server_connection::note_parameter(std::string_view name, std::string_view value) {

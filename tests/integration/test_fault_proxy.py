@@ -88,6 +88,22 @@ def test_server_stalling_mid_query_is_bounded_by_query_timeout(proxied):
     still_serving(fp, relay)
 
 
+def test_server_stalling_during_session_sync_is_bounded(proxied):
+    # One server: each client's settings are replayed onto it when it is that client's turn, with
+    # a query of pgrelay's own (bounded by connect_timeout) that the stalled server never answers.
+    fp, relay = proxied(size=1)
+    with connect(relay) as c, connect(relay) as other:
+        c.execute("set statement_timeout = '123s'")
+        other.execute("select 1")  # the server is reset for `other`: c's SET must be replayed next
+        fp.stalled.set()
+        err, took = timed(lambda: c.execute("select 2"))
+        fp.stalled.clear()
+        assert err is not None, "a stalled server answered"
+        assert took < 1 + 3, took  # connect_timeout + slack
+        assert_sqlstate(err, "08006", "did not answer in time")
+    still_serving(fp, relay)
+
+
 def test_server_reset_mid_result_fails_only_that_client(proxied):
     fp, relay = proxied()
     fp.set("reset_after", after_bytes=20000)
