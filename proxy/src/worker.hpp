@@ -170,7 +170,9 @@ class worker {
   // This worker's counters for `database` ("" for clients not logged in yet); stable address.
   database_stats& stats_for(const std::string& database) { return stats_[database]; }
 
-  asio::io_context io_{1};
+  // One thread runs it and only that thread touches its sockets: other threads reach a worker
+  // by posting (scheduler locking stays on), so the per-socket reactor locks are switched off.
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::map<std::string, database_stats> stats_;
   std::set<class client_session*> sessions_;  // every live session on this worker
   // Session effects by statement text (bounded): the parser runs once per distinct text.
