@@ -1,5 +1,6 @@
 // Valid configurations: the packaged example, defaults, path resolution and the
 // global -> database -> user precedence of pool settings.
+#include "diagnostics_text.hpp"
 #include "pgrelay/conf/load.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,17 +12,12 @@
 #include "pgrelay/conf/users.hpp"
 
 using namespace pgrelay::conf;
+using pgrelay::conf::testing::all;
 using namespace std::chrono_literals;
 
 namespace {
 
 const std::string packaging_dir = PGRELAY_TEST_DATA "/../../../packaging";
-
-std::string all(const diagnostics& errors) {
-  std::string out;
-  for (const auto& d : errors) out += d.to_string() + "\n";
-  return out;
-}
 
 config must_load(std::string_view yaml, const std::string& base_dir = "/etc/pgrelay") {
   auto result = load_string(yaml, "test.yaml", base_dir);

@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "diagnostics_text.hpp"
 #include "pgrelay/conf/load.hpp"
 
 using namespace pgrelay::conf;
+using pgrelay::conf::testing::all;
 
 namespace {
 
@@ -17,12 +19,6 @@ databases:
 
 load_result load_with(std::string_view tls) {
   return load_string(std::string(base) + std::string(tls), "test.yaml", "/etc/pgrelay");
-}
-
-std::string all(const diagnostics& errors) {
-  std::string out;
-  for (const auto& d : errors) out += d.to_string() + "\n";
-  return out;
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 // rejected with positioned diagnostics.
 #include "pgrelay/conf/users.hpp"
 
+#include "diagnostics_text.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
 
 using namespace pgrelay::conf;
+using pgrelay::conf::testing::all;
 
 namespace {
 
@@ -13,12 +16,6 @@ namespace {
 const std::string app_verifier =
     "SCRAM-SHA-256$4096:cGdyZWxheS1leGFtcGxlIQ==$ET+Fgp3g8FC/ij3syPUkPbNmolAnDX/m6saxCZ7AYRo=:"
     "NANEAAqNZTgkZB2ywXVjP4+jsMLPwaYeNLO5b83hH28=";
-
-std::string all(const diagnostics& errors) {
-  std::string out;
-  for (const auto& d : errors) out += d.to_string() + "\n";
-  return out;
-}
 
 }  // namespace
 
