@@ -272,7 +272,9 @@ awaitable<bool> client_session::after_quiet_point() {
     }
     if (!co_await write_client({})) co_return false;
   }
-  if (unit_may_write_ && routing_active()) co_await learn_commit_lsn();
+  // Read-your-writes costs the write nothing: the health checker's next primary position asked
+  // after this instant covers the commit (see read_your_writes_floor).
+  if (unit_may_write_ && routing_active()) unplaced_write_at_ = clock::now();
   // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
   bool in_step = server_->statements_.responses.empty();
   if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);

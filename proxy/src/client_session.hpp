@@ -123,7 +123,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
   router::classification classify_unit();
-  awaitable<void> learn_commit_lsn();
+  router::lsn read_your_writes_floor();
   bool routing_active() const;
   bool can_retry_elsewhere() const;
   void restore_retry_bytes();
@@ -241,6 +241,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   route_target& route_target_for(const std::string& name);
   core::statement_registry* registry_ = nullptr;
   router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
+  // read-your-writes: when a write of this client was last seen to finish, until a primary
+  // position asked after it is known (then it moves into min_lsn_).
+  std::optional<clock::time_point> unplaced_write_at_;
   std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
   std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once

@@ -34,7 +34,8 @@ constexpr const char* sample_sql =
     "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
     "ELSE pg_current_wal_lsn() END)::text, "
     "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-    "ELSE pg_current_wal_lsn() END)::text";
+    "ELSE pg_current_wal_lsn() END)::text, "
+    "(CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END)::text";
 
 constexpr const char* volatile_functions_sql =
     "SELECT n.nspname || '.' || p.proname FROM pg_proc p "
@@ -204,13 +205,14 @@ struct health_checker::database_state {
       }
     }
     result_ptr res;
+    const auto asked_at = clock::now();
     if (s.conn) {
-      res = run_query(s.conn.get(), sample_sql, clock::now() + budget, error);
+      res = run_query(s.conn.get(), sample_sql, asked_at + budget, error);
       if (!res) s.conn.reset();
     }
     s.sample.name = s.name;
     s.sample.sampled_at = clock::now();
-    if (res && PQntuples(res.get()) == 1 && PQnfields(res.get()) == 3) {
+    if (res && PQntuples(res.get()) == 1 && PQnfields(res.get()) == 4) {
       const auto text = [&](int col) -> std::string_view {
         if (PQgetisnull(res.get(), 0, col) != 0) return {};
         return PQgetvalue(res.get(), 0, col);
@@ -220,6 +222,10 @@ struct health_checker::database_state {
       // NULL (no WAL received by streaming yet) reads as 0: no basis to call the replica current.
       s.sample.receive_lsn = router::parse_lsn(text(1)).value_or(0);
       s.sample.replay_lsn = router::parse_lsn(text(2)).value_or(0);
+      // The insert position, not the write position: with synchronous_commit off a commit
+      // record may still sit in WAL buffers past pg_current_wal_lsn().
+      s.sample.insert_lsn = router::parse_lsn(text(3)).value_or(0);
+      s.sample.asked_at = asked_at;
       s.sample.replay_delay = milliseconds{0};  // set from the history once the round is in
     } else {
       if (res && error.empty()) error = "unexpected result shape";
@@ -279,6 +285,7 @@ struct health_checker::database_state {
     const auto& head = servers[acting].sample;
     if (head.reachable) history.record(head.sampled_at, head.replay_lsn);
     history.forget_before(head.sampled_at - history_window);
+    remember_mark(acting, head);
     for (std::size_t i = 0; i < servers.size(); ++i) {
       auto& s = servers[i].sample;
       if (i != acting && s.reachable && s.in_recovery) {
@@ -292,6 +299,7 @@ struct health_checker::database_state {
     t->primary = servers[acting].sample;
     t->primary_name = servers[acting].name;
     t->volatile_functions = volatile_functions;
+    t->primary_marks = marks;
     for (std::size_t i = 1; i < servers.size(); ++i) {
       if (i == acting) continue;
       const auto& s = servers[i];
@@ -328,6 +336,22 @@ struct health_checker::database_state {
   }
 
   std::string last_primary_name;
+
+  // Read-your-writes marks of the acting primary, oldest first. A few suffice: a session asks for
+  // the first one after its write, and a write older than them all takes the oldest.
+  static constexpr std::size_t kept_marks = 8;
+  std::vector<router::primary_mark> marks;
+  std::size_t marks_from = 0;  // which server the marks were taken on
+
+  void remember_mark(std::size_t acting, const router::server_sample& head) {
+    // Positions of another server (after a failover) say nothing about what replicas of this
+    // one replayed.
+    if (acting != marks_from) marks.clear();
+    marks_from = acting;
+    if (!head.reachable || head.in_recovery || head.insert_lsn == 0) return;
+    marks.push_back({head.asked_at, head.insert_lsn});
+    if (marks.size() > kept_marks) marks.erase(marks.begin());
+  }
 };
 
 health_checker::health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish)

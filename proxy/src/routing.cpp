@@ -2,6 +2,10 @@
 // eligible replica; after a write, the client's reads wait for replicas to replay its commit.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <limits>
+#include <optional>
+
 #include "client_session.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/frame.hpp"
@@ -142,7 +146,7 @@ awaitable<pool*> client_session::choose_pool() {
   router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
                                     db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
   auto app = wanted_.find(std::string_view{"application_name"});
-  router::session_view view{min_lsn_, staleness_budget(), user_,
+  router::session_view view{read_your_writes_floor(), staleness_budget(), user_,
                             app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
   const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.route_counter_++;
   auto d = router::route(unit, view, topo, settings, clock::now(), pick);
@@ -173,13 +177,15 @@ awaitable<pool*> client_session::choose_pool() {
   co_return target.to ? target.to : primary_pool_;
 }
 
-awaitable<void> client_session::learn_commit_lsn() {
-  // Asked on the same server before it returns to the pool: the client already has its answer.
-  // The insert position, not the write position: with synchronous_commit off the commit record
-  // may still sit in WAL buffers past pg_current_wal_lsn().
-  auto err = co_await server_->run_internal("SELECT pg_catalog.pg_current_wal_insert_lsn()", millis(5000));
-  if (err || server_->internal_values_.size() != 1) co_return;
-  if (auto v = router::parse_lsn(server_->internal_values_[0]); v && *v > min_lsn_) min_lsn_ = *v;
+router::lsn client_session::read_your_writes_floor() {
+  if (unplaced_write_at_) {
+    auto pos = routes_.topo ? router::position_after(*routes_.topo, *unplaced_write_at_) : std::nullopt;
+    // Not asked since the write: no replica can be shown to have it yet, so none qualifies.
+    if (!pos) return std::numeric_limits<router::lsn>::max();
+    min_lsn_ = std::max(min_lsn_, *pos);
+    unplaced_write_at_.reset();
+  }
+  return min_lsn_;
 }
 
 }  // namespace pgrelay::proxy

@@ -51,6 +51,14 @@ bool eligible(const topology& t, const replica_view& r, clock::time_point now) {
   return s.replay_delay <= r.limits.max_time;
 }
 
+std::optional<lsn> position_after(const topology& t, clock::time_point written_at) {
+  // The earliest qualifying mark: replicas replay it soonest, and it is as sound as a later one.
+  for (const auto& m : t.primary_marks) {
+    if (m.asked_at >= written_at) return m.insert_lsn;
+  }
+  return std::nullopt;
+}
+
 void wal_history::record(clock::time_point at, lsn pos) {
   if (!points_.empty() && pos <= points_.back().second) return;
   points_.emplace_back(at, pos);

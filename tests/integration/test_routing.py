@@ -185,6 +185,34 @@ def test_read_your_writes(cluster, pgrelay):
             a.close()
 
 
+def test_read_your_writes_adds_no_statement_to_writes(cluster, pgrelay):
+    """Read-your-writes rides on the health checker's primary positions: a write transaction
+    costs no extra statement on its server, and the client still reads what it wrote."""
+    from pathlib import Path
+
+    admin = psycopg.connect(cluster.primary_dsn(user="admin", password="admin"), autocommit=True)
+    admin.execute("alter role app in database app set log_statement = 'all'")
+    try:
+        relay = routed(pgrelay, cluster)  # its server connections start after the setting
+        time.sleep(0.6)
+        log = Path(cluster.env["DATA_ROOT"]) / "primary.log"
+        start = log.stat().st_size
+        with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+            c.execute("create table if not exists ryw_quiet (id int)")
+            for i in range(50):
+                c.execute("insert into ryw_quiet values (%s)", (i,))
+                assert c.execute("select count(*) from ryw_quiet where id = %s", (i,)).fetchone()[0] >= 1, i
+        time.sleep(0.3)
+        lines = log.read_bytes()[start:].decode(errors="replace").splitlines()
+        assert sum("insert into ryw_quiet" in l for l in lines) == 50, lines[-20:]
+        # Only the health checker's sample (which also asks pg_is_in_recovery()) reads positions.
+        asks = [l for l in lines if "wal_insert_lsn" in l and "pg_is_in_recovery" not in l]
+        assert not asks, asks[:3]
+    finally:
+        admin.execute("alter role app in database app reset log_statement")
+        admin.close()
+
+
 def test_stopped_replica_reads_keep_succeeding(tmp_path):
     """A replica stopped with -m immediate under read load: autocommit reads keep succeeding
     (retried on the primary when the replica fails before answering). Uses its own cluster."""

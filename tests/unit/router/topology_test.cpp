@@ -158,3 +158,15 @@ TEST_CASE("wal_history forgets old points without understating a delay", "[route
   CHECK(h.size() == 1);
   CHECK(h.behind_for(50, t0 + 1h) == 1h);
 }
+
+TEST_CASE("position_after: the first primary mark asked at or after a write", "[router][topology]") {
+  topology t = make(100, 100);
+  CHECK_FALSE(position_after(t, t0).has_value());  // no mark yet: nothing proves a replica has it
+  t.primary_marks = {{t0 + 1s, 500}, {t0 + 2s, 700}, {t0 + 3s, 900}};
+  CHECK(position_after(t, t0) == 500);         // written before every mark: the earliest will do
+  CHECK(position_after(t, t0 + 1s) == 500);    // asked at the very instant the write was seen
+  CHECK(position_after(t, t0 + 1500ms) == 700);
+  CHECK(position_after(t, t0 + 3s) == 900);
+  // Written after the last mark: the checker has not asked since, so no position is known.
+  CHECK_FALSE(position_after(t, t0 + 3001ms).has_value());
+}

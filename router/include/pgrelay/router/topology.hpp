@@ -32,6 +32,15 @@ struct server_sample {
   // replica look late. The primary's own sample has 0.
   std::chrono::milliseconds replay_delay{0};
   clock::time_point sampled_at{};
+  lsn insert_lsn = 0;            // primary: pg_current_wal_insert_lsn(); replicas: 0
+  clock::time_point asked_at{};  // before the query was sent: its positions are at least this recent
+};
+
+// The acting primary's WAL insert position, asked at a known time. Every commit acknowledged
+// before `asked_at` ends at or before `insert_lsn`: a replica that replayed up to it has the commit.
+struct primary_mark {
+  clock::time_point asked_at;
+  lsn insert_lsn = 0;
 };
 
 struct replica_view {
@@ -50,7 +59,14 @@ struct topology {
   // User-defined VOLATILE functions ("schema.name") read from the primary; refreshed every
   // ~10 check intervals. A statement calling one of these is not a plain read.
   std::vector<std::string> volatile_functions;
+  // The last few primary marks, oldest first (read-your-writes without a query per write).
+  std::vector<primary_mark> primary_marks;
 };
+
+// Read-your-writes: the first primary position asked at or after `written_at` (when the proxy
+// saw a client's write commit), or nullopt when the checker has not asked since. Until then
+// no replica can be shown to hold that write.
+std::optional<lsn> position_after(const topology& t, clock::time_point written_at);
 
 using topology_ptr = std::shared_ptr<const topology>;
 
