@@ -11,6 +11,12 @@ alternation (ABBA order across rounds, after an unmeasured warm-up of each), and
 TPS each way with the spread, the on/off ratio, and pgrelay's CPU time (utime+stime from
 /proc/PID/stat, read just before and after each pgbench run) per 1000 transactions.
 
+The same pgbench also runs straight at the servers, in the same alternation: `direct-primary` (all
+clients on the primary) and `direct-replicas` (half the clients on each replica at once). Their
+ratio shows what spreading reads over more Postgres instances costs on this one machine, with no
+proxy in the way; every mode also reports the whole machine's busy CPU time (user+system+irq from
+/proc/stat) per transaction.
+
 Note: -M simple inlines a random aid into every statement text, so with routing on nearly every
 statement misses the proxy's per-text classification cache and is parsed (router::classify).
 
@@ -20,6 +26,7 @@ PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/
 """
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -32,25 +39,36 @@ from benchlib import (PGENV, bench_cluster, cpu_seconds, routed_database, runnin
 from conftest import dsn
 
 
-def run_pgbench(port, dbname, args, seconds, relay_pid):
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-S", "-M", "simple",
-           "-c", str(args.clients), "-j", "2", "-T", str(seconds), "-n", dbname]
-    cpu0 = cpu_seconds(relay_pid)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=PGENV)
-    cpu1 = cpu_seconds(relay_pid)
-    out = r.stdout + r.stderr
-    tps = re.search(r"tps = ([\d.]+) \(without initial", out)
-    xacts = re.search(r"number of transactions actually processed: (\d+)", out)
-    failed = re.search(r"number of failed transactions: (\d+)", out)
-    errors = [l for l in out.splitlines() if "error" in l.lower()]
-    return {
-        "tps": float(tps.group(1)) if tps else 0.0,
-        "xacts": int(xacts.group(1)) if xacts else 0,
-        "failed": int(failed.group(1)) if failed else -1,
-        "rc": r.returncode,
-        "errors": errors,
-        "cpu": cpu1 - cpu0,
-    }
+def machine_busy_seconds():
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[0:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+
+
+def pgbench_command(port, dbname, clients, seconds):
+    return ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-S", "-M", "simple",
+            "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", dbname]
+
+
+def run_pgbench(targets, seconds, relay_pid):
+    """Runs one pgbench per (port, dbname, clients) target at once; sums what they report."""
+    cpu0, busy0 = cpu_seconds(relay_pid), machine_busy_seconds()
+    procs = [subprocess.Popen(pgbench_command(port, db, clients, seconds), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=PGENV) for port, db, clients in targets]
+    outs = [p.communicate(timeout=seconds + 120)[0] for p in procs]
+    cpu1, busy1 = cpu_seconds(relay_pid), machine_busy_seconds()
+    result = {"tps": 0.0, "xacts": 0, "failed": 0, "rc": 0, "errors": [], "cpu": cpu1 - cpu0, "busy": busy1 - busy0}
+    for p, out in zip(procs, outs):
+        tps = re.search(r"tps = ([\d.]+) \(without initial", out)
+        xacts = re.search(r"number of transactions actually processed: (\d+)", out)
+        failed = re.search(r"number of failed transactions: (\d+)", out)
+        result["tps"] += float(tps.group(1)) if tps else 0.0
+        result["xacts"] += int(xacts.group(1)) if xacts else 0
+        result["failed"] += int(failed.group(1)) if failed else 1
+        result["rc"] = result["rc"] or p.returncode
+        result["errors"] += [l for l in out.splitlines() if "error" in l.lower()]
+    return result
 
 
 def app_backends(port):
@@ -84,13 +102,16 @@ def main():
 def measure(args, primary, replica_ports, relay, port, binary):
     time.sleep(2.5)  # let the health checker sample the replicas (check_interval 1s) before reads
 
-    modes = {"on": "app_on", "off": "app_off"}
+    half = args.clients // 2
+    modes = {"on": [(port, "app_on", args.clients)], "off": [(port, "app_off", args.clients)],
+             "direct-primary": [(primary, "app", args.clients)],
+             "direct-replicas": [(replica_ports[0], "app", half), (replica_ports[1], "app", args.clients - half)]}
     print(f"pgrelay {binary} (pid {relay.pid}, {args.workers} worker(s)); pgbench -S -M simple "
           f"-c {args.clients} -j 2, pool {args.pool}, scale {args.scale}, {args.seconds}s x {args.rounds} rounds")
     clean = True
     if args.warmup > 0:
-        for mode, db in modes.items():
-            w = run_pgbench(port, db, args, args.warmup, relay.pid)
+        for mode, targets in modes.items():
+            w = run_pgbench(targets, args.warmup, relay.pid)
             if w["rc"] != 0 or w["failed"] != 0 or w["errors"]:
                 clean = False
                 print(f"  warm-up {mode}: rc={w['rc']} failed={w['failed']} {w['errors'][:2]}")
@@ -101,31 +122,34 @@ def measure(args, primary, replica_ports, relay, port, binary):
     if all(v == 0 for k, v in conns.items() if k != "primary"):
         print("WARNING: no connection on any replica: routing did not send reads to the replicas")
 
-    results = {"on": [], "off": []}
+    results = {mode: [] for mode in modes}
     for rnd in range(args.rounds):
-        order = ("on", "off") if rnd % 2 == 0 else ("off", "on")
+        order = list(modes) if rnd % 2 == 0 else list(reversed(modes))
         for mode in order:
-            r = run_pgbench(port, modes[mode], args, args.seconds, relay.pid)
+            r = run_pgbench(modes[mode], args.seconds, relay.pid)
             results[mode].append(r)
-            cpu_per_k = r["cpu"] / r["xacts"] * 1000 * 1000 if r["xacts"] else 0.0
-            print(f"  round {rnd + 1} routing {mode:3}: {r['tps']:8.0f} tps, {r['xacts']} xacts, "
-                  f"pgrelay cpu {r['cpu']:.2f}s = {cpu_per_k:.1f} ms/1000 xacts")
+            per_k = (lambda sec: sec / r["xacts"] * 1e6) if r["xacts"] else (lambda sec: 0.0)
+            relay_cpu = f", pgrelay cpu {per_k(r['cpu']):.1f}" if mode in ("on", "off") else ""
+            print(f"  round {rnd + 1} {mode:15}: {r['tps']:8.0f} tps, {r['xacts']} xacts, "
+                  f"machine busy {per_k(r['busy']):.1f}{relay_cpu} ms/1000 xacts", flush=True)
             if r["rc"] != 0 or r["failed"] != 0 or r["errors"]:
                 clean = False
-                print(f"    routing {mode}: rc={r['rc']} failed={r['failed']} {r['errors'][:2]}")
+                print(f"    {mode}: rc={r['rc']} failed={r['failed']} {r['errors'][:2]}")
 
     summary = {}
-    for mode in ("on", "off"):
+    for mode in modes:
         tps = [r["tps"] for r in results[mode]]
-        cpu = [r["cpu"] / r["xacts"] * 1e6 for r in results[mode] if r["xacts"]]  # ms per 1000 xacts
-        summary[mode] = (statistics.median(tps), tps, statistics.median(cpu) if cpu else 0.0)
-        print(f"routing {mode:3}: median {summary[mode][0]:.0f} tps {[round(t) for t in tps]}, "
-              f"spread {spread(tps):.1f}%, pgrelay cpu median {summary[mode][2]:.1f} ms/1000 xacts "
-              f"{[round(c, 1) for c in cpu]}")
-    on, off = summary["on"], summary["off"]
-    print(f"on/off tps = {on[0] / off[0] if off[0] else 0:.2f}, "
-          f"on/off pgrelay cpu per xact = {on[2] / off[2] if off[2] else 0:.2f}, "
-          f"{'clean' if clean else 'ERRORS'}")
+        med = lambda key: statistics.median(r[key] / r["xacts"] * 1e6 for r in results[mode]) if all(
+            r["xacts"] for r in results[mode]) else 0.0  # ms per 1000 xacts
+        summary[mode] = {"tps": statistics.median(tps), "cpu": med("cpu"), "busy": med("busy")}
+        relay_cpu = f", pgrelay cpu median {summary[mode]['cpu']:.1f}" if mode in ("on", "off") else ""
+        print(f"{mode:15}: median {summary[mode]['tps']:.0f} tps {[round(t) for t in tps]}, "
+              f"spread {spread(tps):.1f}%, machine busy median {summary[mode]['busy']:.1f}{relay_cpu} ms/1000 xacts")
+    ratio = lambda a, b, key: summary[a][key] / summary[b][key] if summary[b][key] else 0.0
+    print(f"on/off tps = {ratio('on', 'off', 'tps'):.2f}, on/off pgrelay cpu per xact = {ratio('on', 'off', 'cpu'):.2f}, "
+          f"on/off machine cpu per xact = {ratio('on', 'off', 'busy'):.2f}; direct replicas/primary tps = "
+          f"{ratio('direct-replicas', 'direct-primary', 'tps'):.2f}, machine cpu per xact = "
+          f"{ratio('direct-replicas', 'direct-primary', 'busy'):.2f}; {'clean' if clean else 'ERRORS'}")
 
 if __name__ == "__main__":
     main()
