@@ -12,6 +12,18 @@ bool peek_header(std::string_view buf, frame_header& out) {
   return true;
 }
 
+bool has_whole_frame(std::string_view buf, char tag) {
+  frame_header h;
+  while (peek_header(buf, h)) {
+    if (h.total < static_cast<std::int64_t>(frame_header_size) || h.total > static_cast<std::int64_t>(buf.size())) {
+      return false;
+    }
+    if (h.tag == tag) return true;
+    buf.remove_prefix(static_cast<std::size_t>(h.total));
+  }
+  return false;
+}
+
 decode_result decode_frame(std::string_view buf, std::size_t max_size) {
   decode_result r;
   frame_header h;

@@ -219,7 +219,7 @@ awaitable<void> client_session::run() {
     }
     auto end = co_await relay();
     if (end == relay_end::server_eof && can_retry_elsewhere()) {
-      // The replica died before answering anything: replay the request on the primary.
+      // The replica died before any of its answer reached the client: replay the request on the primary.
       spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
                    server_->address_.to_string());
       worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -228,6 +228,13 @@ awaitable<void> client_session::run() {
       pool_ = primary_pool_;
       if (co_await attach_server() == attach_result::failed) break;
       continue;
+    }
+    if (end == relay_end::server_eof && !retry_bytes_.empty()) {
+      // Why a replica's failure reached the client (part of the answer was already relayed, or
+      // the server said FATAL): the one clue an operator gets.
+      spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
+                   "sent={}/{} bytes)", peer_, server_ ? server_->address_.to_string() : std::string("?"),
+                   relayed_since_attach_, server_fatal_seen_, forwarded_since_attach_, retry_bytes_.size());
     }
     retry_bytes_.clear();
     if (end == relay_end::released) {
@@ -432,6 +439,16 @@ awaitable<bool> client_session::sync_parameters(server_connection& server) {
 bool client_session::can_retry_elsewhere() const {
   return !retry_bytes_.empty() && !relayed_since_attach_ && !server_fatal_seen_ && pool_ != primary_pool_ &&
          forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken_;
+}
+
+bool client_session::holding_replica_answer() const {
+  // A replica may die after sending most of an answer but before its ReadyForQuery (an immediate
+  // shutdown flushes the rows with its farewell notice). Held back until whole, such an answer
+  // has reached the client in no part, and the primary can still give it.
+  constexpr std::size_t max_held_answer = 64u << 10;
+  if (retry_bytes_.empty() || !retry_ends_unit_ || relayed_since_attach_ || server_scanner_.mid_frame()) return false;
+  auto answer = server_->read_buf_.data();
+  return !answer.empty() && answer.size() < max_held_answer && !pr::has_whole_frame(answer, 'Z');
 }
 
 void client_session::restore_retry_bytes() {

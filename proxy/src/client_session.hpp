@@ -126,6 +126,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   router::lsn read_your_writes_floor();
   bool routing_active() const;
   bool can_retry_elsewhere() const;
+  bool holding_replica_answer() const;
   void restore_retry_bytes();
   // relay.cpp: one coroutine relays both directions. Reads and writes are started with plain
   // completion handlers that record the outcome in an io_slot and wake the coroutine, so a
@@ -247,6 +248,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
   std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once
+  // It ends with Query or Sync, so a ReadyForQuery will close its answer: the answer may be held
+  // back until then (holding_replica_answer).
+  bool retry_ends_unit_ = false;
   std::size_t forwarded_since_attach_ = 0;
   bool relayed_since_attach_ = false;
   bool counted_client_ = false;

@@ -511,7 +511,7 @@ awaitable<client_session::relay_end> client_session::relay() {
       }
     }
     // Server to client, and what pgrelay owes the client.
-    if (!client_write_.busy) {
+    if (!client_write_.busy && !holding_replica_answer()) {
       std::size_t pos = 0;
       if (!scan_server(st, pos)) {
         server.broken_ = true;

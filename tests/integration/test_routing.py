@@ -213,6 +213,34 @@ def test_read_your_writes_adds_no_statement_to_writes(cluster, pgrelay):
         admin.close()
 
 
+def test_replica_dying_before_ready_for_query_is_replayed_on_the_primary(cluster, pgrelay):
+    """A replica that sends its rows and dies before its ReadyForQuery (an immediate shutdown
+    flushes them with its farewell notice) has reached the client in no part: pgrelay holds a
+    replayable read's answer until it is whole, and replays the read on the primary."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from fault_proxy import FaultProxy
+
+    fp = FaultProxy(cluster.replica_ports[0])
+    try:
+        relay = pgrelay(overrides={"databases": {"app": {
+            "routing": {"enabled": True, "check_interval": CHECK},
+            "replicas": [{"name": "replica-1", "address": f"127.0.0.1:{fp.port}", "roles": ["read"]}]}}})
+        time.sleep(0.6)
+        with psycopg.connect(relay.dsn(), autocommit=True, prepare_threshold=None) as c:
+            assert server_port(c) == cluster.replica_ports[0]
+            fp.cut_before_ready = b"cut-before-ready"
+            row = c.execute("select 'cut-before-ready', inet_server_port()").fetchone()
+            assert fp.cut_before_ready is None, "the fault proxy did not cut the answer"
+            assert row == ("cut-before-ready", cluster.primary_port)
+            assert server_port(c) == cluster.replica_ports[0]  # the replica serves the next read
+        assert "retrying on the primary" in Path(relay.log_path).read_text()
+    finally:
+        fp.stop()
+
+
 def test_stopped_replica_reads_keep_succeeding(tmp_path):
     """A replica stopped with -m immediate under read load: autocommit reads keep succeeding
     (retried on the primary when the replica fails before answering). Uses its own cluster."""

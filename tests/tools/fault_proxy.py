@@ -1,7 +1,8 @@
 """A small TCP fault proxy for tests: sits between pgrelay and Postgres and, per connection or for
 all of them at once, passes bytes, delays them, swallows them (a black hole), stalls after some
-bytes from the server, or resets the connection after some bytes from the server. Threads and
-plain sockets; every thread is a daemon and stop() closes every socket it opened."""
+bytes from the server, or resets the connection after some bytes from the server or just before
+the ReadyForQuery of a chosen answer. Threads and plain sockets; every thread is a daemon and
+stop() closes every socket it opened."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class FaultProxy:
         self.delay = 0.0          # seconds, mode delay
         self.after_bytes = 0      # server→client bytes before stall_after / reset_after acts
         self.stalled = threading.Event()  # stall every open connection now (both directions)
+        # One shot, on any open connection: the first server answer holding these bytes is passed
+        # up to its ReadyForQuery, then the connection is reset (a server dying mid-answer).
+        self.cut_before_ready: bytes | None = None
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -72,6 +76,17 @@ class FaultProxy:
             threading.Thread(target=self._pump, args=(client, server, None, None), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, mode, after), daemon=True).start()
 
+    @staticmethod
+    def _reset(src: socket.socket, dst: socket.socket) -> None:
+        # RST instead of FIN: SO_LINGER with a zero timeout. The other direction's thread may sit
+        # in recv() on these sockets, which keeps them open past a close(): SHUT_RD wakes it
+        # first (it sends nothing on the wire).
+        for s in (src, dst):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.shutdown(socket.SHUT_RD)
+        for s in (src, dst):
+            s.close()
+
     def _swallow(self, s: socket.socket) -> None:
         try:
             while s.recv(65536):
@@ -90,19 +105,19 @@ class FaultProxy:
                     time.sleep(0.05)
                 if self.delay:
                     time.sleep(self.delay)
+                marker = self.cut_before_ready
+                ready = data.find(b"Z\x00\x00\x00\x05", data.find(marker)) if mode and marker and marker in data else -1
+                if ready >= 0:
+                    self.cut_before_ready = None
+                    dst.sendall(data[:ready])
+                    self._reset(src, dst)
+                    return
                 if mode in ("stall_after", "reset_after") and after is not None and sent + len(data) > after:
                     keep = max(after - sent, 0)
                     if keep:
                         dst.sendall(data[:keep])
                     if mode == "reset_after":
-                        # RST instead of FIN: SO_LINGER with a zero timeout. The other direction's
-                        # thread may sit in recv() on these sockets, which keeps them open past a
-                        # close(): SHUT_RD wakes it first (it sends nothing on the wire).
-                        for s in (src, dst):
-                            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                            s.shutdown(socket.SHUT_RD)
-                        for s in (src, dst):
-                            s.close()
+                        self._reset(src, dst)
                         return
                     self._swallow(src)  # stall: keep the connection open, forward nothing more
                     return

@@ -79,3 +79,21 @@ TEST_CASE("decode_frame needs a header and the whole body") {
     CHECK(r.wanted == (n >= 5 ? s.size() : 0));
   }
 }
+
+TEST_CASE("has_whole_frame finds a complete frame by tag, walking headers only") {
+  std::string answer;
+  build::command_complete(answer, "SELECT 1");
+  build::ready_for_query(answer, transaction_status::idle);
+  CHECK(has_whole_frame(answer, 'C'));
+  CHECK(has_whole_frame(answer, 'Z'));
+  CHECK_FALSE(has_whole_frame(answer, 'E'));
+  // Every cut before the last byte leaves the ReadyForQuery incomplete.
+  for (std::size_t cut = 0; cut < answer.size(); ++cut) {
+    CHECK_FALSE(has_whole_frame(std::string_view(answer).substr(0, cut), 'Z'));
+  }
+  CHECK_FALSE(has_whole_frame("", 'Z'));
+  // A malformed length ends the walk: what follows is not trusted.
+  std::string bad("C\0\0\0\2", 5);
+  build::ready_for_query(bad, transaction_status::idle);
+  CHECK_FALSE(has_whole_frame(bad, 'Z'));
+}

@@ -38,4 +38,8 @@ struct frame_header {
 };
 bool peek_header(std::string_view buf, frame_header& out);
 
+// True when the whole frames at the start of `buf` include a complete one tagged `tag`. Walks
+// headers only; stops (false) at the first incomplete or malformed frame.
+bool has_whole_frame(std::string_view buf, char tag);
+
 }  // namespace pgrelay::protocol
