@@ -276,6 +276,13 @@ def test_stopped_replica_reads_keep_succeeding(tmp_path):
         for t in threads:
             t.start()
         time.sleep(1.0)
+        # Stop replica 1 only while it serves some of the readers: a replica that was not yet
+        # eligible would leave nothing to fail over.
+        with psycopg.connect(cl.replica_dsn(0, user="admin", password="admin"), autocommit=True) as a:
+            assert wait_until(lambda: a.execute(
+                "select count(*) from pg_stat_activity where usename = 'app' "
+                "and application_name <> 'pgrelay-health' and query like '%from pg_class'").fetchone()[0] > 0,
+                timeout=10), "no reader reached replica 1"
         replica1 = Path(cl.env["DATA_ROOT"]) / "replica1"
         subprocess.run(["runuser", "-u", "postgres", "--", f"{cl.env['PGBIN']}/pg_ctl", "stop", "-D", str(replica1),
                         "-m", "immediate"], check=True, capture_output=True, timeout=60)
