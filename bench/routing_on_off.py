@@ -7,7 +7,8 @@ serving two logical databases over the same server database `app`:
   app_off  the same replicas configured, routing disabled          -> everything on the primary
 Both in transaction mode with the same pool size (per server pool: with routing on, each replica
 gets its own pool of that size as well). Runs `pgbench -S -M simple -c C -j 2 -T N` against each in
-alternation (ABBA order across rounds, after an unmeasured warm-up of each), and prints the median
+alternation (the modes in order, then reversed, round after round: ABCD DCBA ABCD; after an
+unmeasured warm-up of each), and prints the median
 TPS each way with the spread, the on/off ratio, and pgrelay's CPU time (utime+stime from
 /proc/PID/stat, read just before and after each pgbench run) per 1000 transactions.
 
