@@ -186,6 +186,9 @@ awaitable<void> client_session::run() {
                core::log_escape(user_), database_, core::log_escape(application_name_),
                session_mode_ ? "session" : "transaction", client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
   reason_ = disconnect_reason::client_eof;
+  // The login's messages (authentication, a dozen ParameterStatus) grew out_ to about 1 KiB;
+  // a client that now sits idle for hours should not keep it.
+  std::string().swap(out_);
 
   for (;;) {
     if (!server_) {
