@@ -272,7 +272,8 @@ awaitable<bool> client_session::after_quiet_point() {
     // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on
     // a direct connection; tell the client what they are.
     restore_startup_params_ = false;
-    if (!co_await sync_parameters(*server_)) co_return false;
+    auto sql = session_sync_sql(*server_);
+    if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return false;
     for (const auto& [name, value] : startup_wanted_) {
       auto n = server_->reported_names_.find(name);
       auto v = server_->reported_.find(name);
@@ -376,7 +377,8 @@ std::size_t client_session::whole_unit_size() const {
 awaitable<client_session::attach_result> client_session::attach_server() {
   const auto wait_started = clock::now();
   waiting_for_server_ = true;
-  auto got = co_await pool_->acquire();
+  acquire_result got{pool_->take_now(), {}};
+  if (!got.server) got = co_await pool_->acquire();
   waiting_for_server_ = false;
   if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
@@ -413,13 +415,13 @@ awaitable<client_session::attach_result> client_session::attach_server() {
   server_->tracker_.reset();
   server_scanner_.reset();
   server_fatal_seen_ = false;
-  if (!co_await sync_parameters(*server_)) co_return attach_result::failed;
+  // Most attaches have nothing to set: no coroutine is started for them.
+  auto sql = session_sync_sql(*server_);
+  if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
   co_return attach_result::attached;
 }
 
-awaitable<bool> client_session::sync_parameters(server_connection& server) {
-  auto sql = session_sync_sql(server);
-  if (sql.empty()) co_return true;
+awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
   auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
   // Settings reported back are the server's spelling of what the client asked for.
   for (auto& [name, value] : wanted_) {

@@ -181,7 +181,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> advisory_locks_held();
   // Reads back settings a savepoint rollback left uncertain and records them as the client's.
   awaitable<bool> record_verified_settings();
-  awaitable<bool> sync_parameters(server_connection& server);
+  // Runs `sql` (from session_sync_sql, not empty) on the server and records what it reports.
+  awaitable<bool> sync_parameters(server_connection& server, std::string& sql);
   void release_server(bool clean);
 
   // Local clients: libpq never asks for TLS over a Unix socket, so none is offered or required.

@@ -111,6 +111,11 @@ awaitable<acquire_result> pool::open_new() {
   co_return acquire_result{std::move(server), {}};
 }
 
+std::unique_ptr<server_connection> pool::take_now() {
+  if (stopped_ || !waiters_.empty() || !below_limit()) return nullptr;
+  return lend({take_idle(), {}}).server;
+}
+
 awaitable<acquire_result> pool::acquire() {
   if (stopped_) co_return acquire_result{nullptr, {std::string(pr::sqlstate::admin_shutdown), "pgrelay is shutting down"}};
   // wait_timeout 0 means wait for as long as it takes.

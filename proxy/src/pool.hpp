@@ -47,6 +47,9 @@ class pool {
   // A live, idle server, a freshly opened one, or an error (53300 after wait_timeout, 08006
   // when the server cannot be reached). Never returns a server that died while idle.
   awaitable<acquire_result> acquire();
+  // acquire()'s fast path, without starting a coroutine: an idle server when nobody is queued
+  // ahead and the limit allows; nullptr otherwise (then call acquire()).
+  std::unique_ptr<server_connection> take_now();
   // Returns a server. `clean` means it is idle outside a transaction and may be reused.
   void release(std::unique_ptr<server_connection> server, bool clean);
   // Background upkeep: close idle servers past their timeout or lifetime, keep min_idle warm.
