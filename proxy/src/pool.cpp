@@ -130,9 +130,9 @@ awaitable<acquire_result> pool::acquire() {
   } guard{*budget_, counted_starving};
 
   for (;;) {
-    if (waiters_.empty() && below_limit()) {
-      if (auto s = take_idle()) co_return lend({std::move(s), {}});
-      if (budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
+    if (auto s = take_now()) co_return acquire_result{std::move(s), {}};
+    if (waiters_.empty() && below_limit() && budget_->try_take_server(settings_.cap())) {
+      co_return lend(co_await open_new());
     }
     if (multi_worker_ && !counted_starving && active_ == 0 && idle_.empty()) {
       counted_starving = true;
