@@ -83,6 +83,20 @@ void pool::discard(std::unique_ptr<server_connection> server) {
   wake_one_for_slot();
 }
 
+void pool::give_back_to_starving() {
+  // A starving worker re-checks the shared budget every 5 ms, but this worker frees a slot only
+  // when one of its servers is released, which never happens once its own clients are quiet:
+  // its idle servers would hold the slots until server_idle_timeout. The least recently used
+  // goes first, one per starving pool and tick.
+  auto starving = budget_->starving.load(std::memory_order_relaxed);
+  for (; starving > 0 && !idle_.empty(); --starving) {
+    auto server = std::move(idle_.front());
+    idle_.pop_front();
+    spdlog::debug("pool {}/{}: giving server {} back for another worker", database_, user_, server->id_);
+    discard(std::move(server));
+  }
+}
+
 void pool::wake_one_for_slot() {
   if (!below_limit()) return;
   for (auto* w : waiters_) {
@@ -236,18 +250,21 @@ void pool::update_target(server_target t) {
 
 awaitable<void> pool::maintain() {
   asio::steady_timer timer(ex_);
-  // size: auto wakes every 100 ms so the limit notices a pool where nothing completes; the
-  // upkeep below still runs once a second.
+  // size: auto wakes every 100 ms so the limit notices a pool where nothing completes, and a
+  // pool shared by workers so that another worker waiting for a slot gets it soon; the upkeep
+  // below still runs once a second.
   std::uint32_t ticks = 0;
   while (!stopped_) {
-    timer.expires_after(millis(limit_ ? 100 : 1000));
+    bool often = limit_ || multi_worker_;
+    timer.expires_after(millis(often ? 100 : 1000));
     co_await timer.async_wait(use_tuple);
     if (stopped_) break;
     if (limit_) {
       limit_->on_tick(clock::now(), !waiters_.empty());
       grant_slots();
-      if (++ticks % 10 != 0) continue;
     }
+    if (multi_worker_) give_back_to_starving();
+    if (often && ++ticks % 10 != 0) continue;
     auto now = clock::now();
     for (auto it = idle_.begin(); it != idle_.end();) {
       auto& s = *it;

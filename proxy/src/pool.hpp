@@ -90,6 +90,8 @@ class pool {
   acquire_result lend(acquire_result r);
   std::unique_ptr<server_connection> take_idle();
   void discard(std::unique_ptr<server_connection> server);
+  // Workers sharing the size: closes idle servers while another worker's pool waits for a slot.
+  void give_back_to_starving();
   void wake_one_for_slot();
   // size: auto only. Whether one more server may be lent now, counting the ones promised to
   // waiters that have not resumed yet; and waking waiters for slots the limit has just opened.

@@ -116,6 +116,35 @@ def test_two_workers_share_pool_limit(pgrelay, cluster, rows_table):
     assert len(threads) >= 2, f"all clients landed on one worker thread: {threads}"
 
 
+def test_worker_gives_back_idle_servers_another_worker_waits_for(pgrelay, cluster):
+    """With workers: 2 the pool size is shared. A worker whose clients went quiet keeps its
+    servers idle; a client of the other worker then needs one of those slots, and no release
+    will ever happen in the quiet worker to hand it over. It must still get a server soon, not
+    wait for server_idle_timeout (its login, which validates settings on a server, would time
+    out first)."""
+    wait_no_app_backends(cluster)
+    relay = pgrelay({"workers": 2, "pool": {"size": 1, "wait_timeout": "20s", "server_idle_timeout": "600s"}})
+    held = []
+    try:
+        # Each client runs a statement and stays connected, idle: the one server ends up idle in
+        # the pool of whichever worker used it last. Clients land on the workers by the kernel's
+        # SO_REUSEPORT hash, so connect until both workers have served one.
+        for i in range(40):
+            started = time.monotonic()
+            c = connect(relay.dsn(connect_timeout=15))
+            held.append(c)
+            assert c.execute("select %s::int", (i,)).fetchone()[0] == i
+            took = time.monotonic() - started
+            assert took < 5, f"client {i} needed {took:.1f}s to log in and run one statement"
+            threads = {line.split()[3] for line in relay.log().splitlines() if "client connected" in line}
+            if len(threads) >= 2 and i >= 3:
+                break
+        assert len(threads) >= 2, f"all clients landed on one worker thread: {threads}"
+    finally:
+        for c in held:
+            c.close()
+
+
 # ------------------------------------------------------------------------------------------
 # 10. session mode
 
