@@ -24,7 +24,7 @@ reaches 100 %):
     cost of relaying the same bytes over TCP, which PgBouncer pays as system time.
 Both assume pgbench's and Postgres' CPU per transaction do not depend on the proxy.
 
-Usage: bench/ceiling.py [--rounds 2] [--seconds 8] [--routing on|off] [--pgrelay-pool N]
+Usage: bench/ceiling.py [--rounds 3] [--seconds 8] [--routing on|off] [--pgrelay-pool N]
                         [--only select-simple-64,connect-32,...]
 PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/dev/proxy/pgrelay).
 """
@@ -116,7 +116,7 @@ def medians(runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--routing", choices=("on", "off"), default="on", help="pgrelay's read routing")
     ap.add_argument("--pgrelay-pool", type=int, default=POOL,
@@ -129,8 +129,9 @@ def main():
         ap.error(f"scenarios are among: {', '.join(THROUGHPUT)}")
     raise_nofile(6000)
     cores = os.cpu_count()
+    minutes = len(names) * args.rounds * 3 * (args.seconds + 2) / 60 + 1
     print(f"bench/ceiling.py: {', '.join(names)}; {args.rounds} round(s) of {args.seconds} s; {cores} cores; "
-          f"pgrelay routing {args.routing}, pool {args.pgrelay_pool} per server; about {len(names) * args.rounds * 3 * (args.seconds + 2) / 60 + 1:.0f} min", flush=True)
+          f"pgrelay routing {args.routing}, pool {args.pgrelay_pool} per server; about {minutes:.0f} min", flush=True)
     results = {}
     with bench_cluster(2, 10) as (work, primary, replicas):
         wait_replicas_caught_up(primary, replicas)
