@@ -22,7 +22,9 @@ reaches 100 %):
   - "no proxy CPU":       cores / (M − U − S): a proxy that costs nothing at all;
   - "kernel relay only":  cores / (M − U): a proxy with no user time that still pays the kernel's
     cost of relaying the same bytes over TCP, which PgBouncer pays as system time.
-Both assume pgbench's and Postgres' CPU per transaction do not depend on the proxy.
+Both assume pgbench's and Postgres' CPU per transaction do not depend on the proxy. It also prints
+the CPU per transaction a proxy may spend for 1.2 × PgBouncer's TPS (every core busy), beside
+PgBouncer's and pgrelay's.
 
 Usage: bench/ceiling.py [--rounds 3] [--seconds 8] [--routing on|off] [--pgrelay-pool N]
                         [--only select-simple-64,connect-32,...]
@@ -176,8 +178,8 @@ def render(results, cores):
                              f"{m['S']:.1f} | {m['R']:.1f} | {m['busy']:.0%} |")
     lines += ["", "Ceilings at 100 % of the cores, from PgBouncer's split (TPS; × PgBouncer's measured TPS; "
               "× direct's):", "",
-              "| scenario | pgrelay / PgBouncer measured | no proxy CPU | kernel relay only | 0.7 × PgBouncer CPU | "
-              "pgrelay system time |", "|---|---|---|---|---|---|"]
+              "| scenario | pgrelay / PgBouncer measured | no proxy CPU | kernel relay only | proxy CPU allowed at "
+              "1.2 × PgBouncer | 0.7 × PgBouncer CPU | pgrelay system time |", "|---|---|---|---|---|---|---|"]
     for name, by_target in results.items():
         b, r, d = by_target.get("pgbouncer"), by_target.get("pgrelay"), by_target.get("direct")
         if not b:
@@ -189,8 +191,10 @@ def render(results, cores):
             return f"{tps:,.0f} ({tps / b['tps']:.2f} ×{vs_direct})"
         measured = f"{r['tps'] / b['tps']:.2f}" if r else "–"
         pgrelay_sys = f"{r['S']:.1f} µs" if r else "–"
+        # Per transaction, what is left for a proxy once pgbench and Postgres have had theirs, at 1.2 × TPS.
+        allowed = cores * 1e6 / (1.2 * b["tps"]) - (b["M"] - b["U"] - b["S"])
         lines.append(f"| {name} | {measured} | {ceiling(b['M'] - b['U'] - b['S'])} | {ceiling(b['M'] - b['U'])} | "
-                     f"{0.7 * (b['U'] + b['S']):.1f} µs | {pgrelay_sys} |")
+                     f"{allowed:.1f} µs | {0.7 * (b['U'] + b['S']):.1f} µs | {pgrelay_sys} |")
     return "\n".join(lines)
 
 
