@@ -196,11 +196,22 @@ query_wait_timeout = 120
 
 # --- measuring ----------------------------------------------------------------------------------
 
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds (/proc/PID/stat fields 14 and 15)."""
+def cpu_user_sys(pid):
+    """(utime, stime) of a process (all its threads), in seconds (/proc/PID/stat fields 14 and 15)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 is fields[0]
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(cpu_user_sys(pid))
+
+
+def machine_busy_seconds():
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[0:3]) + sum(fields[5:8])) / CLK_TCK
 
 
 def rss_kib(pid):

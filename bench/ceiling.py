@@ -10,7 +10,7 @@ Starts the same cluster, PgBouncer and pgrelay as bench/compare.py (pool 20, SCR
 pgrelay in alternation (--rounds rounds of --seconds). Each run is measured over a window of
 pgbench's progress reports (-P 1) that opens once every client is connected, so that the logins of
 2,000 clients are not counted (with -C the logins are the workload). At both ends it reads:
-  - the machine's busy time over all cores (/proc/stat: user, nice, system, irq, softirq);
+  - the machine's busy time over all cores (/proc/stat: user, nice, system, irq, softirq, steal);
   - pgbench's own CPU time (user + sys, /proc/PID/stat);
   - the proxy's user and system time (/proc/PID/stat, all threads).
 The transactions in the window are the sum of the reported per-second rates.
@@ -39,23 +39,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchlib import (CLK_TCK, PGENV, bench_cluster, pgbench, raise_nofile, routed_database, running_pgbouncer,
-                      running_pgrelay, stop_child, wait_replicas_caught_up)
+from benchlib import (PGENV, bench_cluster, cpu_user_sys, machine_busy_seconds, pgbench, raise_nofile,
+                      routed_database, running_pgbouncer, running_pgrelay, stop_child, wait_replicas_caught_up)
 from compare import POOL, SCENARIOS, direct_capacity
 
 THROUGHPUT = ("select-simple-64", "select-extended-64", "tpcb-32", "connect-32", "clients-2000")
-
-
-def machine_busy_seconds():
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    return (user + nice + system + irq + softirq) / CLK_TCK
-
-
-def proc_user_sys(pid):
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def connected(port):
@@ -71,7 +59,7 @@ def connected(port):
 
 def snapshot(pids):
     """Machine busy seconds and (user, sys) of each process in `pids`."""
-    return machine_busy_seconds(), [proc_user_sys(p) for p in pids]
+    return machine_busy_seconds(), [cpu_user_sys(p) for p in pids]
 
 
 def measured_run(port, pid, clients, pg_args, seconds):

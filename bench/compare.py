@@ -50,7 +50,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchlib import (REPO, bench_cluster, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts, pgrelay_binary,
+from benchlib import (REPO, bench_cluster, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts,
                       raise_nofile, routed_database, running_pgbouncer, running_pgrelay, spread,
                       wait_replicas_caught_up)
 from conftest import dsn

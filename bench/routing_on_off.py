@@ -27,7 +27,6 @@ PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/
 """
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
@@ -35,16 +34,9 @@ import time
 
 import psycopg
 
-from benchlib import (PGENV, bench_cluster, cpu_seconds, routed_database, running_pgrelay, spread,
-                      wait_replicas_caught_up)
+from benchlib import (PGENV, bench_cluster, cpu_seconds, machine_busy_seconds, routed_database, running_pgrelay,
+                      spread, wait_replicas_caught_up)
 from conftest import dsn
-
-
-def machine_busy_seconds():
-    """CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[0:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
 
 
 def pgbench_command(port, dbname, clients, seconds):

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import PGCLUSTER, bench_cluster, rss_kib, routed_database, running_pgrelay  # noqa: E402
+from benchlib import bench_cluster, rss_kib, routed_database, running_pgrelay  # noqa: E402
 
 
 def fd_count(pid):
