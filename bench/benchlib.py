@@ -22,8 +22,19 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from conftest import free_port, scram_verifier, wait_for_port  # noqa: E402
 
 PGCLUSTER = REPO / "tests" / "cluster" / "pgcluster"
+
 PGENV = {**os.environ, "PGPASSWORD": "app"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _unwind_on_sigterm(signum, _frame):
+    # `timeout` stops a benchmark with SIGTERM, which by default ends Python without running
+    # `finally`: the cluster (started detached by pg_ctl) would be left running. Unwinding as
+    # for Ctrl-C stops everything the `with` blocks below started.
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _unwind_on_sigterm)
 
 
 @contextlib.contextmanager
