@@ -407,3 +407,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+def _interrupt_on_sigterm(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `timeout` and CI runners stop the suite with SIGTERM, which ends Python without tearing down
+    # fixtures: the cluster, started detached by pg_ctl, would keep running. Ctrl-C's path tears
+    # everything down.
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
