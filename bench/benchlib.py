@@ -22,7 +22,6 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from conftest import free_port, scram_verifier, wait_for_port  # noqa: E402
 
 PGCLUSTER = REPO / "tests" / "cluster" / "pgcluster"
-
 PGENV = {**os.environ, "PGPASSWORD": "app"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
