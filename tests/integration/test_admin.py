@@ -15,7 +15,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from conftest import dsn, free_port
+from conftest import dsn, free_port, wait_for_port
 from helpers_core import LoginError, RawClient, assert_sqlstate
 from test_routing import CHECK, wait_until
 
@@ -39,14 +39,22 @@ def http_get(port, path, timeout=10):
         return e.code, e.read().decode()
 
 
-def routed_with_http(pgrelay, cluster, **extra):
+def relay_with_http(pgrelay, app_database, **extra):
+    """A pgrelay with its HTTP endpoint on relay.http_port, returned once that port listens: the
+    fixture waits for the client port, which pgrelay opens first."""
     http_port = free_port()
-    relay = pgrelay(overrides={"admin": {"http_listen": f"127.0.0.1:{http_port}"}, "databases": {"app": {
-        "routing": {"enabled": True, "check_interval": CHECK},
-        "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
-                     for i, p in enumerate(cluster.replica_ports, start=1)]}}, **extra})
+    relay = pgrelay(overrides={"admin": {"http_listen": f"127.0.0.1:{http_port}"},
+                               "databases": {"app": app_database}, **extra})
+    assert wait_for_port(http_port, 10), "the HTTP endpoint did not listen"
     relay.http_port = http_port
     return relay
+
+
+def routed_with_http(pgrelay, cluster, **extra):
+    return relay_with_http(pgrelay, {
+        "routing": {"enabled": True, "check_interval": CHECK},
+        "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
+                     for i, p in enumerate(cluster.replica_ports, start=1)]}, **extra)
 
 
 # ---- console ----------------------------------------------------------------------------------
@@ -226,13 +234,11 @@ def test_metrics_parse_and_count_what_was_sent(cluster, pgrelay):
 
 
 def test_readyz_reports_an_unreachable_primary(cluster, pgrelay):
-    http_port = free_port()
     dead = free_port()
-    relay = pgrelay(overrides={"admin": {"http_listen": f"127.0.0.1:{http_port}"}, "databases": {"app": {
-        "primary": f"127.0.0.1:{dead}",
-        "routing": {"enabled": True, "check_interval": CHECK}}}})
-    assert wait_until(lambda: http_get(http_port, "/readyz")[0] == 503, timeout=5)
-    assert http_get(http_port, "/healthz")[0] == 200
+    relay = relay_with_http(pgrelay, {"primary": f"127.0.0.1:{dead}",
+                                      "routing": {"enabled": True, "check_interval": CHECK}})
+    assert wait_until(lambda: http_get(relay.http_port, "/readyz")[0] == 503, timeout=5)
+    assert http_get(relay.http_port, "/healthz")[0] == 200
 
 
 # ---- reload -------------------------------------------------------------------------------------
