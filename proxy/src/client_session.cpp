@@ -330,15 +330,32 @@ awaitable<void> client_session::end_session(relay_end end) {
   }
 }
 
+void client_session::drop_ignored_frames() {
+  static const core::request_tracker no_server;
+  for (;;) {
+    auto data = in_.data();
+    pr::frame_header h;
+    if (!client_frames_.mid_dropped_frame() && (!pr::peek_header(data, h) || !core::postgres_ignores(h.tag, no_server))) {
+      return;
+    }
+    auto step = client_frames_.next(data, no_server, [](char) { return false; });
+    if (step.scan.what != pr::scan_step::kind::piece && step.scan.what != pr::scan_step::kind::whole) return;
+    in_.consume(step.scan.advance);
+  }
+}
+
 awaitable<bool> client_session::read_request_unit() {
   std::size_t pos = 0;
   for (;;) {
+    if (pos == 0) drop_ignored_frames();
     auto data = in_.data();
     while (pos < data.size()) {
       auto r = pr::decode_frame(data.substr(pos));
       if (r.status == pr::decode_status::need_more) {
-        if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer) break;
-        co_return true;  // a huge frame: start relaying before it is all here
+        // Statements are inspected whole, at any size Postgres accepts; other huge frames
+        // (CopyData, FunctionCall) stream: relaying starts before their end.
+        if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer || needs_whole(data[pos])) break;
+        co_return true;
       }
       if (r.status != pr::decode_status::ok || !pr::is_frontend_tag(r.msg.tag)) {
         reason_ = disconnect_reason::protocol_error;
@@ -463,7 +480,7 @@ void client_session::restore_retry_bytes() {
   restored.append(std::string_view(retry_bytes_).substr(0, forwarded_since_attach_));
   restored.append(in_.data());
   in_ = std::move(restored);
-  client_scanner_.reset();
+  client_frames_.reset();
   retry_bytes_.clear();
 }
 
@@ -519,7 +536,7 @@ void client_session::release_server(bool clean) {
 awaitable<void> client_session::detach_after_client_left() {
   if (!server_) co_return;
   auto& tracker = server_->tracker_;
-  if (!tracker.awaiting_client() || client_scanner_.mid_frame()) {
+  if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
     // A query is running, or a request was cut in half: stop it and drop the connection.
     forward_cancel();
     release_server(false);

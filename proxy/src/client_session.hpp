@@ -9,6 +9,7 @@
 
 #include "byte_buffer.hpp"
 #include "net.hpp"
+#include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
@@ -105,6 +106,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   // client_session.cpp
   awaitable<bool> read_request_unit();
+  // Consumes frames at the head of in_ that Postgres would ignore (a failed COPY's tail), so
+  // that they need no server.
+  void drop_ignored_frames();
+  // Frames the relay must hold whole before sending: statements it inspects or renames.
+  bool needs_whole(char tag) const {
+    return tag == 'X' || (statements_ && (tag == 'Q' || core::statement_rewriter::wants_whole(tag)));
+  }
   // After the server went quiet in transaction mode: settle pins and settings, hand it back.
   // False when the session must end.
   awaitable<bool> after_quiet_point();
@@ -204,7 +212,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string peer_;
   byte_buffer in_{1024};
   std::string out_;  // messages pgrelay itself writes to the client
-  protocol::frame_scanner client_scanner_;
+  core::client_frame_cursor client_frames_;
   protocol::frame_scanner server_scanner_;
 
   // The config this session follows: taken at login, refreshed between requests after a reload

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client_session.hpp"
+#include "pgrelay/core/handover.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/messages.hpp"
@@ -229,9 +230,7 @@ awaitable<bool> client_session::read_client_more() {
 client_session::client_step client_session::scan_client(relay_state& st) {
   auto& tracker = server_->tracker_;
   auto* rewriter = st.rewriter ? &*st.rewriter : nullptr;
-  auto wanted = [rewriter](char t) {
-    return t == 'X' || (rewriter && (t == 'Q' || core::statement_rewriter::wants_whole(t)));
-  };
+  auto wanted = [this](char t) { return needs_whole(t); };
   auto& plan = st.to_server;
   auto data = in_.data();
   client_step r;
@@ -240,8 +239,16 @@ client_session::client_step client_session::scan_client(relay_state& st) {
   plan.clear();
   to_server_side_.clear();
   while (pos < data.size()) {
-    auto step = client_scanner_.next(data.substr(pos), wanted);
+    auto cursor_step = client_frames_.next(data.substr(pos), tracker, wanted);
+    const auto& step = cursor_step.scan;
     if (step.what == pr::scan_step::kind::need_more) break;
+    if (cursor_step.drop) {
+      // Copy frames Postgres would ignore (a failed COPY's tail): never sent, never binding.
+      plan.raw(data.data() + run_start, pos - run_start);
+      pos += step.advance;
+      run_start = pos;
+      continue;
+    }
     if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
         (step.starts_frame && !pr::is_frontend_tag(step.tag))) {
       r.protocol_error = pos == 0;  // otherwise: forward what came before, fail on the next pass
@@ -525,9 +532,13 @@ awaitable<client_session::relay_end> client_session::relay() {
         buf.consume(pos);
       }
     }
-    bool may_release = !pinned() || (pinned_only_by_advisory_locks() && advisory_recheck_);
-    if (!session_mode_ && may_release && server.tracker_.quiet() && buf.empty() && !server_scanner_.mid_frame() &&
-        !server_write_.busy && !client_write_.busy) {
+    core::link_facts facts;
+    facts.client_mid_frame = client_frames_.mid_forwarded_frame();
+    facts.server_mid_frame = server_scanner_.mid_frame();
+    facts.server_bytes_left = !buf.empty();
+    facts.writes_in_flight = server_write_.busy || client_write_.busy;
+    facts.session_state = session_mode_ || (pinned() && !(pinned_only_by_advisory_locks() && advisory_recheck_));
+    if (core::may_hand_over(server.tracker_, facts)) {
       if (!server_read_.busy) break;  // released
       server.stream_.cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
