@@ -63,6 +63,12 @@ bool is_stale_plan_error(std::string_view body) {
          f.message.starts_with("cached plan must not change result type");
 }
 
+// The server no longer has the statement (a DEALLOCATE or DISCARD pgrelay did not see).
+bool is_missing_statement_error(std::string_view body) {
+  pr::error_fields f;
+  return pr::parse_error_fields(body, f) && f.code == "26000";
+}
+
 }  // namespace
 
 bool client_session::substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter,
@@ -396,6 +402,9 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
       if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
         // DDL changed this statement's result type: every server re-prepares it on next use.
         registry_->invalidate(v.errored);
+      }
+      if (v.errored != 0 && step.tag == 'E' && is_missing_statement_error(step.body)) {
+        server.statements_.forget(v.errored);  // prepared again at its next use here
       }
       if (!v.before.empty()) {
         plan.raw(data.data() + run_start, pos - run_start);

@@ -58,15 +58,22 @@ bool statement_registry::is_validated(std::string_view sql, std::string_view par
 
 statement_id client_statements::define(std::string_view name, std::string_view sql, std::string_view param_types) {
   auto id = registry_->intern(sql, param_types);
-  auto [it, fresh] = by_name_.try_emplace(std::string(name), id);
+  binding b{id, registry_->tick()};
+  auto [it, fresh] = by_name_.try_emplace(std::string(name), b);
   if (!fresh) {
-    registry_->release(it->second);
-    it->second = id;
+    registry_->release(it->second.id);
+    it->second = b;
   }
   return id;
 }
 
 std::optional<statement_id> client_statements::find(std::string_view name) const {
+  auto b = lookup(name);
+  if (!b) return std::nullopt;
+  return b->id;
+}
+
+std::optional<client_statements::binding> client_statements::lookup(std::string_view name) const {
   auto it = by_name_.find(std::string(name));
   if (it == by_name_.end()) return std::nullopt;
   return it->second;
@@ -75,13 +82,13 @@ std::optional<statement_id> client_statements::find(std::string_view name) const
 bool client_statements::forget(std::string_view name) {
   auto it = by_name_.find(std::string(name));
   if (it == by_name_.end()) return false;
-  registry_->release(it->second);
+  registry_->release(it->second.id);
   by_name_.erase(it);
   return true;
 }
 
 void client_statements::clear() {
-  for (auto& [name, id] : by_name_) registry_->release(id);
+  for (auto& [name, b] : by_name_) registry_->release(b.id);
   by_name_.clear();
 }
 

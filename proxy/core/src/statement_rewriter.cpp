@@ -41,18 +41,21 @@ statement_rewriter::action statement_rewriter::on_frame(char tag, std::string_vi
   }
 }
 
-bool statement_rewriter::is_current(statement_id id) const {
+bool statement_rewriter::is_current(statement_id id, std::uint64_t parsed_at) const {
   if (!server_.prepared.contains(id)) return false;
   const auto* def = registry_.find(id);
   auto g = server_.generation.find(id);
-  return def && g != server_.generation.end() && g->second == def->generation;
+  auto at = server_.prepared_at.find(id);
+  return def && g != server_.generation.end() && g->second == def->generation && at != server_.prepared_at.end() &&
+         at->second >= parsed_at;
 }
 
-void statement_rewriter::ensure_prepared(statement_id id, std::string& out, bool clients_parse) {
+void statement_rewriter::ensure_prepared(statement_id id, std::string& out, std::uint64_t parsed_at,
+                                         bool clients_parse) {
   auto name = server_statement_name(id);
   const auto* def = registry_.find(id);
   if (!def) return;  // cannot happen while the client refers to it
-  if (is_current(id)) {
+  if (is_current(id, parsed_at)) {
     server_.prepared.touch(id);
     return;
   }
@@ -65,8 +68,10 @@ void statement_rewriter::ensure_prepared(statement_id id, std::string& out, bool
     pr::build::close(out, 'S', server_statement_name(*evicted));
     server_.responses.push(request_kind::injected_close, *evicted);
     server_.generation.erase(*evicted);
+    server_.prepared_at.erase(*evicted);
   }
   server_.generation[id] = def->generation;
+  server_.prepared_at[id] = registry_.parse_clock();
   write_parse(out, name, def->sql, def->param_types);
   server_.responses.push(clients_parse ? request_kind::parse : request_kind::injected_parse, id);
 }
@@ -78,29 +83,26 @@ statement_rewriter::action statement_rewriter::on_parse(std::string_view body, s
     return action::forward_raw;  // unnamed (or malformed: the server will say so)
   }
   auto types_tail = body.substr(p.name.size() + 1 + p.sql.size() + 1);
-  auto id = client_.define(p.name, p.sql, types_tail);
-  if (is_current(id)) {
-    server_.prepared.touch(id);
-    server_.responses.push(request_kind::synthetic_parse_complete);
-    return action::swallowed;
-  }
-  // Prepare it under the shared name; this ParseComplete is the client's own answer.
-  ensure_prepared(id, out, true);
+  client_.define(p.name, p.sql, types_tail);
+  // Parsed now: every copy on a server is older, so this one is (re)prepared here and its
+  // ParseComplete is the client's own answer.
+  auto b = *client_.lookup(p.name);
+  ensure_prepared(b.id, out, b.parsed_at, true);
   return action::replaced;
 }
 
 statement_rewriter::action statement_rewriter::on_bind(std::string_view body, std::string& out) {
   pr::bind_view b;
-  std::optional<statement_id> id;
-  if (pr::parse_bind(body, b) && !b.statement.empty()) id = client_.find(b.statement);
-  if (!id) {
+  std::optional<client_statements::binding> found;
+  if (pr::parse_bind(body, b) && !b.statement.empty()) found = client_.lookup(b.statement);
+  if (!found) {
     server_.responses.push(request_kind::bind);
     return action::forward_raw;
   }
-  ensure_prepared(*id, out);
+  ensure_prepared(found->id, out, found->parsed_at);
   pr::message_writer w(out);
-  w.begin('B').cstring(b.portal).cstring(server_statement_name(*id)).bytes(b.rest).end();
-  server_.responses.push(request_kind::bind, *id);
+  w.begin('B').cstring(b.portal).cstring(server_statement_name(found->id)).bytes(b.rest).end();
+  server_.responses.push(request_kind::bind, found->id);
   return action::replaced;
 }
 
@@ -114,14 +116,14 @@ statement_rewriter::action statement_rewriter::on_describe(std::string_view body
     server_.responses.push(request_kind::describe_portal);
     return action::forward_raw;
   }
-  auto id = t.name.empty() ? std::nullopt : client_.find(t.name);
-  if (!id) {
+  auto found = t.name.empty() ? std::nullopt : client_.lookup(t.name);
+  if (!found) {
     server_.responses.push(request_kind::describe_statement);
     return action::forward_raw;
   }
-  ensure_prepared(*id, out);
-  pr::build::describe(out, 'S', server_statement_name(*id));
-  server_.responses.push(request_kind::describe_statement, *id);
+  ensure_prepared(found->id, out, found->parsed_at);
+  pr::build::describe(out, 'S', server_statement_name(found->id));
+  server_.responses.push(request_kind::describe_statement, found->id);
   return action::replaced;
 }
 

@@ -1,4 +1,5 @@
-// Two clients sharing one server: names are rewritten, the second Parse is answered by pgrelay.
+// Two clients sharing one server: names are rewritten, and each client's Parse is prepared as of
+// its own time.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -59,14 +60,20 @@ TEST_CASE("named statements are shared across clients on one server") {
   for (char t : std::string("12CZ")) CHECK(server.responses.on_server_frame(t).forward);
   CHECK(server.responses.empty());
 
-  // Client B parses the same text under another name: no Parse reaches the server.
+  // Client B parses the same text under another name. A Parse behaves as if parsed now (a DDL
+  // may have come between): the shared statement is prepared afresh under the same name, and
+  // B's Bind then uses that copy as it is.
   out.clear();
   std::string parse_b, bind_b;
   pr::build::parse(parse_b, "mine", "select 1");
   pr::build::bind_text(bind_b, "", "mine", none);
   statement_rewriter rb(b, reg, server);
-  CHECK(rb.on_frame('P', body_of(parse_b), out) == statement_rewriter::action::swallowed);
+  CHECK(rb.on_frame('P', body_of(parse_b), out) == statement_rewriter::action::replaced);
   CHECK(rb.on_frame('B', body_of(bind_b), out) == statement_rewriter::action::replaced);
+  CHECK(describe_stream(out) == "C P:pgrelay_1 B:pgrelay_1 ");
+  // Client A's Bind after B's Parse: the copy is newer than A's Parse, so it is used as it is.
+  out.clear();
+  CHECK(ra.on_frame('B', body_of(bind_msg), out) == statement_rewriter::action::replaced);
   CHECK(describe_stream(out) == "B:pgrelay_1 ");
   CHECK(rb.on_frame('C', body_of(close_msg), out) == statement_rewriter::action::forward_raw);  // B has no "s1"
 }
@@ -105,4 +112,28 @@ TEST_CASE("a stale plan is closed and prepared again") {
   out.clear();
   r.on_frame('B', body_of(bind_msg), out);
   CHECK(describe_stream(out) == "C P:pgrelay_1 B:pgrelay_1 ");
+}
+
+TEST_CASE("a copy prepared before a client's Parse is prepared again before that client uses it") {
+  statement_registry reg;
+  server_statement_state old_server, fresh_server;
+  client_statements a(reg), b(reg);
+  std::string parse_a, parse_b, bind_b, out;
+  pr::build::parse(parse_a, "a", "select $1");
+  pr::build::parse(parse_b, "b", "select $1");
+  std::vector<std::string_view> one{"1"};
+  pr::build::bind_text(bind_b, "", "b", one);
+  // A prepares it on the old server, B parses it later on the fresh one.
+  statement_rewriter(a, reg, old_server).on_frame('P', body_of(parse_a), out);
+  out.clear();
+  statement_rewriter(b, reg, fresh_server).on_frame('P', body_of(parse_b), out);
+  CHECK(describe_stream(out) == "P:pgrelay_1 ");
+  // B's Bind lands on the old server: its copy predates B's Parse.
+  out.clear();
+  statement_rewriter(b, reg, old_server).on_frame('B', body_of(bind_b), out);
+  CHECK(describe_stream(out) == "C P:pgrelay_1 B:pgrelay_1 ");
+  // Now current there: the next Bind goes straight through.
+  out.clear();
+  statement_rewriter(b, reg, old_server).on_frame('B', body_of(bind_b), out);
+  CHECK(describe_stream(out) == "B:pgrelay_1 ");
 }

@@ -39,7 +39,15 @@ class statement_registry {
   bool is_validated(std::string_view sql, std::string_view param_types) const;
   std::size_t size() const { return by_id_.size(); }
 
+  // A clock of Parses: a client's Parse takes a new tick; a server's copy of a statement is
+  // stamped with the clock when it was prepared. A copy older than the client's Parse may
+  // carry parameter or result types from before a DDL, so that client re-prepares it: a Parse
+  // behaves as if parsed now, whatever other clients prepared before.
+  std::uint64_t tick() { return ++parse_clock_; }
+  std::uint64_t parse_clock() const { return parse_clock_; }
+
  private:
+  std::uint64_t parse_clock_ = 0;
   std::unordered_map<std::string, statement_id> by_key_;
   std::unordered_map<statement_id, entry> by_id_;
   statement_id next_ = 1;
@@ -53,16 +61,22 @@ class client_statements {
   client_statements(const client_statements&) = delete;
   client_statements& operator=(const client_statements&) = delete;
 
-  // Defines (or redefines) `name`; returns its id.
+  struct binding {
+    statement_id id = 0;
+    std::uint64_t parsed_at = 0;  // the registry's parse clock at the client's Parse
+  };
+
+  // Defines (or redefines) `name` as parsed now; returns its id.
   statement_id define(std::string_view name, std::string_view sql, std::string_view param_types);
   std::optional<statement_id> find(std::string_view name) const;
+  std::optional<binding> lookup(std::string_view name) const;
   bool forget(std::string_view name);
   void clear();
   std::size_t size() const { return by_name_.size(); }
 
  private:
   statement_registry* registry_;
-  std::unordered_map<std::string, statement_id> by_name_;
+  std::unordered_map<std::string, binding> by_name_;
 };
 
 // One server's prepared statements, least recently used first out.

@@ -17,15 +17,19 @@ struct server_statement_state {
   server_statements prepared;
   // The registry generation each statement was prepared at; an older one is closed and redone.
   std::unordered_map<statement_id, std::uint32_t> generation;
+  // The registry's parse clock when each statement was prepared here.
+  std::unordered_map<statement_id, std::uint64_t> prepared_at;
   response_queue responses;
 
   void forget(statement_id id) {
     prepared.remove(id);
     generation.erase(id);
+    prepared_at.erase(id);
   }
   void clear() {
     prepared.clear();
     generation.clear();
+    prepared_at.clear();
     responses.clear();
   }
 };
@@ -47,7 +51,7 @@ class statement_rewriter {
   void on_streamed_frame(char tag);
 
   // Makes sure the server has `id` prepared (for SQL that names it, e.g. DEALLOCATE).
-  void prepare(statement_id id, std::string& out) { ensure_prepared(id, out); }
+  void prepare(statement_id id, std::string& out) { ensure_prepared(id, out, 0); }
 
   // Tags whose bodies on_frame needs whole.
   static bool wants_whole(char tag) { return tag == 'P' || tag == 'B' || tag == 'D' || tag == 'C'; }
@@ -57,11 +61,12 @@ class statement_rewriter {
   action on_bind(std::string_view body, std::string& out);
   action on_describe(std::string_view body, std::string& out);
   action on_close(std::string_view body);
-  // Prepared here, at the registry's current generation.
-  bool is_current(statement_id id) const;
-  // Appends Close/Parse messages so the server has `id` prepared under its shared name.
+  // Prepared here, at the registry's current generation, and no earlier than `parsed_at`.
+  bool is_current(statement_id id, std::uint64_t parsed_at) const;
+  // Appends Close/Parse messages so the server has `id` prepared under its shared name, in a
+  // copy no older than the client's Parse at `parsed_at`.
   // `clients_parse`: the Parse answers the client's own Parse, so its ParseComplete is forwarded.
-  void ensure_prepared(statement_id id, std::string& out, bool clients_parse = false);
+  void ensure_prepared(statement_id id, std::string& out, std::uint64_t parsed_at, bool clients_parse = false);
 
   client_statements& client_;
   const statement_registry& registry_;
