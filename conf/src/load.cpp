@@ -29,7 +29,8 @@ using key_list = std::span<const std::string_view>;
 constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
                               "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
                               "pool"sv,          "databases"sv,        "session_state"sv,
-                              "max_prepared_per_server"sv, "admin"sv, "tls"sv};
+                              "max_prepared_per_server"sv, "admin"sv, "tls"sv,
+                              "max_pending_logins"sv};
 constexpr std::array session_state_keys{"listen"sv,            "advisory_locks"sv, "temp_tables"sv,
                                         "with_hold_cursors"sv, "set_role"sv,       "sql_prepare"sv,
                                         "set_in_transaction"sv};
@@ -38,7 +39,7 @@ constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
 constexpr std::array admin_keys{"http_listen"sv};
 constexpr std::array tls_keys{"client"sv, "server"sv};
 constexpr std::array tls_client_keys{"mode"sv, "cert"sv, "key"sv};
-constexpr std::array tls_server_keys{"mode"sv, "ca"sv};
+constexpr std::array tls_server_keys{"mode"sv, "ca"sv, "allow_password_without_tls"sv};
 constexpr std::array client_tls_mode_names{"disable"sv, "allow"sv, "require"sv};
 constexpr std::array server_tls_mode_names{"disable"sv, "prefer"sv, "require"sv, "verify-ca"sv,
                                            "verify-full"sv};
@@ -92,7 +93,9 @@ constexpr std::array all_key_paths{
     "tls.client.key"sv,
     "tls.server.mode"sv,
     "tls.server.ca"sv,
+    "tls.server.allow_password_without_tls"sv,
     "auth_timeout"sv,
+    "max_pending_logins"sv,
     "shutdown_timeout"sv,
     "max_prepared_per_server"sv,
     "session_state.listen"sv,
@@ -557,6 +560,8 @@ void read_tls(reader& r, const YAML::Node& node, const std::string& path, positi
                               if (name == "mode") {
                                 if (auto i = r.read_enum(sv, sp, sat, server_tls_mode_names))
                                   out.server_mode = static_cast<server_tls_mode>(*i);
+                              } else if (name == "allow_password_without_tls") {
+                                if (auto b = r.read_bool(sv, sp, sat)) out.server_allow_password_without_tls = *b;
                               } else if (auto s = r.read_string(sv, sp, sat)) {
                                 out.server_ca = resolve_path(r.base_dir(), *s);
                               }
@@ -788,6 +793,8 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
           if (auto d = r.read_duration(v, p, at)) cfg.shutdown_timeout = *d;
         } else if (name == "session_state") {
           read_session_state(r, v, p, at, cfg.session_state);
+        } else if (name == "max_pending_logins") {
+          if (auto n = r.read_u32(v, p, at)) cfg.max_pending_logins = *n;
         } else if (name == "max_prepared_per_server") {
           if (auto n = r.read_u32(v, p, at)) cfg.max_prepared_per_server = *n;
         } else if (name == "pool") {
@@ -896,6 +903,9 @@ struct checker {
     }
     if (!failed("auth_timeout") && cfg.auth_timeout.count() == 0) {
       error("auth_timeout", "must be greater than 0");
+    }
+    if (!failed("max_pending_logins") && cfg.max_pending_logins == 0) {
+      error("max_pending_logins", "must be greater than 0");
     }
   }
 

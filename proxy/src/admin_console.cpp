@@ -181,6 +181,7 @@ table show_config(const conf::config& cfg) {
   row("log.level", cfg.log.level, true);
   row("log.slow_query", ms(cfg.log.slow_query), true);
   row("auth_timeout", ms(cfg.auth_timeout), true);
+  row("max_pending_logins", num(cfg.max_pending_logins), true);
   row("shutdown_timeout", ms(cfg.shutdown_timeout), true);
   row("max_prepared_per_server", num(cfg.max_prepared_per_server), true);
   row("pool.mode", cfg.pool.mode == conf::pool_mode::session ? "session" : "transaction", true);

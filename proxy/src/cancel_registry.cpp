@@ -22,12 +22,6 @@ std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, asio::a
   }
 }
 
-bool cancel_registry::add_exact(std::int32_t pid, const std::string& key, std::weak_ptr<client_session> session,
-                                asio::any_io_executor ex) {
-  std::lock_guard lock(mutex_);
-  return entries_.emplace(pid, entry{key, std::move(session), std::move(ex)}).second;
-}
-
 void cancel_registry::remove(std::int32_t pid) {
   std::lock_guard lock(mutex_);
   entries_.erase(pid);

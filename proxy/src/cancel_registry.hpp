@@ -25,9 +25,6 @@ class cancel_registry {
 
   // Registers a session under a fresh positive 31-bit pid; returns the pid and fills `key`.
   std::int32_t add(std::weak_ptr<client_session> session, asio::any_io_executor ex, std::string& key);
-  // Registers under a given pid/key (session mode: the server's real ones). False if taken.
-  bool add_exact(std::int32_t pid, const std::string& key, std::weak_ptr<client_session> session,
-                 asio::any_io_executor ex);
   void remove(std::int32_t pid);
   // Finds the session a CancelRequest names; the key is compared in constant time.
   std::optional<entry> find(std::int32_t pid, std::string_view key);

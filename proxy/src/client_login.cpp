@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "client_session.hpp"
 #include "pgrelay/core/log_text.hpp"
@@ -19,6 +20,27 @@ namespace pgrelay::proxy {
 namespace pr = pgrelay::protocol;
 
 namespace {
+
+// One of max_pending_logins, held from the first packet until the client has authenticated.
+class pending_login {
+ public:
+  explicit pending_login(std::atomic<std::uint32_t>& count) : count_(&count) {}
+  pending_login(const pending_login&) = delete;
+  pending_login& operator=(const pending_login&) = delete;
+  ~pending_login() { release(); }
+  bool take(std::uint32_t max) {
+    if (count_->fetch_add(1) < max) return true;
+    release();
+    return false;
+  }
+  void release() {
+    if (count_) count_->fetch_sub(1);
+    count_ = nullptr;
+  }
+
+ private:
+  std::atomic<std::uint32_t>* count_;
+};
 
 bool truthy(std::string_view v) {
   return !(v.empty() || v == "0" || v == "false" || v == "off" || v == "no");
@@ -57,6 +79,11 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
         continue;
       }
       case pr::startup_kind::bad_length:
+        // As Postgres: a length it cannot trust is logged, never answered (a Terminate sent
+        // before the startup packet, as node-postgres does, lands here).
+        spdlog::info("client {}: invalid length of startup packet; closing", peer_);
+        reason_ = disconnect_reason::protocol_error;
+        co_return false;
       case pr::startup_kind::malformed:
         spdlog::warn("client {}: invalid startup packet", peer_);
         reason_ = disconnect_reason::protocol_error;
@@ -110,6 +137,15 @@ awaitable<bool> client_session::answer_ssl_request() {
 }
 
 awaitable<bool> client_session::login() {
+  pending_login slot(worker_.shared_.pending_logins);
+  if (const auto max = worker_.current_config()->max_pending_logins; !slot.take(max)) {
+    // Refused before reading anything: a flood of half-open logins must cost us no more.
+    spdlog::warn("client {}: refused, too many connections awaiting authentication (max_pending_logins {})", peer_,
+                 max);
+    reason_ = disconnect_reason::login_failed;
+    co_await fail(pr::sqlstate::too_many_connections, "sorry, too many clients already");
+    co_return false;
+  }
   pr::startup_packet packet;
   std::string storage;
   if (!co_await read_startup(packet, storage)) co_return false;
@@ -149,9 +185,12 @@ awaitable<bool> client_session::login() {
 
   config_ = worker_.current_config();
   const auto& cfg = *config_;
+  // Nothing is told before authentication, not even whether the database exists (as Postgres):
+  // unknown databases and users get the same exchange as known ones.
+  if (!co_await authenticate(user_)) co_return false;
+  slot.release();
   if ((database_ == "pgrelay" || database_ == "pgbouncer") && !cfg.databases.contains(database_)) {
-    // The admin console: authenticated like anyone, then only for auth.admin_users.
-    if (!co_await authenticate(user_)) co_return false;
+    // The admin console: only for auth.admin_users.
     const auto& admins = cfg.auth.admin_users;
     if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
       spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, user_);
@@ -175,7 +214,6 @@ awaitable<bool> client_session::login() {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
     co_return false;
   }
-  if (!co_await authenticate(user_)) co_return false;
   if (replication) {
     co_await relay_replication(packet);
     co_return false;
@@ -336,16 +374,10 @@ awaitable<bool> client_session::establish_parameters() {
     auto n = names->find(name);
     pr::build::parameter_status(out_, n != names->end() ? n->second : name, value);
   }
+  // pgrelay's own pid and key in both pool modes: a server's real key would outlive this client
+  // (session mode hands the server to the next one after DISCARD ALL) and cancel its queries.
   std::string key_bytes;
-  std::int32_t pid = 0;
-  if (session_mode_ && server_ &&
-      worker_.shared_.cancels.add_exact(server_->backend_pid_, server_->backend_key_, weak_from_this(),
-                                        worker_.io_.get_executor())) {
-    pid = server_->backend_pid_;
-    key_bytes = server_->backend_key_;
-  } else {
-    pid = worker_.shared_.cancels.add(weak_from_this(), worker_.io_.get_executor(), key_bytes);
-  }
+  auto pid = worker_.shared_.cancels.add(weak_from_this(), worker_.io_.get_executor(), key_bytes);
   cancel_pid_ = pid;
   pr::build::backend_key_data(out_, pid, key_bytes);
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
@@ -358,7 +390,7 @@ awaitable<void> client_session::relay_replication(const pr::startup_packet& pack
   const auto& db = db_config();
   server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
                        db.server_user.empty() ? user_ : db.server_user, db.server_password, {},
-                       worker_.current_tls()};
+                       worker_.current_tls(), config_->tls.server_allow_password_without_tls};
   for (const auto& [name, value] : packet.params) {
     if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
   }

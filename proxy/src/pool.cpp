@@ -184,6 +184,34 @@ awaitable<acquire_result> pool::acquire() {
 
 void pool::release(std::unique_ptr<server_connection> server, bool clean) {
   if (limit_) sample_transaction(*server);
+  auto action = core::decide_release(clean, server->cancels_->guard);
+  if (action == core::release_action::hold && !stopped_) {
+    // Still counted as active: the slot is not free until the cancel has landed.
+    asio::co_spawn(ex_, hold_for_cancels(std::move(server)), asio::detached);
+    return;
+  }
+  settle(std::move(server), action == core::release_action::reuse);
+}
+
+awaitable<void> pool::hold_for_cancels(std::unique_ptr<server_connection> server) {
+  // Waiting costs the few milliseconds until the postmaster closes the cancel connection;
+  // closing instead would make every cancel that did its job cost a new server login.
+  auto watch = server->cancels_;
+  asio::steady_timer timer(ex_, cancel_delivery_bound);
+  watch->on_settled = [&timer] { timer.cancel(); };
+  struct unhook {
+    cancel_watch& w;
+    ~unhook() { w.on_settled = nullptr; }
+  } guard{*watch};
+  while (watch->guard.in_flight() > 0 && clock::now() < timer.expiry()) co_await timer.async_wait(use_tuple);
+  if (!watch->guard.may_hand_on()) {
+    spdlog::info("server {} to {}: a cancel for it was not confirmed within {} ms; closing it", server->id_,
+                 server->address_.to_string(), cancel_delivery_bound.count());
+  }
+  settle(std::move(server), watch->guard.may_hand_on());
+}
+
+void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
   if (active_ > 0) --active_;
   server->last_used_ = clock::now();
   ++server->uses_;
@@ -237,8 +265,9 @@ void pool::update_target(server_target t) {
   };
   if (a.address.to_string() == t.address.to_string() && a.database == t.database && a.user == t.user &&
       a.password == t.password && tls_key(a) == tls_key(t)) {
-    // Same server and mode: keep the connections; new ones use the reloaded CA.
+    // Same server and mode: keep the connections; new ones use the reloaded CA and settings.
     target_.tls = std::move(t.tls);
+    target_.allow_password_without_tls = t.allow_password_without_tls;
     return;
   }
   spdlog::info("pool {}/{}: server changed to {}; replacing its connections as they come back", database_, user_,

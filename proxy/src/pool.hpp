@@ -98,6 +98,12 @@ class pool {
   bool below_limit() const { return !limit_ || active_ + promised_ < limit_->limit(); }
   void grant_slots();
   bool hand_to_waiter(std::unique_ptr<server_connection>& server);
+  // A server released while CancelRequests for its backend travel is lent to nobody until they
+  // are delivered or dropped; past `cancel_delivery_bound` it is closed instead.
+  static constexpr millis cancel_delivery_bound{1000};
+  awaitable<void> hold_for_cancels(std::unique_ptr<server_connection> server);
+  // release() once no cancel can reach the server any more: idle it, hand it on, or close it.
+  void settle(std::unique_ptr<server_connection> server, bool clean);
   void sample_transaction(const server_connection& server);
 
   asio::any_io_executor ex_;

@@ -121,18 +121,20 @@ awaitable<server_error> server_connection::negotiate_tls(const server_target& ta
   co_return server_error{};
 }
 
-awaitable<bool> server_connection::send_cancel(const server_target& target, std::int32_t pid,
-                                               const std::string& key) {
+awaitable<core::cancel_outcome> server_connection::send_cancel(const server_target& target, std::int32_t pid,
+                                                               const std::string& key) {
+  using core::cancel_outcome;
   address_ = target.address;
-  if (co_await connect_socket(socket_, target.address)) co_return false;
-  if (co_await negotiate_tls(target)) co_return false;
+  if (co_await connect_socket(socket_, target.address)) co_return cancel_outcome::dropped;
+  if (co_await negotiate_tls(target)) co_return cancel_outcome::dropped;
   std::string out;
   pr::build::cancel_request(out, pid, key);
-  if (co_await write_all(stream_, out)) co_return false;
-  // Postgres closes the connection once it has handled the request.
+  // A short write leaves the postmaster a packet it discards: nothing is signalled.
+  if (co_await write_all(stream_, out)) co_return cancel_outcome::dropped;
+  // The postmaster closes the connection after signalling the backend, and says nothing else.
   char byte = 0;
   (void)co_await stream_.read_some(asio::buffer(&byte, 1));
-  co_return true;
+  co_return cancel_outcome::delivered;
 }
 
 awaitable<server_error> server_connection::open(const server_target& target, millis timeout) {
@@ -164,6 +166,24 @@ awaitable<server_error> server_connection::open(const server_target& target, mil
   co_return *r;
 }
 
+server_error server_connection::check_auth_request(const server_target& target, const pr::scram_client* scram,
+                                                   std::int32_t code) const {
+  const auto server = "server " + target.address.to_string();
+  if (scram && !scram->authenticated() && code != 11 && code != 12) {
+    // Ending a SCRAM exchange early (AuthenticationOk) or switching method mid-way (to get a
+    // password in the clear) is what an impostor that cannot prove the verifier would do.
+    return fail(pr::sqlstate::protocol_violation,
+                server + (code == 0 ? " sent AuthenticationOk before it proved itself in the SCRAM exchange; refused"
+                                    : " changed authentication method in the middle of SCRAM; refused"));
+  }
+  if (code != 3 && code != 5) return {};
+  // Over a Unix socket the bytes stay in the kernel, as libpq and negotiate_tls assume too.
+  if (stream_.encrypted() || target.address.is_unix() || target.allow_password_without_tls) return {};
+  return fail(pr::sqlstate::invalid_authorization,
+              server + " asks for " + (code == 3 ? "a cleartext password" : "an MD5 password") +
+                  " without TLS; refused (use SCRAM, TLS, or tls.server.allow_password_without_tls)");
+}
+
 awaitable<server_error> server_connection::authenticate(const server_target& target) {
   std::string body;
   char tag = 0;
@@ -175,6 +195,7 @@ awaitable<server_error> server_connection::authenticate(const server_target& tar
     if (tag != 'R') co_return fail(pr::sqlstate::protocol_violation, "unexpected message during server login");
     pr::authentication_view a;
     if (!pr::parse_authentication(body, a)) co_return fail(pr::sqlstate::protocol_violation, "malformed authentication request");
+    if (auto err = check_auth_request(target, scram ? &*scram : nullptr, a.code)) co_return err;
     std::string out;
     switch (a.code) {
       case 0: co_return server_error{};
@@ -208,6 +229,11 @@ awaitable<server_error> server_connection::authenticate(const server_target& tar
       case 11: {
         if (!scram) co_return fail(pr::sqlstate::protocol_violation, "SASL continue without SASL start");
         auto final_msg = scram->handle_server_first(a.data);
+        if (!final_msg && final_msg.error() == pr::scram_errc::invalid_iteration_count) {
+          co_return fail(pr::sqlstate::invalid_authorization,
+                         "server " + target.address.to_string() + " asks for a SCRAM iteration count outside 1.." +
+                             std::to_string(pr::scram_max_client_iterations) + "; refused");
+        }
         if (!final_msg) co_return fail(pr::sqlstate::invalid_password, "SCRAM exchange with server failed: " + final_msg.error().message());
         pr::build::sasl_response(out, *final_msg);
         break;

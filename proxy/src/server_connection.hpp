@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,9 +14,11 @@
 #include "byte_stream.hpp"
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
+#include "pgrelay/core/cancel_guard.hpp"
 #include "pgrelay/core/request_tracker.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
+#include "pgrelay/protocol/scram.hpp"
 #include "tls.hpp"
 
 namespace pgrelay::proxy {
@@ -28,6 +31,15 @@ struct server_target {
   // More startup parameters (replication connections carry the client's own).
   std::vector<std::pair<std::string, std::string>> extra_params;
   tls_ptr tls;  // null: plaintext (tls.server.mode disable)
+  // Answer a cleartext-password or MD5 request on a connection without TLS (tls.server).
+  bool allow_password_without_tls = false;
+};
+
+// CancelRequests on their way to a server's backend. Shared with the coroutines sending them,
+// which may outlive the connection.
+struct cancel_watch {
+  core::cancel_guard guard;
+  std::function<void()> on_settled;  // set while a pool holds the server for them
 };
 
 // Why a server attempt failed, for the client's SQLSTATE and the log.
@@ -46,8 +58,8 @@ class server_connection {
   awaitable<server_error> open(const server_target& target, millis timeout);
 
   // Sends a CancelRequest for backend `pid` on a fresh connection to `target.address`, over TLS
-  // when `target.tls` asks for it, and waits for the server to close it. False on any failure.
-  awaitable<bool> send_cancel(const server_target& target, std::int32_t pid, const std::string& key);
+  // when `target.tls` asks for it, and waits for the server to close it.
+  awaitable<core::cancel_outcome> send_cancel(const server_target& target, std::int32_t pid, const std::string& key);
 
   // True when the socket shows EOF, an error or unsolicited bytes: an idle server must be silent.
   bool looks_dead() const;
@@ -73,6 +85,7 @@ class server_connection {
   std::map<std::string, std::string> applied_sql_;  // SET statements replayed here, by setting
   std::size_t internal_rows_ = 0;  // DataRows of the last run_internal
   std::vector<std::string> internal_values_;  // their values, row after row (NULL as empty)
+  std::shared_ptr<cancel_watch> cancels_ = std::make_shared<cancel_watch>();
   std::int32_t backend_pid_ = 0;
   std::string backend_key_;
   conf::endpoint address_;
@@ -88,6 +101,10 @@ class server_connection {
   // SSLRequest and handshake as tls.server.mode says; before the startup packet.
   awaitable<server_error> negotiate_tls(const server_target& target);
   awaitable<server_error> authenticate(const server_target& target);
+  // Refuses an authentication request `code` the server may not make now: anything but the SCRAM
+  // continuation while SCRAM is unfinished, a cleartext or MD5 password without TLS.
+  server_error check_auth_request(const server_target& target, const protocol::scram_client* scram,
+                                  std::int32_t code) const;
   awaitable<server_error> read_until_ready();
   // Reads one whole frame into `frame_`; false on EOF/error (sets broken_).
   awaitable<bool> read_frame(char& tag, std::string& body);

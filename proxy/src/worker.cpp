@@ -31,7 +31,7 @@ std::optional<server_target> target_for(const conf::config& cfg, const tls_ptr& 
   if (!address) return std::nullopt;
   return server_target{*address, db->second.server_database.empty() ? database : db->second.server_database,
                        db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password,
-                       {}, tls};
+                       {}, tls, cfg.tls.server_allow_password_without_tls};
 }
 
 }  // namespace

@@ -80,6 +80,7 @@ struct shared_state {
   std::vector<worker*> workers;
   control_hooks control;
   std::atomic<std::uint64_t> live_sessions{0};
+  std::atomic<std::uint32_t> pending_logins{0};  // accepted, not yet authenticated (max_pending_logins)
   std::atomic<std::uint64_t> reloads{0};
   std::atomic<std::uint64_t> reload_failures{0};
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();

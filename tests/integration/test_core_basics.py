@@ -459,15 +459,20 @@ def test_backend_key_transaction_mode(pgrelay):
             c.close()
 
 
-def test_backend_key_session_mode_is_real_pid(pgrelay, cluster):
+def test_backend_key_session_mode_is_pgrelay_own(pgrelay, cluster):
+    """Session mode hands out pgrelay's own keys too (it used to pass the server's real pid and
+    key, which the next client of that server inherited after DISCARD ALL): distinct positive
+    pids that are not the servers'."""
     relay = pgrelay({"pool": {"size": 3}, **SESSION_APP})
     conns = [connect(relay.dsn()) for _ in range(3)]
     try:
         with admin(cluster) as adm:
             server_pids = {b[0] for b in pool_backends(adm)}
+        pids = [c.info.backend_pid for c in conns]
+        assert all(0 < p < 2 ** 31 for p in pids) and len(set(pids)) == len(pids), pids
         for c in conns:
             real = c.execute("select pg_backend_pid()").fetchone()[0]
-            assert c.info.backend_pid == real, (c.info.backend_pid, real)
+            assert c.info.backend_pid != real, (c.info.backend_pid, real)
             assert real in server_pids
     finally:
         for c in conns:

@@ -182,6 +182,7 @@ struct tls_config {
   std::string client_key;
   server_tls_mode server_mode = server_tls_mode::prefer;
   std::string server_ca;    // PEM CA bundle that verify-ca / verify-full check Postgres against
+  bool server_allow_password_without_tls = false;  // answer cleartext/MD5 requests in plaintext
 };
 
 // The operator's side door: an HTTP endpoint for /metrics, /healthz and /readyz.
@@ -202,6 +203,9 @@ struct config {
   session_state_policies session_state;
   std::uint32_t max_prepared_per_server = 500;  // shared statements kept per server (LRU)
   duration auth_timeout{10000};
+  // Connections not yet authenticated, per process: each holds a descriptor before anyone knows
+  // who it is, so half-open logins must not be able to take them all.
+  std::uint32_t max_pending_logins = 2048;
   duration shutdown_timeout{30000};
 
   // Effective settings for a (database, user) pair: global, then database, then user.

@@ -20,9 +20,12 @@ inline constexpr std::string_view scram_sha_256_mechanism = "SCRAM-SHA-256";
 inline constexpr int scram_default_iterations = 4096;
 inline constexpr std::size_t scram_default_salt_length = 16;
 inline constexpr std::size_t scram_nonce_random_length = 18;
-// Largest iteration count scram_client accepts from a server; bounds the PBKDF2 CPU cost a
-// hostile or misconfigured server can make us pay.
-inline constexpr long long scram_max_client_iterations = 10'000'000;
+// Largest iteration count scram_client accepts from a server. PBKDF2 runs on a worker's event
+// loop and stalls every client of that worker while it does: 4096 iterations cost about 1 ms,
+// this cap about 25 ms (once per role and worker, thanks to the salted-password cache). 24 times
+// Postgres's default leaves room for a raised scram_iterations; a server asking for more (or an
+// impostor varying the salt to defeat the cache) is refused instead of paid for.
+inline constexpr long long scram_max_client_iterations = 100'000;
 
 // Why an exchange or a parse failed. How the proxy reports each to a client:
 //   invalid_proof                 -> SQLSTATE 28P01 (invalid_password), FATAL
