@@ -264,6 +264,7 @@ awaitable<bool> client_session::after_quiet_point() {
     pins_ = 0;
     spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
   }
+  if (probe_due_ && !co_await probe_session_state()) co_return true;
   if (!verify_names_.empty() && !co_await record_verified_settings()) {
     release_server(false);  // its settings are unknown: never lend it again
     co_return true;
@@ -450,8 +451,10 @@ awaitable<bool> client_session::sync_parameters(server_connection& server, std::
   }
   if (err) {
     if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
-    bool server_side = err.sqlstate.starts_with("08");
-    release_server(!server_side && server.tracker_.quiet());
+    // Its settings are now unknown (a failed string undoes all of it): never lend it again.
+    spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id_,
+                 err.sqlstate, err.message);
+    release_server(false);
     co_await fail(err.sqlstate, err.message);
     co_return false;
   }
@@ -549,8 +552,9 @@ awaitable<void> client_session::detach_after_client_left() {
       co_return;
     }
   }
-  if (session_mode_ || pinned()) {
-    // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles) dies here.
+  if (session_mode_ || pinned() || probe_due_) {
+    // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles), or an opaque
+    // statement may have left, dies here.
     auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
     server_->applied_.clear();
     server_->applied_sql_.clear();

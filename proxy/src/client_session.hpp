@@ -189,6 +189,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> advisory_locks_held();
   // Reads back settings a savepoint rollback left uncertain and records them as the client's.
   awaitable<bool> record_verified_settings();
+  // After an opaque statement (DO, CALL, unknown functions): examines the server, pins the client
+  // for what must stay, adopts changed settings as the client's. False: keep the server (pinned),
+  // or it was closed because it could not be examined.
+  awaitable<bool> probe_session_state();
   // Runs `sql` (from session_sync_sql, not empty) on the server and records what it reports.
   awaitable<bool> sync_parameters(server_connection& server, std::string& sql);
   void release_server(bool clean);
@@ -270,6 +274,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint32_t pins_ = 0;         // bit per pin_reason
   std::uint32_t pins_logged_ = 0;
   bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
+  bool probe_due_ = false;          // an opaque statement ran: probe_session_state at the quiet point
   std::map<std::string, std::string> sql_sets_;  // SET statements to replay, by setting
   struct pending_set {
     std::string name;

@@ -83,6 +83,8 @@ class server_connection {
   core::param_map applied_;       // settings pgrelay made beyond the baseline
   core::server_statement_state statements_;  // shared prepared statements (transaction mode)
   std::map<std::string, std::string> applied_sql_;  // SET statements replayed here, by setting
+  // Opaque code ran here: it may have set custom (dotted) settings, which no catalog view lists.
+  bool reset_all_due_ = false;
   std::size_t internal_rows_ = 0;  // DataRows of the last run_internal
   std::vector<std::string> internal_values_;  // their values, row after row (NULL as empty)
   std::shared_ptr<cancel_watch> cancels_ = std::make_shared<cancel_watch>();

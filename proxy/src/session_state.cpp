@@ -76,8 +76,38 @@ std::string rejection_sql(pin_reason r) {
          " to pin in the pgrelay configuration'; END$pgrelay$";
 }
 
+// One row per finding: ('pin', reason, NULL) for state that must keep the client on this server,
+// ('set', name, value) for each setting the session changed. Read at a quiet point (no
+// transaction), so every lock, cursor or temp object seen here outlives the transaction.
+constexpr std::string_view probe_sql =
+    "SELECT 'pin', 'advisory_lock', NULL WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_locks "
+    "WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()) "
+    "UNION ALL SELECT 'pin', 'temp_table', NULL WHERE "
+    "EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()) OR "
+    "EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace = pg_catalog.pg_my_temp_schema()) OR "
+    "EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace = pg_catalog.pg_my_temp_schema()) "
+    "UNION ALL SELECT 'pin', 'listen', NULL WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_listening_channels()) "
+    "UNION ALL SELECT 'pin', 'with_hold_cursor', NULL WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_cursors "
+    "WHERE is_holdable) "
+    "UNION ALL SELECT 'pin', 'sql_prepare', NULL WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements "
+    "WHERE from_sql) "
+    // SET ROLE moves current_user; SET SESSION AUTHORIZATION moves session_user away from the
+    // user the backend authenticated as, which pg_stat_activity keeps.
+    "UNION ALL SELECT 'pin', 'set_role', NULL WHERE current_user <> session_user OR session_user IS DISTINCT "
+    "FROM (SELECT usename FROM pg_catalog.pg_stat_activity WHERE pid = pg_catalog.pg_backend_pid()) "
+    "UNION ALL SELECT 'set', name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings "
+    "WHERE source = 'session'";
+
+std::optional<pin_reason> pin_reason_named(std::string_view name) {
+  for (std::size_t i = 0; i < pin_reason_count; ++i) {
+    auto r = static_cast<pin_reason>(i);
+    if (to_string(r) == name) return r;
+  }
+  return std::nullopt;
+}
+
 const router::session_effects& effects_of(worker& w, std::string_view sql) {
-  auto it = w.effects_cache_.find(std::string(sql));
+  auto it = w.effects_cache_.find(sql);
   if (it != w.effects_cache_.end()) return it->second;
   if (w.effects_cache_.size() >= 4096) w.effects_cache_.clear();
   return w.effects_cache_.emplace(std::string(sql), router::analyze_session_effects(sql)).first->second;
@@ -125,14 +155,23 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     if (present) pin(reason, policy_for(policies, reason));
   }
   if (fx.advisory_unlock) advisory_recheck_ = true;
+  if (fx.opaque) probe_due_ = true;
 
   auto& server = *server_;
-  if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
+  if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
+    // set_config with a computed value: read back at the quiet point. Until then the server is
+    // marked with a text no client's setting equals, so another client gets it reset.
+    verify_names_.push_back(fx.set_name);
+    server.applied_sql_[fx.set_name] = "-- pgrelay: unverified";
+    server.applied_.erase(fx.set_name);
+  } else if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
     // Settled when its transaction ends; the server is marked at once so it is reset for others.
+    // A set_config call is replayed alone: the rest of its statement must not run again.
+    auto replay = fx.set_by_function ? core::set_config_sql(fx.set_name, fx.set_value) : std::string(sql);
     auto& applied = server.applied_sql_[fx.set_name];
-    pending_sets_.push_back({fx.set_name, std::string(sql),
+    pending_sets_.push_back({fx.set_name, replay,
                              applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
-    applied = std::string(sql);
+    applied = std::move(replay);
     server.applied_.erase(fx.set_name);
   }
   if (fx.reset) {
@@ -203,15 +242,25 @@ void client_session::settle_pending_sets(char status) {
   pending_doomed_ = false;
 }
 
+// The server's records are updated here to the state the SQL leads to: sync_parameters closes the
+// server when the SQL fails, so a record is never trusted for a server the SQL did not reach.
 std::string client_session::session_sync_sql(server_connection& server) {
   std::string sql;
+  if (server.reset_all_due_) {
+    // Custom settings left by opaque code cannot be listed, only all reset; what this client
+    // wants is applied again below.
+    sql = "RESET ALL;";
+    server.reset_all_due_ = false;
+    server.applied_.clear();
+    server.applied_sql_.clear();
+  }
   for (auto it = server.applied_sql_.begin(); it != server.applied_sql_.end();) {
     auto mine = sql_sets_.find(it->first);
     if (mine != sql_sets_.end() && mine->second == it->second) {
       ++it;
       continue;
     }
-    if (core::is_plain_param_name(it->first)) sql += "RESET " + it->first + ";";
+    sql += core::reset_sql(it->first);
     server.applied_.erase(it->first);
     it = server.applied_sql_.erase(it);
   }
@@ -242,6 +291,45 @@ awaitable<bool> client_session::record_verified_settings() {
     server_->applied_sql_[names[i]] = replay;
   }
   co_return true;
+}
+
+awaitable<bool> client_session::probe_session_state() {
+  probe_due_ = false;
+  spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
+                server_->id_);
+  auto err = co_await server_->run_internal(std::string(probe_sql), millis(5000));
+  const auto& values = server_->internal_values_;
+  if (err || values.size() % 3 != 0) {
+    spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,
+                 server_->id_, err ? err.message : std::string("unexpected answer"));
+    release_server(false);
+    co_return false;
+  }
+  std::vector<std::pair<std::string, std::string>> settings;
+  for (std::size_t i = 0; i < values.size(); i += 3) {
+    if (values[i] == "set") {
+      settings.emplace_back(core::normalize_param_name(values[i + 1]), values[i + 2]);
+    } else if (auto reason = pin_reason_named(values[i + 1])) {
+      // Too late to refuse: the state exists, so a `reject` policy pins like `pin`.
+      auto policy = policy_for(config_->session_state, *reason);
+      pin(*reason, policy == conf::pin_policy::reject ? conf::pin_policy::pin : policy);
+    }
+  }
+  // Settings the session changed are the client's own: replayed on its next server, reset before
+  // anyone else uses this one.
+  server_->reset_all_due_ = true;
+  for (auto& [name, value] : settings) {
+    if (auto w = wanted_.find(name); w != wanted_.end()) {
+      w->second = value;
+      server_->applied_[name] = value;
+      if (!sql_sets_.contains(name)) continue;
+    }
+    auto replay = core::set_config_sql(name, value);
+    sql_sets_[name] = replay;
+    server_->applied_sql_[name] = std::move(replay);
+    server_->applied_.erase(name);
+  }
+  co_return !pinned();
 }
 
 awaitable<bool> client_session::advisory_locks_held() {

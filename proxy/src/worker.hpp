@@ -12,6 +12,7 @@
 #include <vector>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "cancel_registry.hpp"
@@ -176,8 +177,13 @@ class worker {
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::map<std::string, database_stats> stats_;
   std::set<class client_session*> sessions_;  // every live session on this worker
-  // Session effects by statement text (bounded): the parser runs once per distinct text.
-  std::unordered_map<std::string, router::session_effects> effects_cache_;
+  // Session effects by statement text (bounded): the parser runs once per distinct text. Looked
+  // up by string_view, so a hit allocates nothing (any statement with a function call asks).
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, router::session_effects, text_hash, std::equal_to<>> effects_cache_;
   // Classifications by literal-free statement text, emptied when the function catalog changes.
   router::classification_cache classify_cache_;
   std::uint64_t route_counter_ = 0;  // spreads reads over replicas

@@ -7,8 +7,10 @@
 
 #include "tree_walk.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
+#include <optional>
 #include <cstdint>
 #include <cctype>
 #include <cstring>
@@ -27,6 +29,57 @@ std::string constant_text(const PgQuery__Node* n) {
     case PG_QUERY__A__CONST__VAL_FVAL: return c->fval && c->fval->fval ? c->fval->fval : "";
     default: return {};
   }
+}
+
+// A constant's text; nullopt for NULL and for anything computed ($1, casts, expressions).
+std::optional<std::string> constant_value(const PgQuery__Node* n) {
+  if (!n || n->node_case != PG_QUERY__NODE__NODE_A_CONST || n->a_const->isnull) return std::nullopt;
+  const auto* c = n->a_const;
+  if (c->val_case != PG_QUERY__A__CONST__VAL_SVAL && c->val_case != PG_QUERY__A__CONST__VAL_IVAL &&
+      c->val_case != PG_QUERY__A__CONST__VAL_FVAL) {
+    return std::nullopt;
+  }
+  return constant_text(n);
+}
+
+// A constant boolean in the spellings boolin accepts in full; nullopt for anything else.
+std::optional<bool> constant_bool(const PgQuery__Node* n) {
+  if (!n || n->node_case != PG_QUERY__NODE__NODE_A_CONST || n->a_const->isnull) return std::nullopt;
+  const auto* c = n->a_const;
+  if (c->val_case == PG_QUERY__A__CONST__VAL_BOOLVAL && c->boolval) return c->boolval->boolval;
+  auto text = constant_value(n);
+  if (!text) return std::nullopt;
+  std::string t;
+  for (char ch : *text) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  if (t == "t" || t == "true" || t == "on" || t == "yes" || t == "y" || t == "1") return true;
+  if (t == "f" || t == "false" || t == "off" || t == "no" || t == "n" || t == "0") return false;
+  return std::nullopt;
+}
+
+constexpr std::string_view pg_catalog_functions[] = {
+#include "pg_catalog_functions.inc"
+};
+static_assert(std::is_sorted(std::begin(pg_catalog_functions), std::end(pg_catalog_functions)));
+
+// Built-ins that leave session state behind which pgrelay neither tracks nor pins directly.
+// (set_config and the advisory locks are understood by name, see on_func_call.)
+constexpr std::string_view session_changing_builtins[] = {
+    "setseed",  // the session's random() sequence
+    "pg_replication_origin_session_setup", "pg_replication_origin_session_reset",
+    "pg_backup_start", "pg_start_backup",  // a non-exclusive backup belongs to the session
+    "pg_create_logical_replication_slot", "pg_create_physical_replication_slot",  // temporary slots
+};
+
+// Whether calling `schema.name` (schema empty: unqualified) is known to leave no session state.
+// An unqualified built-in name is taken as the built-in: search_path puts pg_catalog first unless
+// it names pg_catalog explicitly later, which applications do not do.
+bool harmless_function(std::string_view schema, std::string_view name) {
+  if (!schema.empty() && schema != "pg_catalog") return false;
+  if (std::find(std::begin(session_changing_builtins), std::end(session_changing_builtins), name) !=
+      std::end(session_changing_builtins)) {
+    return false;
+  }
+  return std::binary_search(std::begin(pg_catalog_functions), std::end(pg_catalog_functions), name);
 }
 
 constexpr int cursor_opt_hold = 0x0020;  // CURSOR_OPT_HOLD in parsenodes.h
@@ -112,19 +165,115 @@ std::size_t skip_blank(std::string_view s, std::size_t i) {
 
 void visit(const ProtobufCMessage* m, session_effects& fx);
 
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+// The word that ends just before `end` (after blanks), lowercased; empty if none.
+std::string_view word_before(std::string_view s, std::size_t end, std::size_t& start, std::string& buf) {
+  while (end > 0 && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
+  start = end;
+  while (start > 0 && ident_char(s[start - 1])) --start;
+  buf.clear();
+  for (std::size_t i = start; i < end; ++i) buf.push_back(ascii_lower(s[i]));
+  return buf;
+}
+
+// Words that may stand right before '(' without calling a function (VALUES (…), IN (…), AND (…)…),
+// sorted for binary search.
+constexpr std::string_view not_a_call[] = {
+    "all", "and", "any", "array", "as", "between", "by", "case", "cast", "check", "coalesce", "conflict",
+    "default", "distinct", "else", "except", "exists", "filter", "from", "greatest", "having", "in",
+    "intersect", "is", "join", "key", "lateral", "least", "like", "limit", "not", "nullif", "offset", "on",
+    "or", "over", "references", "returning", "row", "select", "set", "some", "then", "union", "unique",
+    "using", "values", "when", "where", "with", "within",
+};
+static_assert(std::is_sorted(std::begin(not_a_call), std::end(not_a_call)));
+
+// Whether a '(' may follow a function name. Any doubt says yes: it only costs one parse of that
+// text (the result is cached). A column list after INSERT INTO t / CREATE TABLE t is no call.
+bool may_call_function(std::string_view sql) {
+  std::string word;
+  std::string before;
+  for (auto p = sql.find('('); p != std::string_view::npos; p = sql.find('(', p + 1)) {
+    std::size_t end = p;
+    while (end > 0 && std::isspace(static_cast<unsigned char>(sql[end - 1]))) --end;
+    if (end == 0) continue;
+    const char c = sql[end - 1];
+    if (std::strchr("(,=<>+-*|!~%^&;[:", c)) continue;  // an operator or a list: grouping parentheses
+    if (!ident_char(c)) return true;                    // a quoted name, a comment…
+    std::size_t start = 0;
+    auto w = word_before(sql, end, start, word);
+    if (std::binary_search(std::begin(not_a_call), std::end(not_a_call), w)) continue;
+    std::size_t ignored = 0;
+    auto prev = word_before(sql, start, ignored, before);
+    if (prev == "into" || prev == "table" || prev == "exists") continue;
+    return true;
+  }
+  return false;
+}
+
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// set_config(name, value, is_local): a SET when is_local is false, replayed like one.
+void on_set_config(const PgQuery__FuncCall* fc, session_effects& fx) {
+  auto name = fc->n_args == 3 ? constant_value(fc->args[0]) : std::nullopt;
+  if (!name) {
+    fx.opaque = true;  // which setting is unknown: only the server can say
+    return;
+  }
+  auto is_local = constant_bool(fc->args[2]);
+  if (is_local == true) return;  // ends with the transaction
+  auto key = lower(*name);
+  if (key == "role" || key == "session_authorization") {
+    fx.set_role = true;
+    return;
+  }
+  if (fx.set_by_function) {
+    fx.opaque = true;  // one tracked setting per statement: a second one is read back whole
+    return;
+  }
+  auto value = constant_value(fc->args[1]);
+  fx.set = true;
+  fx.set_by_function = true;
+  fx.set_name = std::move(key);
+  fx.set_value_unknown = !value || !is_local.has_value();  // a computed is_local may be true
+  if (!fx.set_value_unknown) fx.set_value = std::move(*value);
+}
 
 void on_func_call(const PgQuery__FuncCall* fc, session_effects& fx) {
   if (fc->n_funcname == 0) return;
   const auto* last = fc->funcname[fc->n_funcname - 1];
   if (last->node_case != PG_QUERY__NODE__NODE_STRING) return;
   std::string_view name = last->string->sval;
+  std::string_view schema;
+  if (fc->n_funcname >= 2) {
+    const auto* s = fc->funcname[fc->n_funcname - 2];
+    schema = s->node_case == PG_QUERY__NODE__NODE_STRING ? std::string_view(s->string->sval) : "?";
+  }
   // Transaction-level variants (pg_advisory_xact_lock…) end with the transaction: harmless.
   if (name == "pg_advisory_lock" || name == "pg_advisory_lock_shared" || name == "pg_try_advisory_lock" ||
       name == "pg_try_advisory_lock_shared") {
     fx.advisory_lock = true;
   } else if (name.starts_with("pg_advisory_unlock")) {
     fx.advisory_unlock = true;
+  } else if (name == "set_config" && (schema.empty() || schema == "pg_catalog")) {
+    on_set_config(fc, fx);
+  } else if (!harmless_function(schema, name)) {
+    fx.opaque = true;
   }
+}
+
+// pg_temp names this session's temporary schema; pg_temp_N one by number.
+bool is_temp_schema(std::string_view schema) {
+  if (schema == "pg_temp") return true;
+  if (!schema.starts_with("pg_temp_") || schema.size() == 8) return false;
+  return std::all_of(schema.begin() + 8, schema.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 void visit(const ProtobufCMessage* m, session_effects& fx) {
@@ -135,14 +284,14 @@ void visit(const ProtobufCMessage* m, session_effects& fx) {
   } else if (d == &pg_query__range_var__descriptor) {
     const auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
     if (rv->relpersistence && std::strcmp(rv->relpersistence, "t") == 0) fx.temp_table = true;
+    if (rv->schemaname && is_temp_schema(rv->schemaname)) fx.temp_table = true;
+  } else if (d == &pg_query__string__descriptor) {
+    // A qualified name part (functions, types, sequences: CREATE FUNCTION pg_temp.f …).
+    if (is_temp_schema(reinterpret_cast<const PgQuery__String*>(m)->sval)) fx.temp_table = true;
+  } else if (d == &pg_query__a__const__descriptor) {
+    return;  // a literal: its text names nothing
   }
   detail::for_each_child(m, [&](const ProtobufCMessage* child) { visit(child, fx); });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 void on_statement(const PgQuery__Node* n, session_effects& fx) {
@@ -150,6 +299,10 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
     case PG_QUERY__NODE__NODE_LISTEN_STMT: fx.listen = true; break;
     case PG_QUERY__NODE__NODE_PREPARE_STMT: fx.sql_prepare = true; break;
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT: fx.transaction_control = true; break;
+    // Code pgrelay cannot read (a DO body, a procedure, a loaded library): the server is examined.
+    case PG_QUERY__NODE__NODE_DO_STMT:
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_LOAD_STMT: fx.opaque = true; break;
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: {
       const char* name = n->deallocate_stmt->name;
       if (!name || !*name) {
@@ -199,16 +352,16 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
 }  // namespace
 
 bool may_have_session_effects(std::string_view sql) {
-  static constexpr std::array<std::string_view, 8> starters{"set",     "reset",   "listen",  "prepare",
-                                                            "deallocate", "discard", "declare", "create"};
-  if (mentions_temp_or_advisory(sql)) return true;
+  static constexpr std::array<std::string_view, 11> starters{
+      "set", "reset", "listen", "prepare", "deallocate", "discard", "declare", "create", "do", "call", "load"};
+  if (mentions_temp_or_advisory(sql) || may_call_function(sql)) return true;
   std::size_t i = 0;
   for (;;) {
     i = skip_blank(sql, i);
     if (i >= sql.size()) return false;
     // Every starter begins with one of these letters: a plain SELECT is ruled out at once.
     const char c = ascii_lower(sql[i]);
-    if (c == 's' || c == 'r' || c == 'l' || c == 'p' || c == 'd' || c == 'c') {
+    if (c == 's' || c == 'r' || c == 'l' || c == 'p' || c == 'd' || c == 'c') {  // see `starters`
       for (auto w : starters) {
         if (ieq_prefix(sql, i, w)) return true;
       }

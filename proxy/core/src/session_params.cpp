@@ -100,6 +100,35 @@ std::string quote_literal(std::string_view value) {
   return out;
 }
 
+std::string quote_ident(std::string_view ident) {
+  std::string out;
+  out.reserve(ident.size() + 2);
+  out.push_back('"');
+  for (char c : ident) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string quote_param_name(std::string_view name) {
+  std::string out;
+  for (;;) {
+    auto dot = name.find('.');
+    out += quote_ident(name.substr(0, dot));
+    if (dot == std::string_view::npos) return out;
+    out.push_back('.');
+    name.remove_prefix(dot + 1);
+  }
+}
+
+std::string reset_sql(std::string_view name) { return "RESET " + quote_param_name(name) + ";"; }
+
+std::string set_config_sql(std::string_view name, std::string_view value) {
+  return "SELECT pg_catalog.set_config(" + quote_literal(name) + ", " + quote_literal(value) + ", false)";
+}
+
 std::string plan_param_sync(const param_map& wanted, const param_map& baseline, param_map& applied) {
   std::string sets;
   std::string resets;
@@ -113,11 +142,11 @@ std::string plan_param_sync(const param_map& wanted, const param_map& baseline, 
     applied[name] = value;
   }
   for (auto it = applied.begin(); it != applied.end();) {
-    if (wanted.contains(it->first) || !is_plain_param_name(it->first)) {
+    if (wanted.contains(it->first)) {
       ++it;
       continue;
     }
-    resets += "RESET " + it->first + ";";
+    resets += reset_sql(it->first);
     it = applied.erase(it);
   }
   if (sets.empty()) return resets;

@@ -46,7 +46,8 @@ TEST_CASE("plan_param_sync sets what differs and resets what the client does not
   // Another client that wants none of it: reset both.
   param_map plain{{"timezone", "UTC"}};
   auto reset = plan_param_sync(plain, baseline, applied);
-  CHECK(reset == "RESET application_name;RESET statement_timeout;");
+  // Every name part is quoted: a reserved word (some.var) must not be a syntax error.
+  CHECK(reset == "RESET \"application_name\";RESET \"statement_timeout\";");
   CHECK(applied.empty());
 }
 
@@ -70,4 +71,21 @@ TEST_CASE("server facts are never carried between servers") {
   CHECK(is_server_fact("is_superuser"));
   CHECK_FALSE(is_server_fact("application_name"));
   CHECK_FALSE(is_server_fact("timezone"));
+}
+
+TEST_CASE("quote_ident quotes every part of a setting name", "[core][session_params]") {
+  CHECK(quote_ident("var") == "\"var\"");
+  CHECK(quote_ident("we\"ird") == "\"we\"\"ird\"");
+  CHECK(quote_param_name("some.var") == "\"some\".\"var\"");
+  CHECK(quote_param_name("my$app.tenant") == "\"my$app\".\"tenant\"");
+  CHECK(quote_param_name("search_path") == "\"search_path\"");
+  CHECK(reset_sql("some.var") == "RESET \"some\".\"var\";");
+  CHECK(set_config_sql("some.var", "it's") == "SELECT pg_catalog.set_config('some.var', 'it''s', false)");
+}
+
+TEST_CASE("plan_param_sync resets names that are reserved words or odd", "[core][session_params]") {
+  param_map applied{{"some.var", "yay"}, {"my$app.tenant", "a"}};
+  auto sql = plan_param_sync({}, {}, applied);
+  CHECK(sql == "RESET \"my$app\".\"tenant\";RESET \"some\".\"var\";");
+  CHECK(applied.empty());
 }

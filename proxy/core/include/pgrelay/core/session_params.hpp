@@ -38,4 +38,18 @@ std::string plan_param_sync(const param_map& wanted, const param_map& baseline, 
 // 'value' with quotes doubled: a SQL string literal.
 std::string quote_literal(std::string_view value);
 
+// "ident" with double quotes doubled. Always quoted: a keyword list would have to follow every
+// Postgres release, and a quoted lowercase name means the same as the bare one.
+std::string quote_ident(std::string_view ident);
+
+// A setting name as SQL: each dotted part quoted ("some"."var"), so reserved words and `$` pass.
+// Postgres compares setting names case-insensitively, so quoting never changes which one is meant.
+std::string quote_param_name(std::string_view name);
+
+// `RESET "a"."b";` for any setting name.
+std::string reset_sql(std::string_view name);
+
+// The statement that sets `name` to `value` for the session, for any name and value.
+std::string set_config_sql(std::string_view name, std::string_view value);
+
 }  // namespace pgrelay::core
