@@ -194,8 +194,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   }
   if (fx.discard_all || fx.deallocate_all) {
     statements_->clear();
-    server.statements_.prepared.clear();
-    server.statements_.generation.clear();
+    server.statements_.forget_all();
   }
   if (fx.deallocate && fx.statements == 1) {
     if (auto id = statements_->find(fx.name)) {

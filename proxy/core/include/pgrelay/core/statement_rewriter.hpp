@@ -26,10 +26,14 @@ struct server_statement_state {
     generation.erase(id);
     prepared_at.erase(id);
   }
-  void clear() {
+  // DISCARD ALL / DEALLOCATE ALL: the server has none of them any more.
+  void forget_all() {
     prepared.clear();
     generation.clear();
     prepared_at.clear();
+  }
+  void clear() {
+    forget_all();
     responses.clear();
   }
 };
