@@ -106,6 +106,14 @@ std::optional<pin_reason> pin_reason_named(std::string_view name) {
   return std::nullopt;
 }
 
+// Raised by the server, so the error has Postgres's own transaction semantics.
+std::string missing_statement_sql(std::string_view name) {
+  std::string message = "prepared statement \"" + std::string(name) + "\" does not exist";
+  if (message.find('$') != std::string::npos) message = "prepared statement does not exist";
+  return "DO $pgrelay$BEGIN RAISE EXCEPTION USING ERRCODE = '26000', MESSAGE = " + core::quote_literal(message) +
+         "; END$pgrelay$";
+}
+
 const router::session_effects& effects_of(worker& w, std::string_view sql) {
   auto it = w.effects_cache_.find(sql);
   if (it != w.effects_cache_.end()) return it->second;
@@ -202,6 +210,10 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
       v.prepare_first = *id;
       v.replacement_sql = "DEALLOCATE " + core::server_statement_name(*id);
       statements_->forget(fx.name);
+    } else if (core::is_reserved_statement_name(fx.name)) {
+      // One of the statements clients share: as on a direct connection, it does not exist.
+      v.replacement_sql = missing_statement_sql(fx.name);
+      v.reject = true;  // also when it comes as a Parse
     }
   }
   return v;

@@ -78,3 +78,41 @@ def test_parse_after_ddl_gets_the_new_result_type(cluster, pgrelay):
                 b.close()
     finally:
         a.close()
+
+
+def test_shared_statement_names_are_not_another_clients_to_use(cluster, pgrelay):
+    """The names pgrelay gives shared statements on a server are visible in
+    pg_prepared_statements; a client that names one it never defined reaches nothing (26000 or,
+    for Close, nothing to close), and the owner keeps using it."""
+    relay = pgrelay({"pool": {"size": 1}})
+    a = RawClient(relay.port)
+    b = RawClient(relay.port)
+    try:
+        assert not errors(parse_bind_execute(a, "mine", "SELECT 'a-owns-this'", []))
+        names = [m[1] for m in b.simple_query("SELECT name FROM pg_prepared_statements") if m[0] == b"D"]
+        assert names, "the shared statement is not on the server"
+        shared = names[0][6:].decode()
+        assert shared.startswith("pgrelay_")
+        got = errors(b.simple_query(f"DEALLOCATE {shared}"))
+        assert [e.get("C") for e in got] == ["26000"], got
+        body = b"\0" + shared.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0)
+        b.send(message(b"B", body) + message(b"E", b"\0" + struct.pack("!i", 0)) + message(b"S"))
+        out = []
+        while not out or out[-1][0] != b"Z":
+            out.append(b.read(10))
+        assert [e.get("C") for e in errors(out)] == ["26000"], out
+        b.send(message(b"C", b"S" + shared.encode() + b"\0") + message(b"S"))
+        out = []
+        while not out or out[-1][0] != b"Z":
+            out.append(b.read(10))
+        assert [m[0] for m in out] == [b"3", b"Z"], out
+        # The owner's statement is still there and still its own.
+        a.send(message(b"B", b"\0mine\0" + struct.pack("!hhh", 0, 0, 0)) +
+               message(b"E", b"\0" + struct.pack("!i", 0)) + message(b"S"))
+        out = []
+        while not out or out[-1][0] != b"Z":
+            out.append(a.read(10))
+        assert not errors(out) and any(m[0] == b"D" and b"a-owns-this" in m[1] for m in out), out
+    finally:
+        a.close()
+        b.close()

@@ -3,7 +3,16 @@
 
 namespace pgrelay::core {
 
-std::string server_statement_name(statement_id id) { return "pgrelay_" + std::to_string(id); }
+namespace {
+constexpr std::string_view reserved_prefix = "pgrelay_";
+}  // namespace
+
+std::string server_statement_name(statement_id id) { return std::string(reserved_prefix) + std::to_string(id); }
+
+bool is_reserved_statement_name(std::string_view name) { return name.starts_with(reserved_prefix); }
+
+// "pgrelay_" followed by something that is not a number is never a server statement's name.
+std::string shielded_statement_name(std::string_view name) { return std::string(reserved_prefix) + std::string(name); }
 
 statement_id statement_registry::intern(std::string_view sql, std::string_view param_types) {
   std::string key;

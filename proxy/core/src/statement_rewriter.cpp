@@ -97,7 +97,10 @@ statement_rewriter::action statement_rewriter::on_bind(std::string_view body, st
   if (pr::parse_bind(body, b) && !b.statement.empty()) found = client_.lookup(b.statement);
   if (!found) {
     server_.responses.push(request_kind::bind);
-    return action::forward_raw;
+    if (!is_reserved_statement_name(b.statement)) return action::forward_raw;
+    pr::message_writer w(out);
+    w.begin('B').cstring(b.portal).cstring(shielded_statement_name(b.statement)).bytes(b.rest).end();
+    return action::replaced;
   }
   ensure_prepared(found->id, out, found->parsed_at);
   pr::message_writer w(out);
@@ -119,7 +122,9 @@ statement_rewriter::action statement_rewriter::on_describe(std::string_view body
   auto found = t.name.empty() ? std::nullopt : client_.lookup(t.name);
   if (!found) {
     server_.responses.push(request_kind::describe_statement);
-    return action::forward_raw;
+    if (!is_reserved_statement_name(t.name)) return action::forward_raw;
+    pr::build::describe(out, 'S', shielded_statement_name(t.name));
+    return action::replaced;
   }
   ensure_prepared(found->id, out, found->parsed_at);
   pr::build::describe(out, 'S', server_statement_name(found->id));
@@ -129,8 +134,10 @@ statement_rewriter::action statement_rewriter::on_describe(std::string_view body
 
 statement_rewriter::action statement_rewriter::on_close(std::string_view body) {
   pr::target_view t;
-  if (pr::parse_describe_or_close(body, t) && t.kind == 'S' && !t.name.empty() && client_.forget(t.name)) {
-    // Other clients may share it: the server keeps it, the client is told it is gone.
+  if (pr::parse_describe_or_close(body, t) && t.kind == 'S' && !t.name.empty() &&
+      (client_.forget(t.name) || is_reserved_statement_name(t.name))) {
+    // Other clients may share it: the server keeps it, the client is told it is gone (as
+    // Postgres answers a Close of a name that does not exist).
     server_.responses.push(request_kind::synthetic_close_complete);
     return action::swallowed;
   }

@@ -137,3 +137,38 @@ TEST_CASE("a copy prepared before a client's Parse is prepared again before that
   statement_rewriter(b, reg, old_server).on_frame('B', body_of(bind_b), out);
   CHECK(describe_stream(out) == "B:pgrelay_1 ");
 }
+
+TEST_CASE("names of pgrelay's shared statements reach none of them unless the client defined them") {
+  statement_registry reg;
+  server_statement_state server;
+  client_statements owner(reg), other(reg);
+  std::string parse_msg, out;
+  pr::build::parse(parse_msg, "s1", "select 1");
+  statement_rewriter(owner, reg, server).on_frame('P', body_of(parse_msg), out);
+  REQUIRE(server.prepared.contains(1));
+  server.responses.clear();
+
+  statement_rewriter r(other, reg, server);
+  std::vector<std::string_view> none;
+  std::string bind_msg, describe_msg, close_msg;
+  pr::build::bind_text(bind_msg, "", "pgrelay_1", none);
+  pr::build::describe(describe_msg, 'S', "pgrelay_1");
+  pr::build::close(close_msg, 'S', "pgrelay_1");
+  out.clear();
+  CHECK(r.on_frame('B', body_of(bind_msg), out) == statement_rewriter::action::replaced);
+  CHECK(r.on_frame('D', body_of(describe_msg), out) == statement_rewriter::action::replaced);
+  CHECK(describe_stream(out) == "B:pgrelay_pgrelay_1 D ");
+  // Closing it is answered by pgrelay, as Postgres answers a Close of a name it does not have.
+  out.clear();
+  CHECK(r.on_frame('C', body_of(close_msg), out) == statement_rewriter::action::swallowed);
+  CHECK(out.empty());
+  CHECK(server.prepared.contains(1));
+  // A client's own names are its own, whatever they look like.
+  std::string own_parse, own_bind;
+  pr::build::parse(own_parse, "pgrelay_1", "select 2");
+  pr::build::bind_text(own_bind, "", "pgrelay_1", none);
+  out.clear();
+  r.on_frame('P', body_of(own_parse), out);
+  r.on_frame('B', body_of(own_bind), out);
+  CHECK(describe_stream(out) == "P:pgrelay_2 B:pgrelay_2 ");
+}

@@ -16,6 +16,11 @@ using statement_id = std::uint64_t;
 
 // The name a statement has on every server: ids are never reused, so a name never changes meaning.
 std::string server_statement_name(statement_id id);
+// Names of that form belong to pgrelay. A client that uses one it never defined must reach no
+// shared statement: it gets a name that no server statement has (so Postgres answers 26000,
+// as on a direct connection).
+bool is_reserved_statement_name(std::string_view name);
+std::string shielded_statement_name(std::string_view name);
 
 // Pool-wide: identical statements share one id. Entries live while some client refers to them.
 class statement_registry {
