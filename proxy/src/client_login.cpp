@@ -215,8 +215,10 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
   if (replication) {
-    co_await relay_replication(packet);
-    co_return false;
+    // Relayed by run() once login is over: a stream is no login and has no login deadline.
+    replication_params_.emplace();
+    for (const auto& [name, value] : packet.params) replication_params_->emplace_back(name, value);
+    co_return true;
   }
 
   primary_pool_ = pool_ = worker_.pool_for(database_, user_);
@@ -384,14 +386,16 @@ awaitable<bool> client_session::establish_parameters() {
   co_return co_await write_client({});
 }
 
-awaitable<void> client_session::relay_replication(const pr::startup_packet& packet) {
+awaitable<void> client_session::relay_replication() {
   // Logical decoding and physical streaming are one long session each: never pooled, always
   // to the primary, with the client's own startup parameters, counted on their own.
   const auto& db = db_config();
   server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
                        db.server_user.empty() ? user_ : db.server_user, db.server_password, {},
                        worker_.current_tls(), config_->tls.server_allow_password_without_tls};
-  for (const auto& [name, value] : packet.params) {
+  std::string mode;
+  for (const auto& [name, value] : *replication_params_) {
+    if (name == "replication") mode = value;
     if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
   }
   server_connection server(socket_.get_executor());
@@ -401,7 +405,7 @@ awaitable<void> client_session::relay_replication(const pr::startup_packet& pack
     co_return;
   }
   worker_.shared_.replication_connections.fetch_add(1);
-  spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(packet.param("replication")),
+  spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(mode),
                db.primary.to_string());
   for (const auto& [name, value] : server.reported_) {
     auto n = server.reported_names_.find(name);

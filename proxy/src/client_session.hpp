@@ -102,7 +102,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> authenticate(const std::string& user);
   awaitable<bool> establish_parameters();
   awaitable<void> handle_cancel_request(std::int32_t pid, std::string key);
-  awaitable<void> relay_replication(const protocol::startup_packet& packet);
+  awaitable<void> relay_replication();
+  // A replication connection's startup parameters, set by login(): it is relayed, not pooled.
+  std::optional<std::vector<std::pair<std::string, std::string>>> replication_params_;
 
   // client_session.cpp
   awaitable<bool> read_request_unit();

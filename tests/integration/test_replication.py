@@ -40,3 +40,13 @@ def test_replication_refused_by_server_is_reported(cluster, pgrelay):
     r = replication_psql(relay.port, "true", "IDENTIFY_SYSTEM")
     assert r.returncode != 0
     assert "replication" in r.stderr.lower()
+
+
+def test_replication_stream_outlives_the_login_deadline(cluster, pgrelay):
+    """auth_timeout bounds the login only: a walsender session that runs longer is relayed
+    until it ends (it was cut at auth_timeout)."""
+    relay = pgrelay(overrides={"auth_timeout": "1s",
+                               "databases": {"app": {"server_user": "admin", "server_password": "admin"}}})
+    r = replication_psql(relay.port, "database", "SELECT 'still here' FROM pg_sleep(2.5)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "still here"
