@@ -131,10 +131,11 @@ void client_session::on_shutdown() {
 
 void client_session::log_slow_request(clock::duration took) {
   auto ms = std::chrono::duration<double, std::milli>(took).count();
-  // Literals are replaced by '?': parameter values and secrets never reach the log.
+  // Literals and dollar-quoted bodies are emptied and control bytes escaped: parameter values
+  // and secrets never reach the log, and a statement cannot forge a log line.
   keep_request_text();
   auto text = request_copy_.empty() ? std::string("(no statement text: prepared or fast-path)")
-                                    : router::literal_free_key(request_copy_);
+                                    : core::log_escape(router::log_safe_statement(request_copy_), 2000);
   spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
                core::log_escape(user_), core::log_escape(database_),
                peer_, server_ ? server_->address_.to_string() : std::string("-"), text);
@@ -174,6 +175,10 @@ awaitable<void> client_session::run() {
     co_return;
   }
   if (!*logged_in) co_return;
+  if (replication_params_) {
+    co_await relay_replication();
+    co_return;
+  }
   if (admin_) {
     spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(user_));
     co_await run_console();

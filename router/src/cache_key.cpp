@@ -79,7 +79,15 @@ std::string literal_free_key(std::string_view s) {
   return out;
 }
 
-void literal_free_key(std::string_view s, std::string& out) {
+void literal_free_key(std::string_view s, std::string& out) { scrub_literals(s, out, false); }
+
+std::string log_safe_statement(std::string_view sql) {
+  std::string out;
+  scrub_literals(sql, out, true);
+  return out;
+}
+
+void scrub_literals(std::string_view s, std::string& out, bool for_log) {
   out.clear();
   out.reserve(s.size() + 2);
   std::size_t i = 0;
@@ -115,8 +123,9 @@ void literal_free_key(std::string_view s, std::string& out) {
       auto end = skip_string(s, i, escaped);
       if (end == std::string_view::npos) {
         // Unterminated: the text cannot parse, so it must not share a key (and the cached
-        // classification) with a terminated literal. Keep the rest verbatim.
-        out.append(s.substr(i));
+        // classification) with a terminated literal. Keep the rest verbatim, except in a log
+        // line (a statement cut short there may end inside a secret).
+        out.append(for_log ? std::string_view("'") : s.substr(i));
         end = s.size();
       } else {
         out += "''";
@@ -131,7 +140,11 @@ void literal_free_key(std::string_view s, std::string& out) {
         auto delim = s.substr(i, close - i + 1);
         auto end = s.find(delim, close + 1);
         end = end == std::string_view::npos ? s.size() : end + delim.size();
-        out.append(s.substr(i, end - i));
+        if (for_log) {
+          out.append(delim).append(delim);  // $tag$$tag$: an empty body, like '' for strings
+        } else {
+          out.append(s.substr(i, end - i));
+        }
         i = end;
       } else {
         out.push_back(c);

@@ -1,6 +1,7 @@
 """Operating pgrelay: the admin console (psql and psycopg), /metrics, /healthz, /readyz, reload
 on SIGHUP and RELOAD, graceful shutdown, and systemd notifications."""
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 
 from conftest import dsn, free_port, wait_for_port
-from helpers_core import LoginError, RawClient, assert_sqlstate
+from helpers_core import LoginError, RawClient, assert_sqlstate, wait_for
 from test_routing import CHECK, wait_until
 
 
@@ -428,6 +429,21 @@ def test_json_logs_parse_and_never_carry_secrets_or_values(cluster, pgrelay):
         assert secret not in relay.log(), secret
 
 
+def test_slow_request_log_drops_dollar_quoted_bodies_and_cannot_forge_lines(cluster, pgrelay):
+    relay = pgrelay(overrides={"log": {"format": "text", "level": "info", "slow_query": "50ms"}})
+    with psycopg.connect(relay.dsn(), autocommit=True) as c:
+        c.execute("select pg_sleep(0.1), $$dollar-secret-4321$$ as a, $pw$tagged-secret-8765$pw$ as b,\n"
+                  "'x' as c -- 2026-01-01 00:00:00.000 error [1] forged line")
+    relay.stop()
+    log = relay.log()
+    slow = [l for l in log.splitlines() if "slow request" in l]
+    assert len(slow) == 1, log[-2000:]
+    assert "pg_sleep" in slow[0] and "$pw$$pw$" in slow[0]
+    for secret in ("dollar-secret-4321", "tagged-secret-8765"):
+        assert secret not in log, secret
+    assert not any(l.lstrip().startswith("2026-01-01") for l in log.splitlines()), "a statement forged a log line"
+
+
 def test_sigterm_during_pgbench_keeps_every_commit_pgbench_counted(cluster, pgrelay, tmp_path):
     relay = pgrelay(overrides={"pool": {"size": 4}, "shutdown_timeout": "5s"})
     with psycopg.connect(cluster.primary_dsn(), autocommit=True) as p:
@@ -449,3 +465,32 @@ def test_sigterm_during_pgbench_keeps_every_commit_pgbench_counted(cluster, pgre
         rows_on_primary = p.execute("select count(*) from shutdown_bench").fetchone()[0]
     # every transaction pgbench counted as done was acknowledged, so it is on the primary
     assert rows_on_primary >= processed, (rows_on_primary, processed)
+
+
+def sighup_handled(pid: int) -> bool:
+    """SIGHUP is caught or ignored by the process (its disposition in /proc/PID/status)."""
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        return False
+    masks = dict(l.split(":\t", 1) for l in status.splitlines() if l.startswith(("SigIgn", "SigCgt")))
+    return any(int(masks.get(k, "0"), 16) & (1 << (signal.SIGHUP - 1)) for k in ("SigIgn", "SigCgt"))
+
+
+def test_reload_signals_during_startup_are_not_fatal(pgrelay):
+    """A reload sent while pgrelay starts (as soon as the port answers, as the test harness and
+    an impatient operator do) is not fatal. Before main() runs nothing can catch a signal; from
+    the start of run_proxy SIGHUP is ignored until the signal_set takes it over, before the
+    first listen (the suite once lost a pgrelay to a SIGHUP between listen and signal_set)."""
+    relay = pgrelay(wait=False)
+    assert wait_for(lambda: sighup_handled(relay.proc.pid) or not relay.alive(), 15)
+    deadline = time.monotonic() + 15
+    while relay.alive() and time.monotonic() < deadline:
+        relay.signal(signal.SIGHUP)
+        with contextlib.suppress(OSError):
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=0.2):
+                break
+    relay.signal(signal.SIGHUP)
+    assert relay.alive(), f"pgrelay died of an early SIGHUP:\n{relay.log()[-2000:]}"
+    with psycopg.connect(relay.dsn(), autocommit=True) as c:
+        assert c.execute("select 'serving'").fetchone()[0] == "serving"

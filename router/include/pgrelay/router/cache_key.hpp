@@ -13,6 +13,11 @@ namespace pgrelay::router {
 std::string literal_free_key(std::string_view sql);
 // The same, written into `out` (cleared first; its capacity is reused).
 void literal_free_key(std::string_view sql, std::string& out);
+// For logs: as literal_free_key, and dollar-quoted bodies and unterminated strings emptied
+// too (a password in ALTER ROLE … PASSWORD $$…$$, a statement cut short inside a literal).
+std::string log_safe_statement(std::string_view sql);
+// Both of the above; `for_log` selects the second.
+void scrub_literals(std::string_view sql, std::string& out, bool for_log);
 
 }  // namespace pgrelay::router
 
