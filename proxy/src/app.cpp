@@ -148,6 +148,9 @@ void warn_about_restart_only_changes(const conf::config& before, const conf::con
 }  // namespace
 
 int run_proxy(const std::string& config_path) {
+  // Until the signal_set below takes SIGHUP over, a reload (systemd, a test) must not end the
+  // process: the configuration about to be read is the one it asks for.
+  std::signal(SIGHUP, SIG_IGN);
   auto initial = load_everything(config_path);
   if (!initial.problems.empty()) {
     std::cerr << initial.problems;
@@ -165,6 +168,9 @@ int run_proxy(const std::string& config_path) {
   std::vector<std::unique_ptr<worker>> workers;
   for (std::size_t i = 0; i < shared.worker_count; ++i) workers.push_back(std::make_unique<worker>(i, shared));
   for (auto& w : workers) shared.workers.push_back(w.get());
+  // Signals are taken on the first worker's loop, and caught from before the first listen: a
+  // reload sent as soon as the port answers (systemd, a test) is queued, not fatal.
+  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM, SIGHUP);
   std::shared_ptr<void> http;
   try {
     for (auto& w : workers) w->start_listening();
@@ -246,8 +252,6 @@ int run_proxy(const std::string& config_path) {
     });
   };
 
-  // Signals are taken on the first worker's loop.
-  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {

@@ -101,7 +101,12 @@ awaitable<void> serve_one(worker& w, tcp::socket socket) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) +
                     "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
                     "\r\nConnection: close\r\n\r\n" + r.body;
-  (void)co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+  // A scraper that stops reading must not keep the connection and its buffer for ever.
+  auto write_all = [&]() -> awaitable<bool> {
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+    co_return !ec && n == out.size();
+  };
+  (void)co_await with_timeout<bool>(write_all(), request_timeout);
   error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
 }
@@ -210,7 +215,11 @@ std::shared_ptr<void> start_http_endpoint(worker& w, const conf::endpoint& addre
         for (;;) {
           auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
           if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
-          if (ec) continue;
+          if (ec) {
+            spdlog::warn("http endpoint: accept failed: {}", ec.message());
+            co_await pause_after_accept_error();
+            continue;
+          }
           asio::co_spawn(w.io_, serve_one(w, std::move(socket)), asio::detached);
         }
       },

@@ -42,8 +42,7 @@ awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp::accep
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer t(w.io_, millis(50));  // e.g. out of file descriptors: back off
-      co_await t.async_wait(use_tuple);
+      co_await pause_after_accept_error();
       continue;
     }
     error_code ignored;
@@ -60,8 +59,7 @@ awaitable<void> accept_unix(worker& w, std::shared_ptr<acceptor_holder<unix_stre
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer t(w.io_, millis(50));
-      co_await t.async_wait(use_tuple);
+      co_await pause_after_accept_error();
       continue;
     }
     spawn_session(w, stream_socket(std::move(s)), "unix");

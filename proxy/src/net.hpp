@@ -31,4 +31,11 @@ awaitable<std::optional<T>> with_timeout(awaitable<T> op, millis limit) {
   co_return std::nullopt;
 }
 
+// After a failed accept (most often: out of file descriptors) the next call would fail at once
+// again: an accept loop waits this long before it retries, so it never spins.
+inline awaitable<void> pause_after_accept_error() {
+  asio::steady_timer t(co_await asio::this_coro::executor, millis(50));
+  co_await t.async_wait(use_tuple);
+}
+
 }  // namespace pgrelay::proxy
