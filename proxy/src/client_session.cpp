@@ -249,6 +249,13 @@ awaitable<void> client_session::run() {
       if (!co_await after_quiet_point()) break;
       continue;
     }
+    if (end == relay_end::cut_frame) {
+      // Its server holds half a frame it would ignore: close it, drop the rest here.
+      spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id_);
+      client_frames_.drop_rest_of_frame();
+      release_server(false);
+      continue;
+    }
     co_await end_session(end);
     break;
   }

@@ -94,6 +94,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     server_eof,
     idle_timeout,
     query_timeout,
+    cut_frame,         // the server is quiet but holds part of a client frame that is slow to end
   };
 
   // client_login.cpp

@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version") {
-    std::cout << "pgrelay 0.1.0\n";
+    std::cout << "pgrelay " PGRELAY_VERSION "\n";  // the one version: CMake's project()
     return 0;
   }
   if (cmd == "--check-config") {

@@ -23,6 +23,10 @@ namespace pr = pgrelay::protocol;
 namespace {
 
 constexpr millis cancel_grace{5000};
+// How long a quiet server waits for the rest of a client frame it would ignore anyway before it
+// is closed instead (the rest is then dropped by pgrelay): the tail of an ordinary frame arrives
+// well within it, and a client that stalls mid-frame holds nobody's server for longer.
+constexpr millis cut_frame_grace{500};
 
 bool wanted_from_server(char t) {
   // '1' and '3' may have to be dropped, which needs them whole (they are 5 bytes).
@@ -112,6 +116,7 @@ struct client_session::relay_state {
   std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
   std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
   bool cancel_sent = false;    // query_timeout: a CancelRequest went out
+  std::optional<clock::time_point> cut_since;  // held only by a cut client frame since then
 
   // Ready for the next relay(); the plans' capacity stays.
   void reset() {
@@ -120,6 +125,7 @@ struct client_session::relay_state {
     to_client.clear();
     client_pos = server_pos = 0;
     cancel_sent = false;
+    cut_since.reset();
   }
 };
 
@@ -459,6 +465,11 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
     }
     if (!wake || deadline < *wake) wake = deadline;
   }
+  if (st.cut_since) {
+    auto deadline = *st.cut_since + cut_frame_grace;
+    if (now >= deadline && !server_write_.busy) return relay_end::cut_frame;
+    if (!wake || deadline < *wake) wake = deadline;
+  }
   if (wake) {
     arm_relay_timer(*wake);
   } else {
@@ -547,6 +558,11 @@ awaitable<client_session::relay_end> client_session::relay() {
     facts.server_bytes_left = !buf.empty();
     facts.writes_in_flight = server_write_.busy || client_write_.busy;
     facts.session_state = session_mode_ || (pinned() && !(pinned_only_by_advisory_locks() && advisory_recheck_));
+    if (!core::held_only_by_cut_frame(server.tracker_, facts)) {
+      st.cut_since.reset();
+    } else if (!st.cut_since && !session_mode_) {
+      st.cut_since = clock::now();
+    }
     if (core::may_hand_over(server.tracker_, facts)) {
       if (!server_read_.busy) break;  // released
       server.stream_.cancel();  // answered without the server (synthesized): stop listening

@@ -16,7 +16,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from conftest import dsn, free_port, wait_for_port
+from conftest import REPO_ROOT, dsn, free_port, pgrelay_bin, wait_for_port
 from helpers_core import LoginError, RawClient, assert_sqlstate, wait_for
 from test_routing import CHECK, wait_until
 
@@ -494,3 +494,14 @@ def test_reload_signals_during_startup_are_not_fatal(pgrelay):
     assert relay.alive(), f"pgrelay died of an early SIGHUP:\n{relay.log()[-2000:]}"
     with psycopg.connect(relay.dsn(), autocommit=True) as c:
         assert c.execute("select 'serving'").fetchone()[0] == "serving"
+
+
+def test_one_version_everywhere(pgrelay):
+    """`pgrelay --version` and the console's SHOW VERSION print the version CMake's project() sets."""
+    project = re.search(r"project\(pgrelay\s+VERSION\s+([0-9.]+)", (REPO_ROOT / "CMakeLists.txt").read_text())
+    assert project, "no VERSION in the top CMakeLists.txt project()"
+    out = subprocess.run([str(pgrelay_bin()), "--version"], capture_output=True, text=True, timeout=10)
+    assert out.stdout.strip() == f"pgrelay {project.group(1)}", out
+    relay = pgrelay()
+    with console(relay) as c:
+        assert rows(c, "SHOW VERSION")[0]["version"] == f"pgrelay {project.group(1)}"

@@ -174,3 +174,29 @@ def test_header_of_a_big_copydata_alone_does_not_reach_another_client(pgrelay, p
             assert other.value() == f"later-{i}"
     finally:
         a.close()
+
+
+def test_client_stalling_inside_an_ignored_frame_does_not_hold_the_server(cluster, pgrelay):
+    """COPY fails while the client's next CopyData frame is half sent, and the client then sends
+    nothing. Its server, which holds half a frame, is closed rather than held: a neighbour on the
+    same one-server pool gets a server, and the stalled client's later bytes are dropped as
+    Postgres would drop them."""
+    table = copy_table(cluster)
+    relay = pgrelay({"pool": {"size": 1}})
+    a = RawClient(relay.port, timeout=10)
+    try:
+        a.send(message(b"Q", f"COPY {table} FROM STDIN (FORMAT csv)".encode() + b"\0"))
+        m = a.read(10)
+        assert m is not None and m[0] == b"G", m
+        next_frame = copy_data(b"1\n" * 4096)
+        a.send(copy_data(b"-1\n") + next_frame[:100])
+        errors = [parse_error(b) for b in body_of(read_until_ready(a, 10), b"E")]
+        assert errors and errors[0].get("C") == "23514", errors
+        neighbour = Answer(relay.port, "SELECT 'neighbour-served'", 10)
+        neighbour.start()
+        assert neighbour.value() == "neighbour-served"
+        assert "stalled inside a frame" in relay.log()
+        a.send(next_frame[100:] + message(b"c"))
+        assert first_value(a.simple_query("SELECT 'a-after'", 10)) == "a-after"
+    finally:
+        a.close()

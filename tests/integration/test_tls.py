@@ -72,13 +72,13 @@ def primary_tls(cluster, certs):
         adm.execute(f"ALTER SYSTEM SET ssl_key_file = '{tls_dir / 'postgres.key'}'")
         adm.execute("ALTER SYSTEM SET ssl = on")
         adm.execute("SELECT pg_reload_conf()")
-    wait_for(lambda: _primary_ssl(cluster) == "on", timeout=15)
+    assert wait_for(lambda: _primary_ssl(cluster) == "on", timeout=15), "the primary did not turn ssl on"
     yield
     with admin(cluster) as adm:
         for name in ("ssl", "ssl_cert_file", "ssl_key_file"):
             adm.execute(f"ALTER SYSTEM RESET {name}")
         adm.execute("SELECT pg_reload_conf()")
-    wait_for(lambda: _primary_ssl(cluster) == "off", timeout=15)
+    assert wait_for(lambda: _primary_ssl(cluster) == "off", timeout=15), "the primary did not turn ssl off"
 
 
 def _primary_ssl(cluster) -> str:
@@ -199,7 +199,7 @@ def test_unsafe_key_file_refuses_to_start(pgrelay, certs, tmp_path):
 def test_reload_rejects_a_missing_certificate_and_keeps_serving(pgrelay, certs):
     relay = pgrelay(overrides=client_tls(certs, "allow"))
     relay.reload({"tls": {"client": {"cert": str(certs / "missing.crt")}}})
-    wait_for(lambda: "missing.crt" in relay.log(), timeout=10)
+    assert wait_for(lambda: "missing.crt" in relay.log(), timeout=10), "the failed reload was not logged"
     with connect(relay.dsn(sslmode="require", channel_binding="require")) as c:
         assert c.execute("SELECT 1").fetchone() == (1,)
 
@@ -213,7 +213,7 @@ def test_reload_rotates_the_certificate(pgrelay, certs, tmp_path):
         shutil.copy(certs / name, tmp_path / name)
     make_leaf(tmp_path, "rotated", "other-ca", "IP:127.0.0.1")
     relay.reload({"tls": {"client": {"cert": str(tmp_path / "rotated.crt"), "key": str(tmp_path / "rotated.key")}}})
-    wait_for(lambda: _connects(relay.dsn(**verify)), timeout=10)
+    assert wait_for(lambda: _connects(relay.dsn(**verify)), timeout=10), "the rotated certificate was not taken"
     with connect(relay.dsn(**verify, channel_binding="require")) as c:
         assert c.execute("SELECT 1").fetchone() == (1,)
 

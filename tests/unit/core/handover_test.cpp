@@ -202,3 +202,25 @@ TEST_CASE("nothing else ties a quiet server: each fact alone keeps it") {
   in_tx.on_server_frame('Z', 'T');
   CHECK_FALSE(may_hand_over(in_tx, {}));
 }
+
+TEST_CASE("a quiet server held only by a cut frame may be closed and the rest of the frame dropped") {
+  const auto big = frame('d', std::string(100000, 'x'));
+  leg l;
+  l.arrive(query("COPY t FROM STDIN"));
+  l.tracker.on_server_frame('G');
+  l.arrive(big.substr(0, 4000));
+  link_facts f;
+  f.client_mid_frame = l.cursor.mid_forwarded_frame();
+  CHECK_FALSE(pgrelay::core::held_only_by_cut_frame(l.tracker, f));  // the COPY still runs
+  l.tracker.on_server_frame('E');
+  l.tracker.on_server_frame('Z', 'I');
+  CHECK(pgrelay::core::held_only_by_cut_frame(l.tracker, f));
+  f.server_bytes_left = true;  // anything else that holds it still holds it
+  CHECK_FALSE(pgrelay::core::held_only_by_cut_frame(l.tracker, f));
+  // Closed: the rest of the frame never reaches any server, and the next query goes out whole.
+  l.cursor.drop_rest_of_frame();
+  CHECK(l.cursor.mid_dropped_frame());
+  const auto sent_before = l.sent.size();
+  l.arrive(big.substr(4000) + query("SELECT 1"));
+  CHECK(l.sent.substr(sent_before) == query("SELECT 1"));
+}

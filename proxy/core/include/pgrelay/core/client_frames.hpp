@@ -46,6 +46,10 @@ class client_frame_cursor {
   bool mid_forwarded_frame() const { return scanner_.mid_frame() && !dropping_; }
   // Inside a frame pgrelay drops: no server is bound by it.
   bool mid_dropped_frame() const { return scanner_.mid_frame() && dropping_; }
+  // The rest of the frame under way is dropped: its server is gone (closed mid-frame).
+  void drop_rest_of_frame() {
+    if (scanner_.mid_frame()) dropping_ = true;
+  }
   void reset() {
     scanner_.reset();
     dropping_ = false;

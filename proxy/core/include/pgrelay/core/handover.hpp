@@ -21,4 +21,14 @@ inline bool may_hand_over(const request_tracker& tracker, const link_facts& f) {
          !f.writes_in_flight && !f.session_state;
 }
 
+// Only the client's own frame, cut between what went out and what has not arrived, keeps a
+// quiet server. Such a frame is one Postgres reads to its end and ignores (CopyData after its
+// COPY ended: every other frame leaves something owed until answered), so when the client is
+// slow to finish it the server may be closed instead and the rest of the frame dropped.
+inline bool held_only_by_cut_frame(const request_tracker& tracker, link_facts f) {
+  if (!f.client_mid_frame) return false;
+  f.client_mid_frame = false;
+  return may_hand_over(tracker, f);
+}
+
 }  // namespace pgrelay::core
