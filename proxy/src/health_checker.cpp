@@ -76,10 +76,19 @@ constexpr const char* risky_relations_sql =
     " WHERE c.oid IN (SELECT oid FROM risky) AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
     " ORDER BY 2, 3";
 
+// Custom settings that user functions set by a literal name (set_config('a.b', …) or SET a.b):
+// the probe after opaque code reads them by name (pg_settings lists no custom setting).
+constexpr const char* custom_settings_sql =
+    "SELECT DISTINCT pg_catalog.lower(m[1]) FROM pg_catalog.pg_proc p, pg_catalog.regexp_matches(p.prosrc,"
+    " '(?:set_config\\s*\\(\\s*''|\\mset\\s+(?:session\\s+)?)([a-z_][a-z0-9_$]*\\.[a-z0-9_$.]+)', 'gi') m"
+    " WHERE p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace,"
+    " 'information_schema'::pg_catalog.regnamespace) ORDER BY 1";
+
 // Changes whenever a row that can make a relation risky, or rename one, is added, changed or
 // removed: an insert or delete changes a count, an update gives the row a new xmin and so
 // changes the sum (freezing changes it too, which only costs a reload). pg_class is read only
-// for the relations already known risky (by oid, through its index), pg_namespace whole (small).
+// for the relations already known risky (by oid, through its index), pg_namespace whole (small),
+// pg_proc outside pg_catalog (function bodies name the custom settings they set).
 // Cheap enough for every check round: small catalogues, no join.
 std::string hidden_code_fingerprint_sql(const std::vector<std::string>& oids) {
   auto part = [](std::string_view table, std::string_view where = {}) {
@@ -90,6 +99,7 @@ std::string hidden_code_fingerprint_sql(const std::vector<std::string>& oids) {
   for (const auto& oid : oids) list += (list.empty() ? "" : ",") + oid;
   return "SELECT " + part("pg_trigger") + " || ' ' || " + part("pg_policy") + " || ' ' || " + part("pg_rewrite") +
          " || ' ' || " + part("pg_attrdef") + " || ' ' || " + part("pg_namespace") + " || ' ' || " +
+         part("pg_proc", " WHERE pronamespace <> 'pg_catalog'::pg_catalog.regnamespace") + " || ' ' || " +
          part("pg_class", " WHERE oid = ANY ('{" + list + "}'::pg_catalog.oid[])");
 }
 
@@ -345,15 +355,23 @@ struct health_checker::database_state {
       oids.emplace_back(PQgetvalue(res.get(), i, 0));
       rows.emplace_back(PQgetvalue(res.get(), i, 1), PQgetvalue(res.get(), i, 2));
     }
+    auto names = run_query(primary.conn.get(), custom_settings_sql, clock::now() + budget, error);
+    if (!names) {
+      primary.conn.reset();
+      spdlog::warn("health: could not read the custom settings functions set from {}: {}", label(primary), error);
+      return nullptr;
+    }
+    std::vector<std::string> settings;
+    for (int i = 0; i < PQntuples(names.get()); ++i) settings.emplace_back(PQgetvalue(names.get(), i, 0));
     // The fingerprint the set was read at must cover the relations it holds now.
     const bool first = !risky;
     hidden_fingerprint = oids == risky_oids ? fingerprint : std::string("?");
     risky_oids = std::move(oids);
-    if (!first && rows == risky_rows) return nullptr;
+    if (!first && rows == risky_rows && settings == risky->custom_settings) return nullptr;
     log_risky_change(rows);
     static std::atomic<std::uint64_t> versions{1};
     risky = std::make_shared<const router::risky_relations>(
-        router::make_risky_relations(rows, versions.fetch_add(1, std::memory_order_relaxed)));
+        router::make_risky_relations(rows, versions.fetch_add(1, std::memory_order_relaxed), std::move(settings)));
     risky_rows = std::move(rows);
     return risky;
   }

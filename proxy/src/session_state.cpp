@@ -98,6 +98,19 @@ constexpr std::string_view probe_sql =
     "UNION ALL SELECT 'set', name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings "
     "WHERE source = 'session'";
 
+// The probe, plus the custom settings user functions are known to set: pg_settings does not list
+// custom settings, so these are read by name. An empty value is a placeholder left by a reset,
+// the same as unset.
+std::string probe_sql_for(const router::risky_relations* risky) {
+  std::string sql(probe_sql);
+  if (!risky || risky->custom_settings.empty()) return sql;
+  std::string names;
+  for (const auto& n : risky->custom_settings) names += (names.empty() ? "" : ", ") + core::quote_literal(n);
+  sql += " UNION ALL SELECT 'set', n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[" + names +
+         "]::pg_catalog.text[]) n WHERE pg_catalog.current_setting(n, true) <> ''";
+  return sql;
+}
+
 std::optional<pin_reason> pin_reason_named(std::string_view name) {
   for (std::size_t i = 0; i < pin_reason_count; ++i) {
     auto r = static_cast<pin_reason>(i);
@@ -343,7 +356,7 @@ awaitable<bool> client_session::probe_session_state() {
   probe_due_ = false;
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
                 server_->id_);
-  auto err = co_await server_->run_internal(std::string(probe_sql), millis(5000));
+  auto err = co_await server_->run_internal(probe_sql_for(risky_relations()), millis(5000));
   const auto& values = server_->internal_values_;
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,

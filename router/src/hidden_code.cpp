@@ -14,8 +14,9 @@ bool risky_relations::contains(const relation_ref& r) const {
 }
 
 risky_relations make_risky_relations(std::span<const std::pair<std::string, std::string>> rows,
-                                     std::uint64_t version) {
+                                     std::uint64_t version, std::vector<std::string> custom_settings) {
   risky_relations out;
+  out.custom_settings = std::move(custom_settings);
   out.version = version == 0 ? 1 : version;
   for (const auto& [schema, name] : rows) {
     out.qualified.insert(schema + "." + name);

@@ -33,7 +33,12 @@ struct risky_relations {
   std::uint64_t version = 1;
   std::unordered_set<std::string> qualified;  // "schema.relname"
   std::unordered_set<std::string> bare;       // relname, whatever its schema
+  // Custom settings ("myapp.tenant") that user functions set by a literal name. Postgres lists
+  // no custom setting in pg_settings, so a probe after opaque code reads these by name to carry
+  // them to the client's next server.
+  std::vector<std::string> custom_settings;
 
+  // No risky relation (custom_settings do not make a statement risky).
   bool empty() const { return bare.empty(); }
   // An unqualified name may resolve to any schema through search_path: it is risky when a risky
   // relation of that name exists in any schema (conservative).
@@ -42,7 +47,7 @@ struct risky_relations {
 
 // The set for (schema, relname) rows read from the catalogue.
 risky_relations make_risky_relations(std::span<const std::pair<std::string, std::string>> rows,
-                                     std::uint64_t version);
+                                     std::uint64_t version, std::vector<std::string> custom_settings = {});
 
 // Whether any of `refs` names a relation of `risky`.
 bool references_risky(std::span<const relation_ref> refs, const risky_relations& risky);
