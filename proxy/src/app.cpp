@@ -184,7 +184,10 @@ int run_proxy(const std::string& config_path) {
   auto publish = [&workers](router::topology_ptr t) {
     for (auto& w : workers) asio::post(w->io_, [wp = w.get(), t] { wp->set_topology(t); });
   };
-  auto checker = std::make_unique<health_checker>(cfg, publish);
+  auto publish_relations = [&workers](const std::string& db, std::shared_ptr<const router::risky_relations> r) {
+    for (auto& w : workers) asio::post(w->io_, [wp = w.get(), db, r] { wp->set_risky_relations(db, r); });
+  };
+  auto checker = std::make_unique<health_checker>(cfg, publish, publish_relations);
   checker->start();
   shared.checker.store(checker.get());
   // Replaced checkers stay allocated until exit: a worker may still hold the old pointer.
@@ -214,7 +217,7 @@ int run_proxy(const std::string& config_path) {
     }
     // A fresh checker for the new databases, replicas and limits; its first round re-reads pg_proc.
     checker->stop();
-    auto fresh = std::make_unique<health_checker>(next.config, publish);
+    auto fresh = std::make_unique<health_checker>(next.config, publish, publish_relations);
     fresh->start();
     shared.checker.store(fresh.get());
     retired.push_back(std::move(checker));

@@ -13,6 +13,7 @@
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/hidden_code.hpp"
 #include "pgrelay/router/topology.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
@@ -183,6 +184,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> detach_after_client_left();
   // session_state.cpp
   statement_verdict inspect_statement(std::string_view sql);
+  // This database's relations whose use runs user code; null until the checker first read them.
+  const router::risky_relations* risky_relations();
   void pin(pin_reason reason, conf::pin_policy policy);
   bool pinned() const { return pins_ != 0; }
   bool pinned_only_by_advisory_locks() const { return pins_ == (1u << static_cast<unsigned>(pin_reason::advisory_lock)); }
@@ -278,6 +281,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint32_t pins_logged_ = 0;
   bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
   bool probe_due_ = false;          // an opaque statement ran: probe_session_state at the quiet point
+  const router::risky_relations* risky_ = nullptr;  // valid while risky_epoch_ is the worker's
+  std::uint64_t risky_epoch_ = 0;
   std::map<std::string, std::string> sql_sets_;  // SET statements to replay, by setting
   struct pending_set {
     std::string name;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,65 @@ constexpr const char* volatile_functions_sql =
     "JOIN pg_namespace n ON n.oid = p.pronamespace "
     "WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "ORDER BY 1";
+
+// Relations whose use runs user code the statement does not name (see router/hidden_code.hpp):
+// non-internal triggers (foreign-key triggers run built-in code), RLS policies (whether or not
+// RLS is enabled: conservative), rules and views whose rewrite, and column defaults whose
+// expression, depend on a function outside pg_catalog or on a built-in that changes session
+// state; then, transitively, views and rules that read such a relation. Relations of
+// pg_catalog and information_schema are left out: their code is the server's own.
+constexpr const char* risky_relations_sql =
+    "WITH RECURSIVE fn AS ("
+    " SELECT oid FROM pg_catalog.pg_proc WHERE pronamespace NOT IN"
+    " ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)"
+    " OR proname IN ('set_config', 'setseed', 'pg_replication_origin_session_setup')"
+    " OR (proname LIKE 'pg\\_%advisory\\_lock%' AND proname NOT LIKE '%xact%')), "
+    "code AS ("
+    " SELECT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN fn ON d.refobjid = fn.oid"
+    " WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+    " AND d.classid IN ('pg_catalog.pg_rewrite'::pg_catalog.regclass, 'pg_catalog.pg_attrdef'::pg_catalog.regclass)), "
+    "risky(oid) AS ("
+    " SELECT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal"
+    " UNION SELECT polrelid FROM pg_catalog.pg_policy"
+    " UNION SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN code c"
+    " ON c.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND c.objid = r.oid"
+    " UNION SELECT a.adrelid FROM pg_catalog.pg_attrdef a JOIN code c"
+    " ON c.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND c.objid = a.oid"
+    " UNION SELECT r.ev_class FROM risky k JOIN pg_catalog.pg_depend d"
+    " ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = k.oid"
+    " AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+    " JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid) "
+    "SELECT c.oid::text, n.nspname, c.relname FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid IN (SELECT oid FROM risky) AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    " ORDER BY 2, 3";
+
+// Custom settings that user functions set by a literal name (set_config('a.b', …) or SET a.b):
+// the probe after opaque code reads them by name (pg_settings lists no custom setting).
+constexpr const char* custom_settings_sql =
+    "SELECT DISTINCT pg_catalog.lower(m[1]) FROM pg_catalog.pg_proc p, pg_catalog.regexp_matches(p.prosrc,"
+    " '(?:set_config\\s*\\(\\s*''|\\mset\\s+(?:session\\s+)?)([a-z_][a-z0-9_$]*\\.[a-z0-9_$.]+)', 'gi') m"
+    " WHERE p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace,"
+    " 'information_schema'::pg_catalog.regnamespace) ORDER BY 1";
+
+// Changes whenever a row that can make a relation risky, or rename one, is added, changed or
+// removed: an insert or delete changes a count, an update gives the row a new xmin and so
+// changes the sum (freezing changes it too, which only costs a reload). pg_class is read only
+// for the relations already known risky (by oid, through its index), pg_namespace whole (small),
+// pg_proc outside pg_catalog (function bodies name the custom settings they set).
+// Cheap enough for every check round: small catalogues, no join.
+std::string hidden_code_fingerprint_sql(const std::vector<std::string>& oids) {
+  auto part = [](std::string_view table, std::string_view where = {}) {
+    return "(SELECT count(*) || '/' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog." + std::string(table) +
+           std::string(where) + ")";
+  };
+  std::string list;
+  for (const auto& oid : oids) list += (list.empty() ? "" : ",") + oid;
+  return "SELECT " + part("pg_trigger") + " || ' ' || " + part("pg_policy") + " || ' ' || " + part("pg_rewrite") +
+         " || ' ' || " + part("pg_attrdef") + " || ' ' || " + part("pg_namespace") + " || ' ' || " +
+         part("pg_proc", " WHERE pronamespace <> 'pg_catalog'::pg_catalog.regnamespace") + " || ' ' || " +
+         part("pg_class", " WHERE oid = ANY ('{" + list + "}'::pg_catalog.oid[])");
+}
 
 struct conn_deleter {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -165,6 +225,14 @@ struct health_checker::database_state {
   clock::time_point next_due{};
   unsigned rounds = 0;
   std::vector<std::string> volatile_functions;
+  bool routed = true;  // false: only the risky-relation catalogue is read, from the primary
+  // Relations whose use runs user code: the last set read, the oids it was read for, and the
+  // catalogue fingerprint it was read at (empty: never read).
+  std::shared_ptr<const router::risky_relations> risky;
+  std::vector<std::pair<std::string, std::string>> risky_rows;
+  std::vector<std::string> risky_oids;
+  std::string hidden_fingerprint;
+  std::shared_ptr<const router::risky_relations> fresh_risky;  // read by the last round, to publish
   router::wal_history history;
   milliseconds history_window{10000};  // > every replica's max_lag.time, see run()
 
@@ -261,6 +329,91 @@ struct health_checker::database_state {
     volatile_functions = std::move(names);
   }
 
+  // Reads the fingerprint every round and the set when it changed; returns the set to publish
+  // when it is new. On failure the previous set stays (the connection is dropped and retried).
+  std::shared_ptr<const router::risky_relations> refresh_hidden_code(server& primary) {
+    if (!primary.conn) return nullptr;
+    std::string error;
+    auto fp = run_query(primary.conn.get(), hidden_code_fingerprint_sql(risky_oids).c_str(), clock::now() + budget,
+                        error);
+    if (!fp || PQntuples(fp.get()) != 1) {
+      primary.conn.reset();
+      spdlog::warn("health: could not read the trigger/policy/view catalogue of {}: {}", label(primary), error);
+      return nullptr;
+    }
+    std::string fingerprint = PQgetvalue(fp.get(), 0, 0);
+    if (risky && fingerprint == hidden_fingerprint) return nullptr;
+    auto res = run_query(primary.conn.get(), risky_relations_sql, clock::now() + budget, error);
+    if (!res || PQnfields(res.get()) != 3) {
+      primary.conn.reset();
+      spdlog::warn("health: could not read the relations that run user code from {}: {}", label(primary), error);
+      return nullptr;
+    }
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::vector<std::string> oids;
+    for (int i = 0; i < PQntuples(res.get()); ++i) {
+      oids.emplace_back(PQgetvalue(res.get(), i, 0));
+      rows.emplace_back(PQgetvalue(res.get(), i, 1), PQgetvalue(res.get(), i, 2));
+    }
+    auto names = run_query(primary.conn.get(), custom_settings_sql, clock::now() + budget, error);
+    if (!names) {
+      primary.conn.reset();
+      spdlog::warn("health: could not read the custom settings functions set from {}: {}", label(primary), error);
+      return nullptr;
+    }
+    std::vector<std::string> settings;
+    for (int i = 0; i < PQntuples(names.get()); ++i) settings.emplace_back(PQgetvalue(names.get(), i, 0));
+    // The fingerprint the set was read at must cover the relations it holds now.
+    const bool first = !risky;
+    hidden_fingerprint = oids == risky_oids ? fingerprint : std::string("?");
+    risky_oids = std::move(oids);
+    if (!first && rows == risky_rows && settings == risky->custom_settings) return nullptr;
+    log_risky_change(rows);
+    static std::atomic<std::uint64_t> versions{1};
+    risky = std::make_shared<const router::risky_relations>(
+        router::make_risky_relations(rows, versions.fetch_add(1, std::memory_order_relaxed), std::move(settings)));
+    risky_rows = std::move(rows);
+    return risky;
+  }
+
+  // One line per change, naming what came and went (bounded): operators see why statements on a
+  // table start costing a probe, and tests see when pgrelay learned of a new trigger.
+  void log_risky_change(const std::vector<std::pair<std::string, std::string>>& rows) const {
+    std::string change;
+    std::size_t listed = 0;
+    auto note = [&](char sign, const std::pair<std::string, std::string>& r) {
+      if (listed++ < 20) change += std::string(change.empty() ? "" : ", ") + sign + r.first + "." + r.second;
+    };
+    for (const auto& r : rows) {
+      if (std::find(risky_rows.begin(), risky_rows.end(), r) == risky_rows.end()) note('+', r);
+    }
+    for (const auto& r : risky_rows) {
+      if (std::find(rows.begin(), rows.end(), r) == rows.end()) note('-', r);
+    }
+    if (listed > 20) change += ", …";
+    spdlog::info("health: {}: {} relation(s) run user code (triggers, policies, views, defaults): {}", name,
+                 rows.size(), change.empty() ? std::string("none") : change);
+  }
+
+  // A database that is not routed: only its primary, only for the risky-relation catalogue.
+  std::shared_ptr<const router::risky_relations> catalogue_round() {
+    auto& primary = servers[0];
+    if (!primary.conn || PQstatus(primary.conn.get()) != CONNECTION_OK) {
+      connect(primary);
+      if (!primary.conn || PQstatus(primary.conn.get()) != CONNECTION_OK) {
+        if (primary.was_reachable != false) {
+          spdlog::warn("health: {} at {}: cannot read its catalogue: {}", label(primary), primary.address.to_string(),
+                       primary.conn ? trimmed(PQerrorMessage(primary.conn.get())) : "out of memory");
+        }
+        primary.was_reachable = false;
+        primary.conn.reset();
+        return nullptr;
+      }
+      primary.was_reachable = true;
+    }
+    return refresh_hidden_code(primary);
+  }
+
   // Index of the acting primary: the configured one unless it reports being a standby while
   // a replica reports that it is not.
   std::size_t acting_primary() const {
@@ -279,6 +432,7 @@ struct health_checker::database_state {
     }
     const std::size_t acting = acting_primary();
     if (functions_stale || rounds % rounds_per_function_refresh == 0) refresh_volatile_functions(servers[acting]);
+    fresh_risky = refresh_hidden_code(servers[acting]);
     ++rounds;
 
     // Replay delays, measured on the checker's clock against the acting primary's history.
@@ -354,8 +508,18 @@ struct health_checker::database_state {
   }
 };
 
-health_checker::health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish)
-    : cfg_(std::move(cfg)), publish_(std::move(publish)) {}
+health_checker::health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish,
+                               publish_relations_fn publish_relations)
+    : cfg_(std::move(cfg)), publish_(std::move(publish)), publish_relations_(std::move(publish_relations)) {}
+
+void health_checker::publish_risky(const std::string& db, std::shared_ptr<const router::risky_relations> risky) {
+  if (!risky || !publish_relations_) return;
+  try {
+    publish_relations_(db, std::move(risky));
+  } catch (const std::exception& e) {
+    spdlog::error("health: publishing the risky relations of {} failed: {}", db, e.what());
+  }
+}
 
 health_checker::~health_checker() { stop(); }
 
@@ -389,9 +553,9 @@ router::topology_ptr health_checker::snapshot(const std::string& db) const {
 void health_checker::run() {
   std::vector<database_state> dbs;
   for (const auto& [name, db] : cfg_->databases) {
-    if (!db.routing.enabled) continue;
     database_state st;
     st.name = name;
+    st.routed = db.routing.enabled;
     st.dbname = db.server_database;
     if (!db.routing.health_user.empty()) {
       st.user = db.routing.health_user;
@@ -412,6 +576,10 @@ void health_checker::run() {
     primary.address = db.primary;
     primary.configured_primary = true;
     st.servers.push_back(std::move(primary));
+    if (!st.routed) {
+      dbs.push_back(std::move(st));
+      continue;
+    }
     for (const auto& rep : db.replicas) {
       server s;
       s.name = rep.name;
@@ -423,7 +591,8 @@ void health_checker::run() {
     }
     dbs.push_back(std::move(st));
   }
-  spdlog::info("health: checking {} database(s)", dbs.size());
+  spdlog::info("health: checking {} database(s); reading the catalogue of {}",
+               std::count_if(dbs.begin(), dbs.end(), [](const database_state& d) { return d.routed; }), dbs.size());
   const std::function<bool()> is_stopping = [this] { return stopping(); };
 
   while (!stopping()) {
@@ -431,9 +600,15 @@ void health_checker::run() {
     for (auto& db : dbs) {
       const auto started = clock::now();
       if (started < db.next_due && !functions_stale) continue;
+      if (!db.routed) {
+        db.next_due = started + db.interval;
+        publish_risky(db.name, db.catalogue_round());
+        continue;
+      }
       auto topo = db.round(is_stopping, functions_stale);
       db.next_due = started + db.interval;
       if (!topo) break;  // stopping
+      publish_risky(db.name, std::exchange(db.fresh_risky, nullptr));
       {
         std::lock_guard lock{mutex_};
         latest_[db.name] = topo;

@@ -23,7 +23,15 @@
 // - Every 10 rounds (and on the first), and at once after functions_may_have_changed() (a worker
 //   saw DDL go through), the user-defined VOLATILE functions are read from the acting primary
 //   into topology.volatile_functions; on failure the previous list is kept.
-// - Databases with routing.enabled false are not polled and get no topology.
+// - Every round, a cheap fingerprint of pg_trigger, pg_policy, pg_rewrite, pg_attrdef,
+//   pg_namespace and the pg_class rows of the relations already known risky is read from the
+//   acting primary; when it changed, the relations whose use runs user code (triggers, RLS
+//   policies, views/rules and column defaults calling functions outside pg_catalog) are read
+//   again and, if they differ, published (router::risky_relations) and logged. A trigger or view
+//   created on the primary is thus seen within one check interval (plus the query).
+// - Databases with routing.enabled false get no topology and no replica is polled; their
+//   primary is still asked for the risky relations each check interval, for transaction
+//   pooling's isolation (one connection, application_name pgrelay-health).
 // - Servers are polled one after another: a refused connection fails at once, but a
 //   black-holed address costs up to connect_timeout (2s) per round for its database.
 #pragma once
@@ -38,6 +46,7 @@
 #include <thread>
 
 #include "pgrelay/conf/config.hpp"
+#include "pgrelay/router/hidden_code.hpp"
 #include "pgrelay/router/topology.hpp"
 
 namespace pgrelay::proxy {
@@ -45,9 +54,13 @@ namespace pgrelay::proxy {
 class health_checker {
  public:
   using publish_fn = std::function<void(router::topology_ptr)>;
+  using publish_relations_fn =
+      std::function<void(const std::string& db, std::shared_ptr<const router::risky_relations>)>;
 
-  // `publish` is called from the checker's thread after every round of a database.
-  health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish);
+  // `publish` is called from the checker's thread after every round of a routed database;
+  // `publish_relations` when a database's risky relations were read for the first time or changed.
+  health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish,
+                 publish_relations_fn publish_relations = {});
   ~health_checker();  // stops
   health_checker(const health_checker&) = delete;
   health_checker& operator=(const health_checker&) = delete;
@@ -67,9 +80,11 @@ class health_checker {
 
   void run();
   bool stopping() const;
+  void publish_risky(const std::string& db, std::shared_ptr<const router::risky_relations> risky);
 
   std::shared_ptr<const conf::config> cfg_;
   publish_fn publish_;
+  publish_relations_fn publish_relations_;
   std::thread thread_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -98,6 +98,19 @@ constexpr std::string_view probe_sql =
     "UNION ALL SELECT 'set', name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings "
     "WHERE source = 'session'";
 
+// The probe, plus the custom settings user functions are known to set: pg_settings does not list
+// custom settings, so these are read by name. An empty value is a placeholder left by a reset,
+// the same as unset.
+std::string probe_sql_for(const router::risky_relations* risky) {
+  std::string sql(probe_sql);
+  if (!risky || risky->custom_settings.empty()) return sql;
+  std::string names;
+  for (const auto& n : risky->custom_settings) names += (names.empty() ? "" : ", ") + core::quote_literal(n);
+  sql += " UNION ALL SELECT 'set', n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY[" + names +
+         "]::pg_catalog.text[]) n WHERE pg_catalog.current_setting(n, true) <> ''";
+  return sql;
+}
+
 std::optional<pin_reason> pin_reason_named(std::string_view name) {
   for (std::size_t i = 0; i < pin_reason_count; ++i) {
     auto r = static_cast<pin_reason>(i);
@@ -114,11 +127,25 @@ std::string missing_statement_sql(std::string_view name) {
          "; END$pgrelay$";
 }
 
-const router::session_effects& effects_of(worker& w, std::string_view sql) {
+// One parse per distinct text gives both the effects and the relations named.
+worker::effects_entry& effects_of(worker& w, std::string_view sql) {
   auto it = w.effects_cache_.find(sql);
   if (it != w.effects_cache_.end()) return it->second;
   if (w.effects_cache_.size() >= 4096) w.effects_cache_.clear();
-  return w.effects_cache_.emplace(std::string(sql), router::analyze_session_effects(sql)).first->second;
+  worker::effects_entry entry;
+  entry.fx = router::analyze_session_effects(sql, &entry.relations);
+  return w.effects_cache_.emplace(std::string(sql), std::move(entry)).first->second;
+}
+
+// Whether the statement names a relation whose use runs user code (a trigger, a policy, a view or
+// default calling a function): decided once per text and published set.
+bool runs_hidden_code(worker::effects_entry& entry, const router::risky_relations* risky) {
+  if (!risky) return router::may_run_hidden_code(entry.relations, nullptr);
+  if (entry.judged_version != risky->version) {
+    entry.hidden = router::may_run_hidden_code(entry.relations, risky);
+    entry.judged_version = risky->version;
+  }
+  return entry.hidden;
 }
 
 }  // namespace
@@ -138,10 +165,31 @@ void client_session::pin(pin_reason reason, conf::pin_policy policy) {
   }
 }
 
+const router::risky_relations* client_session::risky_relations() {
+  if (risky_epoch_ != worker_.risky_epoch_) {
+    risky_ = worker_.risky_relations_for(database_);
+    risky_epoch_ = worker_.risky_epoch_;
+  }
+  return risky_;
+}
+
 statement_verdict client_session::inspect_statement(std::string_view sql) {
   statement_verdict v;
-  if (!statements_ || !router::may_have_session_effects(sql)) return v;
-  const auto fx = effects_of(worker_, sql);  // a copy: the cache may be cleared below
+  if (!statements_) return v;
+  // With no risky relation the text alone decides, and a plain statement is never parsed. Else
+  // the relations it names are needed: the cache has them per text, parsed once.
+  const auto* risky = risky_relations();
+  const bool text_decides = risky && risky->empty();
+  if (text_decides && !router::may_have_session_effects(sql)) return v;
+  auto& entry = effects_of(worker_, sql);
+  const bool hidden = !text_decides && runs_hidden_code(entry, risky);
+  if (!hidden && !entry.fx.any()) return v;
+  auto fx = entry.fx;  // a copy: the cache may be cleared below
+  if (hidden) {
+    // Like a call of an unknown function: the server is examined at the quiet point, and reset
+    // with DISCARD ALL if the client leaves first.
+    fx.opaque = true;
+  }
   const auto& policies = config_->session_state;
 
   std::pair<bool, pin_reason> found[] = {
@@ -308,7 +356,7 @@ awaitable<bool> client_session::probe_session_state() {
   probe_due_ = false;
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
                 server_->id_);
-  auto err = co_await server_->run_internal(std::string(probe_sql), millis(5000));
+  auto err = co_await server_->run_internal(probe_sql_for(risky_relations()), millis(5000));
   const auto& values = server_->internal_values_;
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,

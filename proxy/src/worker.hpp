@@ -23,6 +23,7 @@
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
+#include "pgrelay/router/hidden_code.hpp"
 #include "pgrelay/router/route.hpp"
 #include "pgrelay/router/session_effects.hpp"
 #include "pgrelay/router/topology.hpp"
@@ -183,7 +184,28 @@ class worker {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, router::session_effects, text_hash, std::equal_to<>> effects_cache_;
+  struct effects_entry {
+    router::session_effects fx;
+    std::vector<router::relation_ref> relations;  // the relations the text names
+    // Whether it names a risky relation, as decided against the set of version `judged_version`
+    // (0: not yet): decided once per text and set, not per execution.
+    std::uint64_t judged_version = 0;
+    bool hidden = false;
+  };
+  std::unordered_map<std::string, effects_entry, text_hash, std::equal_to<>> effects_cache_;
+  // Relations whose use runs user code, per database, as the health checker last published
+  // them; a database absent here has not been read yet. risky_epoch_ moves on every change, so
+  // sessions refresh their pointer to their database's set without a lookup per statement.
+  std::map<std::string, std::shared_ptr<const router::risky_relations>> risky_;
+  std::uint64_t risky_epoch_ = 1;
+  void set_risky_relations(const std::string& database, std::shared_ptr<const router::risky_relations> r) {
+    risky_[database] = std::move(r);
+    ++risky_epoch_;
+  }
+  const router::risky_relations* risky_relations_for(const std::string& database) const {
+    auto it = risky_.find(database);
+    return it == risky_.end() ? nullptr : it->second.get();
+  }
   // Classifications by literal-free statement text, emptied when the function catalog changes.
   router::classification_cache classify_cache_;
   std::uint64_t route_counter_ = 0;  // spreads reads over replicas

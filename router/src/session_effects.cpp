@@ -163,7 +163,7 @@ std::size_t skip_blank(std::string_view s, std::size_t i) {
   }
 }
 
-void visit(const ProtobufCMessage* m, session_effects& fx);
+void visit(const ProtobufCMessage* m, session_effects& fx, std::vector<relation_ref>* relations);
 
 bool ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' || static_cast<unsigned char>(c) >= 0x80;
@@ -276,7 +276,14 @@ bool is_temp_schema(std::string_view schema) {
   return std::all_of(schema.begin() + 8, schema.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-void visit(const ProtobufCMessage* m, session_effects& fx) {
+// Remembers a relation the statement names, once (a CTE's name too: it only costs a false alarm).
+void note_relation(const PgQuery__RangeVar* rv, std::vector<relation_ref>& relations) {
+  if (!rv->relname || !*rv->relname) return;
+  relation_ref r{rv->schemaname ? rv->schemaname : "", rv->relname};
+  if (std::find(relations.begin(), relations.end(), r) == relations.end()) relations.push_back(std::move(r));
+}
+
+void visit(const ProtobufCMessage* m, session_effects& fx, std::vector<relation_ref>* relations) {
   if (!m) return;
   const auto* d = m->descriptor;
   if (d == &pg_query__func_call__descriptor) {
@@ -285,13 +292,14 @@ void visit(const ProtobufCMessage* m, session_effects& fx) {
     const auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
     if (rv->relpersistence && std::strcmp(rv->relpersistence, "t") == 0) fx.temp_table = true;
     if (rv->schemaname && is_temp_schema(rv->schemaname)) fx.temp_table = true;
+    if (relations) note_relation(rv, *relations);
   } else if (d == &pg_query__string__descriptor) {
     // A qualified name part (functions, types, sequences: CREATE FUNCTION pg_temp.f …).
     if (is_temp_schema(reinterpret_cast<const PgQuery__String*>(m)->sval)) fx.temp_table = true;
   } else if (d == &pg_query__a__const__descriptor) {
     return;  // a literal: its text names nothing
   }
-  detail::for_each_child(m, [&](const ProtobufCMessage* child) { visit(child, fx); });
+  detail::for_each_child(m, [&](const ProtobufCMessage* child) { visit(child, fx, relations); });
 }
 
 void on_statement(const PgQuery__Node* n, session_effects& fx) {
@@ -373,7 +381,7 @@ bool may_have_session_effects(std::string_view sql) {
   }
 }
 
-session_effects analyze_session_effects(std::string_view sql) {
+session_effects analyze_session_effects(std::string_view sql, std::vector<relation_ref>* relations) {
   session_effects fx;
   std::string text(sql);
   auto parsed = pg_query_parse_protobuf(text.c_str());
@@ -390,7 +398,7 @@ session_effects analyze_session_effects(std::string_view sql) {
     if (!stmt) continue;
     ++fx.statements;
     on_statement(stmt, fx);
-    visit(&stmt->base, fx);
+    visit(&stmt->base, fx, relations);
   }
   pg_query__parse_result__free_unpacked(tree, nullptr);
   return fx;

@@ -89,12 +89,15 @@ SELECT pid, state, coalesce(query, ''), coalesce(application_name, ''), backend_
  WHERE backend_type = 'client backend'
    AND usename = %s AND datname = %s
    AND pid <> pg_backend_pid()
+   AND application_name <> 'pgrelay-health'
 """
 
 
 def pool_backends(adm: psycopg.Connection, user: str = "app", db: str = "app") -> list[tuple]:
     """(pid, state, query, application_name, backend_start) of every client backend of the given
-    server user/database on the primary, the monitor's own backend excluded."""
+    server user/database on the primary, the monitor's own backend and pgrelay's health checker
+    (it reads the catalogue of every database, pooled or routed; it is not a pool backend)
+    excluded."""
     return adm.execute(POOL_BACKENDS_SQL, (user, db)).fetchall()
 
 

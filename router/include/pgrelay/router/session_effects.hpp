@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "pgrelay/router/hidden_code.hpp"
 
 namespace pgrelay::router {
 
@@ -42,13 +45,16 @@ struct session_effects {
   }
 };
 
-// A cheap textual test: false means the statement certainly has no session effect, so the
-// parser need not run. True means "parse to find out": a statement starter (SET, DO, CALL…),
-// "temp" or "advisory" anywhere, or a parenthesis that may follow a function name.
+// A cheap textual test: false means the statement certainly has no session effect of its own, so
+// the parser need not run. It cannot see relations whose use runs user code (hidden_code.hpp):
+// while any such relation exists, callers need the statement's relations, hence the parse.
+// True means "parse to find out": a statement starter (SET, DO, CALL…), "temp" or "advisory"
+// anywhere, or a parenthesis that may follow a function name.
 bool may_have_session_effects(std::string_view sql);
 
 // Parses `sql` (libpg_query) and reports its effects; unparseable SQL has none (Postgres will
-// reject it). Thread-safe, no I/O.
-session_effects analyze_session_effects(std::string_view sql);
+// reject it). With `relations`, also appends every relation the statement names (each once), so
+// one parse serves the risky-relation decision too (see hidden_code.hpp). Thread-safe, no I/O.
+session_effects analyze_session_effects(std::string_view sql, std::vector<relation_ref>* relations = nullptr);
 
 }  // namespace pgrelay::router
