@@ -184,6 +184,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> detach_after_client_left();
   // session_state.cpp
   statement_verdict inspect_statement(std::string_view sql);
+  // A Bind of the client's named statement `id`: what its Parse could leave on a server, each
+  // execution can leave again, so the server is examined at the quiet point (probe_due_).
+  void on_execute_named(core::statement_id id);
+  bool may_change_session(std::string_view sql);
   // This database's relations whose use runs user code; null until the checker first read them.
   const router::risky_relations* risky_relations();
   void pin(pin_reason reason, conf::pin_policy policy);

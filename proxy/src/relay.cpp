@@ -297,6 +297,7 @@ client_session::client_step client_session::scan_client(relay_state& st) {
       if (step.what == pr::scan_step::kind::whole) {
         auto before = to_server_side_.size();
         auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
+        if (auto id = rewriter->take_bound()) on_execute_named(id);
         if (act != core::statement_rewriter::action::forward_raw) {
           plan.raw(data.data() + run_start, pos - run_start);
           plan.side(before, to_server_side_.size() - before);

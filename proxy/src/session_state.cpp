@@ -173,6 +173,31 @@ const router::risky_relations* client_session::risky_relations() {
   return risky_;
 }
 
+bool client_session::may_change_session(std::string_view sql) {
+  const auto* risky = risky_relations();
+  if (risky && risky->empty() && !router::may_have_session_effects(sql)) return false;
+  auto& entry = effects_of(worker_, sql);
+  const bool hidden = !(risky && risky->empty()) && runs_hidden_code(entry, risky);
+  return hidden || entry.fx.opaque || entry.fx.any_pin() || entry.fx.advisory_unlock;
+}
+
+void client_session::on_execute_named(core::statement_id id) {
+  auto* e = registry_->find(id);
+  if (!e) return;
+  // Judged once per statement and published set of risky relations; before the set is first
+  // read every statement naming a relation counts, so nothing is cached then.
+  const auto* risky = risky_relations();
+  if (!risky) {
+    if (may_change_session(e->sql)) probe_due_ = true;
+    return;
+  }
+  if (e->judged_at != risky->version) {
+    e->may_change_session = may_change_session(e->sql);
+    e->judged_at = risky->version;
+  }
+  if (e->may_change_session) probe_due_ = true;
+}
+
 statement_verdict client_session::inspect_statement(std::string_view sql) {
   statement_verdict v;
   if (!statements_) return v;

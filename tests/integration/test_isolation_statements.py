@@ -116,3 +116,40 @@ def test_shared_statement_names_are_not_another_clients_to_use(cluster, pgrelay)
     finally:
         a.close()
         b.close()
+
+
+def bind_execute_sync(rc: RawClient, name: str) -> list[tuple[bytes, bytes]]:
+    rc.send(message(b"B", b"\0" + name.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0)) +
+            message(b"E", b"\0" + struct.pack("!i", 0)) + message(b"S"))
+    out = []
+    while not out or out[-1][0] != b"Z":
+        m = rc.read(10)
+        assert m is not None, f"closed; got {out}"
+        out.append(m)
+    return out
+
+
+def test_each_execution_of_a_named_statement_is_watched_not_only_its_parse(cluster, pgrelay):
+    """A named statement that takes a session advisory lock pins its client when parsed and run.
+    The client unlocks (unpinned again), then runs the same statement by Bind alone: the lock
+    is taken again, and the server must stay with that client, not reach the next one."""
+    relay = pgrelay({"pool": {"size": 1, "wait_timeout": "2s"}})
+    a = RawClient(relay.port)
+    try:
+        assert not errors(parse_bind_execute(a, "lock", "SELECT pg_advisory_lock(4242)", []))
+        assert not errors(a.simple_query("SELECT pg_advisory_unlock(4242)"))
+        assert not errors(bind_execute_sync(a, "lock"))
+        b = RawClient(relay.port)
+        try:
+            got = b.simple_query("SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND pid = pg_backend_pid()", 10)
+            errs = errors(got)
+            if errs:  # the one server stays with its locking client: nobody else gets it
+                assert [e.get("C") for e in errs] == ["53300"], errs
+            else:
+                rows = [m[1] for m in got if m[0] == b"D"]
+                assert rows and rows[0][6:] == b"0", "the next client holds the first client's advisory lock"
+        finally:
+            b.close()
+    finally:
+        a.close()

@@ -44,6 +44,11 @@ const statement_registry::entry* statement_registry::find(statement_id id) const
   return it == by_id_.end() ? nullptr : &it->second;
 }
 
+statement_registry::entry* statement_registry::find(statement_id id) {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
 void statement_registry::invalidate(statement_id id) {
   auto it = by_id_.find(id);
   if (it != by_id_.end()) ++it->second.generation;

@@ -103,6 +103,7 @@ statement_rewriter::action statement_rewriter::on_bind(std::string_view body, st
     return action::replaced;
   }
   ensure_prepared(found->id, out, found->parsed_at);
+  bound_ = found->id;
   pr::message_writer w(out);
   w.begin('B').cstring(b.portal).cstring(server_statement_name(found->id)).bytes(b.rest).end();
   server_.responses.push(request_kind::bind, found->id);

@@ -34,11 +34,17 @@ class statement_registry {
     std::uint32_t generation = 0;
     // Some server accepted it: a client's Parse of it can be answered without a server.
     bool validated = false;
+    // Whether executing it may leave session state on the server (a lock, a setting, user code
+    // behind a relation), as judged against the caller's view of the world at `judged_at`
+    // (nullopt: not yet). Each execution, not only the Parse, then has the server examined.
+    std::optional<std::uint64_t> judged_at;
+    bool may_change_session = false;
   };
 
   statement_id intern(std::string_view sql, std::string_view param_types);
   void release(statement_id id);
   const entry* find(statement_id id) const;
+  entry* find(statement_id id);
   void invalidate(statement_id id);
   void mark_validated(statement_id id);
   bool is_validated(std::string_view sql, std::string_view param_types) const;

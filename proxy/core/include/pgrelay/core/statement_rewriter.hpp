@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/response_queue.hpp"
@@ -57,6 +58,9 @@ class statement_rewriter {
   // Makes sure the server has `id` prepared (for SQL that names it, e.g. DEALLOCATE).
   void prepare(statement_id id, std::string& out) { ensure_prepared(id, out, 0); }
 
+  // The client's named statement the last Bind executes (0: none, or unnamed); cleared by reading.
+  statement_id take_bound() { return std::exchange(bound_, 0); }
+
   // Tags whose bodies on_frame needs whole.
   static bool wants_whole(char tag) { return tag == 'P' || tag == 'B' || tag == 'D' || tag == 'C'; }
 
@@ -75,6 +79,7 @@ class statement_rewriter {
   client_statements& client_;
   const statement_registry& registry_;
   server_statement_state& server_;
+  statement_id bound_ = 0;
 };
 
 }  // namespace pgrelay::core
