@@ -344,13 +344,10 @@ awaitable<void> client_session::end_session(relay_end end) {
 }
 
 void client_session::drop_ignored_frames() {
-  static const core::request_tracker no_server;
+  const core::request_tracker no_server;
   for (;;) {
     auto data = in_.data();
-    pr::frame_header h;
-    if (!client_frames_.mid_dropped_frame() && (!pr::peek_header(data, h) || !core::postgres_ignores(h.tag, no_server))) {
-      return;
-    }
+    if (!client_frames_.mid_dropped_frame() && (data.empty() || !core::postgres_ignores(data[0], no_server))) return;
     auto step = client_frames_.next(data, no_server, [](char) { return false; });
     if (step.scan.what != pr::scan_step::kind::piece && step.scan.what != pr::scan_step::kind::whole) return;
     in_.consume(step.scan.advance);
@@ -360,7 +357,9 @@ void client_session::drop_ignored_frames() {
 awaitable<bool> client_session::read_request_unit() {
   std::size_t pos = 0;
   for (;;) {
-    if (pos == 0) drop_ignored_frames();
+    if (pos == 0 && (client_frames_.mid_dropped_frame() || (!in_.empty() && core::is_copy_frame_tag(in_.data()[0])))) {
+      drop_ignored_frames();
+    }
     auto data = in_.data();
     while (pos < data.size()) {
       auto r = pr::decode_frame(data.substr(pos));

@@ -553,18 +553,23 @@ awaitable<client_session::relay_end> client_session::relay() {
         buf.consume(pos);
       }
     }
+    // While the server owes an answer (most passes) nothing else need be asked.
     core::link_facts facts;
-    facts.client_mid_frame = client_frames_.mid_forwarded_frame();
-    facts.server_mid_frame = server_scanner_.mid_frame();
-    facts.server_bytes_left = !buf.empty();
-    facts.writes_in_flight = server_write_.busy || client_write_.busy;
-    facts.session_state = session_mode_ || (pinned() && !(pinned_only_by_advisory_locks() && advisory_recheck_));
-    if (!core::held_only_by_cut_frame(server.tracker_, facts)) {
+    bool hand_over = false;
+    if (server.tracker_.quiet()) {
+      facts.client_mid_frame = client_frames_.mid_forwarded_frame();
+      facts.server_mid_frame = server_scanner_.mid_frame();
+      facts.server_bytes_left = !buf.empty();
+      facts.writes_in_flight = server_write_.busy || client_write_.busy;
+      facts.session_state = session_mode_ || (pinned() && !(pinned_only_by_advisory_locks() && advisory_recheck_));
+      hand_over = core::may_hand_over(server.tracker_, facts);
+    }
+    if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker_, facts)) {
       st.cut_since.reset();
     } else if (!st.cut_since && !session_mode_) {
       st.cut_since = clock::now();
     }
-    if (core::may_hand_over(server.tracker_, facts)) {
+    if (hand_over) {
       if (!server_read_.busy) break;  // released
       server.stream_.cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();

@@ -14,7 +14,10 @@ namespace pgrelay::core {
 // ignored by Postgres (a client still streaming after its COPY failed sends them). pgrelay
 // drops them itself when the server can be neither in nor entering copy-in mode: nothing is
 // owed to the client and no COPY is open. Such a frame then never binds a server to its client.
-bool postgres_ignores(char tag, const request_tracker& tracker);
+inline bool is_copy_frame_tag(char tag) { return tag == 'd' || tag == 'c' || tag == 'f'; }
+inline bool postgres_ignores(char tag, const request_tracker& tracker) {
+  return is_copy_frame_tag(tag) && tracker.awaiting_client();
+}
 
 class client_frame_cursor {
  public:
