@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import signal
 import socket
 import struct
 import threading
@@ -495,3 +496,18 @@ def assert_sqlstate(exc: BaseException, sqlstate: str, *fragments: str) -> None:
     msg = str(exc)
     assert fragments and any(f.lower() in msg.lower() for f in fragments), \
         f"expected SQLSTATE {sqlstate} (no sqlstate on the error; message lacks {fragments}): {msg!r}"
+
+
+@contextlib.contextmanager
+def alarm_deadline(seconds: int, error: type[BaseException] = TimeoutError):
+    """Interrupts the main thread (SIGALRM raises `error` there) after `seconds`: a test that
+    would hang fails with a clear message instead."""
+    def fire(signum, frame):
+        raise error(f"test exceeded {seconds}s")
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

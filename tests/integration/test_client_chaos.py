@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import struct
 import threading
 import time
 
 import psycopg
-import pytest
 
 from conftest import dsn
 from helpers_core import (RawClient, cancel_request, message, parse_error, primary_app, raw_socket,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import socket
 import time
 from typing import Any
@@ -27,7 +26,7 @@ import psycopg
 import pytest
 
 from conftest import dsn
-from helpers_core import admin, connect, primary_app, sqlstate_of, wait_for
+from helpers_core import admin, alarm_deadline, connect, primary_app, sqlstate_of, wait_for
 
 ROUNDS = int(os.environ.get("ISOLATION_ROUNDS", "200"))
 SEED_ENV = os.environ.get("ISOLATION_SEED")
@@ -162,15 +161,8 @@ HARMLESS = ["SELECT 1", "SELECT 'x' || 'y'", "SELECT count(*) FROM pg_namespace"
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def fire(signum, frame):
-        raise TimeoutError(f"test exceeded {TEST_DEADLINE}s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(TEST_DEADLINE)
-    try:
+    with alarm_deadline(TEST_DEADLINE):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ isolation. A pool of two lets the first client move to another server."""
 
 from __future__ import annotations
 
-import signal
 
 import psycopg
 import pytest
 
-from helpers_core import RawClient, admin, connect, primary_app, sqlstate_of, unique, wait_for
+from helpers_core import RawClient, admin, alarm_deadline, connect, primary_app, sqlstate_of, unique, wait_for
 
 POOL1 = {"pool": {"size": 1, "wait_timeout": "1s"}}
 POOL2 = {"pool": {"size": 2, "wait_timeout": "1s"}}
@@ -22,15 +21,8 @@ TEST_DEADLINE = 60  # seconds
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def fire(signum, frame):
-        raise TimeoutError(f"test exceeded {TEST_DEADLINE}s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(TEST_DEADLINE)
-    try:
+    with alarm_deadline(TEST_DEADLINE):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import select
-import signal
 import struct
 import time
 from typing import Any
@@ -18,7 +17,7 @@ import psycopg
 import pytest
 
 from conftest import HOST
-from helpers_core import (RawClient, admin, assert_sqlstate, connect, message, parse_error,
+from helpers_core import (RawClient, admin, alarm_deadline, assert_sqlstate, connect, message, parse_error,
                           primary_app, wait_for)
 
 POOL1 = {"pool": {"size": 1, "wait_timeout": "1s"}}
@@ -42,15 +41,8 @@ class _Deadline(Exception):
 @pytest.fixture(autouse=True)
 def _bounded():
     """Every test is interrupted (SIGALRM → exception in the main thread) after TEST_DEADLINE s."""
-    def fire(signum, frame):
-        raise _Deadline(f"test exceeded {TEST_DEADLINE}s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(TEST_DEADLINE)
-    try:
+    with alarm_deadline(TEST_DEADLINE, _Deadline):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
