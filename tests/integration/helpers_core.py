@@ -367,6 +367,33 @@ def error_or_close(sock: socket.socket, timeout: float) -> dict[str, Any]:
             return {"outcome": "error", "fields": parse_error(m[1]), "messages": tags}
 
 
+def first_answer(port: int, packet: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
+    """Everything the server sends after `packet` until it closes (or `timeout`), and whether
+    it closed (also when it closed before taking all of `packet`)."""
+    s = raw_socket(port)
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        try:
+            s.sendall(packet)
+        except OSError:
+            return data, True
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return data, False
+            except OSError:
+                return data, True
+            if not chunk:
+                return data, True
+            data += chunk
+        return data, False
+    finally:
+        s.close()
+
+
 def closed_within(sock: socket.socket, timeout: float) -> bool:
     """True when the peer closes (EOF/reset) within timeout; data received meanwhile is skipped."""
     deadline = time.monotonic() + timeout

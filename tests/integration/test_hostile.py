@@ -21,7 +21,7 @@ import pytest
 
 from conftest import pgrelay_bin, wait_for_port
 from helpers_core import (PROTOCOL_3_0, LoginError, QueryLoop, RawClient, assert_sqlstate,
-                          closed_within, connect, error_or_close, message, parse_error,
+                          closed_within, connect, error_or_close, first_answer, message, parse_error,
                           raw_socket, read_message, run_threads, startup_packet)
 
 
@@ -172,30 +172,6 @@ def test_unknown_message_types_after_login(pgrelay, cluster, tag):
 # startup
 
 
-def _first_answer(port: int, packet: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
-    """Everything the server sends after `packet` until it closes (or `timeout`), and whether
-    it closed."""
-    s = raw_socket(port)
-    data = b""
-    deadline = time.monotonic() + timeout
-    try:
-        s.sendall(packet)
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                return data, False
-            except OSError:
-                return data, True
-            if not chunk:
-                return data, True
-            data += chunk
-        return data, False
-    finally:
-        s.close()
-
-
 @pytest.mark.parametrize("version", [(2 << 16), 0, (4 << 16), (1234 << 16) | 5681, 0xFFFF0000])
 def test_wrong_protocol_version_like_postgres(pgrelay, cluster, version):
     """A startup packet with a protocol major version other than 3: Postgres answers FATAL
@@ -205,8 +181,8 @@ def test_wrong_protocol_version_like_postgres(pgrelay, cluster, version):
     relay = pgrelay({"pool": {"size": 2}})
     packet = startup_packet({"user": "app", "database": "app"},
                             version=struct.unpack("!i", struct.pack("!I", version))[0])
-    pg_data, pg_closed = _first_answer(cluster.primary_port, packet)
-    data, closed = _first_answer(relay.port, packet)
+    pg_data, pg_closed = first_answer(cluster.primary_port, packet)
+    data, closed = first_answer(relay.port, packet)
     print(f"\n{version:#x}: pgrelay {data[:120]!r}, postgres {pg_data[:120]!r}")
     assert pg_closed and pg_data[:1] == b"E", pg_data
     assert closed, "pgrelay did not close after the error"

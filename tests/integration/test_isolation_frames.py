@@ -120,6 +120,13 @@ def copy_data(payload: bytes) -> bytes:
     return message(b"d", payload)
 
 
+def start_copy_in(rc: RawClient, table: str) -> None:
+    """COPY … FROM STDIN on `rc`, up to the server's CopyInResponse."""
+    rc.send(message(b"Q", f"COPY {table} FROM STDIN (FORMAT csv)".encode() + b"\0"))
+    m = rc.read(10)
+    assert m is not None and m[0] == b"G", m
+
+
 def test_copy_error_with_a_frame_half_sent_keeps_clients_apart(cluster, pgrelay):
     """COPY FROM STDIN fails on its first row while the client's next CopyData frame is half
     sent. The server answers ERROR + ReadyForQuery; until the client finishes that frame the
@@ -129,9 +136,7 @@ def test_copy_error_with_a_frame_half_sent_keeps_clients_apart(cluster, pgrelay)
     relay = pgrelay({"pool": {"size": 1}})
     a = RawClient(relay.port, timeout=10)
     try:
-        a.send(message(b"Q", f"COPY {table} FROM STDIN (FORMAT csv)".encode() + b"\0"))
-        m = a.read(10)
-        assert m is not None and m[0] == b"G", m
+        start_copy_in(a, table)
         bad_row = copy_data(b"-1\n")
         next_frame = copy_data(b"1\n" * 4096)  # 8 KiB of good rows
         half = len(next_frame) // 2
@@ -185,9 +190,7 @@ def test_client_stalling_inside_an_ignored_frame_does_not_hold_the_server(cluste
     relay = pgrelay({"pool": {"size": 1}})
     a = RawClient(relay.port, timeout=10)
     try:
-        a.send(message(b"Q", f"COPY {table} FROM STDIN (FORMAT csv)".encode() + b"\0"))
-        m = a.read(10)
-        assert m is not None and m[0] == b"G", m
+        start_copy_in(a, table)
         next_frame = copy_data(b"1\n" * 4096)
         a.send(copy_data(b"-1\n") + next_frame[:100])
         errors = [parse_error(b) for b in body_of(read_until_ready(a, 10), b"E")]

@@ -27,7 +27,7 @@ from psycopg import errors
 
 from conftest import HOST
 from helpers_core import (Background, LoginError, RawClient, admin, cancel_request, closed_within,
-                          connect, message, raw_socket,
+                          connect, first_answer, message, raw_socket,
                           read_message, recv_exact, sleepers, startup_packet, unique, wait_for,
                           wait_no_app_backends)
 
@@ -206,31 +206,6 @@ def test_pending_logins_are_bounded(pgrelay):
 # 4. a bad startup length: silence, as in Postgres
 
 
-def _first_answer(port: int, packet: bytes, timeout: float = 3.0) -> tuple[bytes, bool]:
-    s = raw_socket(port)
-    data = b""
-    deadline = time.monotonic() + timeout
-    try:
-        try:
-            s.sendall(packet)
-        except OSError:
-            return data, True
-        while time.monotonic() < deadline:
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                return data, False
-            except OSError:
-                return data, True
-            if not chunk:
-                return data, True
-            data += chunk
-        return data, False
-    finally:
-        s.close()
-
-
 BAD_LENGTHS = {
     # node-postgres' quick-disconnect: Terminate before the StartupMessage
     "terminate_first": b"X\0\0\0\4" + startup_packet({"user": "app", "database": "app"}),
@@ -245,8 +220,8 @@ BAD_LENGTHS = {
 def test_bad_startup_length_closes_silently_like_postgres(pgrelay, cluster, case):
     relay = pgrelay({"pool": {"size": 2}})
     packet = BAD_LENGTHS[case]
-    pg_data, pg_closed = _first_answer(cluster.primary_port, packet)
-    data, closed = _first_answer(relay.port, packet)
+    pg_data, pg_closed = first_answer(cluster.primary_port, packet, timeout=3.0)
+    data, closed = first_answer(relay.port, packet, timeout=3.0)
     print(f"\n{case}: pgrelay {data[:80]!r} closed={closed}; postgres {pg_data[:80]!r} closed={pg_closed}")
     assert pg_closed and pg_data == b"", (pg_data, pg_closed)
     assert closed and data == b"", f"pgrelay answered {data!r} (closed={closed})"
