@@ -61,16 +61,19 @@ class write_plan {
   std::vector<span> spans_;
 };
 
-bool is_stale_plan_error(std::string_view body) {
-  pr::error_fields f;
-  return pr::parse_error_fields(body, f) && f.code == pr::sqlstate::feature_not_supported &&
-         f.message.starts_with("cached plan must not change result type");
-}
+// What an error about a shared statement says of the statement itself: nothing (most
+// errors), that DDL changed its result type, or that the server no longer has it (a
+// DEALLOCATE or DISCARD pgrelay did not see).
+enum class statement_error { other, stale_plan, missing };
 
-// The server no longer has the statement (a DEALLOCATE or DISCARD pgrelay did not see).
-bool is_missing_statement_error(std::string_view body) {
+statement_error classify_statement_error(std::string_view body) {
   pr::error_fields f;
-  return pr::parse_error_fields(body, f) && f.code == "26000";
+  if (!pr::parse_error_fields(body, f)) return statement_error::other;
+  if (f.code == pr::sqlstate::feature_not_supported &&
+      f.message.starts_with("cached plan must not change result type")) {
+    return statement_error::stale_plan;
+  }
+  return f.code == "26000" ? statement_error::missing : statement_error::other;
 }
 
 }  // namespace
@@ -406,12 +409,17 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
       auto v = responses.on_server_frame(step.tag);
       for (auto id : v.unprepared) server.statements_.forget(id);
       if (v.parsed != 0) registry_->mark_validated(v.parsed);
-      if (v.errored != 0 && step.tag == 'E' && is_stale_plan_error(step.body)) {
-        // DDL changed this statement's result type: every server re-prepares it on next use.
-        registry_->invalidate(v.errored);
-      }
-      if (v.errored != 0 && step.tag == 'E' && is_missing_statement_error(step.body)) {
-        server.statements_.forget(v.errored);  // prepared again at its next use here
+      if (v.errored != 0 && step.tag == 'E') {
+        switch (classify_statement_error(step.body)) {
+          case statement_error::stale_plan:  // every server re-prepares it on next use
+            registry_->invalidate(v.errored);
+            break;
+          case statement_error::missing:  // prepared again at its next use here
+            server.statements_.forget(v.errored);
+            break;
+          case statement_error::other:
+            break;
+        }
       }
       if (!v.before.empty()) {
         plan.raw(data.data() + run_start, pos - run_start);
