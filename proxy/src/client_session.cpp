@@ -43,6 +43,7 @@ std::string_view to_string(disconnect_reason r) {
     case disconnect_reason::shutdown: return "shutdown";
     case disconnect_reason::internal_error: return "internal_error";
     case disconnect_reason::session_sync_failed: return "session_sync_failed";
+    case disconnect_reason::message_too_large: return "message_too_large";
   }
   return "unknown";
 }
@@ -320,6 +321,13 @@ awaitable<void> client_session::end_session(relay_end end) {
       co_await detach_after_client_left();
       co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
       co_return;
+    case relay_end::client_oversize:
+      reason_ = disconnect_reason::message_too_large;
+      co_await detach_after_client_left();
+      co_await fail(pr::sqlstate::program_limit_exceeded,
+                    "message too large for pgrelay: a named Parse, Describe or Close over 16 MiB (use an unnamed "
+                    "statement, or connect to Postgres directly)");
+      co_return;
     case relay_end::idle_timeout:
       reason_ = disconnect_reason::idle_in_transaction_timeout;
       co_await detach_after_client_left();
@@ -366,7 +374,7 @@ awaitable<bool> client_session::read_request_unit() {
       if (r.status == pr::decode_status::need_more) {
         // Statements are inspected whole, at any size Postgres accepts; other huge frames
         // (CopyData, FunctionCall) stream: relaying starts before their end.
-        if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer || needs_whole(data[pos])) break;
+        if (r.wanted == 0 || pos + r.wanted <= max_unit_buffer || needs_whole(data[pos], r.wanted)) break;
         co_return true;
       }
       if (r.status != pr::decode_status::ok || !pr::is_frontend_tag(r.msg.tag)) {

@@ -10,6 +10,7 @@
 #include "byte_buffer.hpp"
 #include "net.hpp"
 #include "pgrelay/core/client_frames.hpp"
+#include "pgrelay/core/oversize_statement.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
@@ -61,6 +62,7 @@ enum class disconnect_reason {
   shutdown,
   internal_error,
   session_sync_failed,
+  message_too_large,
 };
 std::string_view to_string(disconnect_reason r);
 
@@ -92,6 +94,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     client_terminate,  // Terminate received
     client_eof,
     client_protocol_error,
+    client_oversize,   // a statement too big to hold that cannot stream (oversize_statement.hpp)
     server_eof,
     idle_timeout,
     query_timeout,
@@ -113,9 +116,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // Consumes frames at the head of in_ that Postgres would ignore (a failed COPY's tail), so
   // that they need no server.
   void drop_ignored_frames();
-  // Frames the relay must hold whole before sending: statements it inspects or renames.
-  bool needs_whole(char tag) const {
-    return tag == 'X' || (statements_ && (tag == 'Q' || core::statement_rewriter::wants_whole(tag)));
+  // Frames the relay must hold whole before sending: statements it inspects or renames, up to
+  // core::statement_buffer_limit (bigger ones take the ways of oversize_statement.hpp).
+  bool needs_whole(char tag, std::size_t total) const {
+    return tag == 'X' || (statements_ && total <= core::statement_buffer_limit && core::is_statement_tag(tag));
   }
   // After the server went quiet in transaction mode: settle pins and settings, hand it back.
   // False when the session must end.
@@ -155,8 +159,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::size_t pos = 0;  // bytes of in_ the server write carries
     bool terminate = false;
     bool protocol_error = false;
+    bool oversize = false;  // a statement too big to hold that cannot stream (54000)
   };
   client_step scan_client(relay_state& st);
+  // At the start of a statement frame too big to hold: what to do with it (see
+  // oversize_statement.hpp). Streams bind heads itself (advancing `pos`); returns the verdict.
+  bool is_oversize_statement(std::string_view data) const;
+  core::oversize_action take_oversize_statement(relay_state& st, std::string_view data, std::size_t& pos,
+                                                std::size_t& run_start);
   // False when the server sent something that is not a frame.
   bool scan_server(relay_state& st, std::size_t& pos);
   void on_server_frame(char tag, std::string_view body);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client_session.hpp"
+#include "relay_state.hpp"
 #include "pgrelay/core/handover.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/protocol/errors.hpp"
@@ -33,34 +34,6 @@ bool wanted_from_server(char t) {
   return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W' || t == '1' || t == '3';
 }
 
-// Byte ranges to write in one go: runs of the read buffer and pgrelay-made messages. Side
-// ranges are kept as offsets because the side buffer may still grow while the plan is built.
-class write_plan {
- public:
-  void clear() { spans_.clear(); }
-  void raw(const char* p, std::size_t n) {
-    if (n > 0) spans_.push_back({p, 0, n});
-  }
-  // Bytes [offset, offset+n) of the side buffer.
-  void side(std::size_t offset, std::size_t n) {
-    if (n > 0) spans_.push_back({nullptr, offset, n});
-  }
-  bool empty() const { return spans_.empty(); }
-  const std::vector<asio::const_buffer>& buffers(const std::string& side, std::vector<asio::const_buffer>& out) {
-    out.clear();
-    for (const auto& s : spans_) out.emplace_back(s.raw ? s.raw : side.data() + s.offset, s.size);
-    return out;
-  }
-
- private:
-  struct span {
-    const char* raw;     // into the read buffer, or nullptr for a side range
-    std::size_t offset;  // into the side buffer
-    std::size_t size;
-  };
-  std::vector<span> spans_;
-};
-
 // What an error about a shared statement says of the statement itself: nothing (most
 // errors), that DDL changed its result type, or that the server no longer has it (a
 // DEALLOCATE or DISCARD pgrelay did not see).
@@ -77,60 +50,6 @@ statement_error classify_statement_error(std::string_view body) {
 }
 
 }  // namespace
-
-bool client_session::substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter,
-                                          std::string& out) {
-  std::string_view sql;
-  pr::parse_view p;
-  if (tag == 'Q') {
-    if (!pr::parse_query(body, sql)) return false;
-  } else {
-    if (!pr::parse_parse(body, p)) return false;
-    sql = p.sql;
-  }
-  auto v = inspect_statement(sql);
-  if (v.replacement_sql.empty()) return false;
-  auto& responses = server_->statements_.responses;
-  if (tag == 'Q') {
-    if (v.prepare_first != 0) rewriter.prepare(v.prepare_first, out);
-    if (v.prepare_first != 0) server_->statements_.forget(v.prepare_first);
-    pr::build::query(out, v.replacement_sql);
-    responses.push(core::request_kind::query);
-    return true;
-  }
-  if (!v.reject) return false;  // renames apply to simple queries only
-  // The client's Parse becomes an unnamed statement that raises the error when executed: the
-  // server then skips to Sync by itself, exactly as after a failed Parse.
-  pr::build::parse(out, "", v.replacement_sql);
-  responses.push(core::request_kind::injected_parse);
-  std::vector<std::string_view> none;
-  pr::build::bind_text(out, "", "", none);
-  responses.push(core::request_kind::injected_bind);
-  pr::build::execute(out, "");
-  responses.push(core::request_kind::execute);
-  return true;
-}
-
-// What one relay() keeps between wake-ups.
-struct client_session::relay_state {
-  std::optional<core::statement_rewriter> rewriter;
-  write_plan to_server;
-  write_plan to_client;
-  std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
-  std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
-  bool cancel_sent = false;    // query_timeout: a CancelRequest went out
-  std::optional<clock::time_point> cut_since;  // held only by a cut client frame since then
-
-  // Ready for the next relay(); the plans' capacity stays.
-  void reset() {
-    rewriter.reset();
-    to_server.clear();
-    to_client.clear();
-    client_pos = server_pos = 0;
-    cancel_sent = false;
-    cut_since.reset();
-  }
-};
 
 void client_session::relay_state_deleter::operator()(relay_state* st) const noexcept { delete st; }
 
@@ -240,82 +159,6 @@ awaitable<bool> client_session::read_client_more() {
     if (!client_read_.busy) start_client_read();
     co_await wait_io();
   }
-}
-
-client_session::client_step client_session::scan_client(relay_state& st) {
-  auto& tracker = server_->tracker_;
-  auto* rewriter = st.rewriter ? &*st.rewriter : nullptr;
-  auto wanted = [this](char t) { return needs_whole(t); };
-  auto& plan = st.to_server;
-  auto data = in_.data();
-  client_step r;
-  std::size_t& pos = r.pos;
-  std::size_t run_start = 0;  // start of the current run of unchanged bytes
-  plan.clear();
-  to_server_side_.clear();
-  while (pos < data.size()) {
-    auto cursor_step = client_frames_.next(data.substr(pos), tracker, wanted);
-    const auto& step = cursor_step.scan;
-    if (step.what == pr::scan_step::kind::need_more) break;
-    if (cursor_step.drop) {
-      // Copy frames Postgres would ignore (a failed COPY's tail): never sent, never binding.
-      plan.raw(data.data() + run_start, pos - run_start);
-      pos += step.advance;
-      run_start = pos;
-      continue;
-    }
-    if (step.what == pr::scan_step::kind::bad_length || step.what == pr::scan_step::kind::too_large ||
-        (step.starts_frame && !pr::is_frontend_tag(step.tag))) {
-      r.protocol_error = pos == 0;  // otherwise: forward what came before, fail on the next pass
-      break;
-    }
-    if (step.tag == 'X' && step.what == pr::scan_step::kind::whole) {
-      r.terminate = true;
-      break;
-    }
-    if (step.starts_frame) {
-      if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-        request_started_ = clock::now();
-      }
-      if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
-          (step.tag == 'Q' || step.tag == 'P')) {
-        // For the slow-request log line: a view, copied only if in_ needs the room first.
-        request_tag_ = step.tag;
-        request_body_ = step.body;
-        in_.hold_consumed(true);
-      }
-      tracker.on_client_frame(step.tag);
-    }
-    if (rewriter) {
-      if (step.what == pr::scan_step::kind::whole && (step.tag == 'Q' || step.tag == 'P')) {
-        auto before = to_server_side_.size();
-        if (substitute_statement(step.tag, step.body, *rewriter, to_server_side_)) {
-          plan.raw(data.data() + run_start, pos - run_start);
-          plan.side(before, to_server_side_.size() - before);
-          pos += step.advance;
-          run_start = pos;
-          continue;
-        }
-      }
-      if (step.what == pr::scan_step::kind::whole) {
-        auto before = to_server_side_.size();
-        auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
-        if (auto id = rewriter->take_bound()) on_execute_named(id);
-        if (act != core::statement_rewriter::action::forward_raw) {
-          plan.raw(data.data() + run_start, pos - run_start);
-          plan.side(before, to_server_side_.size() - before);
-          pos += step.advance;
-          run_start = pos;
-          continue;
-        }
-      } else if (step.starts_frame) {
-        rewriter->on_streamed_frame(step.tag);
-      }
-    }
-    pos += step.advance;
-  }
-  plan.raw(data.data() + run_start, pos - run_start);
-  return r;
 }
 
 // Bookkeeping for a whole server frame on its way to the client (the frame itself is not changed).
@@ -540,6 +383,9 @@ awaitable<client_session::relay_end> client_session::relay() {
         }
       } else if (step.protocol_error) {
         end = relay_end::client_protocol_error;
+        break;
+      } else if (step.oversize) {
+        end = relay_end::client_oversize;
         break;
       } else if (step.terminate) {
         end = relay_end::client_terminate;

@@ -59,7 +59,11 @@ router::classification client_session::classify_unit() {
   bool parsed_unnamed = false;
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));
-    if (r.status != pr::decode_status::ok) break;
+    if (r.status != pr::decode_status::ok) {
+      // A statement too big to hold streams unread: only the primary is sure to run it.
+      if (core::is_statement_tag(data[pos])) merge(router::classification{router::statement_kind::write, 1});
+      break;
+    }
     pos += r.msg.size();
     std::string_view sql;
     if (r.msg.tag == 'Q') {

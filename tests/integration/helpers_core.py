@@ -513,6 +513,17 @@ class RawClient:
             self.sock.close()
 
 
+def read_until_ready(rc: RawClient, timeout: float) -> list[tuple[bytes, bytes]]:
+    """Every message up to and including the next ReadyForQuery; fails if the connection closes."""
+    out = []
+    while True:
+        m = rc.read(timeout)
+        assert m is not None, f"connection closed; got so far {out[:5]}"
+        out.append(m)
+        if m[0] == b"Z":
+            return out
+
+
 def assert_sqlstate(exc: BaseException, sqlstate: str, *fragments: str) -> None:
     """The error carries `sqlstate`; for connection-time errors psycopg (3.1) exposes no
     SQLSTATE, so then one of the message fragments must appear in the message."""

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from conftest import dsn
-from helpers_core import RawClient, message, parse_error, primary_app, unique, wait_for
+from helpers_core import RawClient, message, parse_error, primary_app, read_until_ready, unique, wait_for
 
 
 def body_of(msgs: list[tuple[bytes, bytes]], tag: bytes) -> list[bytes]:
@@ -30,16 +30,6 @@ def first_value(msgs: list[tuple[bytes, bytes]]) -> str:
     body = rows[0]
     n = struct.unpack("!i", body[2:6])[0]
     return body[6:6 + n].decode()
-
-
-def read_until_ready(rc: RawClient, timeout: float) -> list[tuple[bytes, bytes]]:
-    out = []
-    while True:
-        m = rc.read(timeout)
-        assert m is not None, f"connection closed; got so far {out[:5]}"
-        out.append(m)
-        if m[0] == b"Z":
-            return out
 
 
 def clients_waiting(relay) -> int:

@@ -93,21 +93,35 @@ statement_rewriter::action statement_rewriter::on_parse(std::string_view body, s
 
 statement_rewriter::action statement_rewriter::on_bind(std::string_view body, std::string& out) {
   pr::bind_view b;
-  std::optional<client_statements::binding> found;
-  if (pr::parse_bind(body, b) && !b.statement.empty()) found = client_.lookup(b.statement);
-  if (!found) {
+  if (!pr::parse_bind(body, b)) {
     server_.responses.push(request_kind::bind);
-    if (!is_reserved_statement_name(b.statement)) return action::forward_raw;
-    pr::message_writer w(out);
-    w.begin('B').cstring(b.portal).cstring(shielded_statement_name(b.statement)).bytes(b.rest).end();
-    return action::replaced;
+    return action::forward_raw;  // malformed: the server will say so
   }
-  ensure_prepared(found->id, out, found->parsed_at);
-  bound_ = found->id;
-  pr::message_writer w(out);
-  w.begin('B').cstring(b.portal).cstring(server_statement_name(found->id)).bytes(b.rest).end();
-  server_.responses.push(request_kind::bind, found->id);
+  if (!on_bind_head(b.portal, b.statement, b.rest.size(), out)) return action::forward_raw;
+  out.append(b.rest);
   return action::replaced;
+}
+
+bool statement_rewriter::on_bind_head(std::string_view portal, std::string_view statement, std::size_t rest_size,
+                                      std::string& out) {
+  auto found = statement.empty() ? std::nullopt : client_.lookup(statement);
+  std::string server_name;
+  if (found) {
+    ensure_prepared(found->id, out, found->parsed_at);
+    bound_ = found->id;
+    server_name = server_statement_name(found->id);
+  } else if (is_reserved_statement_name(statement)) {
+    server_name = shielded_statement_name(statement);
+  }
+  server_.responses.push(request_kind::bind, found ? found->id : statement_id{0});
+  if (!found && server_name.empty()) return false;
+  // The frame's length covers the parameters that follow, which the caller appends or streams.
+  const auto length = 4 + portal.size() + 1 + server_name.size() + 1 + rest_size;
+  out.push_back('B');
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((length >> shift) & 0xff));
+  out.append(portal).push_back('\0');
+  out.append(server_name).push_back('\0');
+  return true;
 }
 
 statement_rewriter::action statement_rewriter::on_describe(std::string_view body, std::string& out) {

@@ -22,6 +22,7 @@ inline constexpr std::string_view feature_not_supported = "0A000";
 inline constexpr std::string_view insufficient_privilege = "42501";
 inline constexpr std::string_view internal_error = "XX000";
 inline constexpr std::string_view syntax_error = "42601";
+inline constexpr std::string_view program_limit_exceeded = "54000";
 }  // namespace sqlstate
 
 enum class severity { error, fatal, panic, warning, notice, info, log };

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string_view>
+#include <type_traits>
 
 #include "pgrelay/protocol/frame.hpp"
 
@@ -30,8 +31,9 @@ class frame_scanner {
  public:
   explicit frame_scanner(std::size_t max_frame = default_max_frame) : max_frame_(max_frame) {}
 
-  // `data` begins where the previous step's advance ended. `want_whole(tag)` says whether the
-  // caller needs the frame's body in one piece (small control messages); other frames stream.
+  // `data` begins where the previous step's advance ended. `want_whole(tag)` or
+  // `want_whole(tag, total size)` says whether the caller needs the frame's body in one piece
+  // (small control messages); other frames stream.
   template <class WantWhole>
   scan_step next(std::string_view data, WantWhole&& want_whole) {
     scan_step s;
@@ -57,7 +59,13 @@ class frame_scanner {
     }
     s.tag = h.tag;
     s.starts_frame = true;
-    if (want_whole(h.tag)) {
+    bool whole = false;
+    if constexpr (std::is_invocable_v<WantWhole, char, std::size_t>) {
+      whole = want_whole(h.tag, total);
+    } else {
+      whole = want_whole(h.tag);
+    }
+    if (whole) {
       if (data.size() < total) {
         s.wanted = total;
         return s;
@@ -74,6 +82,13 @@ class frame_scanner {
     remaining_ = total - s.advance;
     s.ends_frame = remaining_ == 0;
     return s;
+  }
+
+  // The caller consumed the first `taken` bytes of a `total`-byte frame itself (a header it
+  // rewrote); the rest streams as pieces of that frame.
+  void continue_frame(char tag, std::size_t total, std::size_t taken) {
+    tag_ = tag;
+    remaining_ = total - taken;
   }
 
   bool mid_frame() const { return remaining_ > 0; }

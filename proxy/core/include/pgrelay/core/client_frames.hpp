@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string_view>
+#include <type_traits>
 
 #include "pgrelay/core/request_tracker.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
@@ -34,7 +35,14 @@ class client_frame_cursor {
   step next(std::string_view data, const request_tracker& tracker, WantWhole&& want_whole) {
     step s;
     const bool continuing = scanner_.mid_frame();
-    s.scan = scanner_.next(data, [&](char tag) { return !postgres_ignores(tag, tracker) && want_whole(tag); });
+    s.scan = scanner_.next(data, [&](char tag, std::size_t total) {
+      if (postgres_ignores(tag, tracker)) return false;
+      if constexpr (std::is_invocable_v<WantWhole, char, std::size_t>) {
+        return want_whole(tag, total);
+      } else {
+        return want_whole(tag);
+      }
+    });
     if (continuing) {
       s.drop = dropping_;
     } else if (s.scan.starts_frame) {
@@ -44,9 +52,17 @@ class client_frame_cursor {
     return s;
   }
 
+  // The relay rewrote the first `taken` bytes of a `total`-byte frame (a Bind's head) and sends
+  // the rest as it arrives.
+  void continue_frame(char tag, std::size_t total, std::size_t taken) {
+    scanner_.continue_frame(tag, total, taken);
+    dropping_ = false;
+  }
+
   // Part of a frame went to the server and the rest has not: the server must stay with this
   // client until the frame ends, and is never lent on if the client leaves now.
   bool mid_forwarded_frame() const { return scanner_.mid_frame() && !dropping_; }
+  bool mid_frame() const { return scanner_.mid_frame(); }
   // Inside a frame pgrelay drops: no server is bound by it.
   bool mid_dropped_frame() const { return scanner_.mid_frame() && dropping_; }
   // The rest of the frame under way is dropped: its server is gone (closed mid-frame).

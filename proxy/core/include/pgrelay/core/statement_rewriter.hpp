@@ -52,6 +52,11 @@ class statement_rewriter {
 
   // A whole client frame (tag, body). Appends replacement bytes to `out` when it returns replaced.
   action on_frame(char tag, std::string_view body, std::string& out);
+  // The head of a Bind too big to hold (see oversize_statement.hpp): appends Parse messages the
+  // server needs and a Bind header with the server's statement name, whose length covers the
+  // `rest_size` parameter bytes the caller streams after it. False: the client's own head goes
+  // out unchanged (nothing appended).
+  bool on_bind_head(std::string_view portal, std::string_view statement, std::size_t rest_size, std::string& out);
   // Frames that stream through without being buffered whole: only their answers are recorded.
   void on_streamed_frame(char tag);
 
