@@ -4,7 +4,6 @@ and servers dying (idle in the pool, or under a client's transaction)."""
 
 from __future__ import annotations
 
-import os
 import random
 import select
 import signal
@@ -445,7 +444,9 @@ def test_server_terminated_under_transaction_psycopg(pgrelay, cluster):
         assert time.monotonic() - t0 < 5
         print(f"\nclient saw: {type(ei.value).__name__} {ei.value.sqlstate} {ei.value}")
         assert isinstance(ei.value, psycopg.OperationalError), repr(ei.value)
-        assert ei.value.sqlstate in ("57P01", "08006", None), repr(ei.value)
+        # Postgres' own FATAL reached the client (libpq reports it without a SQLSTATE because
+        # the connection closes with it), not merely a dropped connection.
+        assert "terminating connection due to administrator command" in str(ei.value), repr(ei.value)
         assert wait_for(lambda: c.closed, 3), "the client connection was not closed"
     t0 = time.monotonic()
     with connect(relay.dsn()) as c:

@@ -3,12 +3,12 @@ name and kind, replica roles, comment hints, the per-session staleness budget an
 overrides."""
 
 import subprocess
-import time
 
 import psycopg
 
 from conftest import dsn, pgrelay_bin
-from test_routing import CHECK, ports_seen, replay_paused, server_port, wait_until, write_some
+from helpers_routing import (CHECK, ports_seen, replay_paused, server_port, show_replicas, show_route,
+                             wait_replicas_eligible, wait_until, write_some)
 
 
 def with_rules(pgrelay, cluster, rules=(), functions=None, **routing):
@@ -16,7 +16,7 @@ def with_rules(pgrelay, cluster, rules=(), functions=None, **routing):
     cfg = {"enabled": True, "check_interval": CHECK, "balance": "statement", "rules": list(rules), **routing}
     if functions is not None:
         cfg["functions"] = functions
-    return pgrelay(overrides={"databases": {"app": {
+    relay = pgrelay(overrides={"databases": {"app": {
         "routing": cfg,
         "replicas": [
             {"name": "replica-1", "address": f"127.0.0.1:{a}", "roles": ["read"],
@@ -24,6 +24,8 @@ def with_rules(pgrelay, cluster, rules=(), functions=None, **routing):
             {"name": "replica-2", "address": f"127.0.0.1:{b}", "roles": ["read", "analytics"],
              "max_lag": {"bytes": "1GB", "time": "60s"}},
         ]}}})
+    wait_replicas_eligible(relay)
+    return relay
 
 
 def connect(relay, **kw):
@@ -37,7 +39,6 @@ def test_rules_place_reads_by_application_and_kind(cluster, pgrelay):
         {"application_name": "admin-tool", "route": "primary"},
         {"application_name": "batch", "kind": "transaction", "route": "primary"},
     ])
-    time.sleep(0.6)
     with connect(relay, application_name="reporting-job") as c:
         assert ports_seen(c, 10) == {b}
         # rules never place writes
@@ -66,7 +67,6 @@ def test_rules_place_reads_by_application_and_kind(cluster, pgrelay):
 
 def test_rule_by_user(cluster, pgrelay):
     relay = with_rules(pgrelay, cluster, rules=[{"user": "admin", "route": "primary"}])
-    time.sleep(0.6)
     with connect(relay, user="admin", password="admin") as c:
         assert ports_seen(c, 10) == {cluster.primary_port}
     with connect(relay) as c:
@@ -76,10 +76,11 @@ def test_rule_by_user(cluster, pgrelay):
 def test_session_staleness_budget(cluster, pgrelay):
     a, b = cluster.replica_ports
     relay = with_rules(pgrelay, cluster)
-    time.sleep(0.6)
     with connect(relay) as c, replay_paused(cluster, 0):
         write_some(cluster, rows=2000)
-        time.sleep(1.0)  # replica-1 is now over a second behind but within its 60s limit
+        # replica-1 is now over a second behind but within its 60s limit
+        assert wait_until(lambda: float(next(r for r in show_replicas(relay) if r["name"] == "replica-1")
+                                        ["lag_seconds"]) > 1.0, timeout=10)
         assert ports_seen(c, 20) == {a, b}
         c.execute("set pgrelay.max_lag = '500ms'")
         assert wait_until(lambda: ports_seen(c, 10) == {b}, timeout=3)
@@ -104,7 +105,8 @@ def test_yaml_function_overrides(cluster, pgrelay):
                   "$$ select inet_server_port() $$")
     relay = with_rules(pgrelay, cluster, functions={"writes": ["rules_stable_port"],
                                                    "read_only": ["public.rules_volatile_port"]})
-    time.sleep(1.0)
+    # The function catalogue (and the YAML overrides over it) is read in a health round of its own.
+    assert wait_until(lambda: "writing function" in show_route(relay, "select rules_stable_port()"))
     with connect(relay) as c:
         # declared writing although STABLE
         assert {server_port(c, "select rules_stable_port()") for _ in range(5)} == {cluster.primary_port}
@@ -133,13 +135,12 @@ def test_explain_shows_the_rule(cluster, pgrelay):
 
 def test_function_created_through_pgrelay_is_learned_at_once(cluster, pgrelay):
     relay = with_rules(pgrelay, cluster, check_interval="1s")
-    time.sleep(1.2)
     with connect(relay) as c:
         c.execute("create table if not exists rules_log (at timestamptz default now())")
         c.execute("create or replace function rules_new_writer() returns int language sql volatile as "
                   "$$ insert into rules_log default values; select inet_server_port() $$")
         # the periodic refresh is ten intervals (10 s) away; the DDL itself triggers one within
         # about one interval
-        time.sleep(1.5)
+        assert wait_until(lambda: "writing function" in show_route(relay, "select rules_new_writer()"), timeout=5)
         for _ in range(5):
             assert server_port(c, "select rules_new_writer()") == cluster.primary_port
