@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import free_port, scram_verifier, wait_for_port  # noqa: E402
+sys.path.insert(0, str(REPO / "tests" / "tools"))
+from pgnet import dsn, free_port, scram_verifier, wait_for_port  # noqa: E402,F401
 
 PGCLUSTER = REPO / "tests" / "cluster" / "pgcluster"
 PGENV = {**os.environ, "PGPASSWORD": "app"}
@@ -120,7 +120,6 @@ def routed_database(primary, replica_ports, routing=True, **extra):
 def wait_replicas_caught_up(primary, replicas, timeout=120):
     """Blocks until every replica has replayed the primary's current WAL position."""
     import psycopg
-    from conftest import dsn
     with psycopg.connect(dsn(primary), autocommit=True) as c:
         target = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     deadline = time.monotonic() + timeout
@@ -140,7 +139,6 @@ PGBOUNCER_OS_USER = "postgres"  # Debian's pgbouncer refuses to run as root, lik
 def role_verifier(port, role="app"):
     """The SCRAM verifier Postgres stores for `role` (pg_authid.rolpassword), read as admin."""
     import psycopg
-    from conftest import dsn
     with psycopg.connect(dsn(port, user="admin", password="admin", dbname="postgres"), autocommit=True) as c:
         return c.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()[0]
 

@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (PGENV, REPO, bench_cluster, hold_idle_clients, raise_nofile, routed_database,  # noqa: E402
                       stop_child, wait_replicas_caught_up, write_pgrelay_config)
-from conftest import free_port, wait_for_port  # noqa: E402
+from pgnet import free_port, wait_for_port  # noqa: E402
 
 
 def pgbench_txns(port, clients, transactions, timeout):

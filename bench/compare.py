@@ -53,7 +53,7 @@ import psycopg
 from benchlib import (REPO, bench_cluster, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts,
                       raise_nofile, routed_database, running_pgbouncer, running_pgrelay, spread,
                       wait_replicas_caught_up)
-from conftest import dsn
+from pgnet import dsn
 
 POOL = 20
 SWEEP_SIZES = (2, 4, 8, 20)

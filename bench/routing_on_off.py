@@ -36,7 +36,7 @@ import psycopg
 
 from benchlib import (PGENV, bench_cluster, cpu_seconds, machine_busy_seconds, routed_database, running_pgrelay,
                       spread, wait_replicas_caught_up)
-from conftest import dsn
+from pgnet import dsn
 
 
 def pgbench_command(port, dbname, clients, seconds):

@@ -15,18 +15,15 @@ Run with Debian's interpreter (it has psycopg 3 and pytest):
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import dataclasses
-import hashlib
-import hmac
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,9 +32,11 @@ from typing import Any, Callable, Iterator
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Shared with bench/ (which must not import this conftest): connection strings, ports, verifiers.
+sys.path.insert(0, str(REPO_ROOT / "tests" / "tools"))
+from pgnet import HOST, dsn, free_port, scram_verifier, wait_for_port  # noqa: E402,F401
 PGCLUSTER = REPO_ROOT / "tests" / "cluster" / "pgcluster"
 DEFAULT_PGRELAY_BIN = REPO_ROOT / "build" / "dev" / "proxy" / "pgrelay"
-HOST = "127.0.0.1"
 
 CLUSTER_START_TIMEOUT = 180  # seconds
 CLUSTER_STOP_TIMEOUT = 120
@@ -53,68 +52,6 @@ DEFAULT_USERS = {"app": "app", "admin": "admin"}
 
 
 # --------------------------------------------------------------------------------------------
-# helpers usable from tests: `from conftest import dsn, scram_verifier, free_port`
-
-
-def dsn(port: int, user: str = "app", password: str = "app", dbname: str = "app",
-        host: str = HOST, **extra: Any) -> str:
-    """A libpq key/value connection string for 127.0.0.1:port."""
-    parts = {
-        "host": host,
-        "port": port,
-        "user": user,
-        "password": password,
-        "dbname": dbname,
-        "connect_timeout": 10,
-        "sslmode": "disable",
-    }
-    parts.update(extra)
-
-    def quote(v: Any) -> str:
-        s = str(v)
-        if s == "" or any(c in s for c in " '\\"):
-            return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        return s
-
-    return " ".join(f"{k}={quote(v)}" for k, v in parts.items())
-
-
-def scram_verifier(password: str, salt: bytes | None = None, iterations: int = 4096) -> str:
-    """Postgres' stored SCRAM-SHA-256 form:
-    SCRAM-SHA-256$<iterations>:<salt b64>$<StoredKey b64>:<ServerKey b64> (RFC 5802/7677).
-    (Passwords are used as UTF-8 without SASLprep, like Postgres does for ASCII passwords.)"""
-    if salt is None:
-        salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 the kernel says is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float, host: str = HOST,
-                  alive: Callable[[], bool] | None = None) -> bool:
-    """True once host:port accepts a TCP connection; False after `timeout` seconds
-    or as soon as `alive()` returns False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            return False
-        with contextlib.suppress(OSError):
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        time.sleep(0.05)
-    return False
-
-
 def deep_merge(base: dict, over: dict) -> dict:
     """Returns base updated recursively by over; a None value in over deletes the key."""
     out = copy.deepcopy(base)

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HOST
-from helpers_core import connect, primary_app, run_threads, unique
+from helpers_core import connect, primary_app, require_driver, run_threads, unique
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
@@ -200,8 +200,8 @@ def _asyncpg():
     try:
         import asyncpg  # Debian's python3-asyncpg, for /usr/bin/python3
     except ImportError:
-        pytest.skip("asyncpg is not importable by this interpreter: install python3-asyncpg "
-                    "(scripts/install-deps.sh) and run pytest with /usr/bin/python3")
+        require_driver(False, "asyncpg is not importable by this interpreter: install python3-asyncpg "
+                              "(scripts/install-deps.sh) and run pytest with /usr/bin/python3")
     return asyncpg
 
 
@@ -296,8 +296,8 @@ def test_asyncpg_default(pgrelay, cluster):
 
 @pytest.fixture(scope="module")
 def node_modules():
-    if shutil.which("node") is None:
-        pytest.skip("`node` is not installed: node driver tests skipped (run scripts/install-deps.sh)")
+    require_driver(shutil.which("node") is not None,
+                   "`node` is not installed: node driver tests skipped (run scripts/install-deps.sh)")
     need = [NODE_DIR / "node_modules" / pkg / "package.json" for pkg in ("pg", "postgres")]
     if not all(p.exists() for p in need):
         npm = shutil.which("npm")
@@ -340,12 +340,10 @@ def test_postgresjs_default(pgrelay, node_modules):
 
 def test_jdbc_default(pgrelay, tmp_path):
     javac, java = shutil.which("javac"), shutil.which("java")
-    if javac is None or java is None:
-        pytest.skip("javac/java not found: JDBC test skipped (install default-jdk-headless, "
-                    "see scripts/install-deps.sh)")
-    if not JDBC_JAR.exists():
-        pytest.skip(f"{JDBC_JAR} not found: JDBC test skipped (install libpostgresql-jdbc-java, "
-                    "see scripts/install-deps.sh)")
+    require_driver(javac is not None and java is not None,
+                   "javac/java not found: JDBC test skipped (install default-jdk-headless, see scripts/install-deps.sh)")
+    require_driver(JDBC_JAR.exists(), f"{JDBC_JAR} not found: JDBC test skipped (install libpostgresql-jdbc-java, "
+                                      "see scripts/install-deps.sh)")
     out_dir = tmp_path / "classes"
     out_dir.mkdir()
     r = subprocess.run([javac, "-d", str(out_dir), "-cp", str(JDBC_JAR), str(JAVA_SRC)],

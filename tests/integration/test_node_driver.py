@@ -8,19 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers_core import require_driver
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NODE_TEST_TIMEOUT = 300  # seconds
 NPM_CI_TIMEOUT = 300
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None,
-    reason="`node` is not installed: node-postgres driver tests skipped (run scripts/install-deps.sh)",
-)
-
-
 @pytest.fixture(scope="module")
 def node_modules():
     """The pinned `pg` from package-lock.json (scripts/test.sh runs `npm ci` beforehand)."""
+    require_driver(shutil.which("node") is not None,
+                   "`node` is not installed: node-postgres driver tests skipped (run scripts/install-deps.sh)")
     if not (NODE_DIR / "node_modules" / "pg" / "package.json").exists():
         npm = shutil.which("npm")
         if npm is None:

@@ -1,6 +1,6 @@
 // Golden diagnostics for the bad-config corpus in data/conf/bad: each X.yaml has an
 // X.expected holding exactly what `pgrelay check` would print. PGRELAY_UPDATE_GOLDEN=1 rewrites
-// them.
+// the ones that differ and fails, so that a rewrite is always read before it is trusted.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -55,7 +55,14 @@ TEST_CASE("every bad config matches its golden diagnostics", "[conf][golden]") {
       auto expected_path = path;
       expected_path.replace_extension(".expected");
       const std::string actual = render(result.errors);
-      if (update) std::ofstream{expected_path, std::ios::binary} << actual;
+      const bool differs = !fs::exists(expected_path) || actual != slurp(expected_path);
+      if (update && differs) {
+        // A rewritten golden proves nothing until someone reads the diff: this run fails.
+        std::ofstream{expected_path, std::ios::binary} << actual;
+        FAIL_CHECK("rewrote " << expected_path.filename().string() << "; review it and run again without "
+                                                                      "PGRELAY_UPDATE_GOLDEN");
+        continue;
+      }
       REQUIRE(fs::exists(expected_path));
       CHECK(actual == slurp(expected_path));
     }
