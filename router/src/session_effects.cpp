@@ -105,33 +105,23 @@ Word load(const char* at) {
   return w;
 }
 
-// Whether "temp" or "advisory" appears anywhere, ignoring ASCII case. Eight bytes are tested at
-// once for an 'm' or a 'v' (their third letters, rare in SQL); only around one are the words
-// compared. OR-ing 0x20 lowercases letters (and folds a few symbols onto others, which only
-// costs a parse).
-bool mentions_temp_or_advisory(std::string_view sql) {
-  constexpr std::uint64_t ones = 0x0101010101010101ull;
-  constexpr std::uint64_t lower8 = 0x2020202020202020ull;
+// Whether "temp" appears anywhere, ignoring ASCII case (TEMP tables, SELECT … INTO TEMP, the
+// pg_temp schema). The search is for its third letter, rare in SQL, with the vectorised memchr;
+// only around an 'm' is the word compared. Advisory locks need no word search: they are taken
+// by function calls, which may_call_function finds by their parenthesis.
+bool mentions_temp(std::string_view sql) {
   constexpr std::uint32_t lower4 = 0x20202020u;
   constexpr std::uint32_t temp = word_of<std::uint32_t>("temp");
-  constexpr std::uint64_t advisory = word_of<std::uint64_t>("advisory");
-  auto has_zero_byte = [](std::uint64_t v) { return ((v - ones) & ~v & (ones * 0x80)) != 0; };
   const char* p = sql.data();
   const std::size_t n = sql.size();
-  auto word_at = [&](std::size_t j) {
-    return (j + 4 <= n && (load<std::uint32_t>(p + j) | lower4) == temp) ||
-           (j + 8 <= n && (load<std::uint64_t>(p + j) | lower8) == advisory);
-  };
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t x = load<std::uint64_t>(p + i) | lower8;
-    if (!has_zero_byte(x ^ (ones * 'm')) && !has_zero_byte(x ^ (ones * 'v'))) continue;
-    for (std::size_t j = i < 2 ? 0 : i - 2; j < i + 6; ++j) {  // the third letter is at j + 2
-      if (word_at(j)) return true;
+  for (char m : {'m', 'M'}) {
+    for (const char* at = p + (n > 2 ? 2 : n); at < p + n;) {
+      at = static_cast<const char*>(std::memchr(at, m, static_cast<std::size_t>(p + n - at)));
+      if (at == nullptr) break;
+      const auto j = static_cast<std::size_t>(at - p) - 2;
+      if (j + 4 <= n && (load<std::uint32_t>(p + j) | lower4) == temp) return true;
+      ++at;
     }
-  }
-  for (std::size_t j = i < 2 ? 0 : i - 2; j < n; ++j) {
-    if (word_at(j)) return true;
   }
   return false;
 }
@@ -171,16 +161,24 @@ constexpr bool ident_char(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 
+// A word of at most `word_buffer` letters, lowercased; empty for a longer one, which is no
+// keyword the callers look for ("references" is the longest).
+constexpr std::size_t word_buffer = 10;
+struct short_word {
+  char letters[word_buffer]{};
+  std::size_t size = 0;
+  std::string_view view() const { return {letters, size}; }
+};
+
 // The word that ends just before `end` (after blanks), lowercased; empty if none.
-std::string_view word_before(std::string_view s, std::size_t end, std::size_t& start, std::string& buf) {
+short_word word_before(std::string_view s, std::size_t end, std::size_t& start) {
   while (end > 0 && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
   start = end;
   while (start > 0 && ident_char(s[start - 1])) --start;
-  buf.clear();
-  // Longer than every word the callers look for ("references"): its letters do not matter.
-  if (end - start > 10) return std::string_view(s).substr(start, end - start);
-  for (std::size_t i = start; i < end; ++i) buf.push_back(ascii_lower(s[i]));
-  return buf;
+  short_word w;
+  if (end - start > word_buffer) return w;
+  for (std::size_t i = start; i < end; ++i) w.letters[w.size++] = ascii_lower(s[i]);
+  return w;
 }
 
 // Words that may stand right before '(' without calling a function (VALUES (…), IN (…), AND (…)…),
@@ -197,8 +195,6 @@ static_assert(std::is_sorted(std::begin(not_a_call), std::end(not_a_call)));
 // Whether a '(' may follow a function name. Any doubt says yes: it only costs one parse of that
 // text (the result is cached). A column list after INSERT INTO t / CREATE TABLE t is no call.
 bool may_call_function(std::string_view sql) {
-  std::string word;
-  std::string before;
   for (auto p = sql.find('('); p != std::string_view::npos; p = sql.find('(', p + 1)) {
     std::size_t end = p;
     while (end > 0 && std::isspace(static_cast<unsigned char>(sql[end - 1]))) --end;
@@ -207,10 +203,11 @@ bool may_call_function(std::string_view sql) {
     if (std::strchr("(,=<>+-*|!~%^&;[:", c)) continue;  // an operator or a list: grouping parentheses
     if (!ident_char(c)) return true;                    // a quoted name, a comment…
     std::size_t start = 0;
-    auto w = word_before(sql, end, start, word);
-    if (std::binary_search(std::begin(not_a_call), std::end(not_a_call), w)) continue;
+    auto w = word_before(sql, end, start);
+    if (std::binary_search(std::begin(not_a_call), std::end(not_a_call), w.view())) continue;
     std::size_t ignored = 0;
-    auto prev = word_before(sql, start, ignored, before);
+    const auto prev_word = word_before(sql, start, ignored);
+    const auto prev = prev_word.view();
     if (prev == "into" || prev == "table" || prev == "exists") continue;
     return true;
   }
@@ -361,23 +358,34 @@ void on_statement(const PgQuery__Node* n, session_effects& fx) {
   }
 }
 
+// Whether the statement starting at `i` begins with a word that may change the session.
+bool starts_with_session_word(std::string_view sql, std::size_t i) {
+  auto any_of = [&](std::initializer_list<std::string_view> words) {
+    for (auto w : words) {
+      if (ieq_prefix(sql, i, w)) return true;
+    }
+    return false;
+  };
+  switch (ascii_lower(sql[i])) {
+    case 's': return any_of({"set"});
+    case 'r': return any_of({"reset"});
+    case 'l': return any_of({"listen", "load"});
+    case 'p': return any_of({"prepare"});
+    case 'd': return any_of({"deallocate", "discard", "declare", "do"});
+    case 'c': return any_of({"create", "call"});
+    default: return false;
+  }
+}
+
 }  // namespace
 
 bool may_have_session_effects(std::string_view sql) {
-  static constexpr std::array<std::string_view, 11> starters{
-      "set", "reset", "listen", "prepare", "deallocate", "discard", "declare", "create", "do", "call", "load"};
-  if (mentions_temp_or_advisory(sql) || may_call_function(sql)) return true;
+  if (mentions_temp(sql) || may_call_function(sql)) return true;
   std::size_t i = 0;
   for (;;) {
     i = skip_blank(sql, i);
     if (i >= sql.size()) return false;
-    // Every starter begins with one of these letters: a plain SELECT is ruled out at once.
-    const char c = ascii_lower(sql[i]);
-    if (c == 's' || c == 'r' || c == 'l' || c == 'p' || c == 'd' || c == 'c') {  // see `starters`
-      for (auto w : starters) {
-        if (ieq_prefix(sql, i, w)) return true;
-      }
-    }
+    if (starts_with_session_word(sql, i)) return true;
     // Next statement: after the next ';' (one inside a literal only costs a parse).
     auto semi = sql.find(';', i);
     if (semi == std::string_view::npos) return false;

@@ -74,8 +74,10 @@ TEST_CASE("plain statements have no effects and the prefilter skips them") {
   CHECK(may_have_session_effects("temp"));
   CHECK(may_have_session_effects("xTeMp"));
   CHECK(may_have_session_effects("select 1 into TEMP"));
-  CHECK(may_have_session_effects("select pg_advisory"));
-  CHECK(may_have_session_effects("select ADVISORY"));
+  // Advisory locks are taken by calls: the parenthesis, not the word, sends them to the parser.
+  CHECK(may_have_session_effects("select pg_try_advisory_lock (1)"));
+  CHECK_FALSE(may_have_session_effects("select pg_advisory"));
+  CHECK_FALSE(may_have_session_effects("select ADVISORY from locks"));
   CHECK_FALSE(may_have_session_effects("tem"));
   CHECK_FALSE(may_have_session_effects("select tmp, advisor from t"));
   CHECK_FALSE(may_have_session_effects("adv"));
@@ -91,13 +93,14 @@ TEST_CASE("SET reports a single constant value as text", "[router][session_effec
   CHECK(analyze_session_effects("SET LOCAL pgrelay.max_lag = '2s'").set_value.empty());
 }
 
-TEST_CASE("the prefilter finds temp and advisory at every offset and in any case") {
-  // Against the obvious search, on texts made of the words' letters so near misses abound.
+TEST_CASE("the prefilter finds temp at every offset and in any case") {
+  // Against the obvious search, on texts made of the word's letters (and many an 'm', the byte
+  // the fast search marks) so near misses abound.
   std::mt19937 rng(20261127);
-  const std::string alphabet = "tempadvisoryTEMPADVISORY _x";
+  const std::string alphabet = "tempmmTEMPMadvisory _x";
   auto naive = [](std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s.find("temp") != std::string::npos || s.find("advisory") != std::string::npos;
+    return s.find("temp") != std::string::npos;
   };
   for (int round = 0; round < 20000; ++round) {
     std::string text(rng() % 40, ' ');
