@@ -31,9 +31,11 @@ constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
                               "pool"sv,          "databases"sv,        "session_state"sv,
                               "max_prepared_per_server"sv, "admin"sv, "tls"sv,
                               "max_pending_logins"sv};
-constexpr std::array session_state_keys{"listen"sv,            "advisory_locks"sv, "temp_tables"sv,
-                                        "with_hold_cursors"sv, "set_role"sv,       "sql_prepare"sv,
-                                        "set_in_transaction"sv};
+constexpr auto session_state_key_names = [] {
+  std::array<std::string_view, session_state_keys.size()> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = session_state_keys[i].key;
+  return names;
+}();
 constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
 constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
 constexpr std::array admin_keys{"http_listen"sv};
@@ -590,18 +592,13 @@ void read_log(reader& r, const YAML::Node& node, const std::string& path, positi
 
 void read_session_state(reader& r, const YAML::Node& node, const std::string& path, position pos,
                         session_state_policies& out) {
-  r.read_map(node, path, pos, session_state_keys,
+  r.read_map(node, path, pos, session_state_key_names,
              [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
                auto i = r.read_enum(v, p, at, pin_policy_names);
                if (!i) return;
-               auto policy = static_cast<pin_policy>(*i);
-               if (name == "listen") out.listen = policy;
-               else if (name == "advisory_locks") out.advisory_locks = policy;
-               else if (name == "temp_tables") out.temp_tables = policy;
-               else if (name == "with_hold_cursors") out.with_hold_cursors = policy;
-               else if (name == "set_role") out.set_role = policy;
-               else if (name == "sql_prepare") out.sql_prepare = policy;
-               else if (name == "set_in_transaction") out.set_in_transaction = policy;
+               for (const auto& k : session_state_keys) {
+                 if (k.key == name) out.*k.member = static_cast<pin_policy>(*i);
+               }
              });
 }
 

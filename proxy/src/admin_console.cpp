@@ -355,7 +355,7 @@ awaitable<std::string> client_session::run_console_command(std::string_view sql,
   if (what == "pins") {
     table t{{"reason", "count"}, {}};
     for (std::size_t i = 0; i < pin_reason_count; ++i) {
-      t.rows.push_back({std::string(to_string(static_cast<pin_reason>(i))),
+      t.rows.push_back({std::string(core::pin_reasons[i].name),
                         num(shared.pins_by_reason[i].load(std::memory_order_relaxed))});
     }
     t.write(out);

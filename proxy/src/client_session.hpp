@@ -11,6 +11,7 @@
 #include "net.hpp"
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
+#include "pgrelay/core/pin_reasons.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
@@ -29,18 +30,8 @@ namespace pgrelay::proxy {
 class worker;
 class pool;
 
-// Why a client keeps its server in transaction mode (session state that cannot move).
-enum class pin_reason : std::uint8_t {
-  listen,
-  advisory_lock,
-  temp_table,
-  with_hold_cursor,
-  set_role,
-  sql_prepare,
-  set_in_transaction,
-};
-inline constexpr std::size_t pin_reason_count = 7;
-std::string_view to_string(pin_reason r);
+using core::pin_reason;
+using core::pin_reason_count;
 
 // What the relay does with a client statement after looking at its session effects.
 struct statement_verdict {
@@ -202,7 +193,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   const router::risky_relations* risky_relations();
   void pin(pin_reason reason, conf::pin_policy policy);
   bool pinned() const { return pins_ != 0; }
-  bool pinned_only_by_advisory_locks() const { return pins_ == (1u << static_cast<unsigned>(pin_reason::advisory_lock)); }
+  bool pinned_only_by_advisory_locks() const { return pins_ == core::bit(pin_reason::advisory_lock); }
   // After ReadyForQuery: settle SETs whose transaction has ended.
   void settle_pending_sets(char status);
   std::string session_sync_sql(server_connection& server);

@@ -168,7 +168,7 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
 
   auto& pins = prometheus::BuildCounter().Name("pgrelay_pins_total").Help("Clients pinned to a server, by reason").Register(registry);
   for (std::size_t i = 0; i < pin_reason_count; ++i) {
-    pins.Add({{"reason", std::string(to_string(static_cast<pin_reason>(i)))}})
+    pins.Add({{"reason", std::string(core::pin_reasons[i].name)}})
         .Increment(static_cast<double>(shared.pins_by_reason[i].load(std::memory_order_relaxed)));
   }
 

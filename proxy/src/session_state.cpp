@@ -14,65 +14,18 @@ namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
-std::string_view to_string(pin_reason r) {
-  switch (r) {
-    case pin_reason::listen: return "listen";
-    case pin_reason::advisory_lock: return "advisory_lock";
-    case pin_reason::temp_table: return "temp_table";
-    case pin_reason::with_hold_cursor: return "with_hold_cursor";
-    case pin_reason::set_role: return "set_role";
-    case pin_reason::sql_prepare: return "sql_prepare";
-    case pin_reason::set_in_transaction: return "set_in_transaction";
-  }
-  return "unknown";
-}
-
 namespace {
 
-std::string_view construct_name(pin_reason r) {
-  switch (r) {
-    case pin_reason::listen: return "LISTEN";
-    case pin_reason::advisory_lock: return "session-level advisory locks";
-    case pin_reason::temp_table: return "temporary tables";
-    case pin_reason::with_hold_cursor: return "DECLARE ... WITH HOLD";
-    case pin_reason::set_role: return "SET ROLE / SET SESSION AUTHORIZATION";
-    case pin_reason::sql_prepare: return "SQL-level PREPARE";
-    case pin_reason::set_in_transaction: return "SET inside a transaction block";
-  }
-  return "this statement";
-}
-
-std::string_view policy_key(pin_reason r) {
-  switch (r) {
-    case pin_reason::listen: return "listen";
-    case pin_reason::advisory_lock: return "advisory_locks";
-    case pin_reason::temp_table: return "temp_tables";
-    case pin_reason::with_hold_cursor: return "with_hold_cursors";
-    case pin_reason::set_role: return "set_role";
-    case pin_reason::sql_prepare: return "sql_prepare";
-    case pin_reason::set_in_transaction: return "set_in_transaction";
-  }
-  return "";
-}
-
 conf::pin_policy policy_for(const conf::session_state_policies& p, pin_reason r) {
-  switch (r) {
-    case pin_reason::listen: return p.listen;
-    case pin_reason::advisory_lock: return p.advisory_locks;
-    case pin_reason::temp_table: return p.temp_tables;
-    case pin_reason::with_hold_cursor: return p.with_hold_cursors;
-    case pin_reason::set_role: return p.set_role;
-    case pin_reason::sql_prepare: return p.sql_prepare;
-    case pin_reason::set_in_transaction: return p.set_in_transaction;
-  }
-  return conf::pin_policy::pin;
+  const auto* policy = p.find(core::info(r).policy_key);
+  return policy ? *policy : conf::pin_policy::pin;  // every key exists: unit-tested
 }
 
 // Executed by the server so the error has Postgres's own transaction semantics.
 std::string rejection_sql(pin_reason r) {
   return "DO $pgrelay$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'pgrelay: " +
-         std::string(construct_name(r)) + " cannot be used in transaction pooling mode', HINT = " +
-         "'connect as a user in session pool mode, or set session_state." + std::string(policy_key(r)) +
+         std::string(core::info(r).construct) + " cannot be used in transaction pooling mode', HINT = " +
+         "'connect as a user in session pool mode, or set session_state." + std::string(core::info(r).policy_key) +
          " to pin in the pgrelay configuration'; END$pgrelay$";
 }
 
@@ -112,9 +65,8 @@ std::string probe_sql_for(const router::risky_relations* risky) {
 }
 
 std::optional<pin_reason> pin_reason_named(std::string_view name) {
-  for (std::size_t i = 0; i < pin_reason_count; ++i) {
-    auto r = static_cast<pin_reason>(i);
-    if (to_string(r) == name) return r;
+  for (const auto& row : core::pin_reasons) {
+    if (row.name == name) return row.reason;
   }
   return std::nullopt;
 }
@@ -151,16 +103,16 @@ bool runs_hidden_code(worker::effects_entry& entry, const router::risky_relation
 }  // namespace
 
 void client_session::pin(pin_reason reason, conf::pin_policy policy) {
-  auto bit = 1u << static_cast<unsigned>(reason);
+  const auto bit = core::bit(reason);
   pins_ |= bit;
   if (pins_logged_ & bit) return;
   pins_logged_ |= bit;
   worker_.shared_.pins_by_reason[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, to_string(reason),
-               construct_name(reason));
+               core::info(reason).construct);
   if (policy == conf::pin_policy::warn) {
     pr::build::notice_response(pending_notice_,
-                               "pgrelay: " + std::string(construct_name(reason)) +
+                               "pgrelay: " + std::string(core::info(reason).construct) +
                                    " keeps this connection on one server until it disconnects");
   }
 }
@@ -225,8 +177,8 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   };
   for (auto [present, reason] : found) {
     if (present && policy_for(policies, reason) == conf::pin_policy::reject) {
-      spdlog::info("client {}: rejected {} (session_state.{}: reject)", peer_, construct_name(reason),
-                   policy_key(reason));
+      spdlog::info("client {}: rejected {} (session_state.{}: reject)", peer_, core::info(reason).construct,
+                   core::info(reason).policy_key);
       v.reject = true;
       v.replacement_sql = rejection_sql(reason);
       return v;

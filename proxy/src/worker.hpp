@@ -2,6 +2,8 @@
 // What workers share (config, users, cancel keys, pool budgets) lives in shared_state.
 #pragma once
 
+#include "pgrelay/core/pin_reasons.hpp"
+
 #include <array>
 #include <atomic>
 #include <map>
@@ -92,7 +94,7 @@ struct shared_state {
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> replication_connections{0};
   std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
-  std::array<std::atomic<std::uint64_t>, 7> pins_by_reason{};  // indexed by pin_reason
+  std::array<std::atomic<std::uint64_t>, core::pin_reason_count> pins_by_reason{};  // indexed by pin_reason
 
   // The health checker, while one runs: workers tell it when DDL went through.
   std::atomic<class health_checker*> checker{nullptr};

@@ -2,6 +2,9 @@
 // no YAML types here, so the proxy and tests never depend on the parser.
 #pragma once
 
+#include <array>
+#include <string_view>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -158,7 +161,33 @@ struct session_state_policies {
   pin_policy set_role = pin_policy::pin;
   pin_policy sql_prepare = pin_policy::pin;
   pin_policy set_in_transaction = pin_policy::pin;
+
+  // The policy under its YAML key (session_state.<key>); nullptr for an unknown key.
+  const pin_policy* find(std::string_view key) const;
 };
+
+// The YAML keys of session_state and the members they set: the one list the loader and the
+// proxy's pin reasons both read.
+struct session_state_key {
+  std::string_view key;
+  pin_policy session_state_policies::*member;
+};
+inline constexpr std::array<session_state_key, 7> session_state_keys{{
+    {"listen", &session_state_policies::listen},
+    {"advisory_locks", &session_state_policies::advisory_locks},
+    {"temp_tables", &session_state_policies::temp_tables},
+    {"with_hold_cursors", &session_state_policies::with_hold_cursors},
+    {"set_role", &session_state_policies::set_role},
+    {"sql_prepare", &session_state_policies::sql_prepare},
+    {"set_in_transaction", &session_state_policies::set_in_transaction},
+}};
+
+inline const pin_policy* session_state_policies::find(std::string_view key) const {
+  for (const auto& k : session_state_keys) {
+    if (k.key == key) return &(this->*k.member);
+  }
+  return nullptr;
+}
 
 struct log_config {
   log_format format = log_format::text;
