@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "introspection.hpp"
+#include "pgrelay/conf/load.hpp"
 #include "pgrelay/core/pin_reasons.hpp"
 #include "pgrelay/protocol/writer.hpp"
 #include "pgrelay/router/function_catalog.hpp"
@@ -42,10 +43,11 @@ std::pair<std::string, std::string> host_port(const conf::endpoint& e) {
   return {e.host, std::to_string(e.port)};
 }
 
+// A peer or server address as text ("host:port", "[v6]:port", "unix:/path"), read by the same
+// parser as the YAML's addresses.
 std::pair<std::string, std::string> split_address(const std::string& addr) {
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos || addr.starts_with("unix:")) return {addr, ""};
-  return {addr.substr(0, colon), addr.substr(colon + 1)};
+  auto parsed = conf::parse_endpoint(addr);
+  return parsed.value ? host_port(*parsed.value) : std::pair{addr, std::string()};
 }
 
 table show_pools(const std::vector<worker_snapshot>& all) {

@@ -11,11 +11,22 @@
 
 namespace pgrelay::proxy {
 
+// The YAML's kind and the router's are separate types (conf does not depend on router); a
+// switch, not a cast, so that a kind added to one and not the other fails to compile (-Wswitch).
+inline router::rule_kind router_kind(conf::rule_kind k) {
+  switch (k) {
+    case conf::rule_kind::any: return router::rule_kind::any;
+    case conf::rule_kind::statement: return router::rule_kind::statement;
+    case conf::rule_kind::transaction: return router::rule_kind::transaction;
+  }
+  return router::rule_kind::any;
+}
+
 inline std::vector<router::routing_rule> router_rules(const conf::routing_config& routing) {
   std::vector<router::routing_rule> out;
   out.reserve(routing.rules.size());
   for (const auto& r : routing.rules) {
-    out.push_back(router::routing_rule{r.user, r.application_name, static_cast<router::rule_kind>(r.kind), r.route});
+    out.push_back(router::routing_rule{r.user, r.application_name, router_kind(r.kind), r.route});
   }
   return out;
 }
