@@ -11,7 +11,7 @@
 #include "net.hpp"
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
-#include "pgrelay/core/pin_reasons.hpp"
+#include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
@@ -192,6 +192,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // This database's relations whose use runs user code; null until the checker first read them.
   const router::risky_relations* risky_relations();
   void pin(pin_reason reason, conf::pin_policy policy);
+  // inspect_statement's parts: true when a reason's policy rejects the statement (v says how).
+  bool pin_or_reject(core::pin_set pins, statement_verdict& v);
+  void track_settings(const router::session_effects& fx, std::string_view sql);
+  void forget_statements(const router::session_effects& fx, statement_verdict& v);
   bool pinned() const { return pins_ != 0; }
   bool pinned_only_by_advisory_locks() const { return pins_ == core::bit(pin_reason::advisory_lock); }
   // After ReadyForQuery: settle SETs whose transaction has ended.

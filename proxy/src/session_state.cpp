@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "client_session.hpp"
+#include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pool.hpp"
@@ -167,29 +168,31 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     // with DISCARD ALL if the client leaves first.
     fx.opaque = true;
   }
-  const auto& policies = config_->session_state;
-
-  std::pair<bool, pin_reason> found[] = {
-      {fx.listen, pin_reason::listen},           {fx.advisory_lock, pin_reason::advisory_lock},
-      {fx.temp_table, pin_reason::temp_table},   {fx.with_hold_cursor, pin_reason::with_hold_cursor},
-      {fx.set_role, pin_reason::set_role},       {fx.sql_prepare, pin_reason::sql_prepare},
-      {fx.set && (fx.statements > 1 || fx.set_name.empty()), pin_reason::set_in_transaction},
-  };
-  for (auto [present, reason] : found) {
-    if (present && policy_for(policies, reason) == conf::pin_policy::reject) {
-      spdlog::info("client {}: rejected {} (session_state.{}: reject)", peer_, core::info(reason).construct,
-                   core::info(reason).policy_key);
-      v.reject = true;
-      v.replacement_sql = rejection_sql(reason);
-      return v;
-    }
-  }
-  for (auto [present, reason] : found) {
-    if (present) pin(reason, policy_for(policies, reason));
-  }
+  if (pin_or_reject(core::pins_of(fx), v)) return v;
   if (fx.advisory_unlock) advisory_recheck_ = true;
   if (fx.opaque) probe_due_ = true;
+  track_settings(fx, sql);
+  forget_statements(fx, v);
+  return v;
+}
 
+bool client_session::pin_or_reject(core::pin_set pins, statement_verdict& v) {
+  const auto& policies = config_->session_state;
+  for (const auto& row : core::pin_reasons) {
+    if (core::contains(pins, row.reason) && policy_for(policies, row.reason) == conf::pin_policy::reject) {
+      spdlog::info("client {}: rejected {} (session_state.{}: reject)", peer_, row.construct, row.policy_key);
+      v.reject = true;
+      v.replacement_sql = rejection_sql(row.reason);
+      return true;
+    }
+  }
+  for (const auto& row : core::pin_reasons) {
+    if (core::contains(pins, row.reason)) pin(row.reason, policy_for(policies, row.reason));
+  }
+  return false;
+}
+
+void client_session::track_settings(const router::session_effects& fx, std::string_view sql) {
   auto& server = *server_;
   if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
     // set_config with a computed value: read back at the quiet point. Until then the server is
@@ -225,23 +228,24 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     server.applied_.clear();
     restore_startup_params_ = true;
   }
+}
+
+void client_session::forget_statements(const router::session_effects& fx, statement_verdict& v) {
   if (fx.discard_all || fx.deallocate_all) {
     statements_->clear();
-    server.statements_.forget_all();
+    server_->statements_.forget_all();
   }
-  if (fx.deallocate && fx.statements == 1) {
-    if (auto id = statements_->find(fx.name)) {
-      // A protocol-level statement deallocated with SQL: it lives under pgrelay's name here.
-      v.prepare_first = *id;
-      v.replacement_sql = "DEALLOCATE " + core::server_statement_name(*id);
-      statements_->forget(fx.name);
-    } else if (core::is_reserved_statement_name(fx.name)) {
-      // One of the statements clients share: as on a direct connection, it does not exist.
-      v.replacement_sql = missing_statement_sql(fx.name);
-      v.reject = true;  // also when it comes as a Parse
-    }
+  if (!fx.deallocate || fx.statements != 1) return;
+  if (auto id = statements_->find(fx.name)) {
+    // A protocol-level statement deallocated with SQL: it lives under pgrelay's name here.
+    v.prepare_first = *id;
+    v.replacement_sql = "DEALLOCATE " + core::server_statement_name(*id);
+    statements_->forget(fx.name);
+  } else if (core::is_reserved_statement_name(fx.name)) {
+    // One of the statements clients share: as on a direct connection, it does not exist.
+    v.replacement_sql = missing_statement_sql(fx.name);
+    v.reject = true;  // also when it comes as a Parse
   }
-  return v;
 }
 
 void client_session::settle_pending_sets(char status) {
