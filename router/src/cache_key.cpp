@@ -87,6 +87,65 @@ std::string log_safe_statement(std::string_view sql) {
   return out;
 }
 
+namespace {
+
+// Each scrub_* starts at s[i], appends its part of the key (or log line) to `out` and returns
+// where the text goes on.
+
+// '…' or E'…'.
+std::size_t scrub_string(std::string_view s, std::size_t i, std::string& out, bool for_log) {
+  bool escaped = !out.empty() && (out.back() == 'E' || out.back() == 'e') &&
+                 (out.size() == 1 || !ident_char(out[out.size() - 2]));
+  auto end = skip_string(s, i, escaped);
+  if (end == std::string_view::npos) {
+    // Unterminated: the text cannot parse, so it must not share a key (and the cached
+    // classification) with a terminated literal. Keep the rest verbatim, except in a log
+    // line (a statement cut short there may end inside a secret).
+    out.append(for_log ? std::string_view("'") : s.substr(i));
+    return s.size();
+  }
+  out += "''";
+  return end;
+}
+
+// $tag$ … $tag$ (or a $1 parameter, copied as is).
+std::size_t scrub_dollar(std::string_view s, std::size_t i, std::string& out, bool for_log) {
+  auto close = s.find('$', i + 1);
+  bool tag = close != std::string_view::npos;
+  for (auto k = i + 1; tag && k < close; ++k) tag = ident_char(s[k]) && s[k] != '$';
+  if (!tag || (i + 1 < s.size() && digit_char(s[i + 1]))) {
+    out.push_back('$');
+    return i + 1;
+  }
+  auto delim = s.substr(i, close - i + 1);
+  auto end = s.find(delim, close + 1);
+  end = end == std::string_view::npos ? s.size() : end + delim.size();
+  if (for_log) {
+    out.append(delim).append(delim);  // $tag$$tag$: an empty body, like '' for strings
+  } else {
+    out.append(s.substr(i, end - i));
+  }
+  return end;
+}
+
+// A number, which becomes 0.
+std::size_t scrub_number(std::string_view s, std::size_t i, std::string& out) {
+  while (i < s.size() && (alnum_char(s[i]) || s[i] == '.' || s[i] == '_')) {
+    // "1e+5" is one number; in "1e+$x$" the sign is an operator (the scanner ends the number
+    // at "1e"), and swallowing it would glue what follows onto the "0" of the key.
+    bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 2 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-') &&
+                         digit_char(s[i + 2]);
+    i += exponent_sign ? 2 : 1;
+  }
+  out.push_back('0');
+  // "1." ends in a character that cannot continue an identifier; keep it so that what follows
+  // ("1.$q$…$q$" opens a dollar quote) lexes the same in the key as in the text.
+  if (s[i - 1] == '.') out.push_back('.');
+  return i;
+}
+
+}  // namespace
+
 void scrub_literals(std::string_view s, std::string& out, bool for_log) {
   out.clear();
   out.reserve(s.size() + 2);
@@ -118,50 +177,11 @@ void scrub_literals(std::string_view s, std::string& out, bool for_log) {
     } else if (c == '"') {
       i = copy_quoted(s, i, '"', out);
     } else if (c == '\'') {
-      bool escaped = !out.empty() && (out.back() == 'E' || out.back() == 'e') &&
-                     (out.size() == 1 || !ident_char(out[out.size() - 2]));
-      auto end = skip_string(s, i, escaped);
-      if (end == std::string_view::npos) {
-        // Unterminated: the text cannot parse, so it must not share a key (and the cached
-        // classification) with a terminated literal. Keep the rest verbatim, except in a log
-        // line (a statement cut short there may end inside a secret).
-        out.append(for_log ? std::string_view("'") : s.substr(i));
-        end = s.size();
-      } else {
-        out += "''";
-      }
-      i = end;
+      i = scrub_string(s, i, out, for_log);
     } else if (c == '$' && !after_ident) {
-      // $tag$ … $tag$ (or a $1 parameter, copied as is)
-      auto close = s.find('$', i + 1);
-      bool tag = close != std::string_view::npos;
-      for (auto k = i + 1; tag && k < close; ++k) tag = ident_char(s[k]) && s[k] != '$';
-      if (tag && !(i + 1 < s.size() && digit_char(s[i + 1]))) {
-        auto delim = s.substr(i, close - i + 1);
-        auto end = s.find(delim, close + 1);
-        end = end == std::string_view::npos ? s.size() : end + delim.size();
-        if (for_log) {
-          out.append(delim).append(delim);  // $tag$$tag$: an empty body, like '' for strings
-        } else {
-          out.append(s.substr(i, end - i));
-        }
-        i = end;
-      } else {
-        out.push_back(c);
-        ++i;
-      }
+      i = scrub_dollar(s, i, out, for_log);
     } else if (digit_char(c) && !after_ident) {
-      while (i < s.size() && (alnum_char(s[i]) || s[i] == '.' || s[i] == '_')) {
-        // "1e+5" is one number; in "1e+$x$" the sign is an operator (the scanner ends the number
-        // at "1e"), and swallowing it would glue what follows onto the "0" of the key.
-        bool exponent_sign = (s[i] == 'e' || s[i] == 'E') && i + 2 < s.size() && (s[i + 1] == '+' || s[i + 1] == '-') &&
-                             digit_char(s[i + 2]);
-        i += exponent_sign ? 2 : 1;
-      }
-      out.push_back('0');
-      // "1." ends in a character that cannot continue an identifier; keep it so that what follows
-      // ("1.$q$…$q$" opens a dollar quote) lexes the same in the key as in the text.
-      if (s[i - 1] == '.') out.push_back('.');
+      i = scrub_number(s, i, out);
     } else {
       out.push_back(c);
       ++i;
