@@ -181,16 +181,27 @@ short_word word_before(std::string_view s, std::size_t end, std::size_t& start) 
   return w;
 }
 
-// Words that may stand right before '(' without calling a function (VALUES (…), IN (…), AND (…)…),
-// sorted for binary search.
+// Reserved and column-name keywords that may stand right before '(' (VALUES (…), IN (…),
+// AND (…)…) and can never name a function, sorted for binary search. Keywords that can name a
+// function (pgTAP's is(), a function called by or like…) are not here: see unreserved_use.
 constexpr std::string_view not_a_call[] = {
-    "all", "and", "any", "array", "as", "between", "by", "case", "cast", "check", "coalesce", "conflict",
-    "default", "distinct", "else", "except", "exists", "filter", "from", "greatest", "having", "in",
-    "intersect", "is", "join", "key", "lateral", "least", "like", "limit", "not", "nullif", "offset", "on",
-    "or", "over", "references", "returning", "row", "select", "set", "some", "then", "union", "unique",
-    "using", "values", "when", "where", "with", "within",
+    "all", "and", "any", "array", "as", "between", "case", "cast", "check", "coalesce", "default", "distinct",
+    "else", "except", "exists", "from", "greatest", "having", "in", "intersect", "lateral", "least", "limit",
+    "not", "nullif", "offset", "on", "or", "references", "returning", "row", "select", "some", "then", "union",
+    "unique", "using", "values", "when", "where", "with",
 };
 static_assert(std::is_sorted(std::begin(not_a_call), std::end(not_a_call)));
+
+// Unreserved keywords that usually open a clause before '(' but may also name a function:
+// not a call only in the clause's own context (the word before, or a ')' before an aggregate's
+// FILTER / a window's OVER).
+bool unreserved_use(std::string_view word, std::string_view prev, char before) {
+  if (word == "by") return prev == "group" || prev == "order" || prev == "partition";
+  if (word == "key") return prev == "primary" || prev == "foreign";
+  if (word == "conflict") return prev == "on";
+  if (word == "filter" || word == "over") return before == ')';
+  return false;
+}
 
 // Whether a '(' may follow a function name. Any doubt says yes: it only costs one parse of that
 // text (the result is cached). A column list after INSERT INTO t / CREATE TABLE t is no call.
@@ -203,12 +214,16 @@ bool may_call_function(std::string_view sql) {
     if (std::strchr("(,=<>+-*|!~%^&;[:", c)) continue;  // an operator or a list: grouping parentheses
     if (!ident_char(c)) return true;                    // a quoted name, a comment…
     std::size_t start = 0;
-    auto w = word_before(sql, end, start);
-    if (std::binary_search(std::begin(not_a_call), std::end(not_a_call), w.view())) continue;
-    std::size_t ignored = 0;
-    const auto prev_word = word_before(sql, start, ignored);
+    const auto word = word_before(sql, end, start);
+    const auto w = word.view();
+    if (std::binary_search(std::begin(not_a_call), std::end(not_a_call), w)) continue;
+    std::size_t prev_start = 0;
+    const auto prev_word = word_before(sql, start, prev_start);
     const auto prev = prev_word.view();
     if (prev == "into" || prev == "table" || prev == "exists") continue;
+    std::size_t gap = start;
+    while (gap > 0 && std::isspace(static_cast<unsigned char>(sql[gap - 1]))) --gap;
+    if (unreserved_use(w, prev, gap > 0 ? sql[gap - 1] : '\0')) continue;
     return true;
   }
   return false;

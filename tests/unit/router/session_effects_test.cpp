@@ -84,6 +84,20 @@ TEST_CASE("plain statements have no effects and the prefilter skips them") {
   CHECK_FALSE(analyze_session_effects("selec 1").any());
 }
 
+TEST_CASE("the prefilter treats keywords that can name a function as calls outside their clause") {
+  // Found by fuzz_classify: BY is unreserved, so by('ls') calls a function (user code).
+  CHECK(may_have_session_effects("select by('ls')"));
+  CHECK(may_have_session_effects("select is(1, 1)"));  // pgTAP
+  CHECK(may_have_session_effects("select like('a')"));
+  CHECK(may_have_session_effects("select key(1), over(2)"));
+  CHECK(may_have_session_effects("select within(1)"));
+  // In their own clauses they open a parenthesised list, not a call.
+  CHECK_FALSE(may_have_session_effects("select a from t group by (a) order by (a)"));
+  // (FILTER and OVER follow an aggregate's own call, which already sends the text to the parser.)
+  CHECK_FALSE(may_have_session_effects("insert into t values (1) on conflict (a) do nothing"));
+  CHECK_FALSE(may_have_session_effects("alter table t add primary key (a)"));
+}
+
 TEST_CASE("SET reports a single constant value as text", "[router][session_effects]") {
   CHECK(analyze_session_effects("SET pgrelay.max_lag = '2s'").set_value == "2s");
   CHECK(analyze_session_effects("SET pgrelay.max_lag TO 250").set_value == "250");
