@@ -18,12 +18,21 @@ asio::thread_pool& blocking_pool();
 // pass-through this stays at zero.
 std::atomic<std::uint64_t>& pbkdf2_computations();
 
-// Runs `fn()` on the blocking pool; the awaiting coroutine continues on its own executor.
+// Runs `fn()` (which must not throw) on the blocking pool; the awaiting coroutine resumes on its
+// own executor with the result. Not a coroutine itself: GCC 12 mishandles a coroutine's by-value
+// lambda parameter (it freed the moved-from capture twice).
 template <class Fn>
-auto run_blocking(Fn fn) -> awaitable<decltype(fn())> {
+auto run_blocking(Fn fn) {
   using result = decltype(fn());
-  co_return co_await asio::co_spawn(
-      blocking_pool(), [fn = std::move(fn)]() mutable -> awaitable<result> { co_return fn(); }, asio::use_awaitable);
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(result)>(
+      [](auto handler, Fn f) {
+        auto home = asio::get_associated_executor(handler);
+        asio::post(blocking_pool(), [f = std::move(f), handler = std::move(handler), home]() mutable {
+          result r = f();
+          asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(fn));
 }
 
 }  // namespace pgrelay::proxy

@@ -120,14 +120,23 @@ awaitable<server_error> server_connection::scram_continue(const server_target& t
       if (const auto* hit = salted_cache.find(target.password, params->salt, params->iterations)) {
         scram.use_salted_password(*hit);
       } else {
-        const auto salted = co_await run_blocking(
-            [password = target.password, salt = params->salt, iterations = params->iterations] {
-              pr::scram_salted_password_cache once(1);
-              return once.salted_password(password, salt, iterations);
-            });
-        pbkdf2_computations().fetch_add(1, std::memory_order_relaxed);
-        salted_cache.insert(target.password, params->salt, params->iterations, salted);
-        scram.use_salted_password(salted);
+        auto job = [password = target.password, salt = params->salt, iterations = params->iterations]() noexcept {
+          try {
+            pr::scram_salted_password_cache once(1);
+            return std::optional<pr::scram_key>(once.salted_password(password, salt, iterations));
+          } catch (const std::exception&) {
+            return std::optional<pr::scram_key>();  // OpenSSL failed: handle_server_first retries inline
+          }
+        };
+        // Named, not a temporary of the co_await expression: GCC 12 destroys such temporaries
+        // twice when the coroutine suspends inside that expression.
+        auto computed = run_blocking(std::move(job));
+        const std::optional<pr::scram_key> salted = co_await std::move(computed);
+        if (salted) {
+          pbkdf2_computations().fetch_add(1, std::memory_order_relaxed);
+          salted_cache.insert(target.password, params->salt, params->iterations, *salted);
+          scram.use_salted_password(*salted);
+        }
       }
     }
   }
