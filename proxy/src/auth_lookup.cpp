@@ -134,6 +134,19 @@ awaitable<user_secret> find_user_secret(worker& w, const conf::config& cfg, cons
   co_return secret;
 }
 
+bool verifier_or_mock(user_secret& secret, const std::string& user, protocol::scram_verifier& out) {
+  if (secret.what == user_secret::kind::found) {
+    if (auto parsed = protocol::parse_scram_verifier(secret.verifier)) {
+      out = *parsed;
+      return true;
+    }
+    secret.detail = "the verifier for \"" + core::log_escape(user) + "\" from " + secret.source + " does not parse";
+  }
+  static const std::string mock_secret = protocol::random_bytes(32);
+  out = protocol::mock_scram_verifier(user, mock_secret);
+  return false;
+}
+
 void forget_user_secret(worker& w, const std::string& database, const std::string& user) {
   w.shared_.forget_verifier(database, user);
 }

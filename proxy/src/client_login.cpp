@@ -269,21 +269,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   }
   auto secret = co_await find_user_secret(worker_, cfg, database_, user);
   pr::scram_verifier verifier;
-  bool known = false;
-  if (secret.what == user_secret::kind::found) {
-    auto parsed = pr::parse_scram_verifier(secret.verifier);
-    if (parsed) {
-      verifier = *parsed;
-      known = true;
-    } else {
-      secret.detail = "the verifier for \"" + core::log_escape(user) + "\" from " + secret.source + " does not parse";
-    }
-  }
-  // Unknown users get the same exchange as known ones, so probing cannot tell them apart.
-  if (!known) {
-    static const std::string mock_secret = pr::random_bytes(32);
-    verifier = pr::mock_scram_verifier(user, mock_secret);
-  }
+  const bool known = verifier_or_mock(secret, user, verifier);
   // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
   // with another certificate cannot relay it.
   const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();

@@ -168,13 +168,7 @@ awaitable<acquire_result> pool::acquire() {
       if (on) b.starving.fetch_sub(1);
     }
   } guard{*budget_, counted_starving};
-  core::limit_counter* waiting_on = nullptr;  // the limit this acquire counts itself waiting for
-  struct limit_wait_guard {
-    core::limit_counter*& on;
-    ~limit_wait_guard() {
-      if (on) on->waiting.fetch_sub(1);
-    }
-  } limit_guard{waiting_on};
+  limit_wait waiting_on;  // the limit this acquire counts itself waiting for, once blocked on one
 
   for (;;) {
     if (auto s = take_now()) co_return acquire_result{std::move(s), {}};
@@ -188,10 +182,7 @@ awaitable<acquire_result> pool::acquire() {
     asio::steady_timer timer(ex_);
     // Across workers a freed slot is not signalled: re-check periodically while starving.
     auto wake_at = deadline;
-    if (limit_blocked_ && !waiting_on) {
-      waiting_on = last_refusal_ == core::limit_verdict::database_full ? limits_.database.get() : limits_.user.get();
-      waiting_on->waiting.fetch_add(1);
-    }
+    if (limit_blocked_) waiting_on.join(refusing_limit());
     // Nor is a database or user slot freed by another pool: re-check those too.
     if (multi_worker_ || limit_blocked_) wake_at = std::min(deadline, clock::now() + millis(5));
     timer.expires_at(wake_at);
@@ -211,19 +202,18 @@ awaitable<acquire_result> pool::acquire() {
       if (auto s = take_idle()) co_return lend({std::move(s), {}});
       if (take_slot()) co_return lend(co_await open_new());
     }
-    if (limit_blocked_ && clock::now() >= deadline && !stopped_) {
-      const auto max = last_refusal_ == core::limit_verdict::database_full ? limits_.database_max : limits_.user_max;
-      co_return acquire_result{nullptr,
-                               {std::string(pr::sqlstate::too_many_connections),
-                                core::limit_message(last_refusal_, database_, user_, max)}};
-    }
-    if (clock::now() >= deadline || stopped_) {
-      co_return acquire_result{
-          nullptr,
-          {std::string(pr::sqlstate::too_many_connections),
-           "no server connection available for " + database_ + "/" + user_ + " within wait_timeout"}};
-    }
+    if (clock::now() >= deadline || stopped_) co_return gave_up();
   }
+}
+
+acquire_result pool::gave_up() const {
+  if (limit_blocked_ && !stopped_) {
+    const auto max = last_refusal_ == core::limit_verdict::database_full ? limits_.database_max : limits_.user_max;
+    return {nullptr, {std::string(pr::sqlstate::too_many_connections),
+                      core::limit_message(last_refusal_, database_, user_, max)}};
+  }
+  return {nullptr, {std::string(pr::sqlstate::too_many_connections),
+                    "no server connection available for " + database_ + "/" + user_ + " within wait_timeout"}};
 }
 
 void pool::release(std::unique_ptr<server_connection> server, bool clean) {

@@ -108,6 +108,30 @@ class pool {
   // none); and its return.
   bool take_slot();
   void give_back_slot();
+  // The counter of the limit that refused the last take_slot.
+  core::limit_counter* refusing_limit() const {
+    return last_refusal_ == core::limit_verdict::database_full ? limits_.database.get() : limits_.user.get();
+  }
+  // What a waiter that ran out of wait_timeout is told: the limit that kept it waiting, if any.
+  acquire_result gave_up() const;
+  // One acquire counted among a limit's waiters until it returns.
+  class limit_wait {
+   public:
+    limit_wait() = default;
+    limit_wait(const limit_wait&) = delete;
+    limit_wait& operator=(const limit_wait&) = delete;
+    ~limit_wait() {
+      if (on_) on_->waiting.fetch_sub(1);
+    }
+    void join(core::limit_counter* c) {
+      if (on_) return;
+      on_ = c;
+      on_->waiting.fetch_add(1);
+    }
+
+   private:
+    core::limit_counter* on_ = nullptr;
+  };
   bool limit_contended() const {
     return limits_.database->waiting.load(std::memory_order_relaxed) > 0 ||
            limits_.user->waiting.load(std::memory_order_relaxed) > 0;
