@@ -61,9 +61,11 @@ def pgrelay_binary():
     return binary if Path(binary).exists() else str(REPO / "build/dev/proxy/pgrelay")
 
 
-def write_pgrelay_config(work, config, port, name="pgrelay.json"):
-    """Writes users.json (app/app) and the config `config` + listen + auth into `work`; returns its path."""
-    (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": scram_verifier("app")}}}))
+def write_pgrelay_config(work, config, port, name="pgrelay.json", app_verifier=None):
+    """Writes users.json (app/app; `app_verifier` instead of a fresh one: Postgres's own for
+    server_login: passthrough) and the config `config` + listen + auth into `work`; returns its path."""
+    verifier = app_verifier or scram_verifier("app")
+    (work / "users.json").write_text(json.dumps({"users": {"app": {"scram": verifier}}}))
     path = work / name
     path.write_text(json.dumps({
         "listen": [f"127.0.0.1:{port}"],
@@ -80,11 +82,11 @@ def pgrelay_accepts(work, config):
 
 
 @contextlib.contextmanager
-def running_pgrelay(work, config):
+def running_pgrelay(work, config, app_verifier=None):
     """Starts pgrelay with `config` (a dict; "listen" is filled in) and user app/app; yields
     (process, port, binary)."""
     port = free_port()
-    path = write_pgrelay_config(work, config, port)
+    path = write_pgrelay_config(work, config, port, app_verifier=app_verifier)
     binary = pgrelay_binary()
     relay = subprocess.Popen([binary, str(path)], stdout=subprocess.DEVNULL,
                              stderr=open(work / "pgrelay.log", "w"))

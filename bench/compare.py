@@ -50,7 +50,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchlib import (REPO, bench_cluster, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts,
+from benchlib import (REPO, bench_cluster, role_verifier, hold_idle_clients, pgbench, pgbouncer_version, pgrelay_accepts,
                       raise_nofile, routed_database, running_pgbouncer, running_pgrelay, spread,
                       wait_replicas_caught_up)
 from pgnet import dsn
@@ -86,6 +86,9 @@ def main():
     ap.add_argument("--idle-clients", type=int, default=10000)
     ap.add_argument("--workers2", action="store_true", help="also run a pgrelay with workers: 2 (TPS only)")
     ap.add_argument("--routing", choices=("on", "off"), default="on")
+    ap.add_argument("--login", choices=("fixed", "passthrough"), default="fixed",
+                    help="how pgrelay logs in to Postgres: as server_user app (fixed) or as each client with "
+                         "its SCRAM keys (passthrough; the users file then holds Postgres's own verifier)")
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--json", default="", help="raw results file (default bench/results/compare-<time>.json)")
     ap.add_argument("--quick", action="store_true",
@@ -118,11 +121,19 @@ def main():
             dbs = {"app": routed_database(primary, replica_ports, routing)}
             for size in sweep_sizes:
                 dbs[f"app_p{size}"] = routed_database(primary, replica_ports, routing, pool={"size": size})
+            if args.login == "passthrough":
+                for db in dbs.values():
+                    db.pop("server_user")
+                    db.pop("server_password")
+                    db["server_login"] = "passthrough"
+                    db["routing"]["health_user"] = "app"
+                    db["routing"]["health_password"] = "app"
             return {"workers": workers,
                     "pool": {"mode": "transaction", "size": POOL, "wait_timeout": "120s",
                              "max_clients": args.idle_clients + args.many_clients + 1000},
                     "databases": dbs}
 
+        app_verifier = role_verifier(primary) if args.login == "passthrough" else None
         config = relay_config(1)
         auto_db = routed_database(primary, replica_ports, routing, pool={"size": "auto", "max_size": POOL})
         auto_ok, why = pgrelay_accepts(work, {**config, "databases": {**config["databases"], "app_auto": auto_db}})
@@ -135,13 +146,13 @@ def main():
         max_client_conn = max(args.idle_clients, args.many_clients) + 500
 
         with running_pgbouncer(primary, bouncer_dbs, max_client_conn) as (bouncer, bouncer_port), \
-                running_pgrelay(work, config) as (relay, relay_port, binary):
+                running_pgrelay(work, config, app_verifier) as (relay, relay_port, binary):
             report["machine"]["pgrelay"] = describe_binary(binary)
             extra = contextlib.nullcontext()
             if args.workers2:
                 w2_work = work / "w2"
                 w2_work.mkdir()
-                extra = running_pgrelay(w2_work, relay_config(2))
+                extra = running_pgrelay(w2_work, relay_config(2), app_verifier)
             with extra as w2:
                 targets = {
                     "direct": {"port": primary, "pid": None},

@@ -33,7 +33,7 @@ set(_rw_group OWNER_READ OWNER_WRITE GROUP_READ)  # users.yaml and pgrelay.yaml:
 pgrelay_install_rewritten(${_pkg}/pgrelay.service ${PGRELAY_SYSTEMD_UNITDIR} "${_rw}")
 pgrelay_install_rewritten(${_pkg}/deb/pgrelay.yaml ${PGRELAY_SYSCONFDIR} "${_rw_group}")
 install(FILES ${_pkg}/deb/users.yaml DESTINATION ${PGRELAY_SYSCONFDIR} PERMISSIONS ${_rw_group})
-install(FILES ${_pkg}/pgrelay.schema.json ${_pkg}/pgrelay-users.schema.json
+install(FILES ${_pkg}/pgrelay.schema.json ${_pkg}/pgrelay-users.schema.json ${_pkg}/pgrelay-auth.sql
         DESTINATION ${CMAKE_INSTALL_DATADIR}/pgrelay PERMISSIONS ${_rw})
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/configuration.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} PERMISSIONS ${_rw})

@@ -18,6 +18,8 @@
 #include <system_error>
 #include <vector>
 
+#include "load_auth.hpp"
+
 namespace pgrelay::conf {
 
 namespace {
@@ -30,14 +32,15 @@ constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
                               "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
                               "pool"sv,          "databases"sv,        "session_state"sv,
                               "max_prepared_per_server"sv, "admin"sv, "tls"sv,
-                              "max_pending_logins"sv};
+                              "max_pending_logins"sv, "max_db_connections"sv, "max_user_connections"sv};
 constexpr auto session_state_key_names = [] {
   std::array<std::string_view, session_state_keys.size()> names{};
   for (std::size_t i = 0; i < names.size(); ++i) names[i] = session_state_keys[i].key;
   return names;
 }();
 constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
-constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv};
+constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv, "cache_ttl"sv, "user"sv,
+                               "password"sv, "password_env"sv, "database"sv, "query"sv};
 constexpr std::array admin_keys{"http_listen"sv};
 constexpr std::array tls_keys{"client"sv, "server"sv};
 constexpr std::array tls_client_keys{"mode"sv, "cert"sv, "key"sv};
@@ -60,7 +63,8 @@ constexpr std::array pool_keys{"mode"sv,
                                "idle_in_transaction_timeout"sv};
 constexpr std::array database_keys{
     "server_database"sv,     "primary"sv, "replicas"sv, "server_user"sv, "server_password"sv,
-    "server_password_env"sv, "pool"sv,    "users"sv,    "routing"sv};
+    "server_password_env"sv, "pool"sv,    "users"sv,    "routing"sv, "server_login"sv, "auth"sv,
+    "max_db_connections"sv};
 constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv};
 constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
 constexpr std::array routing_keys{"enabled"sv,          "check_interval"sv, "fallback"sv,
@@ -86,6 +90,14 @@ constexpr std::array all_key_paths{
     "auth.method"sv,
     "auth.users_file"sv,
     "auth.admin_users"sv,
+    "auth.cache_ttl"sv,
+    "auth.user"sv,
+    "auth.password"sv,
+    "auth.password_env"sv,
+    "auth.database"sv,
+    "auth.query"sv,
+    "max_db_connections"sv,
+    "max_user_connections"sv,
     "log.format"sv,
     "log.level"sv,
     "log.slow_query"sv,
@@ -129,6 +141,13 @@ constexpr std::array all_key_paths{
     "databases.*.server_user"sv,
     "databases.*.server_password"sv,
     "databases.*.server_password_env"sv,
+    "databases.*.server_login"sv,
+    "databases.*.max_db_connections"sv,
+    "databases.*.auth.user"sv,
+    "databases.*.auth.password"sv,
+    "databases.*.auth.password_env"sv,
+    "databases.*.auth.database"sv,
+    "databases.*.auth.query"sv,
     "databases.*.pool"sv,
     "databases.*.users.*.pool"sv,
     "databases.*.routing.enabled"sv,
@@ -535,6 +554,10 @@ void read_auth(reader& r, const YAML::Node& node, const std::string& path, posit
                    out.users_file = resolve_path(r.base_dir(), *s);
                } else if (name == "admin_users") {
                  if (auto l = r.read_string_list(v, p, at)) out.admin_users = std::move(*l);
+               } else if (name == "cache_ttl") {
+                 if (auto d = r.read_duration(v, p, at)) out.cache_ttl = *d;
+               } else {
+                 (void)auth_keys_detail::read_query_key(r, name, v, p, at, out.query);
                }
              });
 }
@@ -717,6 +740,12 @@ void read_database(reader& r, const std::string& name, const YAML::Node& node,
           if (auto s = r.read_string(v, p, at)) db.server_password = *s;
         } else if (key == "server_password_env") {
           if (auto s = r.read_string(v, p, at)) db.server_password_env = *s;
+        } else if (key == "server_login") {
+          auth_keys_detail::read_server_login(r, v, p, at, db);
+        } else if (key == "auth") {
+          auth_keys_detail::read_database_auth(r, v, p, at, db);
+        } else if (key == "max_db_connections") {
+          if (auto n = r.read_u32(v, p, at)) db.max_db_connections = *n;
         } else if (key == "pool") {
           read_pool(r, v, p, at, db.pool);
         } else if (key == "routing") {
@@ -733,7 +762,7 @@ void read_database(reader& r, const std::string& name, const YAML::Node& node,
         }
       });
   r.require(seen, path, pos, "primary");
-  r.require(seen, path, pos, "server_user");
+  default_server_login(db, seen && seen->count("server_login") != 0);
 }
 
 void read_workers(reader& r, const YAML::Node& v, const std::string& p, position at, config& cfg) {
@@ -790,6 +819,10 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
           if (auto d = r.read_duration(v, p, at)) cfg.shutdown_timeout = *d;
         } else if (name == "session_state") {
           read_session_state(r, v, p, at, cfg.session_state);
+        } else if (name == "max_db_connections") {
+          if (auto n = r.read_u32(v, p, at)) cfg.max_db_connections = *n;
+        } else if (name == "max_user_connections") {
+          if (auto n = r.read_u32(v, p, at)) cfg.max_user_connections = *n;
         } else if (name == "max_pending_logins") {
           if (auto n = r.read_u32(v, p, at)) cfg.max_pending_logins = *n;
         } else if (name == "max_prepared_per_server") {
@@ -889,12 +922,6 @@ struct checker {
   }
 
   void auth_ok(const config& cfg) {
-    if (!failed("auth.method") && !failed("auth.users_file") &&
-        !r.failed_at("auth", shape_errors) && cfg.auth.method == auth_method::scram_sha_256 &&
-        cfg.auth.users_file.empty()) {
-      error("auth.users_file", "is required when auth.method is scram-sha-256",
-            "set auth.users_file, or auth.method: trust for local testing");
-    }
     if (!failed("auth.admin_users")) {
       names_unique(cfg.auth.admin_users, "auth.admin_users", "admin user");
     }
@@ -1007,9 +1034,6 @@ struct checker {
     if (!failed(path + ".server_database") && db.server_database.empty()) {
       error(path + ".server_database", "is empty");
     }
-    if (!failed(path + ".server_user") && db.server_user.empty()) {
-      error(path + ".server_user", "is empty");
-    }
     if (!failed(path + ".primary")) endpoint_ok(db.primary, path + ".primary");
     if (!db.server_password_env.empty()) {
       if (!db.server_password.empty()) {
@@ -1038,6 +1062,10 @@ struct checker {
       error("databases", "at least one database is required");
     }
     for (const auto& [name, db] : cfg.databases) database_ok(cfg, db);
+    check_auth_sources(cfg, {[this](const std::string& p) { return failed(p); },
+                             [this](const std::string& p, std::string m, std::string h) {
+                               error(p, std::move(m), std::move(h));
+                             }});
   }
 };
 

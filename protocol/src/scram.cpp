@@ -3,6 +3,7 @@
 #include "pgrelay/protocol/scram.hpp"
 
 #include "pgrelay/protocol/base64.hpp"
+#include "scram_internal.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -50,10 +51,16 @@ class scram_category_impl final : public boost::system::error_category {
         return "invalid SCRAM nonce supplied";
       case scram_errc::out_of_order:
         return "SCRAM message out of order";
+      case scram_errc::verifier_mismatch:
+        return "SCRAM salt or iteration count differs from the client's verifier";
     }
     return "unknown SCRAM error";
   }
 };
+
+}  // namespace
+
+namespace detail {
 
 // ---- crypto primitives -------------------------------------------------------------------------
 
@@ -150,46 +157,6 @@ std::optional<scram_key> decode_key(std::string_view b64) {
 
 // ---- message parsing ---------------------------------------------------------------------------
 
-// Walks the comma-separated "x=value" attributes of a SCRAM message (RFC 5802 section 7).
-class attribute_reader {
- public:
-  struct attribute {
-    char name;
-    std::string_view value;
-  };
-
-  explicit attribute_reader(std::string_view text) noexcept : text_(text) {}
-
-  // The next attribute, or nullopt if there is none or the field is not ALPHA "=" value.
-  std::optional<attribute> next() noexcept {
-    if (exhausted_) return std::nullopt;
-    field_start_ = pos_;
-    const std::size_t comma = text_.find(',', pos_);
-    std::string_view field;
-    if (comma == std::string_view::npos) {
-      field = text_.substr(pos_);
-      pos_ = text_.size();
-      exhausted_ = true;
-    } else {
-      field = text_.substr(pos_, comma - pos_);
-      pos_ = comma + 1;
-    }
-    if (field.size() < 2 || field[1] != '=') return std::nullopt;
-    const char c = field[0];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return std::nullopt;
-    return attribute{c, field.substr(2)};
-  }
-
-  bool at_end() const noexcept { return exhausted_; }
-  // Offset in the text where the attribute last returned by next() starts.
-  std::size_t field_start() const noexcept { return field_start_; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-  std::size_t field_start_ = 0;
-  bool exhausted_ = false;
-};
 
 // Optional trailing extensions: each must be a well-formed attribute; their content is ignored.
 bool skip_extensions(attribute_reader& reader) noexcept {
@@ -231,7 +198,10 @@ std::optional<long long> parse_integer(std::string_view text) noexcept {
 
 constexpr std::string_view verifier_prefix = "SCRAM-SHA-256$";
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
 
 const boost::system::error_category& scram_category() noexcept {
   static const scram_category_impl instance;
@@ -366,6 +336,18 @@ bool is_valid_scram_nonce(std::string_view nonce) noexcept {
 scram_server::scram_server(scram_verifier verifier, std::string server_nonce)
     : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
 
+scram_server::~scram_server() { OPENSSL_cleanse(client_key_.data(), client_key_.size()); }
+
+std::optional<scram_passthrough_keys> scram_server::passthrough_keys() const {
+  if (state_ != state::done) return std::nullopt;
+  scram_passthrough_keys keys;
+  keys.client_key = client_key_;
+  keys.server_key = verifier_.server_key;
+  keys.salt = verifier_.salt;
+  keys.iterations = verifier_.iterations;
+  return keys;
+}
+
 boost::system::error_code scram_server::fail(scram_errc e, std::string_view detail) noexcept {
   state_ = state::failed;
   error_detail_ = detail;
@@ -493,153 +475,17 @@ boost::system::result<std::string> scram_server::handle_client_final(std::string
   const scram_key client_signature = hmac_sha256(as_view(verifier_.stored_key), auth_message);
   scram_key client_key = xor_keys(*proof, client_signature);
   const scram_key computed_stored_key = sha256(as_view(client_key));
-  OPENSSL_cleanse(client_key.data(), client_key.size());
-  if (!equal_constant_time(computed_stored_key, verifier_.stored_key))
+  if (!equal_constant_time(computed_stored_key, verifier_.stored_key)) {
+    OPENSSL_cleanse(client_key.data(), client_key.size());
     return fail(scram_errc::invalid_proof, "client proof does not match");
+  }
+  // Proven: this ClientKey logs in to any server holding the same verifier (pass-through).
+  client_key_ = client_key;
+  OPENSSL_cleanse(client_key.data(), client_key.size());
 
   const scram_key server_signature = hmac_sha256(as_view(verifier_.server_key), auth_message);
   state_ = state::done;
   return "v=" + base64_encode(as_view(server_signature));
-}
-
-// ---- client ------------------------------------------------------------------------------------
-
-scram_salted_password_cache::~scram_salted_password_cache() {
-  for (auto& e : entries_) wipe(e);
-}
-
-void scram_salted_password_cache::wipe(entry& e) noexcept {
-  OPENSSL_cleanse(e.password.data(), e.password.size());
-  OPENSSL_cleanse(e.salted.data(), e.salted.size());
-}
-
-scram_key scram_salted_password_cache::salted_password(std::string_view password, std::string_view salt,
-                                                       int iterations) {
-  for (const auto& e : entries_) {
-    if (e.iterations == iterations && e.salt == salt && e.password == password) return e.salted;
-  }
-  if (iterations < 1 || salt.empty()) throw std::invalid_argument("SCRAM: iterations < 1 or empty salt");
-  entry fresh{std::string(password), std::string(salt), iterations,
-              pgrelay::protocol::salted_password(password, salt, iterations)};
-  ++computations_;
-  if (entries_.size() < capacity_) {
-    entries_.push_back(std::move(fresh));
-    return entries_.back().salted;
-  }
-  auto& slot = entries_[next_];
-  next_ = (next_ + 1) % capacity_;
-  wipe(slot);
-  slot = std::move(fresh);
-  return slot.salted;
-}
-
-scram_client::scram_client(std::string password, std::string client_nonce, std::string username)
-    : password_(std::move(password)),
-      client_nonce_(std::move(client_nonce)),
-      username_(std::move(username)) {}
-
-boost::system::error_code scram_client::fail(scram_errc e, std::string_view detail) noexcept {
-  state_ = state::failed;
-  error_detail_ = detail;
-  return e;
-}
-
-void scram_client::bind_channel(std::string end_point_hash) {
-  if (state_ != state::initial) return;
-  gs2_header_ = "p=" + std::string(tls_server_end_point) + ",,";
-  cbind_data_ = std::move(end_point_hash);
-}
-
-std::string scram_client::client_first() {
-  if (state_ == state::initial) {
-    client_first_bare_ = "n=" + escape_saslname(username_) + ",r=" + client_nonce_;
-    state_ = state::awaiting_server_first;
-  }
-  return gs2_header_ + client_first_bare_;
-}
-
-boost::system::result<std::string> scram_client::handle_server_first(std::string_view message) {
-  if (state_ != state::awaiting_server_first)
-    return fail(scram_errc::out_of_order, "server-first-message received in wrong state");
-  if (!is_valid_scram_nonce(client_nonce_))
-    return fail(scram_errc::invalid_nonce, "injected client nonce is not printable");
-  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in server-first");
-
-  // server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count ["," ext]
-  attribute_reader reader(message);
-  auto attr = reader.next();
-  if (attr && attr->name == 'm')
-    return fail(scram_errc::unsupported_feature, "mandatory SCRAM extension not supported");
-  if (!attr || attr->name != 'r')
-    return fail(scram_errc::malformed_message, "server-first has no nonce attribute");
-  const std::string_view nonce = attr->value;
-  if (!is_valid_scram_nonce(nonce))
-    return fail(scram_errc::malformed_message, "server nonce is not printable");
-  if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_))
-    return fail(scram_errc::nonce_mismatch, "server nonce does not extend the client nonce");
-  attr = reader.next();
-  if (!attr || attr->name != 's')
-    return fail(scram_errc::malformed_message, "server-first has no salt attribute");
-  const auto salt = base64_decode(attr->value);
-  if (!salt || salt->empty())
-    return fail(scram_errc::malformed_message, "salt is empty or not valid base64");
-  attr = reader.next();
-  if (!attr || attr->name != 'i')
-    return fail(scram_errc::malformed_message, "server-first has no iteration count");
-  const auto iterations = parse_integer(attr->value);
-  if (!iterations) return fail(scram_errc::malformed_message, "iteration count is not a number");
-  if (*iterations < 1 || *iterations > scram_max_client_iterations)
-    return fail(scram_errc::invalid_iteration_count, "iteration count out of range");
-  if (!skip_extensions(reader))
-    return fail(scram_errc::malformed_message, "malformed extension in server-first");
-
-  scram_key salted = cache_ ? cache_->salted_password(password_, *salt, static_cast<int>(*iterations))
-                            : salted_password(password_, *salt, static_cast<int>(*iterations));
-  scram_key client_key = hmac_sha256(as_view(salted), "Client Key");
-  scram_key server_key = hmac_sha256(as_view(salted), "Server Key");
-  const scram_key stored_key = sha256(as_view(client_key));
-
-  std::string client_final = "c=" + base64_encode(gs2_header_ + cbind_data_) + ",r=";
-  client_final.append(nonce);
-  std::string auth_message;
-  auth_message.reserve(client_first_bare_.size() + message.size() + client_final.size() + 2);
-  auth_message.append(client_first_bare_).append(",").append(message).append(",");
-  auth_message.append(client_final);
-
-  const scram_key proof = xor_keys(client_key, hmac_sha256(as_view(stored_key), auth_message));
-  expected_server_signature_ = hmac_sha256(as_view(server_key), auth_message);
-  OPENSSL_cleanse(salted.data(), salted.size());
-  OPENSSL_cleanse(client_key.data(), client_key.size());
-  OPENSSL_cleanse(server_key.data(), server_key.size());
-
-  client_final.append(",p=").append(base64_encode(as_view(proof)));
-  state_ = state::awaiting_server_final;
-  return client_final;
-}
-
-boost::system::result<void> scram_client::handle_server_final(std::string_view message) {
-  if (state_ != state::awaiting_server_final)
-    return fail(scram_errc::out_of_order, "server-final-message received in wrong state");
-  if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in server-final");
-
-  // server-final-message = (server-error / verifier) ["," extensions]
-  attribute_reader reader(message);
-  const auto attr = reader.next();
-  if (attr && attr->name == 'e') {
-    server_error_ = attr->value;
-    return fail(scram_errc::server_error, "server-final carries an error");
-  }
-  if (!attr || attr->name != 'v')
-    return fail(scram_errc::malformed_message, "server-final has no verifier attribute");
-  const auto signature = decode_key(attr->value);
-  if (!signature)
-    return fail(scram_errc::malformed_message, "server signature is not 32 bytes of base64");
-  if (!skip_extensions(reader))
-    return fail(scram_errc::malformed_message, "malformed extension in server-final");
-  if (!equal_constant_time(*signature, expected_server_signature_))
-    return fail(scram_errc::invalid_server_signature, "server signature does not match");
-  state_ = state::done;
-  return {};
 }
 
 }  // namespace pgrelay::protocol

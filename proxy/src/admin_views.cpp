@@ -168,6 +168,10 @@ table show_config(const conf::config& cfg) {
   row("workers", cfg.workers == 0 ? "auto" : num(cfg.workers), false);
   row("auth.method", cfg.auth.method == conf::auth_method::trust ? "trust" : "scram-sha-256", true);
   row("auth.users_file", cfg.auth.users_file, true);
+  row("auth.user", cfg.auth.query.user, true);
+  row("auth.cache_ttl", ms(cfg.auth.cache_ttl), true);
+  row("max_db_connections", num(cfg.max_db_connections), true);
+  row("max_user_connections", num(cfg.max_user_connections), true);
   row("log.format", cfg.log.format == conf::log_format::json ? "json" : "text", false);
   row("log.level", cfg.log.level, true);
   row("log.slow_query", ms(cfg.log.slow_query), true);

@@ -115,8 +115,22 @@ loaded_config load_everything(const std::string& path) {
     }
     db.server_password = v;
   }
+  // auth.password_env (global and per database) the same way.
+  auto resolve_auth_env = [&](conf::auth_query_config& q, const std::string& key) {
+    if (q.password_env.empty()) return;
+    if (const char* v = std::getenv(q.password_env.c_str())) {
+      q.password = v;
+    } else {
+      out.problems += path + ": " + key + ".password_env: environment variable " + q.password_env + " is not set\n";
+    }
+  };
+  resolve_auth_env(cfg->auth.query, "auth");
+  for (auto& [name, db] : cfg->databases) {
+    if (db.auth) resolve_auth_env(*db.auth, "databases." + name + ".auth");
+  }
   auto users = std::make_shared<users_map>();
-  if (cfg->auth.method == conf::auth_method::scram_sha_256) {
+  // The users file is optional when auth.query supplies users; when both exist it is asked first.
+  if (cfg->auth.method == conf::auth_method::scram_sha_256 && !cfg->auth.users_file.empty()) {
     out.problems += users_file_permission_problem(cfg->auth.users_file);
     auto u = conf::load_users_file(cfg->auth.users_file);
     if (!u.ok()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "auth_lookup.hpp"
 #include "client_session.hpp"
 #include "pgrelay/core/log_text.hpp"
 #include "pgrelay/protocol/errors.hpp"
@@ -221,6 +222,8 @@ awaitable<bool> client_session::login() {
     co_return true;
   }
 
+  if (db_config().login == conf::server_login::passthrough)
+    worker_.set_login_keys(database_, user_, login_keys_, login_keys_source_);
   primary_pool_ = pool_ = worker_.pool_for(database_, user_);
   route_pick_ = worker_.route_counter_++;
   registry_ = &worker_.statements_for(database_, user_);
@@ -264,22 +267,9 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     pr::build::authentication_ok(out_);
     co_return true;
   }
-  const auto& users = *worker_.current_users();
-  auto it = users.find(user);
+  auto secret = co_await find_user_secret(worker_, cfg, database_, user);
   pr::scram_verifier verifier;
-  bool known = false;
-  if (it != users.end()) {
-    auto parsed = pr::parse_scram_verifier(it->second.scram_verifier);
-    if (parsed) {
-      verifier = *parsed;
-      known = true;
-    }
-  }
-  // Unknown users get the same exchange as known ones, so probing cannot tell them apart.
-  if (!known) {
-    static const std::string secret = pr::random_bytes(32);
-    verifier = pr::mock_scram_verifier(user, secret);
-  }
+  const bool known = verifier_or_mock(secret, user, verifier);
   // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
   // with another certificate cannot relay it.
   const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();
@@ -330,14 +320,21 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   auto server_final = scram.handle_client_final(*final_msg);
   if (!server_final || !known) {
     bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
+    // A changed password in Postgres: fetch again next time instead of serving the old verifier.
+    if (known && secret.source == "auth.query") forget_user_secret(worker_, database_, user);
     spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, core::log_escape(user),
-                 known ? std::string(scram.error_detail()) : "unknown user");
+                 known ? std::string(scram.error_detail()) + " against the verifier from " + secret.source
+                       : secret.detail);
     if (bad_proof) {
       co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
     } else {
       co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
     }
     co_return false;
+  }
+  if (auto keys = scram.passthrough_keys()) {
+    login_keys_ = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
+    login_keys_source_ = secret.source;
   }
   pr::build::authentication_sasl_final(out_, *server_final);
   pr::build::authentication_ok(out_);
@@ -390,9 +387,12 @@ awaitable<void> client_session::relay_replication() {
   // Logical decoding and physical streaming are one long session each: never pooled, always
   // to the primary, with the client's own startup parameters, counted on their own.
   const auto& db = db_config();
-  server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database,
-                       db.server_user.empty() ? user_ : db.server_user, db.server_password, {},
+  // As the client's own role whatever server_login says, so Postgres decides whether it may
+  // replicate: server_user's REPLICATION must not be lent to every client.
+  server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database, user_, {}, {},
                        worker_.current_tls(), config_->tls.server_allow_password_without_tls};
+  target.passthrough = login_keys_;
+  target.passthrough_source = login_keys_source_;
   std::string mode;
   for (const auto& [name, value] : *replication_params_) {
     if (name == "replication") mode = value;

@@ -101,6 +101,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> relay_replication();
   // A replication connection's startup parameters, set by login(): it is relayed, not pooled.
   std::optional<std::vector<std::pair<std::string, std::string>>> replication_params_;
+  // What this client's SCRAM proof revealed, to log in to Postgres as itself (pass-through pools
+  // and replication), and where its verifier came from.
+  std::shared_ptr<const protocol::scram_passthrough_keys> login_keys_;
+  std::string login_keys_source_;
 
   // client_session.cpp
   awaitable<bool> read_request_unit();

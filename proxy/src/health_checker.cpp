@@ -485,6 +485,11 @@ void health_checker::run() {
     if (!db.routing.health_user.empty()) {
       st.user = db.routing.health_user;
       st.password = db.routing.health_password;
+    } else if (db.server_user.empty()) {
+      // Pass-through has no server_user: the auth.query role checks health (load resolved its password).
+      const auto q = cfg_->auth_query_for(db);
+      st.user = q.user;
+      st.password = q.password;
     } else {
       st.user = db.server_user;
       st.password = db.server_password;

@@ -2,6 +2,8 @@
 // size and time. Enough for Prometheus and load-balancer probes; nothing else is served.
 #include "http_endpoint.hpp"
 
+#include "blocking_work.hpp"
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -194,6 +196,9 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
   reloads.Add({{"result", "failed"}}).Increment(static_cast<double>(shared.reload_failures.load()));
   auto& sessions = prometheus::BuildGauge().Name("pgrelay_client_connections").Help("Open client connections").Register(registry);
   sessions.Add({}).Set(static_cast<double>(shared.live_sessions.load()));
+  auto& pbkdf2 = prometheus::BuildCounter().Name("pgrelay_scram_pbkdf2_total")
+                     .Help("PBKDF2 runs for server logins with a password (never with pass-through)").Register(registry);
+  pbkdf2.Add({}).Increment(static_cast<double>(pbkdf2_computations().load(std::memory_order_relaxed)));
   auto& started = prometheus::BuildGauge().Name("pgrelay_start_time_seconds").Help("Start time, seconds since the epoch").Register(registry);
   started.Add({}).Set(std::chrono::duration<double>(shared.started_at.time_since_epoch()).count());
 

@@ -77,9 +77,35 @@ std::unique_ptr<server_connection> pool::take_idle() {
   return nullptr;
 }
 
+bool pool::take_slot() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!budget_->try_take_server(settings_.cap())) return false;
+    last_refusal_ = core::take_connection(*limits_.database, limits_.database_max, *limits_.user, limits_.user_max);
+    limit_blocked_ = last_refusal_ != core::limit_verdict::granted;
+    if (!limit_blocked_) return true;
+    budget_->give_back_server();
+    // A sibling pool's idle server holds the slot while this pool's clients wait: free it once.
+    if (attempt == 0 && !(evictor_ && evictor_(*this))) return false;
+  }
+  return false;
+}
+
+void pool::give_back_slot() {
+  budget_->give_back_server();
+  core::give_back_connection(*limits_.database, *limits_.user);
+}
+
+bool pool::close_one_idle() {
+  if (idle_.empty()) return false;
+  auto s = std::move(idle_.front());
+  idle_.pop_front();
+  discard(std::move(s));
+  return true;
+}
+
 void pool::discard(std::unique_ptr<server_connection> server) {
   server->close();
-  budget_->give_back_server();
+  give_back_slot();
   wake_one_for_slot();
 }
 
@@ -117,7 +143,7 @@ awaitable<acquire_result> pool::open_new() {
   auto err = co_await server->open(target_, settings_.connect_timeout);
   --active_;
   if (err) {
-    budget_->give_back_server();
+    give_back_slot();
     wake_one_for_slot();
     spdlog::warn("could not open server connection for {}/{}: {}", database_, user_, err.message);
     co_return acquire_result{nullptr, err};
@@ -142,10 +168,11 @@ awaitable<acquire_result> pool::acquire() {
       if (on) b.starving.fetch_sub(1);
     }
   } guard{*budget_, counted_starving};
+  limit_wait waiting_on;  // the limit this acquire counts itself waiting for, once blocked on one
 
   for (;;) {
     if (auto s = take_now()) co_return acquire_result{std::move(s), {}};
-    if (waiters_.empty() && below_limit() && budget_->try_take_server(settings_.cap())) {
+    if (waiters_.empty() && below_limit() && take_slot()) {
       co_return lend(co_await open_new());
     }
     if (multi_worker_ && !counted_starving && active_ == 0 && idle_.empty()) {
@@ -155,7 +182,9 @@ awaitable<acquire_result> pool::acquire() {
     asio::steady_timer timer(ex_);
     // Across workers a freed slot is not signalled: re-check periodically while starving.
     auto wake_at = deadline;
-    if (multi_worker_) wake_at = std::min(deadline, clock::now() + millis(5));
+    if (limit_blocked_) waiting_on.join(refusing_limit());
+    // Nor is a database or user slot freed by another pool: re-check those too.
+    if (multi_worker_ || limit_blocked_) wake_at = std::min(deadline, clock::now() + millis(5));
     timer.expires_at(wake_at);
     waiter w{&timer, nullptr, false};
     waiters_.push_back(&w);
@@ -169,17 +198,22 @@ awaitable<acquire_result> pool::acquire() {
       if (limit_) {
         if (auto s = take_idle()) co_return lend({std::move(s), {}});
       }
-      if (w.may_open && budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
+      if (w.may_open && take_slot()) co_return lend(co_await open_new());
       if (auto s = take_idle()) co_return lend({std::move(s), {}});
-      if (budget_->try_take_server(settings_.cap())) co_return lend(co_await open_new());
+      if (take_slot()) co_return lend(co_await open_new());
     }
-    if (clock::now() >= deadline || stopped_) {
-      co_return acquire_result{
-          nullptr,
-          {std::string(pr::sqlstate::too_many_connections),
-           "no server connection available for " + database_ + "/" + user_ + " within wait_timeout"}};
-    }
+    if (clock::now() >= deadline || stopped_) co_return gave_up();
   }
+}
+
+acquire_result pool::gave_up() const {
+  if (limit_blocked_ && !stopped_) {
+    const auto max = last_refusal_ == core::limit_verdict::database_full ? limits_.database_max : limits_.user_max;
+    return {nullptr, {std::string(pr::sqlstate::too_many_connections),
+                      core::limit_message(last_refusal_, database_, user_, max)}};
+  }
+  return {nullptr, {std::string(pr::sqlstate::too_many_connections),
+                    "no server connection available for " + database_ + "/" + user_ + " within wait_timeout"}};
 }
 
 void pool::release(std::unique_ptr<server_connection> server, bool clean) {
@@ -227,6 +261,9 @@ void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
   } else if (multi_worker_ && budget_->starving.load(std::memory_order_relaxed) > 0) {
     // Another worker is starved of slots this worker holds: give one back instead of idling it.
     discard(std::move(server));
+  } else if (limit_contended()) {
+    // Another pool waits for a database or user slot this idle server would hold.
+    discard(std::move(server));
   } else {
     idle_.push_back(std::move(server));
   }
@@ -265,9 +302,13 @@ void pool::update_target(server_target t) {
   };
   if (a.address.to_string() == t.address.to_string() && a.database == t.database && a.user == t.user &&
       a.password == t.password && tls_key(a) == tls_key(t)) {
-    // Same server and mode: keep the connections; new ones use the reloaded CA and settings.
+    // Same server, role and mode: keep the connections; new ones use the reloaded CA and
+    // settings, and the latest pass-through keys (a changed password does not end sessions in
+    // Postgres either).
     target_.tls = std::move(t.tls);
     target_.allow_password_without_tls = t.allow_password_without_tls;
+    target_.passthrough = std::move(t.passthrough);
+    target_.passthrough_source = std::move(t.passthrough_source);
     return;
   }
   spdlog::info("pool {}/{}: server changed to {}; replacing its connections as they come back", database_, user_,
@@ -284,7 +325,7 @@ awaitable<void> pool::maintain() {
   // below still runs once a second.
   std::uint32_t ticks = 0;
   while (!stopped_) {
-    bool often = limit_ || multi_worker_;
+    bool often = limit_ || multi_worker_ || limits_.database_max != 0 || limits_.user_max != 0;
     timer.expires_after(millis(often ? 100 : 1000));
     co_await timer.async_wait(use_tuple);
     if (stopped_) break;
@@ -293,6 +334,8 @@ awaitable<void> pool::maintain() {
       grant_slots();
     }
     if (multi_worker_) give_back_to_starving();
+    while (limit_contended() && close_one_idle()) {
+    }
     if (often && ++ticks % 10 != 0) continue;
     auto now = clock::now();
     for (auto it = idle_.begin(); it != idle_.end();) {
@@ -309,7 +352,9 @@ awaitable<void> pool::maintain() {
         ++it;
       }
     }
-    while (idle_.size() < settings_.min_idle && waiters_.empty() && budget_->try_take_server(settings_.cap())) {
+    // A pass-through pool warms up only once a client gave it keys.
+    const bool can_open = !target_.needs_keys || target_.passthrough;
+    while (can_open && idle_.size() < settings_.min_idle && waiters_.empty() && take_slot()) {
       auto r = co_await open_new();
       if (!r.server) break;
       idle_.push_back(std::move(r.server));

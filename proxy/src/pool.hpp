@@ -13,7 +13,10 @@
 
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
+#include <functional>
+
 #include "pgrelay/core/concurrency_limit.hpp"
+#include "pgrelay/core/connection_limits.hpp"
 #include "server_connection.hpp"
 
 namespace pgrelay::proxy {
@@ -32,6 +35,14 @@ struct pool_budget {
     return false;
   }
   void give_back_server() { servers.fetch_sub(1); }
+};
+
+// The max_db_connections / max_user_connections counters a pool's servers count against.
+struct server_limits {
+  std::shared_ptr<core::limit_counter> database = std::make_shared<core::limit_counter>();
+  std::shared_ptr<core::limit_counter> user = std::make_shared<core::limit_counter>();
+  std::uint32_t database_max = 0;  // 0: unlimited
+  std::uint32_t user_max = 0;
 };
 
 struct acquire_result {
@@ -61,6 +72,12 @@ class pool {
   // Servers opened from now on use `t`; open ones are replaced as they leave (reload).
   void update_target(server_target t);
   pool_budget& budget() { return *budget_; }
+  // Counters are per database and per user names, so they stay the same objects across reloads.
+  void set_limits(server_limits l) { limits_ = std::move(l); }
+  // Asked when a database or user limit is full: may close an idle server of a sibling pool.
+  void set_evictor(std::function<bool(const pool&)> f) { evictor_ = std::move(f); }
+  // Closes the least recently used idle server; false if there is none.
+  bool close_one_idle();
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
 
@@ -87,6 +104,38 @@ class pool {
   };
 
   awaitable<acquire_result> open_new();
+  // One server slot: the pool's size budget, then the database's and the user's limits (all or
+  // none); and its return.
+  bool take_slot();
+  void give_back_slot();
+  // The counter of the limit that refused the last take_slot.
+  core::limit_counter* refusing_limit() const {
+    return last_refusal_ == core::limit_verdict::database_full ? limits_.database.get() : limits_.user.get();
+  }
+  // What a waiter that ran out of wait_timeout is told: the limit that kept it waiting, if any.
+  acquire_result gave_up() const;
+  // One acquire counted among a limit's waiters until it returns.
+  class limit_wait {
+   public:
+    limit_wait() = default;
+    limit_wait(const limit_wait&) = delete;
+    limit_wait& operator=(const limit_wait&) = delete;
+    ~limit_wait() {
+      if (on_) on_->waiting.fetch_sub(1);
+    }
+    void join(core::limit_counter* c) {
+      if (on_) return;
+      on_ = c;
+      on_->waiting.fetch_add(1);
+    }
+
+   private:
+    core::limit_counter* on_ = nullptr;
+  };
+  bool limit_contended() const {
+    return limits_.database->waiting.load(std::memory_order_relaxed) > 0 ||
+           limits_.user->waiting.load(std::memory_order_relaxed) > 0;
+  }
   acquire_result lend(acquire_result r);
   std::unique_ptr<server_connection> take_idle();
   void discard(std::unique_ptr<server_connection> server);
@@ -121,6 +170,10 @@ class pool {
   std::uint64_t next_id_ = 1;
   std::uint64_t generation_ = 0;  // bumped when a reload changes the target
   bool stopped_ = false;
+  server_limits limits_;
+  std::function<bool(const pool&)> evictor_;
+  bool limit_blocked_ = false;  // the last take_slot failed on a limit, not on `size`
+  core::limit_verdict last_refusal_ = core::limit_verdict::granted;
 };
 
 }  // namespace pgrelay::proxy

@@ -14,29 +14,19 @@
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/scram.hpp"
 #include "pgrelay/protocol/writer.hpp"
+#include "server_io.hpp"
+
+namespace pgrelay::proxy {
+using server_io::fail;
+using server_io::from_error_body;
+using server_io::write_all;
+}  // namespace pgrelay::proxy
 
 namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
 namespace {
-
-awaitable<error_code> write_all(byte_stream& s, const std::string& data) {
-  auto [ec, n] = co_await s.write(asio::buffer(data));
-  (void)n;
-  co_return ec;
-}
-
-server_error fail(std::string_view code, std::string message) {
-  return server_error{std::string(code), std::move(message)};
-}
-
-server_error from_error_body(std::string_view body) {
-  pr::error_fields f;
-  if (!pr::parse_error_fields(body, f)) return fail(pr::sqlstate::protocol_violation, "malformed error from server");
-  return server_error{f.code.empty() ? std::string(pr::sqlstate::connection_failure) : std::string(f.code),
-                      std::string(f.message)};
-}
 
 awaitable<error_code> connect_socket(stream_socket& socket, const conf::endpoint& ep) {
   if (ep.is_unix()) {
@@ -139,6 +129,11 @@ awaitable<core::cancel_outcome> server_connection::send_cancel(const server_targ
 
 awaitable<server_error> server_connection::open(const server_target& target, millis timeout) {
   address_ = target.address;
+  if (target.needs_keys && !target.passthrough) {
+    broken_ = true;
+    co_return fail(pr::sqlstate::invalid_authorization,
+                   "no client of role \"" + target.user + "\" has logged in yet: pass-through has no keys to log in with");
+  }
   auto attempt = [this, &target]() -> awaitable<server_error> {
     if (auto ec = co_await connect_socket(socket_, target.address)) {
       co_return fail(pr::sqlstate::connection_failure,
@@ -164,92 +159,6 @@ awaitable<server_error> server_connection::open(const server_target& target, mil
   baseline_ = reported_;
   created_ = last_used_ = clock::now();
   co_return *r;
-}
-
-server_error server_connection::check_auth_request(const server_target& target, const pr::scram_client* scram,
-                                                   std::int32_t code) const {
-  const auto server = "server " + target.address.to_string();
-  if (scram && !scram->authenticated() && code != 11 && code != 12) {
-    // Ending a SCRAM exchange early (AuthenticationOk) or switching method mid-way (to get a
-    // password in the clear) is what an impostor that cannot prove the verifier would do.
-    return fail(pr::sqlstate::protocol_violation,
-                server + (code == 0 ? " sent AuthenticationOk before it proved itself in the SCRAM exchange; refused"
-                                    : " changed authentication method in the middle of SCRAM; refused"));
-  }
-  if (code != 3 && code != 5) return {};
-  // Over a Unix socket the bytes stay in the kernel, as libpq and negotiate_tls assume too.
-  if (stream_.encrypted() || target.address.is_unix() || target.allow_password_without_tls) return {};
-  return fail(pr::sqlstate::invalid_authorization,
-              server + " asks for " + (code == 3 ? "a cleartext password" : "an MD5 password") +
-                  " without TLS; refused (use SCRAM, TLS, or tls.server.allow_password_without_tls)");
-}
-
-awaitable<server_error> server_connection::authenticate(const server_target& target) {
-  std::string body;
-  char tag = 0;
-  std::optional<pr::scram_client> scram;
-  for (;;) {
-    if (!co_await read_frame(tag, body)) co_return fail(pr::sqlstate::connection_failure, "server closed the connection during login");
-    if (tag == 'E') co_return from_error_body(body);
-    if (tag == 'v') continue;  // NegotiateProtocolVersion: we asked for 3.0 only
-    if (tag != 'R') co_return fail(pr::sqlstate::protocol_violation, "unexpected message during server login");
-    pr::authentication_view a;
-    if (!pr::parse_authentication(body, a)) co_return fail(pr::sqlstate::protocol_violation, "malformed authentication request");
-    if (auto err = check_auth_request(target, scram ? &*scram : nullptr, a.code)) co_return err;
-    std::string out;
-    switch (a.code) {
-      case 0: co_return server_error{};
-      case 3: pr::build::password_message(out, target.password); break;
-      case 5: {
-        if (a.data.size() != 4) co_return fail(pr::sqlstate::protocol_violation, "malformed MD5 salt");
-        pr::md5_salt salt{};
-        for (std::size_t i = 0; i < 4; ++i) salt[i] = static_cast<std::uint8_t>(a.data[i]);
-        pr::build::password_message(out, pr::md5_password_message(target.user, target.password, salt));
-        break;
-      }
-      case 10: {
-        // Over TLS, bind to the server's certificate when it offers -PLUS (as libpq's
-        // channel_binding=prefer does): a proof relayed through an impostor then fails.
-        std::string binding = stream_.encrypted() && pr::sasl_mechanisms_contain(a.data, pr::scram_sha_256_plus_mechanism)
-                                  ? peer_end_point_hash(stream_.native())
-                                  : std::string{};
-        if (binding.empty() && !pr::sasl_mechanisms_contain(a.data, pr::scram_sha_256_mechanism)) {
-          co_return fail(pr::sqlstate::feature_not_supported, "server offers no SASL mechanism pgrelay supports");
-        }
-        scram.emplace(target.password, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
-        // One cache per worker thread (shared-nothing): a pool's logins to one role pay PBKDF2 once.
-        static thread_local pr::scram_salted_password_cache salted_cache;
-        scram->use_cache(&salted_cache);
-        if (!binding.empty()) scram->bind_channel(std::move(binding));
-        auto first = scram->client_first();
-        pr::build::sasl_initial_response(out, scram->bound() ? pr::scram_sha_256_plus_mechanism : pr::scram_sha_256_mechanism,
-                                         first);
-        break;
-      }
-      case 11: {
-        if (!scram) co_return fail(pr::sqlstate::protocol_violation, "SASL continue without SASL start");
-        auto final_msg = scram->handle_server_first(a.data);
-        if (!final_msg && final_msg.error() == pr::scram_errc::invalid_iteration_count) {
-          co_return fail(pr::sqlstate::invalid_authorization,
-                         "server " + target.address.to_string() + " asks for a SCRAM iteration count outside 1.." +
-                             std::to_string(pr::scram_max_client_iterations) + "; refused");
-        }
-        if (!final_msg) co_return fail(pr::sqlstate::invalid_password, "SCRAM exchange with server failed: " + final_msg.error().message());
-        pr::build::sasl_response(out, *final_msg);
-        break;
-      }
-      case 12: {
-        if (!scram) co_return fail(pr::sqlstate::protocol_violation, "SASL final without SASL start");
-        auto ok = scram->handle_server_final(a.data);
-        if (!ok) co_return fail(pr::sqlstate::invalid_password, "server signature did not verify: " + ok.error().message());
-        continue;
-      }
-      default:
-        co_return fail(pr::sqlstate::feature_not_supported,
-                       "server requested an authentication method pgrelay does not support (" + std::to_string(a.code) + ")");
-    }
-    if (auto ec = co_await write_all(stream_, out)) co_return fail(pr::sqlstate::connection_failure, ec.message());
-  }
 }
 
 awaitable<server_error> server_connection::read_until_ready() {
@@ -305,6 +214,21 @@ awaitable<server_error> server_connection::run_internal(std::string sql, millis 
   std::string out;
   pr::build::query(out, sql);
   tracker_.on_client_frame('Q');
+  co_return co_await send_and_read(out, timeout);
+}
+
+awaitable<server_error> server_connection::run_bound(std::string_view sql, std::span<const std::string_view> params,
+                                                     millis timeout) {
+  std::string out;
+  pr::build::parse(out, "", sql);
+  pr::build::bind_text(out, "", "", params);
+  pr::build::execute(out, "");
+  pr::build::sync(out);
+  tracker_.on_client_frame('S');
+  co_return co_await send_and_read(out, timeout);
+}
+
+awaitable<server_error> server_connection::send_and_read(const std::string& out, millis timeout) {
   internal_rows_ = 0;
   internal_values_.clear();
   if (auto ec = co_await write_all(stream_, out)) {

@@ -5,6 +5,8 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <functional>
 #include <map>
+#include <optional>
+#include <span>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,6 +35,14 @@ struct server_target {
   tls_ptr tls;  // null: plaintext (tls.server.mode disable)
   // Answer a cleartext-password or MD5 request on a connection without TLS (tls.server).
   bool allow_password_without_tls = false;
+  // server_login: passthrough (and replication): log in as `user` with the keys the client's
+  // own SCRAM proof revealed, instead of `password`. Shared by the pool's connections.
+  std::shared_ptr<const protocol::scram_passthrough_keys> passthrough;
+  // The pool logs in as its clients (server_login: passthrough): without keys yet, no server
+  // can be opened.
+  bool needs_keys = false;
+  // Where the keys' verifier came from ("users file" or "auth.query"), for the mismatch message.
+  std::string passthrough_source;
 };
 
 // CancelRequests on their way to a server's backend. Shared with the coroutines sending them,
@@ -67,6 +77,10 @@ class server_connection {
   // Runs `sql` (simple protocol) and consumes its whole response; ParameterStatus updates
   // `reported`. Used for parameter sync, resets and rollbacks, never for client queries.
   awaitable<server_error> run_internal(std::string sql, millis timeout);
+
+  // Runs `sql` with `params` bound as text ($1, $2 …; extended protocol, never spliced into the
+  // text) and consumes the response; rows land in internal_values_ as with run_internal.
+  awaitable<server_error> run_bound(std::string_view sql, std::span<const std::string_view> params, millis timeout);
 
   void close();
   // Records a ParameterStatus the server sent.
@@ -108,6 +122,14 @@ class server_connection {
   server_error check_auth_request(const server_target& target, const protocol::scram_client* scram,
                                   std::int32_t code) const;
   awaitable<server_error> read_until_ready();
+  // Sends `out`, then reads the response up to ReadyForQuery within `timeout` (0: none).
+  awaitable<server_error> send_and_read(const std::string& out, millis timeout);
+  // Answers one authentication request `a` (code, data) of the login; see server_login.cpp.
+  awaitable<server_error> answer_auth(const server_target& target, std::int32_t code, std::string_view data,
+                                      std::optional<protocol::scram_client>& scram, std::string& out);
+  // The SCRAM client-final for server-first `data`, with PBKDF2 (fixed logins) off the event loop.
+  awaitable<server_error> scram_continue(const server_target& target, std::string_view data,
+                                         protocol::scram_client& scram, std::string& out);
   // Reads one whole frame into `frame_`; false on EOF/error (sets broken_).
   awaitable<bool> read_frame(char& tag, std::string& body);
 };

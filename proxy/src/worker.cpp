@@ -17,11 +17,44 @@ std::shared_ptr<pool_budget> shared_state::budget_for(const std::string& databas
   return b;
 }
 
+std::shared_ptr<core::limit_counter> shared_state::database_limit(const std::string& database) {
+  std::lock_guard lock(limits_mutex_);
+  auto& c = database_limits_[database];
+  if (!c) c = std::make_shared<core::limit_counter>();
+  return c;
+}
+
+std::shared_ptr<core::limit_counter> shared_state::user_limit(const std::string& user) {
+  std::lock_guard lock(limits_mutex_);
+  auto& c = user_limits_[user];
+  if (!c) c = std::make_shared<core::limit_counter>();
+  return c;
+}
+
+std::optional<std::string> shared_state::cached_verifier(const std::string& database, const std::string& user,
+                                                         conf::duration ttl) {
+  std::lock_guard lock(verifiers_mutex_);
+  return verifiers_.find(database, user, clock::now(), ttl);
+}
+
+void shared_state::cache_verifier(const std::string& database, const std::string& user, const std::string& verifier) {
+  std::lock_guard lock(verifiers_mutex_);
+  verifiers_.store(database, user, verifier, clock::now());
+}
+
+void shared_state::forget_verifier(const std::string& database, const std::string& user) {
+  std::lock_guard lock(verifiers_mutex_);
+  verifiers_.forget(database, user);
+}
+
 namespace {
 
-// Where a pool of `database`/`user` on `target` ("primary" or a replica's name) connects.
+// Where a pool of `database`/`user` on `target` ("primary" or a replica's name) connects, and as
+// whom: server_user (fixed) or the client's own role with its pass-through keys.
 std::optional<server_target> target_for(const conf::config& cfg, const tls_ptr& tls, const std::string& database,
-                                        const std::string& user, const std::string& target) {
+                                        const std::string& user, const std::string& target,
+                                        const std::shared_ptr<const protocol::scram_passthrough_keys>& keys,
+                                        const std::string& keys_source) {
   auto db = cfg.databases.find(database);
   if (db == cfg.databases.end()) return std::nullopt;
   const conf::endpoint* address = target == "primary" ? &db->second.primary : nullptr;
@@ -29,9 +62,30 @@ std::optional<server_target> target_for(const conf::config& cfg, const tls_ptr& 
     if (r.name == target) address = &r.address;
   }
   if (!address) return std::nullopt;
-  return server_target{*address, db->second.server_database.empty() ? database : db->second.server_database,
-                       db->second.server_user.empty() ? user : db->second.server_user, db->second.server_password,
-                       {}, tls, cfg.tls.server_allow_password_without_tls};
+  const bool passthrough = db->second.login == conf::server_login::passthrough;
+  server_target t{*address, db->second.server_database.empty() ? database : db->second.server_database,
+                  passthrough || db->second.server_user.empty() ? user : db->second.server_user,
+                  passthrough ? std::string{} : db->second.server_password,
+                  {}, tls, cfg.tls.server_allow_password_without_tls};
+  if (passthrough) {
+    t.needs_keys = true;
+    t.passthrough = keys;
+    t.passthrough_source = keys_source;
+  }
+  return t;
+}
+
+// The limits a pool of `database`/`user` counts against.
+server_limits limits_for(shared_state& shared, const conf::config& cfg, const std::string& database,
+                         const std::string& user) {
+  server_limits l;
+  l.database = shared.database_limit(database);
+  l.user = shared.user_limit(user);
+  auto db = cfg.databases.find(database);
+  l.database_max = db != cfg.databases.end() && db->second.max_db_connections != 0 ? db->second.max_db_connections
+                                                                                   : cfg.max_db_connections;
+  l.user_max = cfg.max_user_connections;
+  return l;
 }
 
 }  // namespace
@@ -48,21 +102,66 @@ void worker::set_config(std::shared_ptr<const conf::config> cfg, std::shared_ptr
   // servers that are gone stay until their clients leave (their sessions hold the old config).
   for (auto& [key, p] : pools_) {
     const auto& [database, user, target] = key;
-    auto st = target_for(*config_, tls_, database, user, target);
+    const auto& k = login_keys_[{database, user}];
+    auto st = target_for(*config_, tls_, database, user, target, k.keys, k.source);
     if (!st) continue;
     p->update_settings(config_->pool_for(database, user));
+    p->set_limits(limits_for(shared_, *config_, database, user));
     p->update_target(std::move(*st));
   }
+}
+
+void worker::set_login_keys(const std::string& database, const std::string& user,
+                            std::shared_ptr<const protocol::scram_passthrough_keys> keys, std::string source) {
+  auto& k = login_keys_[{database, user}];
+  if (k.keys && keys && *k.keys == *keys && k.source == source) return;
+  k.keys = std::move(keys);
+  k.source = std::move(source);
+  for (auto& [key, p] : pools_) {
+    const auto& [db, u, target] = key;
+    if (db != database || u != user) continue;
+    if (auto st = target_for(*config_, tls_, db, u, target, k.keys, k.source)) p->update_target(std::move(*st));
+  }
+}
+
+std::unique_ptr<server_connection> worker::take_auth_connection(const std::string& key) {
+  auto it = auth_connections_.find(key);
+  if (it == auth_connections_.end()) return nullptr;
+  auto c = std::move(it->second);
+  auth_connections_.erase(it);
+  if (c->looks_dead()) return nullptr;
+  return c;
+}
+
+void worker::keep_auth_connection(const std::string& key, std::unique_ptr<server_connection> c) {
+  auto& slot = auth_connections_[key];
+  if (slot) {
+    c->close();  // one kept per source: concurrent lookups opened more, which go now
+    return;
+  }
+  slot = std::move(c);
+}
+
+bool worker::evict_idle_for(const pool& asking) {
+  for (auto& [key, p] : pools_) {
+    if (p.get() == &asking) continue;
+    if (p->database() != asking.database() && p->user() != asking.user()) continue;
+    if (p->close_one_idle()) return true;
+  }
+  return false;
 }
 
 pool* worker::pool_for(const std::string& database, const std::string& user, const std::string& target) {
   auto key = std::make_tuple(database, user, target);
   if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
   const auto& cfg = *config_;
-  auto st = target_for(cfg, tls_, database, user, target);
+  const auto& k = login_keys_[{database, user}];
+  auto st = target_for(cfg, tls_, database, user, target, k.keys, k.source);
   if (!st) return nullptr;
   auto p = std::make_unique<pool>(io_.get_executor(), database, user, cfg.pool_for(database, user), std::move(*st),
                                   shared_.budget_for(database, user + "@" + target), shared_.worker_count > 1);
+  p->set_limits(limits_for(shared_, cfg, database, user));
+  p->set_evictor([this](const pool& asking) { return evict_idle_for(asking); });
   auto* raw = p.get();
   pools_.emplace(key, std::move(p));
   asio::co_spawn(io_, raw->maintain(), [database, user](std::exception_ptr e) {

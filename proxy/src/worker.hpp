@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <functional>
 #include <chrono>
 #include <vector>
@@ -21,7 +22,9 @@
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
+#include "pgrelay/core/connection_limits.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/verifier_cache.hpp"
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/function_catalog.hpp"
@@ -100,8 +103,21 @@ struct shared_state {
   std::atomic<class health_checker*> checker{nullptr};
 
   std::shared_ptr<pool_budget> budget_for(const std::string& database, const std::string& user);
+  // max_db_connections / max_user_connections counters, one per database and per user.
+  std::shared_ptr<core::limit_counter> database_limit(const std::string& database);
+  std::shared_ptr<core::limit_counter> user_limit(const std::string& user);
+
+  // auth.query verifiers, shared by the workers (a login is not the hot path).
+  std::optional<std::string> cached_verifier(const std::string& database, const std::string& user, conf::duration ttl);
+  void cache_verifier(const std::string& database, const std::string& user, const std::string& verifier);
+  void forget_verifier(const std::string& database, const std::string& user);
 
  private:
+  std::mutex verifiers_mutex_;
+  core::verifier_cache verifiers_;
+  std::mutex limits_mutex_;
+  std::map<std::string, std::shared_ptr<core::limit_counter>> database_limits_;
+  std::map<std::string, std::shared_ptr<core::limit_counter>> user_limits_;
   std::mutex budgets_mutex_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<pool_budget>> budgets_;
 };
@@ -111,6 +127,15 @@ class worker {
   // which may still hand servers back to their pools.
   std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<pool>> pools_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<core::statement_registry>> registries_;
+  // One idle auth.query connection per auth source (address/database/user), reused by logins.
+  std::map<std::string, std::unique_ptr<server_connection>> auth_connections_;
+  // Pass-through: the keys of the latest client of (database, user) that proved itself, and
+  // where its verifier came from; the pools of that pair log in with them.
+  struct login_keys {
+    std::shared_ptr<const protocol::scram_passthrough_keys> keys;
+    std::string source;
+  };
+  std::map<std::pair<std::string, std::string>, login_keys> login_keys_;
   std::map<std::string, router::topology_ptr> topologies_;
   struct catalog_entry {
     router::topology_ptr from;
@@ -138,6 +163,16 @@ class worker {
   // The pool for a client of `database` as `user` on server `target` ("primary" or a replica's
   // name), created on first use; nullptr if the database or server is not configured.
   pool* pool_for(const std::string& database, const std::string& user, const std::string& target = "primary");
+  // An idle auth.query connection for `key`, or nullptr; and giving one back (kept if none is).
+  std::unique_ptr<server_connection> take_auth_connection(const std::string& key);
+  void keep_auth_connection(const std::string& key, std::unique_ptr<server_connection> c);
+  // Pass-through: a client of (database, user) proved itself; the pools of that pair log in to
+  // Postgres with these keys from now on.
+  void set_login_keys(const std::string& database, const std::string& user,
+                      std::shared_ptr<const protocol::scram_passthrough_keys> keys, std::string source);
+  // A sibling pool (same database or same user) on this worker closes one idle server, freeing a
+  // max_db_connections / max_user_connections slot for `asking`; false if none had one.
+  bool evict_idle_for(const pool& asking);
   // Named statements of a (database, user)'s clients, shared across its servers.
   core::statement_registry& statements_for(const std::string& database, const std::string& user);
   // The checker's latest view of a database, or nullptr before its first report.

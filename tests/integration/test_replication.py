@@ -1,20 +1,29 @@
 """Replication connections (physical and logical-decoding walsenders) pass through to the primary
-unpooled, with the client's own startup parameters."""
+unpooled, with the client's own startup parameters and as the client's own role (its SCRAM keys:
+the verifier must be Postgres's, so these tests take users from Postgres with auth.query)."""
 
 import subprocess
 
+import pytest
+
 from conftest import HOST
+from helpers_auth import install_auth_function, passthrough_config
 
 
-def replication_psql(port, mode, command, timeout=20):
-    conninfo = f"host={HOST} port={port} user=app dbname=app replication={mode}"
+@pytest.fixture(scope="module", autouse=True)
+def auth_function(cluster):
+    install_auth_function(cluster)
+
+
+def replication_psql(port, mode, command, timeout=20, user="admin", password="admin"):
+    conninfo = f"host={HOST} port={port} user={user} dbname=app replication={mode}"
     return subprocess.run(["psql", conninfo, "-X", "-A", "-t", "-c", command], capture_output=True, text=True,
-                          timeout=timeout, env={"PGPASSWORD": "app", "PATH": "/usr/bin:/bin"})
+                          timeout=timeout, env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"})
 
 
 def test_replication_connections_pass_through(cluster, pgrelay):
-    # The server user needs the REPLICATION attribute; the test cluster's admin is a superuser.
-    relay = pgrelay(overrides={"databases": {"app": {"server_user": "admin", "server_password": "admin"}}})
+    # The client's role needs the REPLICATION attribute; the test cluster's admin is a superuser.
+    relay = pgrelay(overrides=passthrough_config())
     for mode in ("database", "true"):
         r = replication_psql(relay.port, mode, "IDENTIFY_SYSTEM")
         assert r.returncode == 0, r.stderr
@@ -36,8 +45,8 @@ def test_replication_connections_pass_through(cluster, pgrelay):
 
 def test_replication_refused_by_server_is_reported(cluster, pgrelay):
     # app has no REPLICATION attribute: Postgres's own error reaches the client.
-    relay = pgrelay()
-    r = replication_psql(relay.port, "true", "IDENTIFY_SYSTEM")
+    relay = pgrelay(overrides=passthrough_config())
+    r = replication_psql(relay.port, "true", "IDENTIFY_SYSTEM", user="app", password="app")
     assert r.returncode != 0
     assert "replication" in r.stderr.lower()
 
@@ -45,8 +54,7 @@ def test_replication_refused_by_server_is_reported(cluster, pgrelay):
 def test_replication_stream_outlives_the_login_deadline(cluster, pgrelay):
     """auth_timeout bounds the login only: a walsender session that runs longer is relayed
     until it ends (it was cut at auth_timeout)."""
-    relay = pgrelay(overrides={"auth_timeout": "1s",
-                               "databases": {"app": {"server_user": "admin", "server_password": "admin"}}})
+    relay = pgrelay(overrides={**passthrough_config(), "auth_timeout": "1s"})
     r = replication_psql(relay.port, "database", "SELECT 'still here' FROM pg_sleep(2.5)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "still here"

@@ -309,3 +309,17 @@ def test_console_shows_tls_on_both_legs(pgrelay, certs, primary_tls):
         servers = [dict(zip(names, r)) for r in cur.fetchall()]
         assert servers and all(sv["tls"].startswith("TLSv1.") for sv in servers)
     assert "tls=TLSv1." in relay.log()
+
+
+def test_passthrough_keeps_channel_binding_on_both_legs(pgrelay, cluster, certs, primary_tls):
+    """The client binds its proof to pgrelay's certificate (channel_binding=require); pgrelay logs
+    in to Postgres as that client with the revealed keys, bound to Postgres's certificate."""
+    from helpers_auth import install_auth_function, passthrough_config
+    install_auth_function(cluster)
+    overrides = passthrough_config()
+    overrides.update(client_tls(certs, "require"))
+    overrides["tls"]["server"] = {"mode": "verify-full", "ca": str(certs / "ca.crt")}
+    relay = pgrelay(overrides=overrides)
+    with connect(relay.dsn(sslmode="require", channel_binding="require")) as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "app"
+        assert server_ssl_in_use(c)

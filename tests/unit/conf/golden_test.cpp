@@ -76,7 +76,7 @@ TEST_CASE("all errors are gathered, not just the first", "[conf]") {
   CHECK(result.errors[0].key == "pool.mode");
   CHECK(result.errors[0].hint == "did you mean 'session'?");
   CHECK(result.errors[1].key == "pool.min_idle");
-  CHECK(result.errors[2].key == "databases.app.server_user");
+  CHECK(result.errors[2].key == "databases.app.server_login");
 }
 
 TEST_CASE("a typo gets a did-you-mean hint and an exact position", "[conf]") {

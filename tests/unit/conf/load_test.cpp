@@ -76,9 +76,12 @@ TEST_CASE("the packaged example config loads with the documented values", "[conf
   CHECK(app.replicas[0].name == "replica-1");
   CHECK(app.replicas[0].address.to_string() == "127.0.0.1:5433");
   CHECK(app.replicas[0].roles == std::vector<std::string>{"read"});
-  CHECK(app.server_user == "app");
-  CHECK(app.server_password.empty());
-  CHECK(app.server_password_env == "PGRELAY_APP_PASSWORD");
+  CHECK(app.server_user.empty());
+  CHECK(app.login == server_login::passthrough);
+  CHECK(app.max_db_connections == 50);
+  CHECK(cfg.auth.query.user == "pgrelay_auth");
+  CHECK(cfg.auth.query.password_env == "PGRELAY_AUTH_PASSWORD");
+  CHECK(cfg.auth.cache_ttl == 5s);
   CHECK(cfg.pool_for("app", "app").size == 10);
   CHECK(cfg.pool_for("app", "migrator").mode == pool_mode::session);
   CHECK(cfg.pool_for("app", "migrator").size == 2);
@@ -98,6 +101,27 @@ TEST_CASE("users_file resolves against the config's directory, and the packaged 
   REQUIRE(users.ok());
   CHECK(users.users->count("app") == 1);
   CHECK(users.users->count("admin") == 1);
+}
+
+TEST_CASE("server_login: fixed when server_user is written (old configs), else passthrough", "[conf]") {
+  const auto cfg = must_load(R"(
+listen: [127.0.0.1:6432]
+auth: {user: pgrelay_auth}
+databases:
+  old: {primary: 127.0.0.1:5432, server_user: app}
+  new: {primary: 127.0.0.1:5432}
+  explicit: {primary: 127.0.0.1:5432, server_user: app, server_login: fixed}
+  per_db: {primary: 127.0.0.1:5432, auth: {user: other, database: postgres}}
+)");
+  CHECK(cfg.databases.at("old").login == server_login::fixed);
+  CHECK(cfg.databases.at("new").login == server_login::passthrough);
+  CHECK(cfg.databases.at("explicit").login == server_login::fixed);
+  CHECK(cfg.auth.users_file.empty());
+  CHECK(cfg.auth_query_for(cfg.databases.at("new")).user == "pgrelay_auth");
+  const auto per_db = cfg.auth_query_for(cfg.databases.at("per_db"));
+  CHECK(per_db.user == "other");
+  CHECK(per_db.database == "postgres");
+  CHECK(per_db.query == auth_query_config{}.query);
 }
 
 TEST_CASE("relative paths resolve against base_dir; absolute ones are kept", "[conf]") {

@@ -121,6 +121,24 @@ struct routing_config {
   function_overrides functions;
 };
 
+// How a database's pools log in to Postgres. passthrough: as each client's own user, with the
+// ClientKey its SCRAM proof revealed (the verifier must be Postgres's own: auth.query, or a users
+// file entry copied from pg_authid). fixed: every client as server_user with server_password.
+// Unset in the file: fixed when server_user is set (configurations written before pass-through
+// existed), passthrough otherwise.
+enum class server_login { fixed, passthrough };
+
+// Where to fetch a user's verifier from Postgres when the users file does not have it.
+struct auth_query_config {
+  std::string user;          // empty: auth.query is off
+  std::string password;
+  std::string password_env;  // resolved by the proxy, like server_password_env
+  std::string database;      // where the query runs; empty: the database's server_database
+  // $1 is the user name (bound, never spliced). Columns: name, verifier[, can_login[, expired]].
+  std::string query = "SELECT username, verifier, can_login, expired FROM pgrelay.user_lookup($1)";
+  bool enabled() const { return !user.empty(); }
+};
+
 struct user_config {
   pool_overrides pool;
 };
@@ -135,6 +153,10 @@ struct database_config {
   // Name of an environment variable holding the password. The library stays pure and never
   // reads the environment: the proxy resolves it. Mutually exclusive with server_password.
   std::string server_password_env;
+  server_login login = server_login::fixed;  // the loader sets it (see server_login)
+  // What this database changes of the global auth.query settings (empty fields inherit).
+  std::optional<auth_query_config> auth;
+  std::uint32_t max_db_connections = 0;  // server connections to this database, all users; 0: global
   pool_overrides pool;
   std::map<std::string, user_config> users;
   routing_config routing;
@@ -144,6 +166,10 @@ struct auth_config {
   auth_method method = auth_method::scram_sha_256;
   std::string users_file;  // resolved relative to the config file's directory
   std::vector<std::string> admin_users;
+  auth_query_config query;
+  // How long a verifier fetched by auth.query is reused. A failed proof drops it, so a changed
+  // password works from the next attempt; the old one keeps working for at most this long.
+  duration cache_ttl{5000};
 };
 
 // What transaction mode does with session state it cannot carry to another server.
@@ -236,9 +262,16 @@ struct config {
   // who it is, so half-open logins must not be able to take them all.
   std::uint32_t max_pending_logins = 2048;
   duration shutdown_timeout{30000};
+  // Server connections per database (all its users and servers) and per user (all databases),
+  // across pools and workers; 0: unlimited. databases.*.max_db_connections overrides the first.
+  std::uint32_t max_db_connections = 0;
+  std::uint32_t max_user_connections = 0;
 
   // Effective settings for a (database, user) pair: global, then database, then user.
   pool_settings pool_for(const std::string& database, const std::string& user) const;
+  // The auth.query settings that apply to a database: its own keys over the global ones (a user
+  // set here brings its own password).
+  auth_query_config auth_query_for(const database_config& db) const;
 };
 
 }  // namespace pgrelay::conf

@@ -7,6 +7,7 @@
 #include <boost/system/result.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -46,6 +47,9 @@ enum class scram_errc {
   invalid_verifier,
   invalid_nonce,
   out_of_order,  // method called in the wrong state, or again after a failure
+  // Pass-through: the server's salt or iteration count is not the one of the verifier the client
+  // proved itself against, so its ClientKey cannot log in (the two verifiers differ).
+  verifier_mismatch,
 };
 
 [[nodiscard]] const boost::system::error_category& scram_category() noexcept;
@@ -66,6 +70,23 @@ struct scram_verifier {
   std::string salt;  // raw bytes, non-empty
   scram_key stored_key{};
   scram_key server_key{};
+};
+
+// What a client's proof reveals (RFC 5802: ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage),
+// checked by H(ClientKey) == StoredKey) plus the verifier's ServerKey, salt and iteration count:
+// enough to log in to a server holding the same verifier as that client, without its password
+// and without PBKDF2 (SCRAM pass-through). As secret as the password itself; wiped on destruction.
+struct scram_passthrough_keys {
+  scram_key client_key{};
+  scram_key server_key{};
+  std::string salt;
+  int iterations = 0;
+
+  scram_passthrough_keys() = default;
+  scram_passthrough_keys(const scram_passthrough_keys&) = default;
+  scram_passthrough_keys& operator=(const scram_passthrough_keys&) = default;
+  ~scram_passthrough_keys();
+  friend bool operator==(const scram_passthrough_keys&, const scram_passthrough_keys&) = default;
 };
 
 // Parses "SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>".
@@ -154,6 +175,13 @@ class scram_server {
   // A short static description of the last failure for logs (never shown to an unauthenticated
   // client, never contains input bytes); empty if nothing failed.
   [[nodiscard]] std::string_view error_detail() const noexcept { return error_detail_; }
+  // Once authenticated(): the ClientKey the proof revealed with the verifier's ServerKey, salt and
+  // iterations, for logging in to Postgres as this client (pass-through). Empty before.
+  [[nodiscard]] std::optional<scram_passthrough_keys> passthrough_keys() const;
+
+  ~scram_server();
+  scram_server(const scram_server&) = default;
+  scram_server& operator=(const scram_server&) = default;
 
  private:
   enum class state { awaiting_client_first, awaiting_client_final, done, failed };
@@ -172,6 +200,7 @@ class scram_server {
   std::string server_first_;
   std::string nonce_;  // client nonce + server nonce
   std::string_view error_detail_;
+  scram_key client_key_{};  // kept after a valid proof, for pass-through; wiped on destruction
 };
 
 // pgrelay as the SCRAM client, logging in to Postgres with a plaintext password. Sequence:
@@ -189,6 +218,10 @@ class scram_salted_password_cache {
   // Hi(password, salt, iterations), computed on the first request for that triple. Same
   // preconditions as compute_scram_verifier (iterations >= 1, salt non-empty).
   [[nodiscard]] scram_key salted_password(std::string_view password, std::string_view salt, int iterations);
+  // The cached Hi for that triple, or nullptr; lets a caller run PBKDF2 elsewhere (off its event
+  // loop) and insert() the result. The pointer is valid until the next insert.
+  [[nodiscard]] const scram_key* find(std::string_view password, std::string_view salt, int iterations) const;
+  void insert(std::string_view password, std::string_view salt, int iterations, const scram_key& salted);
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
   [[nodiscard]] std::size_t computations() const noexcept { return computations_; }  // PBKDF2 runs
 
@@ -223,6 +256,15 @@ class scram_client {
   // it: binds the exchange to the server certificate's tls-server-end-point hash.
   void bind_channel(std::string end_point_hash);
   [[nodiscard]] bool bound() const noexcept { return !cbind_data_.empty(); }
+
+  // Before handle_server_first: log in with a client's pass-through keys instead of the password
+  // (which may then be empty). No PBKDF2 runs; a server whose salt or iteration count differs
+  // from keys' fails with scram_errc::verifier_mismatch before any proof is sent.
+  void use_passthrough(scram_passthrough_keys keys);
+  // Before handle_server_first: Hi(password, salt, iterations) computed by the caller for the
+  // salt and count the server-first carries (see parse_scram_server_first), e.g. on another
+  // thread; handle_server_first then runs no PBKDF2.
+  void use_salted_password(const scram_key& salted) noexcept;
 
   // client-first-message "n,,n=<user>,r=<nonce>". Calling it again returns the same text.
   [[nodiscard]] std::string client_first();
@@ -260,6 +302,17 @@ class scram_client {
   std::string server_error_;
   std::string_view error_detail_;
   scram_salted_password_cache* cache_ = nullptr;
+  std::optional<scram_passthrough_keys> passthrough_;
+  std::optional<scram_key> salted_;
 };
+
+// The salt and iteration count of a server-first-message, checked as handle_server_first checks
+// them (errors: malformed_message, unsupported_feature, invalid_iteration_count): what a caller
+// needs to compute or look up the salted password before handing the message to scram_client.
+struct scram_server_first_params {
+  std::string salt;  // raw bytes, non-empty
+  int iterations = 0;
+};
+[[nodiscard]] boost::system::result<scram_server_first_params> parse_scram_server_first(std::string_view message);
 
 }  // namespace pgrelay::protocol

@@ -1,0 +1,44 @@
+// Where a client's SCRAM verifier comes from: the users file first, then auth.query (a bound
+// query over a dedicated connection to Postgres, as auth.user), cached for auth.cache_ttl.
+// Whatever the outcome, the client is told nothing before its proof is checked; the detail is
+// for pgrelay's log, and never contains the verifier.
+#pragma once
+
+#include <string>
+
+#include "net.hpp"
+#include "pgrelay/conf/config.hpp"
+#include "pgrelay/protocol/scram.hpp"
+
+namespace pgrelay::proxy {
+
+class worker;
+
+struct user_secret {
+  enum class kind {
+    found,     // `verifier` is a SCRAM-SHA-256 verifier
+    unknown,   // in neither place
+    refused,   // Postgres has the role but it may not log in (NOLOGIN, VALID UNTIL in the past)
+    unusable,  // no password, or an MD5 hash: nothing SCRAM can check
+    failed,    // auth.query itself failed (cannot log in, no function, no privilege …)
+  };
+  kind what = kind::unknown;
+  std::string verifier;
+  std::string source;  // "users file" or "auth.query"
+  std::string detail;  // why, in words for the log: what is wrong and what to change
+};
+
+awaitable<user_secret> find_user_secret(worker& w, const conf::config& cfg, const std::string& database,
+                                        const std::string& user);
+
+// The verifier to run the client's SCRAM exchange against: the secret's, or, when there is none
+// (or it does not parse; `secret.detail` then says so), a mock one derived from the user name, so
+// that unknown users get the same exchange as known ones and probing cannot tell them apart.
+// True when the verifier is real.
+bool verifier_or_mock(user_secret& secret, const std::string& user, protocol::scram_verifier& out);
+
+// After a failed proof against a verifier auth.query gave: the next login fetches it again, so a
+// password changed in Postgres works from the next attempt.
+void forget_user_secret(worker& w, const std::string& database, const std::string& user);
+
+}  // namespace pgrelay::proxy
