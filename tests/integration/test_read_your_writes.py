@@ -76,8 +76,13 @@ def replica_settings(cluster, indexes=(0, 1), primary=False, **settings):
 
 
 def fresh_table(cluster, name):
+    """A new table, once both replicas have replayed it (a missing table is not a miss)."""
     with psycopg.connect(cluster.primary_dsn(), autocommit=True) as c:
         c.execute(f"drop table if exists {name}; create table {name} (id int primary key)")
+    for i in range(2):
+        with psycopg.connect(cluster.replica_dsn(i, user="admin", password="admin"), autocommit=True) as r:
+            wait_for(lambda: r.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0],
+                     what=f"the replicas to replay table {name}")
 
 
 def pairs(relay, cluster, table, writer_user="app", reader_user="app", n=PAIRS):
