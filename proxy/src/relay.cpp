@@ -336,9 +336,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
           if (!in_transaction_) xact_started_ = request_started_;
           in_transaction_ = true;
         } else {
-          // Before the client can see the commit: a read it sends next, on any connection, must
-          // find this write counted (read-your-writes scopes user and database).
-          if (unit_may_write_) note_write_finished(now);
+          if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
           ++transactions_;
           ++stats_->transactions;
           stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -551,8 +549,7 @@ awaitable<client_session::relay_end> client_session::relay() {
     }
     // Server to client, and what pgrelay owes the client.
     if (!client_write_.busy && !holding_replica_answer()) {
-      refusal_ = replica_refused();
-      if (refusal_ != core::replica_refusal::none) {
+      if ((refusal_ = replica_refused()) != core::replica_refusal::none) {
         end = relay_end::replica_refused;
         break;
       }

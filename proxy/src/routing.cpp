@@ -126,7 +126,10 @@ void client_session::refresh_routes() {
   r.targets.clear();
   (void)route_target_for(r.topo ? r.topo->primary_name : std::string("primary"));
   const auto scope = r.db->routing.read_your_writes;
-  ryw_active_ = !session_mode_ && r.db->routing.enabled && scope != conf::read_your_writes_scope::off &&
+  // A session-mode client reads only from the primary, but its writes count for the other
+  // users of the database (a migrator's, say); for its own user they would change nothing.
+  const bool counted = !session_mode_ || scope == conf::read_your_writes_scope::database;
+  ryw_active_ = counted && r.db->routing.enabled && scope != conf::read_your_writes_scope::off &&
                 !r.db->replicas.empty();
   scope_slot_ = nullptr;
   if (ryw_active_ && scope == conf::read_your_writes_scope::user) scope_slot_ = &worker_.shared_.floors.slot(database_, user_);
@@ -143,8 +146,8 @@ client_session::route_target& client_session::route_target_for(const std::string
 awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = true;
   follow_reload();
-  if (session_mode_ || !statements_) co_return primary_pool_;
   if (routes_.epoch != worker_.routing_epoch_ || routes_.config != config_.get()) refresh_routes();
+  if (session_mode_ || !statements_) co_return primary_pool_;
   const auto& db = *routes_.db;
   const auto* topo = routes_.topo;
   if (!db.routing.enabled || db.replicas.empty()) co_return routes_.targets[0].to;

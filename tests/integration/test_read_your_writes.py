@@ -15,8 +15,8 @@ import pytest
 PAIRS = 1000
 
 
-def config(cluster, **routing):
-    return {"databases": {"app": {
+def config(cluster, workers=1, **routing):
+    return {"workers": workers, "databases": {"app": {
         "routing": {"enabled": True, **routing},  # the fixture turns routing off by default
         "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
                      for i, p in enumerate(cluster.replica_ports, start=1)]}}}
@@ -85,16 +85,19 @@ def fresh_table(cluster, name):
                      what=f"the replicas to replay table {name}")
 
 
-def pairs(relay, cluster, table, writer_user="app", reader_user="app", n=PAIRS):
-    """n times: commit a row on connection A, then read it on connection B. Returns (misses,
-    reads served by a replica)."""
+def pairs(relay, cluster, table, writer_user="app", reader_user="app", n=PAIRS, readers=4):
+    """n times: commit a row on connection A, then read it on one of `readers` connections B (in
+    turn, like an app's pool; with two workers some of them are on A's worker, most likely not
+    all). Returns (misses, reads served by a replica)."""
     misses = on_replica = 0
-    with psycopg.connect(relay.dsn(user=writer_user, password=writer_user), autocommit=True) as a, \
-            psycopg.connect(relay.dsn(user=reader_user, password=reader_user), autocommit=True) as b:
+    with contextlib.ExitStack() as stack:
+        a = stack.enter_context(psycopg.connect(relay.dsn(user=writer_user, password=writer_user), autocommit=True))
+        bs = [stack.enter_context(psycopg.connect(relay.dsn(user=reader_user, password=reader_user), autocommit=True))
+              for _ in range(readers)]
         for i in range(n):
             a.execute(f"insert into {table} values (%s)", (i,))
-            seen, port = b.execute(f"select (select count(*) from {table} where id = %s), inet_server_port()",
-                                   (i,)).fetchone()
+            seen, port = bs[i % readers].execute(
+                f"select (select count(*) from {table} where id = %s), inet_server_port()", (i,)).fetchone()
             misses += seen != 1
             on_replica += port in cluster.replica_ports
     return misses, on_replica
@@ -102,6 +105,9 @@ def pairs(relay, cluster, table, writer_user="app", reader_user="app", n=PAIRS):
 
 @contextlib.contextmanager
 def synchronous_commit_on(cluster):
+    """The test cluster runs with synchronous_commit off: a commit then reaches the replicas only
+    when the WAL writer flushes it (wal_writer_delay, 200 ms), never within the 10 ms wait. On
+    for role app (pgrelay's server_user), for pgrelays started inside."""
     with psycopg.connect(cluster.primary_dsn(user="admin", password="admin"), autocommit=True) as a:
         a.execute("alter role app set synchronous_commit = on")
         try:
@@ -113,7 +119,8 @@ def synchronous_commit_on(cluster):
 def test_user_scope_is_the_default_and_sees_writes_of_other_connections(cluster, pgrelay):
     fresh_table(cluster, "ryw_user")
     with synchronous_commit_on(cluster):
-        relay = pgrelay(overrides=config(cluster))  # its server connections start with the setting
+        # Two workers: connections A and B may land on different ones (SO_REUSEPORT).
+        relay = pgrelay(overrides=config(cluster, workers=2))  # its server connections start with the setting
         replicas_serving(relay, cluster)
         with replica_settings(cluster, recovery_min_apply_delay="5ms"):
             misses, on_replica = pairs(relay, cluster, "ryw_user")
@@ -124,10 +131,33 @@ def test_user_scope_is_the_default_and_sees_writes_of_other_connections(cluster,
     assert on_replica > PAIRS / 2, counted
 
 
+def test_user_scope_sees_a_transaction_with_a_savepoint_rollback_whole(cluster, pgrelay):
+    """The issue's second symptom: a transaction rolled back to a savepoint and committed, then
+    read from another connection, must show exactly its committed rows, never a part."""
+    fresh_table(cluster, "ryw_savepoint")
+    with synchronous_commit_on(cluster):
+        relay = pgrelay(overrides=config(cluster, workers=2))
+        replicas_serving(relay, cluster)
+        with replica_settings(cluster, recovery_min_apply_delay="5ms"), \
+                psycopg.connect(relay.dsn(), autocommit=True) as a, psycopg.connect(relay.dsn(), autocommit=True) as b:
+            wrong = 0
+            for i in range(0, 600, 3):
+                with a.transaction():
+                    a.execute("insert into ryw_savepoint values (%s)", (i,))
+                    a.execute("savepoint s")
+                    a.execute("insert into ryw_savepoint values (%s)", (i + 1,))
+                    a.execute("rollback to savepoint s")
+                    a.execute("insert into ryw_savepoint values (%s)", (i + 2,))
+                got = b.execute("select array_agg(id order by id) from ryw_savepoint where id between %s and %s",
+                                (i, i + 2)).fetchone()[0]
+                wrong += got != [i, i + 2]
+    assert wrong == 0
+
+
 def test_database_scope_covers_other_users(cluster, pgrelay):
     fresh_table(cluster, "ryw_db")
     with synchronous_commit_on(cluster):  # server_user app: every server connection of pgrelay
-        relay = pgrelay(overrides=config(cluster, read_your_writes="database"), users={"app2": "app2"})
+        relay = pgrelay(overrides=config(cluster, workers=2, read_your_writes="database"), users={"app2": "app2"})
         replicas_serving(relay, cluster)
         with replica_settings(cluster, recovery_min_apply_delay="5ms"):
             misses, on_replica = pairs(relay, cluster, "ryw_db", writer_user="app", reader_user="app2")
