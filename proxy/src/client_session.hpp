@@ -284,6 +284,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // Scopes user and database: the shared slot of the scope (write_floors), found at
   // refresh_routes; the last slot value turned into a position, and that position.
   std::atomic<std::int64_t>* scope_slot_ = nullptr;
+  const conf::config* slot_config_ = nullptr;  // the configuration scope_slot_ was found for
   bool ryw_active_ = false;  // read-your-writes applies to this session (refresh_routes)
   std::int64_t shared_placed_ = 0;
   router::lsn shared_lsn_ = 0;

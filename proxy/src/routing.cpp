@@ -131,6 +131,9 @@ void client_session::refresh_routes() {
   const bool counted = !session_mode_ || scope == conf::read_your_writes_scope::database;
   ryw_active_ = counted && r.db->routing.enabled && scope != conf::read_your_writes_scope::off &&
                 !r.db->replicas.empty();
+  // The slot's lookup takes a lock: once per configuration, not at every topology.
+  if (slot_config_ == r.config) return;
+  slot_config_ = r.config;
   scope_slot_ = nullptr;
   if (ryw_active_ && scope == conf::read_your_writes_scope::user) scope_slot_ = &worker_.shared_.floors.slot(database_, user_);
   if (ryw_active_ && scope == conf::read_your_writes_scope::database) scope_slot_ = &worker_.shared_.floors.slot(database_, {});
