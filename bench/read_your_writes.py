@@ -5,7 +5,7 @@ pgrelay's CPU per transaction, for routing.read_your_writes session, user, datab
 Starts its own cluster (tests/cluster/pgcluster: a primary + 2 streaming replicas, `pgbench -i`)
 and one pgrelay serving one logical database per scope over the same server database `app`
 (transaction mode, the replicas with role read, everything else default: check_interval 1s,
-read_your_writes_wait 10ms, balance session). Runs
+read_your_writes_wait 20ms, balance session). Runs
 `pgbench -M simple -c C -j 2 -T N -b select-only@9 -b tpcb-like@1` against each in alternation
 (the scopes in order, then reversed, round after round, after an unmeasured warm-up of each), and
 prints per scope: median TPS, the share of reads served by a replica (from SHOW ROUTES: reads
@@ -21,7 +21,7 @@ a default Postgres) unless --sync-commit off is given.
 
 Usage: bench/read_your_writes.py [--clients 32] [--pool 20] [--seconds 10] [--rounds 3]
                                  [--scale 10] [--warmup 2] [--workers 1] [--sync-commit on|off]
-                                 [--scopes session,user,database,off]
+                                 [--scopes session,user,database,off] [--wait 20ms]
 PGRELAY_BIN selects the binary (default build/release/proxy/pgrelay, else build/dev/proxy/pgrelay).
 """
 
@@ -73,6 +73,7 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="pgrelay worker threads")
     ap.add_argument("--sync-commit", choices=("on", "off"), default="on")
     ap.add_argument("--scopes", default="session,user,database,off")
+    ap.add_argument("--wait", default=None, help="routing.read_your_writes_wait (default: pgrelay's, 20ms)")
     args = ap.parse_args()
     scopes = args.scopes.split(",")
 
@@ -82,6 +83,8 @@ def main():
         databases = {f"app_{s}": routed_database(primary, replica_ports, True) for s in scopes}
         for s in scopes:
             databases[f"app_{s}"]["routing"]["read_your_writes"] = s
+            if args.wait is not None:
+                databases[f"app_{s}"]["routing"]["read_your_writes_wait"] = args.wait
         with running_pgrelay(work, {
                 "workers": args.workers,
                 "auth": {"method": "scram-sha-256", "users_file": "users.json", "admin_users": ["app"]},
@@ -104,7 +107,7 @@ def measure(args, scopes, relay, port, binary):
     time.sleep(2.5)  # let the health checker sample the replicas (check_interval 1s) before reads
     print(f"pgrelay {binary} (pid {relay.pid}, {args.workers} worker(s)); pgbench -M simple -c {args.clients} -j 2 "
           f"-b select-only@9 -b tpcb-like@1, pool {args.pool}, scale {args.scale}, synchronous_commit "
-          f"{args.sync_commit}, {args.seconds}s x {args.rounds} rounds")
+          f"{args.sync_commit}, read_your_writes_wait {args.wait or 'default'}, {args.seconds}s x {args.rounds} rounds")
     clean = True
     if args.warmup > 0:
         for s in scopes:

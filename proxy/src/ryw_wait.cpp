@@ -20,9 +20,11 @@ namespace pr = pgrelay::protocol;
 
 namespace {
 
-// Short enough that a replica that replays within a millisecond is used within one, long
-// enough that a waiting read costs a handful of timer wake-ups.
-constexpr auto replay_poll = std::chrono::microseconds(200);
+// The first look soon (a replica on the same network replays within a millisecond or two), then
+// less and less often: a read that waits the whole budget costs a handful of timer wake-ups,
+// not one per 200 µs.
+constexpr auto first_replay_poll = std::chrono::microseconds(200);
+constexpr auto max_replay_poll = std::chrono::microseconds(2000);
 
 }  // namespace
 
@@ -33,12 +35,14 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
   // Held here: a topology published during the wait replaces routes_.topo, not these positions.
   auto live = routes_.topo->live;
   asio::steady_timer timer(socket_.get_executor());
+  clock::duration gap = first_replay_poll;
   for (;;) {
     constexpr auto unknown = std::numeric_limits<router::lsn>::max();
     live->want(view.min_lsn == unknown ? 0 : view.min_lsn);
     const auto now = clock::now();
     if (now >= deadline) co_return d;
-    timer.expires_at(std::min(deadline, now + replay_poll));
+    timer.expires_at(std::min(deadline, now + gap));
+    gap = std::min<clock::duration>(gap * 2, max_replay_poll);
     co_await timer.async_wait(use_tuple);
     if (routes_.epoch != worker_.routing_epoch_) refresh_routes();
     if (!routes_.topo || !ryw_active_) co_return d;

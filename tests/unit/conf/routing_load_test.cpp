@@ -86,7 +86,7 @@ databases:
   CHECK(r.check_interval == 60s);
   CHECK(r.fallback == no_replica_fallback::primary);
   CHECK(r.read_your_writes == read_your_writes_scope::user);
-  CHECK(r.read_your_writes_wait == 10ms);
+  CHECK(r.read_your_writes_wait == 20ms);
   CHECK(r.balance == replica_balance::session);
   CHECK(r.health_user.empty());
   CHECK(r.health_password.empty());
