@@ -248,6 +248,10 @@ def test_recovery_conflict_is_answered_by_the_primary(cluster, pgrelay):
     with psycopg.connect(cluster.primary_dsn(), autocommit=True) as c:
         c.execute("drop table if exists ryw_conflict; create table ryw_conflict (id int)")
         c.execute("insert into ryw_conflict select generate_series(1, 100)")
+    # Replayed on replica-1 first: a replica without the table would answer 42P01 at once.
+    with psycopg.connect(cluster.replica_dsn(0, user="admin", password="admin"), autocommit=True) as r:
+        wait_for(lambda: r.execute("select to_regclass('ryw_conflict') is not null").fetchone()[0] and
+                 r.execute("select count(*) from ryw_conflict").fetchone()[0] == 100, what="replica-1 to have the rows")
     # Only replica-1, where the conflict is made.
     cfg = config(cluster)
     cfg["databases"]["app"]["replicas"] = cfg["databases"]["app"]["replicas"][:1]
