@@ -69,12 +69,15 @@ constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv}
 constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
 constexpr std::array routing_keys{"enabled"sv,          "check_interval"sv, "fallback"sv,
                                   "read_your_writes"sv, "balance"sv,        "health_user"sv,
-                                  "health_password"sv,  "rules"sv,          "functions"sv};
+                                  "health_password"sv,  "rules"sv,          "functions"sv,
+                                  "read_your_writes_wait"sv};
 constexpr std::array rule_keys{"user"sv, "application_name"sv, "kind"sv, "route"sv};
 constexpr std::array rule_kind_names{"any"sv, "statement"sv, "transaction"sv};
 constexpr std::array function_keys{"writes"sv, "read_only"sv};
 constexpr std::array fallback_names{"primary"sv, "error"sv};
-constexpr std::array read_your_writes_names{"session"sv, "off"sv};
+constexpr std::array read_your_writes_names{"session"sv, "user"sv, "database"sv, "off"sv};
+constexpr std::array read_your_writes_scopes{read_your_writes_scope::session, read_your_writes_scope::user,
+                                             read_your_writes_scope::database, read_your_writes_scope::off};
 constexpr std::array balance_names{"session"sv, "statement"sv};
 constexpr std::array bool_names{"true"sv, "false"sv};
 constexpr std::array user_keys{"pool"sv};
@@ -154,6 +157,7 @@ constexpr std::array all_key_paths{
     "databases.*.routing.check_interval"sv,
     "databases.*.routing.fallback"sv,
     "databases.*.routing.read_your_writes"sv,
+    "databases.*.routing.read_your_writes_wait"sv,
     "databases.*.routing.balance"sv,
     "databases.*.routing.health_user"sv,
     "databases.*.routing.health_password"sv,
@@ -672,8 +676,10 @@ void read_routing(reader& r, const YAML::Node& node, const std::string& path, po
                  }
                } else if (name == "read_your_writes") {
                  if (auto i = r.read_enum(v, p, at, read_your_writes_names)) {
-                   out.read_your_writes = *i == 0;
+                   out.read_your_writes = read_your_writes_scopes[*i];
                  }
+               } else if (name == "read_your_writes_wait") {
+                 if (auto d = r.read_duration(v, p, at)) out.read_your_writes_wait = *d;
                } else if (name == "balance") {
                  if (auto i = r.read_enum(v, p, at, balance_names)) {
                    out.balance = *i == 0 ? replica_balance::session : replica_balance::statement;

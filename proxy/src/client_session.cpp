@@ -227,11 +227,21 @@ awaitable<void> client_session::run() {
       if (attached == attach_result::failed) break;
     }
     auto end = co_await relay();
+    if (end == relay_end::replica_refused) {
+      // Nothing of the replica's answer reached the client: the primary answers instead.
+      learn_from_refusal();
+      release_server(false);
+      restore_retry_bytes();
+      pool_ = primary_pool_;
+      if (co_await attach_server() == attach_result::failed) break;
+      continue;
+    }
     if (end == relay_end::server_eof && can_retry_elsewhere()) {
       // The replica died before any of its answer reached the client: replay the request on the primary.
       spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
                    server_->address_.to_string());
       worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
       release_server(false);
       restore_retry_bytes();
       pool_ = primary_pool_;
@@ -297,9 +307,6 @@ awaitable<bool> client_session::after_quiet_point() {
     }
     if (!co_await write_client({})) co_return false;
   }
-  // Read-your-writes costs the write nothing: the health checker's next primary position asked
-  // after this instant covers the commit (see read_your_writes_floor).
-  if (unit_may_write_ && routing_active()) unplaced_write_at_ = clock::now();
   // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
   bool in_step = server_->statements_.responses.empty();
   if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
@@ -421,6 +428,7 @@ awaitable<client_session::attach_result> client_session::attach_server() {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
     worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
     pool_ = primary_pool_;
     got = co_await pool_->acquire();
   }
@@ -504,11 +512,6 @@ void client_session::restore_retry_bytes() {
   in_ = std::move(restored);
   client_frames_.reset();
   retry_bytes_.clear();
-}
-
-bool client_session::routing_active() const {
-  const auto& db = db_config();
-  return !session_mode_ && db.routing.enabled && db.routing.read_your_writes && !db.replicas.empty();
 }
 
 std::size_t client_session::answer_locally() {

@@ -13,6 +13,8 @@
 #include "pgrelay/core/oversize_statement.hpp"
 #include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/replica_refusal.hpp"
+#include "pgrelay/router/route.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/router/classify.hpp"
 #include "pgrelay/router/hidden_code.hpp"
@@ -90,6 +92,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     idle_timeout,
     query_timeout,
     cut_frame,         // the server is quiet but holds part of a client frame that is slow to end
+    replica_refused,   // a replica's whole answer is a refusal the primary can redo (refusal_)
   };
 
   // client_login.cpp
@@ -134,8 +137,18 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
   router::classification classify_unit();
-  router::lsn read_your_writes_floor();
-  bool routing_active() const;
+  // The position a read must find replayed: the session's own last write (scope session) or
+  // the scope's latest write finished at `shared_write` (ticks, 0: none); the maximum lsn while
+  // no primary position asked after that write is known yet.
+  router::lsn read_your_writes_floor(std::int64_t shared_write);
+  // Called when the server reports a write unit's transaction over, before the client can see it.
+  void note_write_finished(clock::time_point at);
+  // routing.read_your_writes_wait: waits for a replica to replay the floor; the new decision.
+  awaitable<router::decision> wait_for_replay(const router::classification& unit, router::session_view view,
+                                              std::int64_t shared_write, std::uint64_t pick, router::decision d);
+  // ryw_wait.cpp: a replica refused the held-back request; what the primary re-run needs.
+  core::replica_refusal replica_refused() const;
+  void learn_from_refusal();
   bool can_retry_elsewhere() const;
   bool holding_replica_answer() const;
   void restore_retry_bytes();
@@ -277,6 +290,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // read-your-writes: when a write of this client was last seen to finish, until a primary
   // position asked after it is known (then it moves into min_lsn_).
   std::optional<clock::time_point> unplaced_write_at_;
+  // Scopes user and database: the shared slot of the scope (write_floors), found at
+  // refresh_routes; the last slot value turned into a position, and that position.
+  std::atomic<std::int64_t>* scope_slot_ = nullptr;
+  const conf::config* slot_config_ = nullptr;  // the configuration scope_slot_ was found for
+  bool ryw_active_ = false;  // read-your-writes applies to this session (refresh_routes)
+  std::int64_t shared_placed_ = 0;
+  router::lsn shared_lsn_ = 0;
+  core::replica_refusal refusal_ = core::replica_refusal::none;
   std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
   std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once

@@ -74,7 +74,7 @@ std::vector<std::string> explain_route(const conf::database_config& db, const ro
   if (c.hint_max_lag) out.push_back("hint: max_lag=" + std::to_string(c.hint_max_lag->count()) + "ms");
 
   const auto rules = router_rules(db.routing);
-  router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
+  router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes != conf::read_your_writes_scope::off,
                                     db.routing.fallback == conf::no_replica_fallback::primary, rules};
   auto now = router::clock::now();
   router::session_view view;

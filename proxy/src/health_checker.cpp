@@ -1,16 +1,13 @@
 #include "health_checker.hpp"
+#include "health_connection.hpp"
 #include "health_queries.hpp"
+#include "position_prober.hpp"
 
 #include <libpq-fe.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -28,30 +25,6 @@ constexpr milliseconds max_query_budget{2000};
 constexpr milliseconds min_query_budget{500};
 
 
-struct conn_deleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using conn_ptr = std::unique_ptr<PGconn, conn_deleter>;
-
-struct result_deleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using result_ptr = std::unique_ptr<PGresult, result_deleter>;
-
-// libpq's multi-line messages as one log line.
-std::string trimmed(const char* text) {
-  std::string s;
-  for (const char* c = text ? text : ""; *c != '\0'; ++c) {
-    if (*c == '\n' || *c == '\t') {
-      if (!s.empty() && s.back() != ' ') s += ' ';
-    } else {
-      s += *c;
-    }
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
 struct server {
   std::string name;  // "primary" or the replica's name
   conf::endpoint address;
@@ -64,61 +37,6 @@ struct server {
   std::optional<bool> was_reachable;  // for logging transitions
   std::optional<bool> was_eligible;
 };
-
-// libpq's host/port for an endpoint: a unix socket path /dir/.s.PGSQL.N is host=/dir port=N.
-std::pair<std::string, std::string> host_port(const conf::endpoint& ep) {
-  if (!ep.is_unix()) return {ep.host, std::to_string(ep.port)};
-  const std::filesystem::path p{ep.unix_path};
-  const std::string file = p.filename().string();
-  constexpr std::string_view prefix = ".s.PGSQL.";
-  std::string port = "5432";
-  if (file.size() > prefix.size() && file.compare(0, prefix.size(), prefix) == 0) {
-    port = file.substr(prefix.size());
-  } else {
-    spdlog::warn("health: unix socket {} is not named .s.PGSQL.<port>; trying port 5432 in {}",
-                 ep.unix_path, p.parent_path().string());
-  }
-  return {p.parent_path().string(), port};
-}
-
-// Runs one statement with a client-side deadline; the connection stays usable only on success.
-result_ptr run_query(PGconn* c, const char* sql, clock::time_point deadline, std::string& error) {
-  if (PQsendQuery(c, sql) == 0) {
-    error = trimmed(PQerrorMessage(c));
-    return {};
-  }
-  result_ptr tuples;
-  for (;;) {
-    while (PQisBusy(c) != 0) {
-      const auto now = clock::now();
-      if (now >= deadline) {
-        error = "no answer within the check deadline";
-        return {};
-      }
-      const auto left = std::chrono::ceil<milliseconds>(deadline - now).count();
-      pollfd pfd{PQsocket(c), POLLIN, 0};
-      const int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
-      if (rc < 0 && errno != EINTR) {
-        error = std::strerror(errno);
-        return {};
-      }
-      if (rc > 0 && PQconsumeInput(c) == 0) {
-        error = trimmed(PQerrorMessage(c));
-        return {};
-      }
-    }
-    result_ptr r{PQgetResult(c)};
-    if (!r) break;
-    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
-      if (!tuples) tuples = std::move(r);
-    } else if (error.empty()) {
-      error = trimmed(PQresultErrorMessage(r.get()));
-    }
-  }
-  if (!error.empty()) return {};
-  if (!tuples) error = "the query returned no rows";
-  return tuples;
-}
 
 std::string describe_lag(const router::topology& t, const router::replica_view& r,
                          clock::time_point now) {
@@ -139,17 +57,14 @@ std::string describe_lag(const router::topology& t, const router::replica_view& 
 
 struct health_checker::database_state {
   std::string name;  // client-facing
-  std::string dbname;
-  std::string user;
-  std::string password;
-  std::string sslmode;      // tls.server.mode, as libpq spells it
-  std::string sslrootcert;  // tls.server.ca
+  check_login login;
   milliseconds interval{1000};
-  milliseconds budget{2000};  // per connect/query
   std::vector<server> servers;  // [0] is the configured primary
   clock::time_point next_due{};
   unsigned rounds = 0;
   std::vector<std::string> volatile_functions;
+  std::string functions_fingerprint;  // of pg_proc when volatile_functions was read
+  std::shared_ptr<router::live_positions> live;  // null for databases without replicas
   bool routed = true;  // false: only the risky-relation catalogue is read, from the primary
   // Relations whose use runs user code: the last set read, the oids it was read for, and the
   // catalogue fingerprint it was read at (empty: never read).
@@ -163,29 +78,7 @@ struct health_checker::database_state {
 
   std::string label(const server& s) const { return name + "/" + s.name; }
 
-  void connect(server& s) {
-    const auto [host, port] = host_port(s.address);
-    const std::string options = "-c statement_timeout=" + std::to_string(budget.count());
-    std::vector<const char*> keys{"host",           "port",           "dbname",
-                                  "user",           "connect_timeout", "application_name",
-                                  "options"};
-    std::vector<const char*> values{host.c_str(), port.c_str(),     dbname.c_str(),
-                                    user.c_str(), "2",              "pgrelay-health",
-                                    options.c_str()};
-    if (!password.empty()) {
-      keys.push_back("password");
-      values.push_back(password.c_str());
-    }
-    keys.push_back("sslmode");
-    values.push_back(sslmode.c_str());
-    if (!sslrootcert.empty()) {
-      keys.push_back("sslrootcert");
-      values.push_back(sslrootcert.c_str());
-    }
-    keys.push_back(nullptr);
-    values.push_back(nullptr);
-    s.conn.reset(PQconnectdbParams(keys.data(), values.data(), 0));
-  }
+  void connect(server& s) { s.conn = open_check_connection(login, s.address, "pgrelay-health"); }
 
   // One sample of one server; on any failure the connection is dropped for the next round.
   void poll(server& s) {
@@ -200,7 +93,7 @@ struct health_checker::database_state {
     result_ptr res;
     const auto asked_at = clock::now();
     if (s.conn) {
-      res = run_query(s.conn.get(), sample_sql, asked_at + budget, error);
+      res = run_query(s.conn.get(), sample_sql, asked_at + login.budget, error);
       if (!res) s.conn.reset();
     }
     s.sample.name = s.name;
@@ -237,10 +130,27 @@ struct health_checker::database_state {
     }
   }
 
+  // The cheap check of every round: true when pg_proc changed since the functions were read (or
+  // could not be checked: then the next full read decides).
+  bool functions_changed(server& primary) {
+    if (!primary.conn) return false;
+    std::string error;
+    auto res = run_query(primary.conn.get(), functions_fingerprint_sql, clock::now() + login.budget, error);
+    if (!res || PQntuples(res.get()) != 1) {
+      primary.conn.reset();
+      spdlog::warn("health: could not check the functions of {}: {}", label(primary), error);
+      return false;
+    }
+    std::string fp = PQgetvalue(res.get(), 0, 0);
+    if (fp == functions_fingerprint) return false;
+    functions_fingerprint = std::move(fp);
+    return true;
+  }
+
   void refresh_volatile_functions(server& primary) {
     if (!primary.conn) return;
     std::string error;
-    auto res = run_query(primary.conn.get(), volatile_functions_sql, clock::now() + budget, error);
+    auto res = run_query(primary.conn.get(), volatile_functions_sql, clock::now() + login.budget, error);
     if (!res) {
       primary.conn.reset();
       spdlog::warn("health: could not read volatile functions from {}: {}", label(primary),
@@ -259,7 +169,7 @@ struct health_checker::database_state {
   std::shared_ptr<const router::risky_relations> refresh_hidden_code(server& primary) {
     if (!primary.conn) return nullptr;
     std::string error;
-    auto fp = run_query(primary.conn.get(), hidden_code_fingerprint_sql(risky_oids).c_str(), clock::now() + budget,
+    auto fp = run_query(primary.conn.get(), hidden_code_fingerprint_sql(risky_oids).c_str(), clock::now() + login.budget,
                         error);
     if (!fp || PQntuples(fp.get()) != 1) {
       primary.conn.reset();
@@ -268,7 +178,7 @@ struct health_checker::database_state {
     }
     std::string fingerprint = PQgetvalue(fp.get(), 0, 0);
     if (risky && fingerprint == hidden_fingerprint) return nullptr;
-    auto res = run_query(primary.conn.get(), risky_relations_sql, clock::now() + budget, error);
+    auto res = run_query(primary.conn.get(), risky_relations_sql, clock::now() + login.budget, error);
     if (!res || PQnfields(res.get()) != 3) {
       primary.conn.reset();
       spdlog::warn("health: could not read the relations that run user code from {}: {}", label(primary), error);
@@ -280,7 +190,7 @@ struct health_checker::database_state {
       oids.emplace_back(PQgetvalue(res.get(), i, 0));
       rows.emplace_back(PQgetvalue(res.get(), i, 1), PQgetvalue(res.get(), i, 2));
     }
-    auto names = run_query(primary.conn.get(), custom_settings_sql, clock::now() + budget, error);
+    auto names = run_query(primary.conn.get(), custom_settings_sql, clock::now() + login.budget, error);
     if (!names) {
       primary.conn.reset();
       spdlog::warn("health: could not read the custom settings functions set from {}: {}", label(primary), error);
@@ -356,7 +266,9 @@ struct health_checker::database_state {
       poll(s);
     }
     const std::size_t acting = acting_primary();
-    if (functions_stale || rounds % rounds_per_function_refresh == 0) refresh_volatile_functions(servers[acting]);
+    if (functions_changed(servers[acting]) || functions_stale || rounds % rounds_per_function_refresh == 0) {
+      refresh_volatile_functions(servers[acting]);
+    }
     fresh_risky = refresh_hidden_code(servers[acting]);
     ++rounds;
 
@@ -379,11 +291,12 @@ struct health_checker::database_state {
     t->primary_name = servers[acting].name;
     t->volatile_functions = volatile_functions;
     t->primary_marks = marks;
+    t->live = live;
     for (std::size_t i = 1; i < servers.size(); ++i) {
       if (i == acting) continue;
       const auto& s = servers[i];
       t->replicas.push_back(
-          router::replica_view{.name = s.name, .roles = s.roles, .limits = s.limits,
+          router::replica_view{.name = s.name, .server_index = i, .roles = s.roles, .limits = s.limits,
                                .sample = s.sample});
     }
     if (acting != 0 && t->primary_name != last_primary_name) {
@@ -435,7 +348,26 @@ struct health_checker::database_state {
 
 health_checker::health_checker(std::shared_ptr<const conf::config> cfg, publish_fn publish,
                                publish_relations_fn publish_relations)
-    : cfg_(std::move(cfg)), publish_(std::move(publish)), publish_relations_(std::move(publish_relations)) {}
+    : cfg_(std::move(cfg)), publish_(std::move(publish)), publish_relations_(std::move(publish_relations)) {
+  for (const auto& [name, db] : cfg_->databases) {
+    if (!db.routing.enabled || db.replicas.empty()) continue;
+    std::vector<conf::endpoint> servers{db.primary};
+    for (const auto& rep : db.replicas) servers.push_back(rep.address);
+    auto live = std::make_shared<router::live_positions>(servers.size());
+    live_[name] = live;
+    const auto budget = std::clamp(std::max(db.routing.check_interval, milliseconds{1}), min_query_budget, max_query_budget);
+    probers_.push_back(std::make_unique<position_prober>(name, check_login_for(*cfg_, db, budget), std::move(servers),
+                                                         std::move(live)));
+  }
+}
+
+void health_checker::functions_may_have_changed() {
+  {
+    std::lock_guard lock{mutex_};
+    functions_stale_.store(true, std::memory_order_relaxed);
+  }
+  wake_.notify_all();
+}
 
 void health_checker::publish_risky(const std::string& db, std::shared_ptr<const router::risky_relations> risky) {
   if (!risky || !publish_relations_) return;
@@ -453,6 +385,7 @@ void health_checker::start() {
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { run(); });
+  for (auto& p : probers_) p->start();
 }
 
 void health_checker::stop() {
@@ -461,6 +394,7 @@ void health_checker::stop() {
     stop_ = true;
   }
   wake_.notify_all();
+  for (auto& p : probers_) p->stop();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
@@ -481,26 +415,10 @@ void health_checker::run() {
     database_state st;
     st.name = name;
     st.routed = db.routing.enabled;
-    st.dbname = db.server_database;
-    if (!db.routing.health_user.empty()) {
-      st.user = db.routing.health_user;
-      st.password = db.routing.health_password;
-    } else if (db.server_user.empty()) {
-      // Pass-through has no server_user: the auth.query role checks health (load resolved its password).
-      const auto q = cfg_->auth_query_for(db);
-      st.user = q.user;
-      st.password = q.password;
-    } else {
-      st.user = db.server_user;
-      st.password = db.server_password;
-      if (st.password.empty() && !db.server_password_env.empty()) {
-        if (const char* env = std::getenv(db.server_password_env.c_str())) st.password = env;
-      }
-    }
-    st.sslmode = conf::to_string(cfg_->tls.server_mode);
-    st.sslrootcert = cfg_->tls.server_ca;
-    st.interval = std::max(db.routing.check_interval, milliseconds{1});
-    st.budget = std::clamp(st.interval, min_query_budget, max_query_budget);
+    const auto interval = std::max(db.routing.check_interval, milliseconds{1});
+    st.login = check_login_for(*cfg_, db, std::clamp(interval, min_query_budget, max_query_budget));
+    st.interval = interval;
+    if (auto it = live_.find(name); it != live_.end()) st.live = it->second;
     server primary;
     primary.name = "primary";
     primary.address = db.primary;
@@ -552,7 +470,7 @@ void health_checker::run() {
     auto wake_at = clock::now() + 1s;
     for (const auto& db : dbs) wake_at = std::min(wake_at, db.next_due);
     std::unique_lock lock{mutex_};
-    wake_.wait_until(lock, wake_at, [this] { return stop_; });
+    wake_.wait_until(lock, wake_at, [this] { return stop_ || functions_stale_.load(std::memory_order_relaxed); });
   }
 }
 

@@ -20,9 +20,13 @@
 //   on an idle primary as delay and mixes two hosts' clocks) but router::wal_history: the time
 //   since this checker first saw the primary at a position the replica has not replayed yet.
 //   0 when the replica replayed all the primary had at the last check (idle primary: 0).
-// - Every 10 rounds (and on the first), and at once after functions_may_have_changed() (a worker
-//   saw DDL go through), the user-defined VOLATILE functions are read from the acting primary
-//   into topology.volatile_functions; on failure the previous list is kept.
+// - Every 10 rounds (and on the first), at once after functions_may_have_changed() (a worker
+//   saw DDL go through, or a replica refuse a statement as writing), and whenever a cheap
+//   fingerprint of pg_proc read every round changed (a function created behind pgrelay's back),
+//   the user-defined VOLATILE functions are read from the acting primary into
+//   topology.volatile_functions; on failure the previous list is kept.
+// - A position_prober per routed database with replicas refreshes the primary's position and
+//   the replicas' replay within milliseconds of a write (topology.live), between the rounds.
 // - Every round, a cheap fingerprint of pg_trigger, pg_policy, pg_rewrite, pg_attrdef,
 //   pg_namespace and the pg_class rows of the relations already known risky is read from the
 //   acting primary; when it changed, the relations whose use runs user code (triggers, RLS
@@ -47,9 +51,12 @@
 
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/router/hidden_code.hpp"
+#include "pgrelay/router/live_positions.hpp"
 #include "pgrelay/router/topology.hpp"
 
 namespace pgrelay::proxy {
+
+class position_prober;
 
 class health_checker {
  public:
@@ -68,7 +75,7 @@ class health_checker {
   void start();
   // DDL went through: the next round of every database re-reads the volatile functions.
   // Callable from any thread.
-  void functions_may_have_changed() { functions_stale_.store(true, std::memory_order_relaxed); }
+  void functions_may_have_changed();
   // Wakes the thread and joins it: returns once the server round in progress (if any) ends.
   void stop();
 
@@ -91,6 +98,10 @@ class health_checker {
   bool stop_ = false;
   std::atomic<bool> functions_stale_{false};
   std::map<std::string, router::topology_ptr> latest_;
+  // Per routed database with replicas, made before start() and never changed after: the
+  // positions its prober publishes (every topology of it points to them) and the prober.
+  std::map<std::string, std::shared_ptr<router::live_positions>> live_;
+  std::vector<std::unique_ptr<position_prober>> probers_;
 };
 
 }  // namespace pgrelay::proxy

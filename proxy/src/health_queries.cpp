@@ -23,6 +23,14 @@ const char* const volatile_functions_sql =
     "WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "ORDER BY 1";
 
+// Changes when a function outside pg_catalog is created, replaced (a new xmin), altered or
+// dropped: read every round, so that a function created on the primary behind pgrelay's back
+// (a migration over a direct URL) is known as writing within one check interval. One scan of
+// pg_proc without a join.
+const char* const functions_fingerprint_sql =
+    "SELECT count(*) || '/' || coalesce(sum(xmin::text::bigint), 0) FROM pg_catalog.pg_proc"
+    " WHERE pronamespace <> 'pg_catalog'::pg_catalog.regnamespace";
+
 // Relations whose use runs user code the statement does not name (see router/hidden_code.hpp):
 // non-internal triggers (foreign-key triggers run built-in code), RLS policies (whether or not
 // RLS is enabled: conservative), rules and views whose rewrite, and column defaults whose

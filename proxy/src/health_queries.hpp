@@ -10,6 +10,7 @@ namespace pgrelay::proxy {
 
 extern const char* const sample_sql;
 extern const char* const volatile_functions_sql;
+extern const char* const functions_fingerprint_sql;
 extern const char* const risky_relations_sql;
 extern const char* const custom_settings_sql;
 std::string hidden_code_fingerprint_sql(const std::vector<std::string>& oids);

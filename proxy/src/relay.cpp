@@ -179,6 +179,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
           if (!in_transaction_) xact_started_ = request_started_;
           in_transaction_ = true;
         } else {
+          if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
           ++transactions_;
           ++stats_->transactions;
           stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -394,6 +395,10 @@ awaitable<client_session::relay_end> client_session::relay() {
     }
     // Server to client, and what pgrelay owes the client.
     if (!client_write_.busy && !holding_replica_answer()) {
+      if ((refusal_ = replica_refused()) != core::replica_refusal::none) {
+        end = relay_end::replica_refused;
+        break;
+      }
       std::size_t pos = 0;
       if (!scan_server(st, pos)) {
         server.broken_ = true;

@@ -12,6 +12,7 @@
 #include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/writer.hpp"
 #include "pgrelay/router/cache_key.hpp"
+#include "pgrelay/router/live_positions.hpp"
 #include "pgrelay/router/route.hpp"
 #include "health_checker.hpp"
 #include "pool.hpp"
@@ -128,6 +129,18 @@ void client_session::refresh_routes() {
   r.rules = worker_.rules_for(database_);
   r.targets.clear();
   (void)route_target_for(r.topo ? r.topo->primary_name : std::string("primary"));
+  const auto scope = r.db->routing.read_your_writes;
+  // A session-mode client reads only from the primary, but its writes count for the other
+  // users of the database (a migrator's, say); for its own user they would change nothing.
+  const bool counted = !session_mode_ || scope == conf::read_your_writes_scope::database;
+  ryw_active_ = counted && r.db->routing.enabled && scope != conf::read_your_writes_scope::off &&
+                !r.db->replicas.empty();
+  // The slot's lookup takes a lock: once per configuration, not at every topology.
+  if (slot_config_ == r.config) return;
+  slot_config_ = r.config;
+  scope_slot_ = nullptr;
+  if (ryw_active_ && scope == conf::read_your_writes_scope::user) scope_slot_ = &worker_.shared_.floors.slot(database_, user_);
+  if (ryw_active_ && scope == conf::read_your_writes_scope::database) scope_slot_ = &worker_.shared_.floors.slot(database_, {});
 }
 
 client_session::route_target& client_session::route_target_for(const std::string& name) {
@@ -140,22 +153,30 @@ client_session::route_target& client_session::route_target_for(const std::string
 awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = true;
   follow_reload();
-  if (session_mode_ || !statements_) co_return primary_pool_;
   if (routes_.epoch != worker_.routing_epoch_ || routes_.config != config_.get()) refresh_routes();
+  if (session_mode_ || !statements_) co_return primary_pool_;
   const auto& db = *routes_.db;
   const auto* topo = routes_.topo;
   if (!db.routing.enabled || db.replicas.empty()) co_return routes_.targets[0].to;
 
   auto unit = classify_unit();
-  router::routing_settings settings{db.routing.enabled, db.routing.read_your_writes,
+  router::routing_settings settings{db.routing.enabled, ryw_active_,
                                     db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
   auto app = wanted_.find(std::string_view{"application_name"});
-  router::session_view view{read_your_writes_floor(), staleness_budget(), user_,
+  // The scope's writes that finished before this read started: later ones need not be seen.
+  const std::int64_t shared_write = scope_slot_ ? scope_slot_->load(std::memory_order_acquire) : 0;
+  router::session_view view{read_your_writes_floor(shared_write), staleness_budget(), user_,
                             app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
   const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.route_counter_++;
   auto d = router::route(unit, view, topo, settings, clock::now(), pick);
+  auto counted = d.reason;
+  if (d.reason == router::route_reason::read_your_writes && db.routing.read_your_writes_wait.count() > 0 && topo &&
+      topo->live) {
+    d = co_await wait_for_replay(unit, view, shared_write, pick, std::move(d));
+    counted = d.to_replica ? router::route_reason::read_your_writes_waited : d.reason;
+  }
   auto& target = d.to_replica ? route_target_for(d.replica) : routes_.targets[0];
-  ++stats_->routes[static_cast<std::size_t>(d.reason)];
+  ++stats_->routes[static_cast<std::size_t>(counted)];
   ++*target.routed;
   spdlog::debug("client {}: routed to {} ({})", peer_, target.name, router::to_string(d.reason));
   if (d.reason == router::route_reason::no_eligible_replica_error) {
@@ -184,15 +205,32 @@ awaitable<pool*> client_session::choose_pool() {
   co_return target.to ? target.to : primary_pool_;
 }
 
-router::lsn client_session::read_your_writes_floor() {
+router::lsn client_session::read_your_writes_floor(std::int64_t shared_write) {
+  // Not asked since the write: no replica can be shown to have it yet, so none qualifies.
+  constexpr auto unknown = std::numeric_limits<router::lsn>::max();
   if (unplaced_write_at_) {
-    auto pos = routes_.topo ? router::position_after(*routes_.topo, *unplaced_write_at_) : std::nullopt;
-    // Not asked since the write: no replica can be shown to have it yet, so none qualifies.
-    if (!pos) return std::numeric_limits<router::lsn>::max();
+    auto pos = routes_.topo ? router::covering_position(*routes_.topo, *unplaced_write_at_) : std::nullopt;
+    if (!pos) return unknown;
     min_lsn_ = std::max(min_lsn_, *pos);
     unplaced_write_at_.reset();
   }
-  return min_lsn_;
+  if (shared_write > shared_placed_) {
+    auto pos = routes_.topo ? router::covering_position(*routes_.topo, router::from_ticks(shared_write)) : std::nullopt;
+    if (!pos) return unknown;
+    shared_lsn_ = std::max(shared_lsn_, *pos);
+    shared_placed_ = shared_write;
+  }
+  return std::max(min_lsn_, shared_lsn_);
+}
+
+void client_session::note_write_finished(clock::time_point at) {
+  if (!ryw_active_) return;
+  if (scope_slot_) {
+    router::atomic_max(*scope_slot_, router::ticks(at));
+  } else {
+    unplaced_write_at_ = at;
+  }
+  if (routes_.topo && routes_.topo->live) routes_.topo->live->note_write(at);
 }
 
 }  // namespace pgrelay::proxy

@@ -207,6 +207,7 @@ const router::function_catalog& worker::catalog_for(const std::string& database)
     auto db = cfg->databases.find(database);
     auto fresh = db == cfg->databases.end() ? router::make_catalog(learned, {}, {})
                                             : function_catalog_for(db->second, topo.get());
+    if (auto l = learned_writes_.find(database); l != learned_writes_.end()) fresh.writes.insert(l->second.begin(), l->second.end());
     if (!entry.config || fresh.writes != entry.catalog.writes || fresh.read_only != entry.catalog.read_only) {
       entry.catalog = std::move(fresh);
       classify_cache_.clear();
@@ -215,6 +216,15 @@ const router::function_catalog& worker::catalog_for(const std::string& database)
   entry.from = std::move(topo);
   entry.config = std::move(cfg);
   return entry.catalog;
+}
+
+void worker::learn_writing_functions(const std::string& database, const std::vector<std::string>& names) {
+  auto& learned = learned_writes_[database];
+  bool added = false;
+  for (const auto& n : names) added = learned.insert(n).second || added;
+  if (!added) return;
+  if (auto it = catalogs_.find(database); it != catalogs_.end()) it->second.catalog.writes.insert(names.begin(), names.end());
+  classify_cache_.clear();
 }
 
 std::span<const router::routing_rule> worker::rules_for(const std::string& database) {

@@ -20,6 +20,7 @@
 
 #include "cancel_registry.hpp"
 #include "net.hpp"
+#include "write_floors.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
 #include "pgrelay/core/connection_limits.hpp"
@@ -97,6 +98,7 @@ struct shared_state {
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> replication_connections{0};
   std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
+  write_floors floors;  // read-your-writes scopes user and database
   std::array<std::atomic<std::uint64_t>, core::pin_reason_count> pins_by_reason{};  // indexed by pin_reason
 
   // The health checker, while one runs: workers tell it when DDL went through.
@@ -143,6 +145,7 @@ class worker {
     router::function_catalog catalog;
   };
   std::map<std::string, catalog_entry> catalogs_;
+  std::map<std::string, std::set<std::string>> learned_writes_;  // by learn_writing_functions
   struct rules_entry {
     std::shared_ptr<const conf::config> config;
     std::vector<router::routing_rule> rules;
@@ -181,6 +184,10 @@ class worker {
   // Function catalog: built-in list, volatile functions learned by the latest topology, and the
   // database's YAML overrides.
   const router::function_catalog& catalog_for(const std::string& database);
+  // A replica refused a statement as writing (25006): the functions it calls count as writing
+  // on this worker from now on, until the process ends (the catalogue refresh that follows
+  // lists them too, once they are VOLATILE in pg_proc).
+  void learn_writing_functions(const std::string& database, const std::vector<std::string>& names);
   // The database's routing rules in the router's terms (rebuilt when the config changes).
   std::span<const router::routing_rule> rules_for(const std::string& database);
   // The configuration this worker serves now; replaced on reload (on this worker's loop).

@@ -1,6 +1,10 @@
 // Routing: reads go to an eligible replica, everything unsure to the primary.
 #include "pgrelay/router/route.hpp"
 
+#include <algorithm>
+
+#include "pgrelay/router/live_positions.hpp"
+
 namespace pgrelay::router {
 
 std::string_view to_string(route_reason r) {
@@ -15,6 +19,10 @@ std::string_view to_string(route_reason r) {
     case route_reason::no_eligible_replica_error: return "no_eligible_replica_error";
     case route_reason::no_topology: return "no_topology";
     case route_reason::rule_primary: return "rule_primary";
+    case route_reason::read_your_writes_waited: return "read_your_writes_waited";
+    case route_reason::retried_read_only: return "retried_read_only";
+    case route_reason::retried_recovery_conflict: return "retried_recovery_conflict";
+    case route_reason::retried_replica_failed: return "retried_replica_failed";
   }
   return "unknown";
 }
@@ -102,7 +110,11 @@ decision route(const classification& stmt, const session_view& session, const to
     return has_role(r, role) && eligible(*topo, r, now) && !(staleness && r.sample.replay_delay > *staleness);
   };
   auto caught_up = [&](const replica_view& r) {
-    return !settings.read_your_writes || session.min_lsn == 0 || r.sample.replay_lsn >= session.min_lsn;
+    if (!settings.read_your_writes || session.min_lsn == 0) return true;
+    // The prober's position is fresher than the round's between rounds, the round's after a
+    // prober restart: whichever is higher was replayed.
+    const lsn live = topo->live ? topo->live->replayed(r.server_index) : 0;
+    return std::max(r.sample.replay_lsn, live) >= session.min_lsn;
   };
   std::size_t count = 0;
   bool any_lag_ok = false;

@@ -408,6 +408,10 @@ bool may_have_session_effects(std::string_view sql) {
   }
 }
 
+bool is_pg_catalog_function(std::string_view name) {
+  return std::binary_search(std::begin(pg_catalog_functions), std::end(pg_catalog_functions), name);
+}
+
 session_effects analyze_session_effects(std::string_view sql, std::vector<relation_ref>* relations) {
   session_effects fx;
   std::string text(sql);

@@ -1,5 +1,8 @@
 // Pure lag arithmetic over a health checker snapshot: no clock, no I/O, no logging.
 #include "pgrelay/router/topology.hpp"
+#include "pgrelay/router/live_positions.hpp"
+
+#include <algorithm>
 
 namespace pgrelay::router {
 
@@ -57,6 +60,13 @@ std::optional<lsn> position_after(const topology& t, clock::time_point written_a
     if (m.asked_at >= written_at) return m.insert_lsn;
   }
   return std::nullopt;
+}
+
+std::optional<lsn> covering_position(const topology& t, clock::time_point written_at) {
+  auto slow = position_after(t, written_at);
+  auto fast = t.live ? t.live->position_after(written_at) : std::nullopt;
+  if (slow && fast) return std::min(*slow, *fast);
+  return slow ? slow : fast;
 }
 
 void wal_history::record(clock::time_point at, lsn pos) {

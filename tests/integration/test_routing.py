@@ -133,8 +133,10 @@ def test_read_your_writes(cluster, pgrelay):
 
 
 def test_read_your_writes_adds_no_statement_to_writes(cluster, pgrelay):
-    """Read-your-writes rides on the health checker's primary positions: a write transaction
-    costs no extra statement on its server, and the client still reads what it wrote."""
+    """Read-your-writes rides on the prober's and the health checker's primary positions: a write
+    transaction costs no extra statement on its server (the prober asks on its own connection,
+    at most once per write and fewer when writes overlap), and the client still reads what it
+    wrote."""
     from pathlib import Path
 
     admin = psycopg.connect(cluster.primary_dsn(user="admin", password="admin"), autocommit=True)
@@ -154,9 +156,14 @@ def test_read_your_writes_adds_no_statement_to_writes(cluster, pgrelay):
         wait_until(lambda: sum("insert into ryw_quiet" in l for l in logged()) >= 50)
         lines = logged()
         assert sum("insert into ryw_quiet" in l for l in lines) == 50, lines[-20:]
-        # Only the health checker's sample (which also asks pg_is_in_recovery()) reads positions.
+        # Besides the health checker's sample (which also asks pg_is_in_recovery()), only the
+        # prober reads positions, on a backend that ran none of the client's statements.
         asks = [l for l in lines if "wal_insert_lsn" in l and "pg_is_in_recovery" not in l]
-        assert not asks, asks[:3]
+        assert all("pgrelay-probe" in l for l in asks), asks[:3]
+        assert len(asks) <= 50, len(asks)
+        pid = lambda l: l.split("[", 1)[1].split("]", 1)[0]
+        client_backends = {pid(l) for l in lines if "insert into ryw_quiet" in l}
+        assert not client_backends & {pid(l) for l in asks}
     finally:
         admin.execute("alter role app in database app reset log_statement")
         admin.close()

@@ -13,7 +13,10 @@ from helpers_routing import (CHECK, ports_seen, replay_paused, server_port, show
 
 def with_rules(pgrelay, cluster, rules=(), functions=None, **routing):
     a, b = cluster.replica_ports
-    cfg = {"enabled": True, "check_interval": CHECK, "balance": "statement", "rules": list(rules), **routing}
+    # Scope session: these tests look at where rules place reads, and in scope user a write on one
+    # connection would keep the next connection's reads on the primary until replicas replay it.
+    cfg = {"enabled": True, "check_interval": CHECK, "balance": "statement", "read_your_writes": "session",
+           "rules": list(rules), **routing}
     if functions is not None:
         cfg["functions"] = functions
     relay = pgrelay(overrides={"databases": {"app": {

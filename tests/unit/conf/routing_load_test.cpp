@@ -1,6 +1,7 @@
 // Valid routing and replica lag settings: explicit values and defaults.
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 
 #include "pgrelay/conf/load.hpp"
 
@@ -51,10 +52,26 @@ databases:
   CHECK_FALSE(db.routing.enabled);
   CHECK(db.routing.check_interval == 250ms);
   CHECK(db.routing.fallback == no_replica_fallback::error);
-  CHECK_FALSE(db.routing.read_your_writes);
+  CHECK(db.routing.read_your_writes == read_your_writes_scope::off);
   CHECK(db.routing.balance == replica_balance::statement);
   CHECK(db.routing.health_user == "probe");
   CHECK(db.routing.health_password == "pw");
+}
+
+TEST_CASE("read_your_writes scopes and wait", "[conf][routing]") {
+  for (auto [name, scope] : {std::pair{"session", read_your_writes_scope::session},
+                             std::pair{"user", read_your_writes_scope::user},
+                             std::pair{"database", read_your_writes_scope::database},
+                             std::pair{"off", read_your_writes_scope::off}}) {
+    const auto cfg = must_load_routing(std::string(R"(
+listen: [127.0.0.1:6432]
+auth: {method: trust}
+databases:
+  app: {primary: 127.0.0.1:5432, server_user: app, routing: {read_your_writes_wait: 25ms, read_your_writes: )") +
+                                       name + "}}\n");
+    CHECK(cfg.databases.at("app").routing.read_your_writes == scope);
+    CHECK(cfg.databases.at("app").routing.read_your_writes_wait == 25ms);
+  }
 }
 
 TEST_CASE("routing defaults", "[conf][routing]") {
@@ -68,7 +85,8 @@ databases:
   CHECK(r.enabled);
   CHECK(r.check_interval == 60s);
   CHECK(r.fallback == no_replica_fallback::primary);
-  CHECK(r.read_your_writes);
+  CHECK(r.read_your_writes == read_your_writes_scope::user);
+  CHECK(r.read_your_writes_wait == 20ms);
   CHECK(r.balance == replica_balance::session);
   CHECK(r.health_user.empty());
   CHECK(r.health_password.empty());

@@ -89,6 +89,11 @@ enum class no_replica_fallback { primary, error };
 // eligible replica.
 enum class replica_balance { session, statement };
 
+// Whose committed writes a read must see (routing.read_your_writes). An app's connection pool
+// hands each request another connection, so `user` (every client of the same database and user)
+// is the default; `session` covers one client connection only.
+enum class read_your_writes_scope { off, session, user, database };
+
 // Which reads a routing rule applies to (rules never place writes).
 enum class rule_kind { any, statement, transaction };
 
@@ -113,7 +118,11 @@ struct routing_config {
   bool enabled = true;                 // false: everything goes to the primary
   duration check_interval{1000};       // health and lag polling period (at most 1s by default)
   no_replica_fallback fallback = no_replica_fallback::primary;
-  bool read_your_writes = true;        // YAML: read_your_writes: session | off
+  read_your_writes_scope read_your_writes = read_your_writes_scope::user;
+  // How long a read in the scope of a fresh write may wait for a replica to replay it before it
+  // goes to the primary (0: at once). 20 ms: on a loaded 2-core machine replay took over 10 ms
+  // often enough to send a fifth of such reads to the primary (bench/read_your_writes.py).
+  duration read_your_writes_wait{20};
   replica_balance balance = replica_balance::session;
   std::string health_user;             // credentials of the checker; default: server_user
   std::string health_password;

@@ -25,12 +25,17 @@ enum class route_reason : std::uint8_t {
   no_eligible_replica_error,  // none eligible and fallback: error
   no_topology,            // the checker has not reported yet
   rule_primary,           // a routing rule sends this client's reads to the primary
+  // Counted by proxy/, never returned by route():
+  read_your_writes_waited,    // a read waited (routing.read_your_writes_wait) and got a replica
+  retried_read_only,          // a replica answered 25006: re-run on the primary
+  retried_recovery_conflict,  // a replica cancelled it (40001/40P01, recovery conflict): re-run
+  retried_replica_failed,     // the replica was unreachable or died before answering: re-run
 };
-inline constexpr std::size_t route_reason_count = 10;
+inline constexpr std::size_t route_reason_count = 14;
 std::string_view to_string(route_reason r);
 
 struct session_view {
-  lsn min_lsn = 0;  // read-your-writes: a position at or after the client's last commit
+  lsn min_lsn = 0;  // read-your-writes: a position at or after the last commit in the read's scope
   std::optional<std::chrono::milliseconds> max_staleness;  // per-session budget (SET pgrelay.max_lag)
   std::string_view user;
   std::string_view application_name;

@@ -55,6 +55,9 @@ bool may_have_session_effects(std::string_view sql);
 // Parses `sql` (libpg_query) and reports its effects; unparseable SQL has none (Postgres will
 // reject it). With `relations`, also appends every relation the statement names (each once), so
 // one parse serves the risky-relation decision too (see hidden_code.hpp). Thread-safe, no I/O.
+// True if a function of this exact name (case-sensitive, as stored) exists in Postgres 15's pg_catalog.
+bool is_pg_catalog_function(std::string_view name);
+
 session_effects analyze_session_effects(std::string_view sql, std::vector<relation_ref>* relations = nullptr);
 
 }  // namespace pgrelay::router

@@ -43,8 +43,11 @@ struct primary_mark {
   lsn insert_lsn = 0;
 };
 
+struct live_positions;
+
 struct replica_view {
   std::string name;
+  std::size_t server_index = 0;  // in the database's configured servers (live_positions::replay)
   std::vector<std::string> roles;
   lag_limits limits;
   server_sample sample;
@@ -61,6 +64,8 @@ struct topology {
   std::vector<std::string> volatile_functions;
   // The last few primary marks, oldest first (read-your-writes without a query per write).
   std::vector<primary_mark> primary_marks;
+  // Fresher positions from the position prober, shared by every snapshot of one checker.
+  std::shared_ptr<live_positions> live;
 };
 
 // Read-your-writes: the first primary position asked at or after `written_at` (when the proxy

@@ -1,0 +1,119 @@
+// The slow paths of routing a read: waiting a few milliseconds for a replica to replay the
+// writes a read must see (routing.read_your_writes_wait), and taking back a read a replica
+// refused so that the primary answers it (the decision itself is core::classify_replica_answer).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "client_session.hpp"
+#include "health_checker.hpp"
+#include "pgrelay/protocol/frame.hpp"
+#include "pgrelay/protocol/messages.hpp"
+#include "pgrelay/router/called_functions.hpp"
+#include "pgrelay/router/live_positions.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+
+namespace {
+
+// The first look soon (a replica on the same network replays within a millisecond or two), then
+// less and less often: a read that waits the whole budget costs a handful of timer wake-ups,
+// not one per 200 µs.
+constexpr auto first_replay_poll = std::chrono::microseconds(200);
+constexpr auto max_replay_poll = std::chrono::microseconds(2000);
+
+}  // namespace
+
+awaitable<router::decision> client_session::wait_for_replay(const router::classification& unit,
+                                                            router::session_view view, std::int64_t shared_write,
+                                                            std::uint64_t pick, router::decision d) {
+  const auto deadline = clock::now() + routes_.db->routing.read_your_writes_wait;
+  // Held here: a topology published during the wait replaces routes_.topo, not these positions.
+  auto live = routes_.topo->live;
+  asio::steady_timer timer(socket_.get_executor());
+  clock::duration gap = first_replay_poll;
+  for (;;) {
+    constexpr auto unknown = std::numeric_limits<router::lsn>::max();
+    live->want(view.min_lsn == unknown ? 0 : view.min_lsn);
+    const auto now = clock::now();
+    if (now >= deadline) co_return d;
+    timer.expires_at(std::min(deadline, now + gap));
+    gap = std::min<clock::duration>(gap * 2, max_replay_poll);
+    co_await timer.async_wait(use_tuple);
+    if (routes_.epoch != worker_.routing_epoch_) refresh_routes();
+    if (!routes_.topo || !ryw_active_) co_return d;
+    view.min_lsn = read_your_writes_floor(shared_write);
+    const auto& db = *routes_.db;
+    router::routing_settings settings{db.routing.enabled, ryw_active_,
+                                      db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
+    d = router::route(unit, view, routes_.topo, settings, clock::now(), pick);
+    if (d.reason != router::route_reason::read_your_writes) co_return d;
+  }
+}
+
+core::replica_refusal client_session::replica_refused() const {
+  // Only an autocommit read held back whole, of which nothing reached the client, and of which
+  // the saved copy holds all the replica was sent.
+  if (retry_bytes_.empty() || !retry_ends_unit_ || relayed_since_attach_ || pool_ == primary_pool_ ||
+      forwarded_since_attach_ > retry_bytes_.size() || !server_) {
+    return core::replica_refusal::none;
+  }
+  return core::classify_replica_answer(server_->read_buf_.data());
+}
+
+void client_session::learn_from_refusal() {
+  const bool read_only = refusal_ == core::replica_refusal::read_only;
+  ++stats_->routes[static_cast<std::size_t>(read_only ? router::route_reason::retried_read_only
+                                                      : router::route_reason::retried_recovery_conflict)];
+  worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  if (!read_only) {
+    spdlog::info("client {}: replica {} cancelled a read (conflict with recovery); retrying on the primary", peer_,
+                 server_->address_.to_string());
+    return;
+  }
+  // The statement wrote through a function not known as writing: every function it calls
+  // counts as writing from now on, on every worker, and the catalogue is read again.
+  std::vector<std::string> names;
+  std::string_view data = retry_bytes_;
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    auto r = pr::decode_frame(data.substr(pos));
+    if (r.status != pr::decode_status::ok) break;
+    pos += r.msg.size();
+    std::string_view sql;
+    pr::parse_view p;
+    pr::bind_view b;
+    if (r.msg.tag == 'Q') {
+      if (!pr::parse_query(r.msg.body, sql)) continue;
+    } else if (r.msg.tag == 'P' && pr::parse_parse(r.msg.body, p)) {
+      sql = p.sql;
+    } else if (r.msg.tag == 'B' && pr::parse_bind(r.msg.body, b) && !b.statement.empty() && statements_) {
+      auto id = statements_->find(b.statement);
+      const auto* def = id ? registry_->find(*id) : nullptr;
+      if (def) sql = def->sql;
+    }
+    for (auto& n : router::user_functions_called(sql)) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
+    }
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  spdlog::info("client {}: replica {} refused a read as writing (25006); retrying on the primary; functions now "
+               "known as writing: {}", peer_, server_->address_.to_string(), list.empty() ? "none found" : list);
+  if (!names.empty()) {
+    for (auto* w : worker_.shared_.workers) {
+      if (w == &worker_) {
+        w->learn_writing_functions(database_, names);
+      } else {
+        asio::post(w->io_, [w, db = database_, names] { w->learn_writing_functions(db, names); });
+      }
+    }
+  }
+  if (auto* checker = worker_.shared_.checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
+}
+
+}  // namespace pgrelay::proxy
