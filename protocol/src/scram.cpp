@@ -214,35 +214,53 @@ boost::system::error_code make_error_code(scram_errc e) noexcept {
 
 // ---- verifiers ---------------------------------------------------------------------------------
 
-boost::system::result<scram_verifier> parse_scram_verifier(std::string_view text) {
-  const boost::system::error_code invalid = scram_errc::invalid_verifier;
-  if (!text.starts_with(verifier_prefix)) return invalid;
+namespace {
+
+// The one reader of the stored form, for logins and for the users file's check: "" when `text`
+// is a verifier (then in `v`), else what is wrong with it, in words for a configuration error.
+std::string_view read_verifier(std::string_view text, scram_verifier& v) {
+  constexpr std::string_view shape = "expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>";
+  if (!text.starts_with(verifier_prefix)) return "a verifier must start with 'SCRAM-SHA-256$'";
   text.remove_prefix(verifier_prefix.size());
   // <iterations>:<salt>$<stored>:<server>
   const std::size_t dollar = text.find('$');
-  if (dollar == std::string_view::npos) return invalid;
+  if (dollar == std::string_view::npos) return shape;
   const std::string_view params = text.substr(0, dollar);
   const std::string_view keys = text.substr(dollar + 1);
   const std::size_t colon1 = params.find(':');
   const std::size_t colon2 = keys.find(':');
-  if (colon1 == std::string_view::npos || colon2 == std::string_view::npos) return invalid;
+  if (colon1 == std::string_view::npos || colon2 == std::string_view::npos) return shape;
 
   const std::string_view iterations_text = params.substr(0, colon1);
-  if (iterations_text.empty() || iterations_text[0] == '-') return invalid;
-  const auto iterations = parse_integer(iterations_text);
-  if (!iterations || *iterations < 1 || *iterations > INT_MAX) return invalid;
-
-  scram_verifier v;
+  const auto iterations = iterations_text.empty() || iterations_text[0] == '-' ? std::nullopt
+                                                                               : parse_integer(iterations_text);
+  if (!iterations || *iterations < 1 || *iterations > INT_MAX) {
+    return "the iteration count must be an integer from 1 to 2147483647";
+  }
   v.iterations = static_cast<int>(*iterations);
   auto salt = base64_decode(params.substr(colon1 + 1));
-  if (!salt || salt->empty()) return invalid;
+  if (!salt || salt->empty()) return "the salt is not valid base64";
   v.salt = std::move(*salt);
   const auto stored = decode_key(keys.substr(0, colon2));
+  if (!stored) return "the StoredKey is not a base64 SHA-256 digest";
   const auto server = decode_key(keys.substr(colon2 + 1));
-  if (!stored || !server) return invalid;
+  if (!server) return "the ServerKey is not a base64 SHA-256 digest";
   v.stored_key = *stored;
   v.server_key = *server;
+  return {};
+}
+
+}  // namespace
+
+boost::system::result<scram_verifier> parse_scram_verifier(std::string_view text) {
+  scram_verifier v;
+  if (!read_verifier(text, v).empty()) return boost::system::error_code(scram_errc::invalid_verifier);
   return v;
+}
+
+std::string_view scram_verifier_problem(std::string_view text) {
+  scram_verifier v;
+  return read_verifier(text, v);
 }
 
 scram_verifier compute_scram_verifier(std::string_view password, std::string_view salt,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from helpers_core import admin, connect, primary_app, unique, wait_for
-from test_isolation_differential import console, diff, observe, observe_direct, settle
+from helpers_isolation import console, diff, observe, observe_direct, settle
 
 CATALOGUE_TIMEOUT = 10.0  # seconds for pgrelay to log a new risky relation (check_interval: 1s)
 

@@ -5,6 +5,8 @@
 #include "diagnostics_text.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "pgrelay/protocol/scram.hpp"
 #include <string>
 
 using namespace pgrelay::conf;
@@ -66,7 +68,7 @@ extra: 1
         "users.yaml:3:7: users.b.scarm: unknown key (hint: did you mean 'scram'?)\n"
         "users.yaml:4:6: users.c.scram: required key is missing\n"
         "users.yaml:5:6: users.d: expected {scram: \"SCRAM-SHA-256$...\"}, got 'plain'\n"
-        "users.yaml:6:14: users.e.scram: the iteration count must be a positive integer "
+        "users.yaml:6:14: users.e.scram: the iteration count must be an integer from 1 to 2147483647 "
         "(hint: run 'pgrelay make-verifier' to produce one)\n"
         "users.yaml:7:3: users.a: duplicate user (first defined at line 2)\n"
         "users.yaml:8:1: extra: unknown key\n");
@@ -80,6 +82,19 @@ TEST_CASE("an empty users map and a missing users key are errors", "[conf][users
         "u.yaml:1:1: users: required key is missing\n");
   CHECK(load_users_string("users: [\n", "u.yaml").errors.at(0).message.find("YAML syntax") == 0);
   CHECK_FALSE(load_users_file("/nonexistent/users.yaml").ok());
+}
+
+TEST_CASE("the users file accepts exactly the verifiers logins accept", "[conf][users]") {
+  // Once the file's own checker accepted both: --check-config passed and the login failed.
+  const std::string keys = "$ET+Fgp3g8FC/ij3syPUkPbNmolAnDX/m6saxCZ7AYRo=:NANEAAqNZTgkZB2ywXVjP4+jsMLPwaYeNLO5b83hH28=";
+  for (const std::string& v : {"SCRAM-SHA-256$2147483648:c2FsdA==" + keys,  // iterations over INT_MAX
+                              "SCRAM-SHA-256$4096:c2FsdB==" + keys,         // non-canonical base64 (B)
+                              "SCRAM-SHA-256$4096:c2FsdA==" + keys}) {
+    INFO(v);
+    CHECK(check_scram_verifier(v).empty() == pgrelay::protocol::parse_scram_verifier(v).has_value());
+  }
+  CHECK_FALSE(check_scram_verifier("SCRAM-SHA-256$2147483648:c2FsdA==" + keys).empty());
+  CHECK(check_scram_verifier("SCRAM-SHA-256$4096:c2FsdA==" + keys).empty());
 }
 
 TEST_CASE("check_scram_verifier is a light syntactic check", "[conf][users]") {

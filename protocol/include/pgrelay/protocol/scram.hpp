@@ -93,6 +93,9 @@ struct scram_passthrough_keys {
 // Errors: scram_errc::invalid_verifier (wrong prefix or shape, iterations not in 1..INT_MAX,
 // non-canonical base64, empty salt, keys that are not 32 bytes). Never throws.
 [[nodiscard]] boost::system::result<scram_verifier> parse_scram_verifier(std::string_view text);
+// What is wrong with `text` as a stored verifier, in words for a configuration error; empty when
+// parse_scram_verifier accepts it (the same reader decides both).
+[[nodiscard]] std::string_view scram_verifier_problem(std::string_view text);
 
 // Derives StoredKey and ServerKey from a plaintext password. The password is used as raw bytes
 // without SASLprep, which matches Postgres for ASCII passwords and for any password SASLprep
