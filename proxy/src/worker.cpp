@@ -237,8 +237,12 @@ std::span<const router::routing_rule> worker::rules_for(const std::string& datab
   return entry.rules;
 }
 
-// Acceptors close before io_ goes away, whether or not stop() ran.
-worker::~worker() { listeners_.clear(); }
+// Sockets close before io_ goes away, whether or not stop() ran: io_ is declared after the
+// members that own them, so it would be destroyed first.
+worker::~worker() {
+  listeners_.clear();
+  auth_connections_.clear();
+}
 
 void worker::start_listening() {
   const auto& cfg = *config_;
