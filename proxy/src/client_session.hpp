@@ -277,7 +277,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::uint64_t epoch = 0;  // 0: not filled yet
     const conf::config* config = nullptr;
     const conf::database_config* db = nullptr;
-    const router::topology* topo = nullptr;
+    // Owned: the relay reads it (a write's position) after newer snapshots replaced it in the
+    // worker, and the worker keeps an old snapshot only until another session refreshes.
+    router::topology_ptr topo;
     const router::function_catalog* catalog = nullptr;
     std::span<const router::routing_rule> rules;
     std::vector<route_target> targets;  // [0] is the primary; replicas are added as first routed to

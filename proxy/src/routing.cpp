@@ -156,7 +156,7 @@ awaitable<pool*> client_session::choose_pool() {
   if (routes_.epoch != worker_.routing_epoch_ || routes_.config != config_.get()) refresh_routes();
   if (session_mode_ || !statements_) co_return primary_pool_;
   const auto& db = *routes_.db;
-  const auto* topo = routes_.topo;
+  const auto* topo = routes_.topo.get();
   if (!db.routing.enabled || db.replicas.empty()) co_return routes_.targets[0].to;
 
   auto unit = classify_unit();

@@ -50,7 +50,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
     const auto& db = *routes_.db;
     router::routing_settings settings{db.routing.enabled, ryw_active_,
                                       db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
-    d = router::route(unit, view, routes_.topo, settings, clock::now(), pick);
+    d = router::route(unit, view, routes_.topo.get(), settings, clock::now(), pick);
     if (d.reason != router::route_reason::read_your_writes) co_return d;
   }
 }

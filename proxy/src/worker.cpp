@@ -181,9 +181,9 @@ core::statement_registry& worker::statements_for(const std::string& database, co
   return *r;
 }
 
-const router::topology* worker::topology_for(const std::string& database) const {
+router::topology_ptr worker::topology_for(const std::string& database) const {
   auto it = topologies_.find(database);
-  return it == topologies_.end() ? nullptr : it->second.get();
+  return it == topologies_.end() ? nullptr : it->second;
 }
 
 void worker::set_topology(router::topology_ptr t) {

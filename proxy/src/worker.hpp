@@ -179,7 +179,7 @@ class worker {
   // Named statements of a (database, user)'s clients, shared across its servers.
   core::statement_registry& statements_for(const std::string& database, const std::string& user);
   // The checker's latest view of a database, or nullptr before its first report.
-  const router::topology* topology_for(const std::string& database) const;
+  router::topology_ptr topology_for(const std::string& database) const;
   void set_topology(router::topology_ptr t);
   // Function catalog: built-in list, volatile functions learned by the latest topology, and the
   // database's YAML overrides.

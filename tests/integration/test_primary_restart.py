@@ -110,7 +110,10 @@ def test_primary_restart_under_write_load(tmp_path):
         for w in writers:
             w.join(timeout=30)
 
-        assert all(t is not None for t in first_back), f"a writer never succeeded again: {first_back}"
+        assert all(t is not None for t in first_back), (
+            f"a writer never succeeded again: {first_back}; back at {up_at:.2f}, now {time.monotonic():.2f}, "
+            f"last successes {[w.successes[-2:] for w in writers]}, last errors "
+            f"{[[(round(e[0], 2), e[1], e[2][:80]) for e in w.errors[-2:]] for w in writers]}")
         recovery = max(first_back) - up_at
         assert recovery <= CHECK_INTERVAL + SLACK, f"serving again took {recovery:.2f}s"
 
