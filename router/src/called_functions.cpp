@@ -22,15 +22,8 @@ std::string lower(std::string_view s) {
 }
 
 void on_call(const PgQuery__FuncCall* fc, std::vector<std::string>& out) {
-  if (fc->n_funcname == 0) return;
-  const auto* last = fc->funcname[fc->n_funcname - 1];
-  if (last->node_case != PG_QUERY__NODE__NODE_STRING) return;
-  std::string_view name = last->string->sval;
-  std::string_view schema;
-  if (fc->n_funcname >= 2) {
-    const auto* s = fc->funcname[fc->n_funcname - 2];
-    if (s->node_case == PG_QUERY__NODE__NODE_STRING) schema = s->string->sval;
-  }
+  std::string_view schema, name;
+  if (!detail::function_name(fc, schema, name)) return;
   if ((schema.empty() || schema == "pg_catalog") && is_pg_catalog_function(name)) return;
   auto entry = schema.empty() ? lower(name) : lower(schema) + "." + lower(name);
   if (std::find(out.begin(), out.end(), entry) == out.end()) out.push_back(std::move(entry));
@@ -46,20 +39,11 @@ void visit(const ProtobufCMessage* m, std::vector<std::string>& out) {
 
 std::vector<std::string> user_functions_called(std::string_view sql) {
   std::vector<std::string> out;
-  std::string text(sql);
-  auto parsed = pg_query_parse_protobuf(text.c_str());
-  if (parsed.error) {
-    pg_query_free_protobuf_parse_result(parsed);
-    return out;
-  }
-  auto* tree = pg_query__parse_result__unpack(nullptr, parsed.parse_tree.len,
-                                              reinterpret_cast<const uint8_t*>(parsed.parse_tree.data));
-  pg_query_free_protobuf_parse_result(parsed);
+  auto tree = detail::parse(sql);
   if (!tree) return out;
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     if (tree->stmts[i]->stmt) visit(&tree->stmts[i]->stmt->base, out);
   }
-  pg_query__parse_result__free_unpacked(tree, nullptr);
   return out;
 }
 

@@ -39,15 +39,9 @@ void visit(const ProtobufCMessage* m, query_scan& qs);
 
 
 void on_func_call(const PgQuery__FuncCall* fc, query_scan& qs) {
-  if (fc->n_funcname == 0 || !qs.function.empty()) return;
-  const auto* last = fc->funcname[fc->n_funcname - 1];
-  if (last->node_case != PG_QUERY__NODE__NODE_STRING) return;
-  std::string_view name = last->string->sval;
-  std::string_view schema;
-  if (fc->n_funcname >= 2) {
-    const auto* s = fc->funcname[fc->n_funcname - 2];
-    if (s->node_case == PG_QUERY__NODE__NODE_STRING) schema = s->string->sval;
-  }
+  if (!qs.function.empty()) return;
+  std::string_view schema, name;
+  if (!detail::function_name(fc, schema, name)) return;
   if (qs.catalog->is_write(schema, name)) {
     qs.function = schema.empty() ? lower(name) : lower(schema) + "." + lower(name);
   }

@@ -414,15 +414,7 @@ bool is_pg_catalog_function(std::string_view name) {
 
 session_effects analyze_session_effects(std::string_view sql, std::vector<relation_ref>* relations) {
   session_effects fx;
-  std::string text(sql);
-  auto parsed = pg_query_parse_protobuf(text.c_str());
-  if (parsed.error) {
-    pg_query_free_protobuf_parse_result(parsed);
-    return fx;
-  }
-  auto* tree = pg_query__parse_result__unpack(nullptr, parsed.parse_tree.len,
-                                              reinterpret_cast<const uint8_t*>(parsed.parse_tree.data));
-  pg_query_free_protobuf_parse_result(parsed);
+  auto tree = detail::parse(sql);
   if (!tree) return fx;
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     const auto* stmt = tree->stmts[i]->stmt;
@@ -431,7 +423,6 @@ session_effects analyze_session_effects(std::string_view sql, std::vector<relati
     on_statement(stmt, fx);
     visit(&stmt->base, fx, relations);
   }
-  pg_query__parse_result__free_unpacked(tree, nullptr);
   return fx;
 }
 
