@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "rfc7677_vectors.hpp"
+
 #include <string>
 
 using namespace pgrelay::protocol;
@@ -12,18 +14,13 @@ using namespace std::literals;
 
 namespace {
 
-// RFC 7677 section 3; the verifier was derived independently (see scram_test.cpp).
-constexpr std::string_view client_nonce = "rOprNGfwEbeRWgbNEkqO";
-constexpr std::string_view server_nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-constexpr std::string_view server_first =
-    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
-constexpr std::string_view client_final =
-    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-    "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
-constexpr std::string_view server_final = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
-constexpr std::string_view verifier =
-    "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
-    "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+// RFC 7677 section 3.
+constexpr std::string_view client_nonce = rfc7677::rfc_client_nonce;
+constexpr std::string_view server_nonce = rfc7677::rfc_server_nonce;
+constexpr std::string_view server_first = rfc7677::rfc_server_first;
+constexpr std::string_view client_final = rfc7677::rfc_client_final;
+constexpr std::string_view server_final = rfc7677::rfc_server_final;
+constexpr std::string_view verifier = rfc7677::rfc_verifier;
 
 // pgrelay's client leg: the RFC client logs in to pgrelay, which keeps the revealed keys.
 scram_passthrough_keys keys_from_rfc_client() {
