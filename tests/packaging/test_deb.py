@@ -27,6 +27,7 @@ FILES = {
     "/etc/pgrelay/users.yaml": 0o640,
     "/usr/share/pgrelay/pgrelay.schema.json": 0o644,
     "/usr/share/pgrelay/pgrelay-users.schema.json": 0o644,
+    "/usr/share/pgrelay/pgrelay-auth.sql": 0o644,
     "/usr/share/doc/pgrelay/README.md": 0o644,
     "/usr/share/doc/pgrelay/configuration.md": 0o644,
     "/usr/share/doc/pgrelay/examples/pgrelay.yaml": 0o644,
@@ -179,9 +180,10 @@ def test_dpkg_install_and_purge(installed, deb):
             "/etc/pgrelay/pgrelay.yaml", timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
 
-    # As installed it must not start: the users file lists nobody. Exit status 2 is the one the
-    # unit does not restart on (RestartPreventExitStatus=2).
-    proc = subprocess.Popen(["runuser", "-u", "pgrelay", "--", "env", "PGRELAY_APP_PASSWORD=x",
+    # As installed it must not start: users come from Postgres through the auth role, whose
+    # password the admin has not given yet. The error names what to set. Exit status 2 is the one
+    # the unit does not restart on (RestartPreventExitStatus=2).
+    proc = subprocess.Popen(["runuser", "-u", "pgrelay", "--", "env", "-u", "PGRELAY_AUTH_PASSWORD",
                              "/usr/bin/pgrelay", "--config", "/etc/pgrelay/pgrelay.yaml"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -189,9 +191,9 @@ def test_dpkg_install_and_purge(installed, deb):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        pytest.fail("pgrelay started with an empty users file")
+        pytest.fail("pgrelay started without the auth role's password")
     assert proc.returncode == 2, out + err
-    assert "users" in err, err
+    assert "PGRELAY_AUTH_PASSWORD" in err, err
 
     # The installed unit verifies with its real paths.
     if shutil.which("systemd-analyze"):
