@@ -156,6 +156,29 @@ awaitable<bool> client_session::login() {
     co_return false;
   }
   reason_ = disconnect_reason::login_failed;
+  if (!co_await accept_startup(packet)) co_return false;
+  config_ = worker_.current_config();
+  // Nothing is told before authentication, not even whether the database exists (as Postgres):
+  // unknown databases and users get the same exchange as known ones.
+  if (!co_await authenticate(user_)) co_return false;
+  slot.release();
+  if ((database_ == "pgrelay" || database_ == "pgbouncer") && !config_->databases.contains(database_)) {
+    co_return co_await open_admin_console();
+  }
+  if (!config_->databases.contains(database_)) {
+    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+    co_return false;
+  }
+  if (truthy(packet.param("replication"))) {
+    // Relayed by run() once login is over: a stream is no login and has no login deadline.
+    replication_params_.emplace();
+    for (const auto& [name, value] : packet.params) replication_params_->emplace_back(name, value);
+    co_return true;
+  }
+  co_return co_await join_pool(packet);
+}
+
+awaitable<bool> client_session::accept_startup(const pr::startup_packet& packet) {
   if (const auto& tls = worker_.current_tls(); tls && tls->client_mode == conf::client_tls_mode::require &&
                                                !client_stream_.encrypted() && !over_unix_socket()) {
     // Before any password exchange: a plaintext client must not send even a SCRAM proof.
@@ -171,7 +194,6 @@ awaitable<bool> client_session::login() {
     co_await fail(pr::sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
-  const bool replication = truthy(packet.param("replication"));
   // Minor versions above 3.0 and _pq_ options: answer what we speak, as Postgres does.
   std::vector<std::string_view> unknown_options;
   for (const auto& [name, value] : packet.params) {
@@ -183,45 +205,31 @@ awaitable<bool> client_session::login() {
     for (auto o : unknown_options) w.cstring(o);
     w.end();
   }
+  co_return true;
+}
 
-  config_ = worker_.current_config();
-  const auto& cfg = *config_;
-  // Nothing is told before authentication, not even whether the database exists (as Postgres):
-  // unknown databases and users get the same exchange as known ones.
-  if (!co_await authenticate(user_)) co_return false;
-  slot.release();
-  if ((database_ == "pgrelay" || database_ == "pgbouncer") && !cfg.databases.contains(database_)) {
-    // The admin console: only for auth.admin_users.
-    const auto& admins = cfg.auth.admin_users;
-    if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
-      spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, user_);
-      co_await fail(pr::sqlstate::insufficient_privilege,
-                    "permission denied for the admin console: user \"" + user_ + "\" is not in auth.admin_users");
-      co_return false;
-    }
-    admin_ = true;
-    stats_ = &worker_.stats_for("");
-    pr::build::parameter_status(out_, "server_version", "15.0 (pgrelay)");
-    pr::build::parameter_status(out_, "server_encoding", "UTF8");
-    pr::build::parameter_status(out_, "client_encoding", "UTF8");
-    pr::build::parameter_status(out_, "DateStyle", "ISO, MDY");
-    pr::build::parameter_status(out_, "integer_datetimes", "on");
-    pr::build::parameter_status(out_, "standard_conforming_strings", "on");
-    pr::build::backend_key_data(out_, 0, std::string(4, '\0'));
-    pr::build::ready_for_query(out_, pr::transaction_status::idle);
-    co_return co_await write_client({});
-  }
-  if (!cfg.databases.contains(database_)) {
-    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+awaitable<bool> client_session::open_admin_console() {
+  const auto& admins = config_->auth.admin_users;
+  if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
+    spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, user_);
+    co_await fail(pr::sqlstate::insufficient_privilege,
+                  "permission denied for the admin console: user \"" + user_ + "\" is not in auth.admin_users");
     co_return false;
   }
-  if (replication) {
-    // Relayed by run() once login is over: a stream is no login and has no login deadline.
-    replication_params_.emplace();
-    for (const auto& [name, value] : packet.params) replication_params_->emplace_back(name, value);
-    co_return true;
-  }
+  admin_ = true;
+  stats_ = &worker_.stats_for("");
+  pr::build::parameter_status(out_, "server_version", "15.0 (pgrelay)");
+  pr::build::parameter_status(out_, "server_encoding", "UTF8");
+  pr::build::parameter_status(out_, "client_encoding", "UTF8");
+  pr::build::parameter_status(out_, "DateStyle", "ISO, MDY");
+  pr::build::parameter_status(out_, "integer_datetimes", "on");
+  pr::build::parameter_status(out_, "standard_conforming_strings", "on");
+  pr::build::backend_key_data(out_, 0, std::string(4, '\0'));
+  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  co_return co_await write_client({});
+}
 
+awaitable<bool> client_session::join_pool(const pr::startup_packet& packet) {
   if (db_config().login == conf::server_login::passthrough)
     worker_.set_login_keys(database_, user_, login_keys_, login_keys_source_);
   primary_pool_ = pool_ = worker_.pool_for(database_, user_);
@@ -243,10 +251,15 @@ awaitable<bool> client_session::login() {
   ++stats_->clients_connected;
   session_mode_ = pool_->settings().mode == conf::pool_mode::session;
   if (!session_mode_) statements_.emplace(*registry_);
+  if (!co_await take_startup_settings(packet)) co_return false;
+  co_return co_await establish_parameters();
+}
 
+awaitable<bool> client_session::take_startup_settings(const pr::startup_packet& packet) {
+  core::param_map wanted;
   for (const auto& [name, value] : packet.params) {
     if (core::is_connection_param(name) || name.starts_with("_pq_.")) continue;
-    wanted_[core::normalize_param_name(name)] = std::string(value);
+    wanted[core::normalize_param_name(name)] = std::string(value);
   }
   if (auto options = packet.param("options"); !options.empty()) {
     auto parsed = core::parse_options(options);
@@ -254,11 +267,11 @@ awaitable<bool> client_session::login() {
       co_await fail("22023", "invalid options in startup packet: pgrelay accepts -c name=value and --name=value");
       co_return false;
     }
-    for (auto& [name, value] : *parsed) wanted_[core::normalize_param_name(name)] = value;
+    for (auto& [name, value] : *parsed) wanted[core::normalize_param_name(name)] = value;
   }
-  application_name_ = wanted_.contains("application_name") ? wanted_["application_name"] : "";
-  startup_wanted_ = wanted_;
-  co_return co_await establish_parameters();
+  application_name_ = wanted.contains("application_name") ? wanted["application_name"] : "";
+  ledger_.start(std::move(wanted));
+  co_return true;
 }
 
 awaitable<bool> client_session::authenticate(const std::string& user) {
@@ -280,20 +293,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   if (!co_await write_client({})) co_return false;
 
   pr::scram_server scram(verifier, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
-  auto read_password_frame = [this]() -> awaitable<std::optional<std::string>> {
-    for (;;) {
-      auto r = pr::decode_frame(in_.data(), 64 * 1024);
-      if (r.status == pr::decode_status::ok) {
-        if (r.msg.tag != 'p') co_return std::nullopt;
-        std::string body(r.msg.body);
-        in_.consume(r.msg.size());
-        co_return body;
-      }
-      if (r.status != pr::decode_status::need_more) co_return std::nullopt;
-      if (!co_await read_client_some()) co_return std::nullopt;
-    }
-  };
-  auto first = co_await read_password_frame();
+  auto first = co_await read_password_message();
   pr::sasl_initial_view initial;
   if (!first || !pr::parse_sasl_initial_response(*first, initial)) {
     co_await fail(pr::sqlstate::protocol_violation, "expected SASL initial response");
@@ -312,24 +312,18 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   }
   pr::build::authentication_sasl_continue(out_, *server_first);
   if (!co_await write_client({})) co_return false;
-  auto final_msg = co_await read_password_frame();
+  auto final_msg = co_await read_password_message();
   if (!final_msg) {
     co_await fail(pr::sqlstate::protocol_violation, "expected SASL response");
     co_return false;
   }
   auto server_final = scram.handle_client_final(*final_msg);
   if (!server_final || !known) {
-    bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
-    // A changed password in Postgres: fetch again next time instead of serving the old verifier.
-    if (known && secret.source == "auth.query") forget_user_secret(worker_, database_, user);
-    spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, core::log_escape(user),
-                 known ? std::string(scram.error_detail()) + " against the verifier from " + secret.source
-                       : secret.detail);
-    if (bad_proof) {
-      co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
-    } else {
-      co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
-    }
+    const bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
+    co_await refuse_login(user, bad_proof,
+                          known ? std::string(scram.error_detail()) + " against the verifier from " + secret.source
+                                : secret.detail,
+                          known && secret.source == "auth.query");
     co_return false;
   }
   if (auto keys = scram.passthrough_keys()) {
@@ -341,8 +335,34 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   co_return true;
 }
 
+awaitable<std::optional<std::string>> client_session::read_password_message() {
+  for (;;) {
+    auto r = pr::decode_frame(in_.data(), 64 * 1024);
+    if (r.status == pr::decode_status::ok) {
+      if (r.msg.tag != 'p') co_return std::nullopt;
+      std::string body(r.msg.body);
+      in_.consume(r.msg.size());
+      co_return body;
+    }
+    if (r.status != pr::decode_status::need_more) co_return std::nullopt;
+    if (!co_await read_client_some()) co_return std::nullopt;
+  }
+}
+
+awaitable<void> client_session::refuse_login(const std::string& user, bool bad_proof, const std::string& why,
+                                             bool refetch) {
+  // A changed password in Postgres: fetch again next time instead of serving the old verifier.
+  if (refetch) forget_user_secret(worker_, database_, user);
+  spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, core::log_escape(user), why);
+  if (bad_proof) {
+    co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
+  } else {
+    co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
+  }
+}
+
 awaitable<bool> client_session::establish_parameters() {
-  auto key = params_key(wanted_);
+  auto key = params_key(ledger_.wanted());
   const core::param_map* reported = nullptr;
   const std::map<std::string, std::string>* names = nullptr;
   core::param_map learnt;

@@ -49,6 +49,34 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
   return true;
 }
 
+void client_session::note_client_frame_start(const pr::scan_step& step) {
+  auto& tracker = server_->tracker_;
+  if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
+    request_started_ = clock::now();
+  }
+  if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
+      (step.tag == 'Q' || step.tag == 'P')) {
+    // For the slow-request log line: a view, copied only if in_ needs the room first.
+    request_tag_ = step.tag;
+    request_body_ = step.body;
+    in_.hold_consumed(true);
+  }
+  tracker.on_client_frame(step.tag);
+}
+
+bool client_session::rewrite_client_frame(const pr::scan_step& step, core::statement_rewriter& rewriter) {
+  if (step.what != pr::scan_step::kind::whole) {
+    if (step.starts_frame) rewriter.on_streamed_frame(step.tag);
+    return false;
+  }
+  if ((step.tag == 'Q' || step.tag == 'P') && substitute_statement(step.tag, step.body, rewriter, to_server_side_)) {
+    return true;
+  }
+  auto act = rewriter.on_frame(step.tag, step.body, to_server_side_);
+  if (auto id = rewriter.take_bound()) on_execute_named(id);
+  return act != core::statement_rewriter::action::forward_raw;
+}
+
 client_session::client_step client_session::scan_client(relay_state& st) {
   auto& tracker = server_->tracker_;
   auto* rewriter = st.rewriter ? &*st.rewriter : nullptr;
@@ -89,43 +117,15 @@ client_session::client_step client_session::scan_client(relay_state& st) {
       r.terminate = true;
       break;
     }
-    if (step.starts_frame) {
-      if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-        request_started_ = clock::now();
-      }
-      if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
-          (step.tag == 'Q' || step.tag == 'P')) {
-        // For the slow-request log line: a view, copied only if in_ needs the room first.
-        request_tag_ = step.tag;
-        request_body_ = step.body;
-        in_.hold_consumed(true);
-      }
-      tracker.on_client_frame(step.tag);
-    }
+    if (step.starts_frame) note_client_frame_start(step);
     if (rewriter) {
-      if (step.what == pr::scan_step::kind::whole && (step.tag == 'Q' || step.tag == 'P')) {
-        auto before = to_server_side_.size();
-        if (substitute_statement(step.tag, step.body, *rewriter, to_server_side_)) {
-          plan.raw(data.data() + run_start, pos - run_start);
-          plan.side(before, to_server_side_.size() - before);
-          pos += step.advance;
-          run_start = pos;
-          continue;
-        }
-      }
-      if (step.what == pr::scan_step::kind::whole) {
-        auto before = to_server_side_.size();
-        auto act = rewriter->on_frame(step.tag, step.body, to_server_side_);
-        if (auto id = rewriter->take_bound()) on_execute_named(id);
-        if (act != core::statement_rewriter::action::forward_raw) {
-          plan.raw(data.data() + run_start, pos - run_start);
-          plan.side(before, to_server_side_.size() - before);
-          pos += step.advance;
-          run_start = pos;
-          continue;
-        }
-      } else if (step.starts_frame) {
-        rewriter->on_streamed_frame(step.tag);
+      const auto before = to_server_side_.size();
+      if (rewrite_client_frame(step, *rewriter)) {
+        plan.raw(data.data() + run_start, pos - run_start);
+        plan.side(before, to_server_side_.size() - before);
+        pos += step.advance;
+        run_start = pos;
+        continue;
       }
     }
     pos += step.advance;
@@ -152,7 +152,7 @@ core::oversize_action client_session::take_oversize_statement(relay_state& st, s
   }
   if (verdict.action == core::oversize_action::stream) {
     // Its text is never seen: whatever it does to the session is examined at the quiet point.
-    probe_due_ = true;
+    ledger_.probe_later();
   }
   if (verdict.action != core::oversize_action::rewrite_bind_head) return verdict.action;
   auto& plan = st.to_server;

@@ -22,11 +22,9 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr std::size_t max_unit_buffer = 1u << 20;  // start relaying a huge request before its end
-constexpr millis cancel_grace{5000};
 
 // Ends a unit: after these the client waits for an answer.
 bool ends_unit(char t) { return t == 'Q' || t == 'S' || t == 'H' || t == 'F' || t == 'X'; }
-
 
 }  // namespace
 
@@ -95,14 +93,14 @@ client_view client_session::view() const {
   v.database = database_;
   v.address = peer_;
   v.application_name = application_name_;
-  auto app = wanted_.find("application_name");
-  if (app != wanted_.end()) v.application_name = app->second;
+  auto app = ledger_.wanted().find("application_name");
+  if (app != ledger_.wanted().end()) v.application_name = app->second;
   v.state = admin_ ? "admin" : waiting_for_server_ ? "waiting" : server_ ? "active" : "idle";
   v.server = server_ ? std::to_string(server_->id_) : "";
   v.connected_seconds = std::chrono::duration<double>(clock::now() - connected_at_).count();
   v.transactions = transactions_;
   v.pid = cancel_pid_;
-  v.pins = pins_;
+  v.pins = ledger_.pins();
   v.tls = tls_description(client_stream_.native());
   return v;
 }
@@ -196,79 +194,7 @@ awaitable<void> client_session::run() {
   // a client that now sits idle for hours should not keep it.
   std::string().swap(out_);
 
-  for (;;) {
-    if (!server_) {
-      if (worker_.shared_.shutting_down) {
-        reason_ = disconnect_reason::shutdown;
-        co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
-        break;
-      }
-      if (!co_await read_request_unit()) break;
-      if (worker_.paused(database_)) {
-        // PAUSE: hold new requests (not the ones in flight) until RESUME.
-        asio::steady_timer wait(socket_.get_executor());
-        while (worker_.paused(database_) && !worker_.shared_.shutting_down) {
-          wait.expires_after(millis(50));
-          co_await wait.async_wait(use_tuple);
-        }
-        if (worker_.shared_.shutting_down) continue;
-      }
-      auto local = answer_locally();
-      if (local > 0) {
-        if (!co_await write_client({})) break;
-        in_.consume(local);
-        continue;
-      }
-      auto* chosen = co_await choose_pool();
-      if (!chosen) continue;  // answered with an error; the client may go on
-      pool_ = chosen;
-      auto attached = co_await attach_server();
-      if (attached == attach_result::refused) continue;
-      if (attached == attach_result::failed) break;
-    }
-    auto end = co_await relay();
-    if (end == relay_end::replica_refused) {
-      // Nothing of the replica's answer reached the client: the primary answers instead.
-      learn_from_refusal();
-      release_server(false);
-      restore_retry_bytes();
-      pool_ = primary_pool_;
-      if (co_await attach_server() == attach_result::failed) break;
-      continue;
-    }
-    if (end == relay_end::server_eof && can_retry_elsewhere()) {
-      // The replica died before any of its answer reached the client: replay the request on the primary.
-      spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
-                   server_->address_.to_string());
-      worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
-      ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
-      release_server(false);
-      restore_retry_bytes();
-      pool_ = primary_pool_;
-      if (co_await attach_server() == attach_result::failed) break;
-      continue;
-    }
-    if (end == relay_end::server_eof && !retry_bytes_.empty()) {
-      // Why a replica's failure reached the client (part of the answer was already relayed, or
-      // the server said FATAL): the one clue an operator gets.
-      spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
-                   "sent={}/{} bytes)", peer_, server_ ? server_->address_.to_string() : std::string("?"),
-                   relayed_since_attach_, server_fatal_seen_, forwarded_since_attach_, retry_bytes_.size());
-    }
-    retry_bytes_.clear();
-    if (end == relay_end::released) {
-      if (!co_await after_quiet_point()) break;
-      continue;
-    }
-    if (end == relay_end::cut_frame) {
-      // Its server holds half a frame it would ignore: close it, drop the rest here.
-      spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id_);
-      client_frames_.drop_rest_of_frame();
-      release_server(false);
-      continue;
-    }
-    co_await end_session(end);
-    break;
+  while (co_await serve_one_unit()) {
   }
   auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
   // Also logged after a failed login: user and database may be anything the client sent.
@@ -279,41 +205,79 @@ awaitable<void> client_session::run() {
   socket_.close(ignored);
 }
 
-awaitable<bool> client_session::after_quiet_point() {
-  if (pinned()) {
-    // Only advisory locks pinned it, and one was released: does the server still hold any?
-    advisory_recheck_ = false;
-    if (co_await advisory_locks_held()) co_return true;  // keeps its server
-    pins_ = 0;
-    spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
+awaitable<bool> client_session::serve_one_unit() {
+  if (!server_) {
+    auto next = co_await take_next_unit();
+    if (next != unit_start::attached) co_return next == unit_start::skip;
   }
-  if (probe_due_ && !co_await probe_session_state()) co_return true;
-  if (!verify_names_.empty() && !co_await record_verified_settings()) {
-    release_server(false);  // its settings are unknown: never lend it again
+  auto end = co_await relay();
+  if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
+    co_return co_await retry_on_primary(end);
+  }
+  if (end == relay_end::server_eof && !retry_bytes_.empty()) {
+    // Why a replica's failure reached the client (part of the answer was already relayed, or
+    // the server said FATAL): the one clue an operator gets.
+    spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
+                 "sent={}/{} bytes)", peer_, server_ ? server_->address_.to_string() : std::string("?"),
+                 relayed_since_attach_, server_fatal_seen_, forwarded_since_attach_, retry_bytes_.size());
+  }
+  retry_bytes_.clear();
+  if (end == relay_end::released) co_return co_await after_quiet_point();
+  if (end == relay_end::cut_frame) {
+    // Its server holds half a frame it would ignore: close it, drop the rest here.
+    spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id_);
+    client_frames_.drop_rest_of_frame();
+    release_server(false);
     co_return true;
   }
-  if (restore_startup_params_) {
-    // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on
-    // a direct connection; tell the client what they are.
-    restore_startup_params_ = false;
-    auto sql = session_sync_sql(*server_);
-    if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return false;
-    for (const auto& [name, value] : startup_wanted_) {
-      auto n = server_->reported_names_.find(name);
-      auto v = server_->reported_.find(name);
-      if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
-        pr::build::parameter_status(out_, n->second, v->second);
-      }
-    }
-    if (!co_await write_client({})) co_return false;
+  co_await end_session(end);
+  co_return false;
+}
+
+awaitable<client_session::unit_start> client_session::take_next_unit() {
+  if (worker_.shared_.shutting_down) {
+    reason_ = disconnect_reason::shutdown;
+    co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
+    co_return unit_start::end;
   }
-  // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
-  bool in_step = server_->statements_.responses.empty();
-  if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
-  server_->statements_.responses.clear();
-  release_server(in_step);
-  in_.release_if_empty();
-  co_return true;
+  if (!co_await read_request_unit()) co_return unit_start::end;
+  if (worker_.paused(database_)) {
+    // PAUSE: hold new requests (not the ones in flight) until RESUME.
+    asio::steady_timer wait(socket_.get_executor());
+    while (worker_.paused(database_) && !worker_.shared_.shutting_down) {
+      wait.expires_after(millis(50));
+      co_await wait.async_wait(use_tuple);
+    }
+    if (worker_.shared_.shutting_down) co_return unit_start::skip;
+  }
+  if (auto local = answer_locally(); local > 0) {
+    if (!co_await write_client({})) co_return unit_start::end;
+    in_.consume(local);
+    co_return unit_start::skip;
+  }
+  auto* chosen = co_await choose_pool();
+  if (!chosen) co_return unit_start::skip;  // answered with an error; the client may go on
+  pool_ = chosen;
+  auto attached = co_await attach_server();
+  if (attached == attach_result::refused) co_return unit_start::skip;
+  co_return attached == attach_result::failed ? unit_start::end : unit_start::attached;
+}
+
+awaitable<bool> client_session::retry_on_primary(relay_end end) {
+  if (end == relay_end::replica_refused) {
+    // Nothing of the replica's answer reached the client: the primary answers instead.
+    learn_from_refusal();
+  } else {
+    // The replica died before any of its answer reached the client: replay the request on the primary.
+    spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
+                 server_->address_.to_string());
+    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
+  }
+  release_server(false);
+  restore_retry_bytes();
+  pool_ = primary_pool_;
+  co_return co_await attach_server() != attach_result::failed;
 }
 
 awaitable<void> client_session::end_session(relay_end end) {
@@ -418,76 +382,6 @@ std::size_t client_session::whole_unit_size() const {
   return 0;
 }
 
-awaitable<client_session::attach_result> client_session::attach_server() {
-  const auto wait_started = clock::now();
-  waiting_for_server_ = true;
-  acquire_result got{pool_->take_now(), {}};
-  if (!got.server) got = co_await pool_->acquire();
-  waiting_for_server_ = false;
-  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
-    // A replica that cannot be reached serves no byte: the read goes to the primary instead.
-    spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
-    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
-    ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
-    pool_ = primary_pool_;
-    got = co_await pool_->acquire();
-  }
-  if (!got.server) {
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
-    if (auto unit = session_mode_ ? 0 : whole_unit_size(); unit > 0) {
-      // Nothing reached a server and no transaction is open (in transaction mode a server is
-      // held for the whole transaction): the request fails alone, the session goes on.
-      pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
-      ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
-      pr::build::ready_for_query(out_, pr::transaction_status::idle);
-      in_.consume(unit);
-      retry_bytes_.clear();
-      if (!co_await write_client({})) {
-        reason_ = disconnect_reason::client_eof;
-        co_return attach_result::failed;
-      }
-      co_return attach_result::refused;
-    }
-    reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
-                                                                        : disconnect_reason::server_lost;
-    co_await fail(got.error.sqlstate, got.error.message);
-    co_return attach_result::failed;
-  }
-  stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
-  server_ = std::move(got.server);
-  forwarded_since_attach_ = 0;
-  relayed_since_attach_ = false;
-  server_->tracker_.reset();
-  server_scanner_.reset();
-  server_fatal_seen_ = false;
-  // Most attaches have nothing to set: no coroutine is started for them.
-  auto sql = session_sync_sql(*server_);
-  if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
-  co_return attach_result::attached;
-}
-
-awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
-  auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
-  // Settings reported back are the server's spelling of what the client asked for.
-  for (auto& [name, value] : wanted_) {
-    auto it = server.reported_.find(name);
-    if (it != server.reported_.end()) {
-      value = it->second;
-      server.applied_[name] = it->second;
-    }
-  }
-  if (err) {
-    if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
-    // Its settings are now unknown (a failed string undoes all of it): never lend it again.
-    spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id_,
-                 err.sqlstate, err.message);
-    release_server(false);
-    co_await fail(err.sqlstate, err.message);
-    co_return false;
-  }
-  co_return true;
-}
-
 bool client_session::can_retry_elsewhere() const {
   return !retry_bytes_.empty() && !relayed_since_attach_ && !server_fatal_seen_ && pool_ != primary_pool_ &&
          forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken_;
@@ -550,43 +444,6 @@ std::size_t client_session::answer_locally() {
     pr::build::parse_complete(out_);
   }
   return pos;
-}
-
-void client_session::release_server(bool clean) {
-  if (!server_) return;
-  server_->read_buf_.release_if_empty();
-  pool_->release(std::move(server_), clean);
-}
-
-awaitable<void> client_session::detach_after_client_left() {
-  if (!server_) co_return;
-  auto& tracker = server_->tracker_;
-  if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
-    // A query is running, or a request was cut in half: stop it and drop the connection.
-    forward_cancel();
-    release_server(false);
-    co_return;
-  }
-  if (tracker.in_transaction()) {
-    auto err = co_await server_->run_internal("ROLLBACK", cancel_grace);
-    if (err || !server_->tracker_.quiet()) {
-      release_server(false);
-      co_return;
-    }
-  }
-  if (session_mode_ || pinned() || probe_due_) {
-    // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles), or an opaque
-    // statement may have left, dies here.
-    auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
-    server_->applied_.clear();
-    server_->applied_sql_.clear();
-    server_->statements_.clear();
-    if (err) {
-      release_server(false);
-      co_return;
-    }
-  }
-  release_server(true);
 }
 
 }  // namespace pgrelay::proxy

@@ -11,6 +11,7 @@
 #include "net.hpp"
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
+#include "pgrelay/core/session_ledger.hpp"
 #include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/replica_refusal.hpp"
@@ -33,6 +34,10 @@ class worker;
 class pool;
 
 using core::pin_reason;
+
+// How long a server may take to stop a cancelled query, or to run the ROLLBACK or DISCARD ALL
+// that cleans up after a client, before it is closed instead.
+inline constexpr millis cancel_grace{5000};
 using core::pin_reason_count;
 
 // What the relay does with a client statement after looking at its session effects.
@@ -98,7 +103,15 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // client_login.cpp
   awaitable<bool> login();
   awaitable<bool> read_startup(protocol::startup_packet& packet, std::string& storage);
+  // login()'s parts: TLS policy, user and database, protocol version; the console; a pool.
+  awaitable<bool> accept_startup(const protocol::startup_packet& packet);
+  awaitable<bool> open_admin_console();
+  awaitable<bool> join_pool(const protocol::startup_packet& packet);
+  awaitable<bool> take_startup_settings(const protocol::startup_packet& packet);
   awaitable<bool> authenticate(const std::string& user);
+  // authenticate()'s parts: one PasswordMessage (SASL), and the answer to a failed proof.
+  awaitable<std::optional<std::string>> read_password_message();
+  awaitable<void> refuse_login(const std::string& user, bool bad_proof, const std::string& why, bool refetch);
   awaitable<bool> establish_parameters();
   awaitable<void> handle_cancel_request(std::int32_t pid, std::string key);
   awaitable<void> relay_replication();
@@ -110,6 +123,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string login_keys_source_;
 
   // client_session.cpp
+  // One request unit from the client to the end of its answer; false when the session ends.
+  awaitable<bool> serve_one_unit();
+  // Reads the next unit and attaches a server for it, unless it was answered here.
+  enum class unit_start { attached, skip, end };
+  awaitable<unit_start> take_next_unit();
+  // A replica refused the unit or died before answering it: the primary answers instead.
+  awaitable<bool> retry_on_primary(relay_end end);
   awaitable<bool> read_request_unit();
   // Consumes frames at the head of in_ that Postgres would ignore (a failed COPY's tail), so
   // that they need no server.
@@ -122,6 +142,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // After the server went quiet in transaction mode: settle pins and settings, hand it back.
   // False when the session must end.
   awaitable<bool> after_quiet_point();
+  // after_quiet_point's steps (core::quiet_step).
+  awaitable<bool> restore_startup_parameters();
+  bool release_after_quiet_point();
   awaitable<void> end_session(relay_end end);
   // Answers a unit of Parses of already-validated named statements without a server; returns
   // the bytes it consumed, 0 when the unit needs a server.
@@ -137,6 +160,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
   router::classification classify_unit();
+  // The statement text a frame of the unit runs: none (not a statement), the text, or `unknown`
+  // (a Bind of a statement pgrelay does not know, a FunctionCall: only the primary is sure).
+  struct frame_text {
+    std::optional<std::string_view> sql;
+    bool unknown = false;
+  };
+  frame_text statement_text(const protocol::frame& msg, bool& parsed_unnamed) const;
   // The position a read must find replayed: the session's own last write (scope session) or
   // the scope's latest write finished at `shared_write` (ticks, 0: none); the maximum lsn while
   // no primary position asked after that write is known yet.
@@ -169,7 +199,17 @@ class client_session : public std::enable_shared_from_this<client_session> {
     bool protocol_error = false;
     bool oversize = false;  // a statement too big to hold that cannot stream (54000)
   };
+  // relay()'s parts, one pass each: what completed, client to server, server to client (none
+  // while a write in that direction is in flight), and whether the server may go back now.
+  std::optional<relay_end> take_completions(relay_state& st);
+  std::optional<relay_end> forward_client(relay_state& st, bool& look_again);
+  std::optional<relay_end> forward_server(relay_state& st);
+  bool may_release_now(relay_state& st);
   client_step scan_client(relay_state& st);
+  // scan_client's parts: the request bookkeeping at a frame's start, and the transaction-mode
+  // rewrite of a frame into to_server_side_ (false: its bytes go as they came).
+  void note_client_frame_start(const protocol::scan_step& step);
+  bool rewrite_client_frame(const protocol::scan_step& step, core::statement_rewriter& rewriter);
   // At the start of a statement frame too big to hold: what to do with it (see
   // oversize_statement.hpp). Streams bind heads itself (advancing `pos`); returns the verdict.
   bool is_oversize_statement(std::string_view data) const;
@@ -178,6 +218,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // False when the server sent something that is not a frame.
   bool scan_server(relay_state& st, std::size_t& pos);
   void on_server_frame(char tag, std::string_view body);
+  // At a ReadyForQuery: statistics, the slow-query log, read-your-writes for a finished write.
+  void count_request_end(char status);
+  // What a server frame tells the shared-statement bookkeeping (statements now prepared,
+  // invalidated or gone).
+  void note_statement_response(const core::response_queue::verdict& v, const protocol::scan_step& step);
   std::optional<relay_end> check_relay_deadlines(relay_state& st);
   struct io_slot {
     bool busy = false;
@@ -203,29 +248,25 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // session_state.cpp
   statement_verdict inspect_statement(std::string_view sql);
   // A Bind of the client's named statement `id`: what its Parse could leave on a server, each
-  // execution can leave again, so the server is examined at the quiet point (probe_due_).
+  // execution can leave again, so the server is examined at the quiet point.
   void on_execute_named(core::statement_id id);
   bool may_change_session(std::string_view sql);
   // This database's relations whose use runs user code; null until the checker first read them.
   const router::risky_relations* risky_relations();
-  void pin(pin_reason reason, conf::pin_policy policy);
+  // Adds `pins` to the ledger; logs and counts each reason the first time, and sends the
+  // client a NOTICE for those whose policy is `warn` (a `reject` one pins like `pin` here).
+  void pin(core::pin_set pins, const conf::session_state_policies& policies);
   // inspect_statement's parts: true when a reason's policy rejects the statement (v says how).
   bool pin_or_reject(core::pin_set pins, statement_verdict& v);
-  void track_settings(const router::session_effects& fx, std::string_view sql);
   void forget_statements(const router::session_effects& fx, statement_verdict& v);
-  bool pinned() const { return pins_ != 0; }
-  bool pinned_only_by_advisory_locks() const { return pins_ == core::bit(pin_reason::advisory_lock); }
-  // After ReadyForQuery: settle SETs whose transaction has ended.
-  void settle_pending_sets(char status);
-  std::string session_sync_sql(server_connection& server);
   awaitable<bool> advisory_locks_held();
   // Reads back settings a savepoint rollback left uncertain and records them as the client's.
   awaitable<bool> record_verified_settings();
   // After an opaque statement (DO, CALL, unknown functions): examines the server, pins the client
-  // for what must stay, adopts changed settings as the client's. False: keep the server (pinned),
-  // or it was closed because it could not be examined.
+  // for what must stay, adopts changed settings as the client's (session_ledger). False: the
+  // server could not be examined and was closed.
   awaitable<bool> probe_session_state();
-  // Runs `sql` (from session_sync_sql, not empty) on the server and records what it reports.
+  // Runs `sql` (from the ledger's sync_sql, not empty) on the server and records what it reports.
   awaitable<bool> sync_parameters(server_connection& server, std::string& sql);
   void release_server(bool clean);
 
@@ -310,27 +351,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool relayed_since_attach_ = false;
   bool counted_client_ = false;
   bool session_mode_ = false;
-  core::param_map wanted_;
-  core::param_map startup_wanted_;  // what DISCARD ALL / RESET ALL return to
+  // Settings to replay, pins, and what a server needs before it changes hands: the rules.
+  core::session_ledger ledger_;
   std::optional<core::client_statements> statements_;  // transaction mode only
-  std::uint32_t pins_ = 0;         // bit per pin_reason
-  std::uint32_t pins_logged_ = 0;
-  bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
-  bool probe_due_ = false;          // an opaque statement ran: probe_session_state at the quiet point
+  core::pin_set pins_logged_ = 0;
   const router::risky_relations* risky_ = nullptr;  // valid while risky_epoch_ is the worker's
   std::uint64_t risky_epoch_ = 0;
-  std::map<std::string, std::string> sql_sets_;  // SET statements to replay, by setting
-  struct pending_set {
-    std::string name;
-    std::string sql;
-    std::optional<std::string> previous;  // what the server had applied before, if anything
-  };
-  std::vector<pending_set> pending_sets_;  // until their transaction ends
-  bool pending_doomed_ = false;     // an error or ROLLBACK undid them
-  bool rollback_seen_ = false;      // a ROLLBACK tag: the next ReadyForQuery says which kind
-  bool pending_uncertain_ = false;  // a ROLLBACK TO SAVEPOINT may have undone some of them
-  std::vector<std::string> verify_names_;  // settings to read back from the server at release
-  bool restore_startup_params_ = false;  // RESET ALL / DISCARD ALL ran: re-apply startup values
   std::string pending_notice_;      // NOTICEs pgrelay owes the client
   std::string to_server_side_;      // rewritten client messages for the current write
   std::string to_client_side_;      // synthesized server messages for the current write

@@ -23,7 +23,6 @@ namespace pr = pgrelay::protocol;
 
 namespace {
 
-constexpr millis cancel_grace{5000};
 // How long a quiet server waits for the rest of a client frame it would ignore anyway before it
 // is closed instead (the rest is then dropped by pgrelay): the tail of an ordinary frame arrives
 // well within it, and a client that stalls mid-frame holds nobody's server for longer.
@@ -161,6 +160,28 @@ awaitable<bool> client_session::read_client_more() {
   }
 }
 
+void client_session::count_request_end(char status) {
+  auto now = clock::now();
+  ++stats_->queries;
+  stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
+  if (status != 'I') {
+    idle_since_ = now;
+    if (!in_transaction_) xact_started_ = request_started_;
+    in_transaction_ = true;
+  } else {
+    if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
+    ++transactions_;
+    ++stats_->transactions;
+    stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+        now - (in_transaction_ ? xact_started_ : request_started_)).count());
+    in_transaction_ = false;
+  }
+  if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
+    log_slow_request(now - request_started_);
+  }
+  end_request_text();
+}
+
 // Bookkeeping for a whole server frame on its way to the client (the frame itself is not changed).
 void client_session::on_server_frame(char tag, std::string_view body) {
   auto& server = *server_;
@@ -170,37 +191,17 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       char st = 'I';
       (void)pr::parse_ready_for_query(body, st);
       tracker.on_server_frame('Z', st);
-      {
-        auto now = clock::now();
-        ++stats_->queries;
-        stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
-        if (st != 'I') {
-          idle_since_ = now;
-          if (!in_transaction_) xact_started_ = request_started_;
-          in_transaction_ = true;
-        } else {
-          if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
-          ++transactions_;
-          ++stats_->transactions;
-          stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-              now - (in_transaction_ ? xact_started_ : request_started_)).count());
-          in_transaction_ = false;
-        }
-        if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
-          log_slow_request(now - request_started_);
-        }
-        end_request_text();
-      }
-      settle_pending_sets(st);
+      count_request_end(st);
+      ledger_.on_ready_for_query(st, &server.settings_);
       break;
     }
     case 'C': {
       std::string_view command;
-      if (pr::parse_command_complete(body, command) && command == "ROLLBACK") rollback_seen_ = true;
+      if (pr::parse_command_complete(body, command)) ledger_.on_command_complete(command);
       break;
     }
     case 'E': {
-      if (!pending_sets_.empty()) pending_doomed_ = true;
+      ledger_.on_error();
       pr::error_fields f;
       if (pr::parse_error_fields(body, f)) {
         if (f.severity == "FATAL" || f.severity == "PANIC") server_fatal_seen_ = true;
@@ -212,11 +213,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       pr::parameter_status_view ps;
       if (pr::parse_parameter_status(body, ps)) {
         server.note_parameter(ps.name, ps.value);
-        auto key = core::normalize_param_name(ps.name);
-        if (!core::is_server_fact(key) && !restore_startup_params_) {
-          wanted_[key] = std::string(ps.value);
-          server.applied_[key] = std::string(ps.value);
-        }
+        ledger_.on_parameter_status(core::normalize_param_name(ps.name), ps.value, server.settings_);
       }
       break;
     }
@@ -226,12 +223,29 @@ void client_session::on_server_frame(char tag, std::string_view body) {
   }
 }
 
+void client_session::note_statement_response(const core::response_queue::verdict& v, const pr::scan_step& step) {
+  auto& server = *server_;
+  for (auto id : v.unprepared) server.statements_.forget(id);
+  if (v.parsed != 0) registry_->mark_validated(v.parsed);
+  if (v.errored == 0 || step.tag != 'E') return;
+  switch (classify_statement_error(step.body)) {
+    case statement_error::stale_plan:  // every server re-prepares it on next use
+      registry_->invalidate(v.errored);
+      break;
+    case statement_error::missing:  // prepared again at its next use here
+      server.statements_.forget(v.errored);
+      break;
+    case statement_error::other:
+      break;
+  }
+}
+
 bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   auto& server = *server_;
   auto& responses = server.statements_.responses;
   auto& plan = st.to_client;
   const bool rewriting = statements_.has_value();
-  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && !pending_sets_.empty()); };
+  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && ledger_.watches_command_tags()); };
   auto data = server.read_buf_.data();
   pos = 0;
   std::size_t run_start = 0;
@@ -251,20 +265,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
     if (rewriting && step.starts_frame) {
       auto v = responses.on_server_frame(step.tag);
-      for (auto id : v.unprepared) server.statements_.forget(id);
-      if (v.parsed != 0) registry_->mark_validated(v.parsed);
-      if (v.errored != 0 && step.tag == 'E') {
-        switch (classify_statement_error(step.body)) {
-          case statement_error::stale_plan:  // every server re-prepares it on next use
-            registry_->invalidate(v.errored);
-            break;
-          case statement_error::missing:  // prepared again at its next use here
-            server.statements_.forget(v.errored);
-            break;
-          case statement_error::other:
-            break;
-        }
-      }
+      note_statement_response(v, step);
       if (!v.before.empty()) {
         plan.raw(data.data() + run_start, pos - run_start);
         auto at = to_client_side_.size();
@@ -331,106 +332,109 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
   return std::nullopt;
 }
 
+std::optional<client_session::relay_end> client_session::take_completions(relay_state& st) {
+  auto& server = *server_;
+  if (server_write_.done) {
+    server_write_.done = false;
+    if (server_write_.ec) {
+      if (server_write_.ec != asio::error::operation_aborted) server.broken_ = true;
+      return relay_end::server_eof;
+    }
+    in_.consume(st.client_pos);
+    forwarded_since_attach_ += st.client_pos;
+  }
+  if (client_write_.done) {
+    client_write_.done = false;
+    stats_->bytes_sent += client_write_.n;
+    server.read_buf_.consume(st.server_pos);
+    if (client_write_.ec) return relay_end::client_eof;
+  }
+  if (server_read_.done) {
+    server_read_.done = false;
+    // Cancelled by the release below: the server itself is fine.
+    if (server_read_.ec && server_read_.ec != asio::error::operation_aborted) {
+      server.broken_ = true;
+      return relay_end::server_eof;
+    }
+  }
+  client_read_.done = false;  // its bytes are in in_
+  return std::nullopt;
+}
+
+std::optional<client_session::relay_end> client_session::forward_client(relay_state& st, bool& look_again) {
+  if (server_write_.busy) return std::nullopt;
+  auto step = scan_client(st);
+  if (step.pos > 0) {
+    st.client_pos = step.pos;
+    if (!st.to_server.empty()) {
+      start_write(server_->stream_, st.to_server.buffers(to_server_side_, gather_server_), server_write_);
+    } else {
+      server_write_ = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
+      look_again = true;
+    }
+    return std::nullopt;
+  }
+  if (step.protocol_error) return relay_end::client_protocol_error;
+  if (step.oversize) return relay_end::client_oversize;
+  if (step.terminate) return relay_end::client_terminate;
+  return std::nullopt;
+}
+
+std::optional<client_session::relay_end> client_session::forward_server(relay_state& st) {
+  if (client_write_.busy || holding_replica_answer()) return std::nullopt;
+  if ((refusal_ = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
+  std::size_t pos = 0;
+  if (!scan_server(st, pos)) {
+    server_->broken_ = true;
+    return relay_end::server_eof;
+  }
+  st.server_pos = pos;
+  if (!st.to_client.empty()) {
+    start_write(client_stream_, st.to_client.buffers(to_client_side_, gather_client_), client_write_);
+  } else {
+    server_->read_buf_.consume(pos);
+  }
+  return std::nullopt;
+}
+
+bool client_session::may_release_now(relay_state& st) {
+  auto& server = *server_;
+  // While the server owes an answer (most passes) nothing else need be asked.
+  core::link_facts facts;
+  bool hand_over = false;
+  if (server.tracker_.quiet()) {
+    facts.client_mid_frame = client_frames_.mid_forwarded_frame();
+    facts.server_mid_frame = server_scanner_.mid_frame();
+    facts.server_bytes_left = !server.read_buf_.empty();
+    facts.writes_in_flight = server_write_.busy || client_write_.busy;
+    facts.session_state = session_mode_ || ledger_.holds_server();
+    hand_over = core::may_hand_over(server.tracker_, facts);
+  }
+  if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker_, facts)) {
+    st.cut_since.reset();
+  } else if (!st.cut_since && !session_mode_) {
+    st.cut_since = clock::now();
+  }
+  return hand_over;
+}
+
 awaitable<client_session::relay_end> client_session::relay() {
   if (!relay_state_) relay_state_.reset(new relay_state);
   auto& st = *relay_state_;
   st.reset();
   if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements_);
-  auto& server = *server_;
-  auto& buf = server.read_buf_;
   std::optional<relay_end> end;
   for (;;) {
-    // What completed since the last pass.
-    if (server_write_.done) {
-      server_write_.done = false;
-      if (server_write_.ec) {
-        if (server_write_.ec != asio::error::operation_aborted) server.broken_ = true;
-        end = relay_end::server_eof;
-        break;
-      }
-      in_.consume(st.client_pos);
-      forwarded_since_attach_ += st.client_pos;
-    }
-    if (client_write_.done) {
-      client_write_.done = false;
-      stats_->bytes_sent += client_write_.n;
-      buf.consume(st.server_pos);
-      if (client_write_.ec) {
-        end = relay_end::client_eof;
-        break;
-      }
-    }
-    if (server_read_.done) {
-      server_read_.done = false;
-      // Cancelled by the release below: the server itself is fine.
-      if (server_read_.ec && server_read_.ec != asio::error::operation_aborted) {
-        server.broken_ = true;
-        end = relay_end::server_eof;
-        break;
-      }
-    }
-    client_read_.done = false;  // its bytes are in in_
-
+    if ((end = take_completions(st))) break;
     // Client to server: the whole frames buffered, rewritten in transaction mode.
-    if (!server_write_.busy) {
-      auto step = scan_client(st);
-      if (step.pos > 0) {
-        st.client_pos = step.pos;
-        if (!st.to_server.empty()) {
-          start_write(server.stream_, st.to_server.buffers(to_server_side_, gather_server_), server_write_);
-        } else {
-          server_write_ = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
-          continue;
-        }
-      } else if (step.protocol_error) {
-        end = relay_end::client_protocol_error;
-        break;
-      } else if (step.oversize) {
-        end = relay_end::client_oversize;
-        break;
-      } else if (step.terminate) {
-        end = relay_end::client_terminate;
-        break;
-      }
-    }
+    bool look_again = false;
+    if ((end = forward_client(st, look_again))) break;
+    if (look_again) continue;
     // Server to client, and what pgrelay owes the client.
-    if (!client_write_.busy && !holding_replica_answer()) {
-      if ((refusal_ = replica_refused()) != core::replica_refusal::none) {
-        end = relay_end::replica_refused;
-        break;
-      }
-      std::size_t pos = 0;
-      if (!scan_server(st, pos)) {
-        server.broken_ = true;
-        end = relay_end::server_eof;
-        break;
-      }
-      st.server_pos = pos;
-      if (!st.to_client.empty()) {
-        start_write(client_stream_, st.to_client.buffers(to_client_side_, gather_client_), client_write_);
-      } else {
-        buf.consume(pos);
-      }
-    }
-    // While the server owes an answer (most passes) nothing else need be asked.
-    core::link_facts facts;
-    bool hand_over = false;
-    if (server.tracker_.quiet()) {
-      facts.client_mid_frame = client_frames_.mid_forwarded_frame();
-      facts.server_mid_frame = server_scanner_.mid_frame();
-      facts.server_bytes_left = !buf.empty();
-      facts.writes_in_flight = server_write_.busy || client_write_.busy;
-      facts.session_state = session_mode_ || (pinned() && !(pinned_only_by_advisory_locks() && advisory_recheck_));
-      hand_over = core::may_hand_over(server.tracker_, facts);
-    }
-    if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker_, facts)) {
-      st.cut_since.reset();
-    } else if (!st.cut_since && !session_mode_) {
-      st.cut_since = clock::now();
-    }
-    if (hand_over) {
+    if ((end = forward_server(st))) break;
+    if (may_release_now(st)) {
       if (!server_read_.busy) break;  // released
-      server.stream_.cancel();  // answered without the server (synthesized): stop listening
+      server_->stream_.cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
       continue;
     }
@@ -441,8 +445,7 @@ awaitable<client_session::relay_end> client_session::relay() {
     if (!server_read_.busy && !client_write_.busy) start_server_read();
     // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
     if (!client_read_.busy && !server_write_.busy) start_client_read();
-    end = check_relay_deadlines(st);
-    if (end) break;
+    if ((end = check_relay_deadlines(st))) break;
     co_await wait_io();
   }
   disarm_relay_timer();

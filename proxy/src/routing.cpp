@@ -36,70 +36,88 @@ int strength(router::statement_kind k) {
   return 5;
 }
 
+// A request unit's classification from its statements': the strongest kind decides, the first
+// statement's BEGIN and routing hint stand for the unit.
+class unit_verdict {
+ public:
+  void add(const router::classification& c) {
+    if (first_) {
+      unit_.begin = c.begin;
+      unit_.begin_read_only = c.begin_read_only;
+      unit_.hint = c.hint;
+      unit_.hint_max_lag = c.hint_max_lag;
+      first_ = false;
+    }
+    if (strength(c.kind) > strength(unit_.kind)) unit_.kind = c.kind;
+    if (c.why == router::write_reason::ddl_or_utility) unit_.why = c.why;
+    if (c.begin && !c.begin_read_only) unit_.begin_read_only = false;
+  }
+  router::classification result() const {
+    auto unit = unit_;
+    if (first_) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
+    return unit;
+  }
+
+ private:
+  router::classification unit_{router::statement_kind::empty};
+  bool first_ = true;
+};
+
 }  // namespace
 
 router::classification client_session::classify_unit() {
   const auto& catalog = *routes_.catalog;
-  router::classification unit;
-  unit.kind = router::statement_kind::empty;
-  bool first = true;
-  auto merge = [&](const router::classification& c) {
-    if (first) {
-      unit.begin = c.begin;
-      unit.begin_read_only = c.begin_read_only;
-      unit.hint = c.hint;
-      unit.hint_max_lag = c.hint_max_lag;
-      first = false;
-    }
-    if (strength(c.kind) > strength(unit.kind)) unit.kind = c.kind;
-    if (c.why == router::write_reason::ddl_or_utility) unit.why = c.why;
-    if (c.begin && !c.begin_read_only) unit.begin_read_only = false;
-  };
+  unit_verdict unit;
+  const router::classification unknown{router::statement_kind::write, 1};  // only the primary is sure
   auto data = in_.data();
   std::size_t pos = 0;
   bool parsed_unnamed = false;
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));
     if (r.status != pr::decode_status::ok) {
-      // A statement too big to hold streams unread: only the primary is sure to run it.
-      if (core::is_statement_tag(data[pos])) merge(router::classification{router::statement_kind::write, 1});
+      // A statement too big to hold streams unread.
+      if (core::is_statement_tag(data[pos])) unit.add(unknown);
       break;
     }
     pos += r.msg.size();
-    std::string_view sql;
-    if (r.msg.tag == 'Q') {
-      if (!pr::parse_query(r.msg.body, sql)) continue;
-    } else if (r.msg.tag == 'P') {
+    auto text = statement_text(r.msg, parsed_unnamed);
+    if (text.unknown) {
+      unit.add(unknown);
+    } else if (text.sql) {
+      unit.add(worker_.classify_cache_.get(*text.sql, catalog));
+    }
+  }
+  return unit.result();
+}
+
+client_session::frame_text client_session::statement_text(const protocol::frame& msg, bool& parsed_unnamed) const {
+  switch (msg.tag) {
+    case 'Q': {
+      std::string_view sql;
+      if (!pr::parse_query(msg.body, sql)) return {};
+      return {sql};
+    }
+    case 'P': {
       pr::parse_view p;
-      if (!pr::parse_parse(r.msg.body, p)) continue;
-      sql = p.sql;
+      if (!pr::parse_parse(msg.body, p)) return {};
       if (p.name.empty()) parsed_unnamed = true;
-    } else if (r.msg.tag == 'B') {
+      return {p.sql};
+    }
+    case 'B': {
       pr::bind_view b;
-      if (!pr::parse_bind(r.msg.body, b)) continue;
-      if (b.statement.empty()) {
-        if (parsed_unnamed) continue;
-        // An unnamed statement parsed in an earlier unit: its text is unknown here.
-        merge(router::classification{router::statement_kind::write, 1});
-        continue;
-      }
+      if (!pr::parse_bind(msg.body, b)) return {};
+      // An unnamed statement parsed in an earlier unit: its text is unknown here.
+      if (b.statement.empty()) return parsed_unnamed ? frame_text{} : frame_text{std::nullopt, true};
       auto id = statements_ ? statements_->find(b.statement) : std::nullopt;
       const auto* def = id ? registry_->find(*id) : nullptr;
-      if (!def) {
-        merge(router::classification{router::statement_kind::write, 1});
-        continue;
-      }
-      sql = def->sql;
-    } else if (r.msg.tag == 'F') {
-      merge(router::classification{router::statement_kind::write, 1});
-      continue;
-    } else {
-      continue;
+      if (!def) return {std::nullopt, true};
+      return {def->sql};
     }
-    merge(worker_.classify_cache_.get(sql, catalog));
+    case 'F':  // a function call by OID
+      return {std::nullopt, true};
+    default:
+      return {};
   }
-  if (first) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
-  return unit;
 }
 
 void client_session::follow_reload() {
@@ -108,11 +126,11 @@ void client_session::follow_reload() {
 }
 
 std::optional<std::chrono::milliseconds> client_session::staleness_budget() {
-  auto it = sql_sets_.find("pgrelay.max_lag");
-  if (it == sql_sets_.end()) return std::nullopt;
-  if (it->second != staleness_sql_) {
+  const auto* set = ledger_.replayed_set("pgrelay.max_lag");
+  if (!set) return std::nullopt;
+  if (*set != staleness_sql_) {
     // Parsed once per distinct SET; a value that is not a duration sets no budget.
-    staleness_sql_ = it->second;
+    staleness_sql_ = *set;
     staleness_ = router::parse_staleness(router::analyze_session_effects(staleness_sql_).set_value);
     if (!staleness_) spdlog::info("client {}: ignoring pgrelay.max_lag: not a duration (e.g. '2s', '500ms')", peer_);
   }
@@ -162,11 +180,12 @@ awaitable<pool*> client_session::choose_pool() {
   auto unit = classify_unit();
   router::routing_settings settings{db.routing.enabled, ryw_active_,
                                     db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
-  auto app = wanted_.find(std::string_view{"application_name"});
+  const auto& wanted = ledger_.wanted();
+  auto app = wanted.find(std::string_view{"application_name"});
   // The scope's writes that finished before this read started: later ones need not be seen.
   const std::int64_t shared_write = scope_slot_ ? scope_slot_->load(std::memory_order_acquire) : 0;
   router::session_view view{read_your_writes_floor(shared_write), staleness_budget(), user_,
-                            app == wanted_.end() ? std::string_view{} : std::string_view{app->second}};
+                            app == wanted.end() ? std::string_view{} : std::string_view{app->second}};
   const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.route_counter_++;
   auto d = router::route(unit, view, topo, settings, clock::now(), pick);
   auto counted = d.reason;

@@ -156,7 +156,7 @@ awaitable<server_error> server_connection::open(const server_target& target, mil
                    "timed out connecting to server " + target.address.to_string());
   }
   if (*r) close();
-  baseline_ = reported_;
+  settings_.baseline = reported_;
   created_ = last_used_ = clock::now();
   co_return *r;
 }

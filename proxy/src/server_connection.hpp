@@ -18,6 +18,7 @@
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/core/cancel_guard.hpp"
 #include "pgrelay/core/request_tracker.hpp"
+#include "pgrelay/core/session_ledger.hpp"
 #include "pgrelay/core/session_params.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
 #include "pgrelay/protocol/scram.hpp"
@@ -91,14 +92,10 @@ class server_connection {
   tls_ptr tls_;                   // the contexts stream_ was made from
   byte_buffer read_buf_{65536};   // bytes read from the server not yet consumed
   core::request_tracker tracker_;
-  core::param_map baseline_;      // parameters reported at login
   core::param_map reported_;      // current reported parameters
   std::map<std::string, std::string> reported_names_;  // lowercased name -> name as reported
-  core::param_map applied_;       // settings pgrelay made beyond the baseline
+  core::server_settings settings_;  // what pgrelay set here since login (session_ledger)
   core::server_statement_state statements_;  // shared prepared statements (transaction mode)
-  std::map<std::string, std::string> applied_sql_;  // SET statements replayed here, by setting
-  // Opaque code ran here: it may have set custom (dotted) settings, which no catalog view lists.
-  bool reset_all_due_ = false;
   std::size_t internal_rows_ = 0;  // DataRows of the last run_internal
   std::vector<std::string> internal_values_;  // their values, row after row (NULL as empty)
   std::shared_ptr<cancel_watch> cancels_ = std::make_shared<cancel_watch>();

@@ -65,13 +65,6 @@ std::string probe_sql_for(const router::risky_relations* risky) {
   return sql;
 }
 
-std::optional<pin_reason> pin_reason_named(std::string_view name) {
-  for (const auto& row : core::pin_reasons) {
-    if (row.name == name) return row.reason;
-  }
-  return std::nullopt;
-}
-
 // Raised by the server, so the error has Postgres's own transaction semantics.
 std::string missing_statement_sql(std::string_view name) {
   std::string message = "prepared statement \"" + std::string(name) + "\" does not exist";
@@ -103,18 +96,18 @@ bool runs_hidden_code(worker::effects_entry& entry, const router::risky_relation
 
 }  // namespace
 
-void client_session::pin(pin_reason reason, conf::pin_policy policy) {
-  const auto bit = core::bit(reason);
-  pins_ |= bit;
-  if (pins_logged_ & bit) return;
-  pins_logged_ |= bit;
-  worker_.shared_.pins_by_reason[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, to_string(reason),
-               core::info(reason).construct);
-  if (policy == conf::pin_policy::warn) {
-    pr::build::notice_response(pending_notice_,
-                               "pgrelay: " + std::string(core::info(reason).construct) +
-                                   " keeps this connection on one server until it disconnects");
+void client_session::pin(core::pin_set pins, const conf::session_state_policies& policies) {
+  ledger_.pin(pins);
+  for (const auto& row : core::pin_reasons) {
+    const auto bit = core::bit(row.reason);
+    if (!(pins & bit) || (pins_logged_ & bit)) continue;
+    pins_logged_ |= bit;
+    worker_.shared_.pins_by_reason[static_cast<std::size_t>(row.reason)].fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, row.name, row.construct);
+    if (policy_for(policies, row.reason) == conf::pin_policy::warn) {
+      pr::build::notice_response(pending_notice_, "pgrelay: " + std::string(row.construct) +
+                                                      " keeps this connection on one server until it disconnects");
+    }
   }
 }
 
@@ -141,14 +134,14 @@ void client_session::on_execute_named(core::statement_id id) {
   // read every statement naming a relation counts, so nothing is cached then.
   const auto* risky = risky_relations();
   if (!risky) {
-    if (may_change_session(e->sql)) probe_due_ = true;
+    if (may_change_session(e->sql)) ledger_.probe_later();
     return;
   }
   if (e->judged_at != risky->version) {
     e->may_change_session = may_change_session(e->sql);
     e->judged_at = risky->version;
   }
-  if (e->may_change_session) probe_due_ = true;
+  if (e->may_change_session) ledger_.probe_later();
 }
 
 statement_verdict client_session::inspect_statement(std::string_view sql) {
@@ -169,9 +162,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     fx.opaque = true;
   }
   if (pin_or_reject(core::pins_of(fx), v)) return v;
-  if (fx.advisory_unlock) advisory_recheck_ = true;
-  if (fx.opaque) probe_due_ = true;
-  track_settings(fx, sql);
+  ledger_.on_statement(fx, sql, server_->settings_);
   forget_statements(fx, v);
   return v;
 }
@@ -186,48 +177,8 @@ bool client_session::pin_or_reject(core::pin_set pins, statement_verdict& v) {
       return true;
     }
   }
-  for (const auto& row : core::pin_reasons) {
-    if (core::contains(pins, row.reason)) pin(row.reason, policy_for(policies, row.reason));
-  }
+  pin(pins, policies);
   return false;
-}
-
-void client_session::track_settings(const router::session_effects& fx, std::string_view sql) {
-  auto& server = *server_;
-  if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
-    // set_config with a computed value: read back at the quiet point. Until then the server is
-    // marked with a text no client's setting equals, so another client gets it reset.
-    verify_names_.push_back(fx.set_name);
-    server.applied_sql_[fx.set_name] = "-- pgrelay: unverified";
-    server.applied_.erase(fx.set_name);
-  } else if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
-    // Settled when its transaction ends; the server is marked at once so it is reset for others.
-    // A set_config call is replayed alone: the rest of its statement must not run again.
-    auto replay = fx.set_by_function ? core::set_config_sql(fx.set_name, fx.set_value) : std::string(sql);
-    auto& applied = server.applied_sql_[fx.set_name];
-    pending_sets_.push_back({fx.set_name, replay,
-                             applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
-    applied = std::move(replay);
-    server.applied_.erase(fx.set_name);
-  }
-  if (fx.reset) {
-    sql_sets_.erase(fx.set_name);
-    if (auto it = startup_wanted_.find(fx.set_name); it != startup_wanted_.end()) {
-      wanted_[fx.set_name] = it->second;
-    } else {
-      wanted_.erase(fx.set_name);
-    }
-    server.applied_sql_.erase(fx.set_name);
-    server.applied_.erase(fx.set_name);
-  }
-  if (fx.reset_all || fx.discard_all) {
-    sql_sets_.clear();
-    pending_sets_.clear();
-    wanted_ = startup_wanted_;
-    server.applied_sql_.clear();
-    server.applied_.clear();
-    restore_startup_params_ = true;
-  }
 }
 
 void client_session::forget_statements(const router::session_effects& fx, statement_verdict& v) {
@@ -248,93 +199,19 @@ void client_session::forget_statements(const router::session_effects& fx, statem
   }
 }
 
-void client_session::settle_pending_sets(char status) {
-  bool rollback = std::exchange(rollback_seen_, false);
-  if (pending_sets_.empty()) return;
-  if (status != 'I') {
-    // ROLLBACK TO SAVEPOINT: some of the transaction's SETs may be undone; which, only the
-    // server knows. It is asked when the transaction is over.
-    if (rollback) pending_uncertain_ = true;
-    return;
-  }
-  if (rollback) {
-    pending_doomed_ = true;  // the whole transaction rolled back
-  } else if (pending_uncertain_) {
-    for (auto& p : pending_sets_) verify_names_.push_back(p.name);
-    pending_sets_.clear();
-    pending_doomed_ = pending_uncertain_ = false;
-    return;
-  }
-  pending_uncertain_ = false;
-  if (!pending_doomed_) {
-    for (auto& p : pending_sets_) sql_sets_[p.name] = std::move(p.sql);
-  } else if (server_) {
-    // Nothing of it happened on the server: forget the marks, newest first.
-    for (auto it = pending_sets_.rbegin(); it != pending_sets_.rend(); ++it) {
-      if (it->previous) {
-        server_->applied_sql_[it->name] = *it->previous;
-      } else {
-        server_->applied_sql_.erase(it->name);
-      }
-    }
-  }
-  pending_sets_.clear();
-  pending_doomed_ = false;
-}
-
-// The server's records are updated here to the state the SQL leads to: sync_parameters closes the
-// server when the SQL fails, so a record is never trusted for a server the SQL did not reach.
-std::string client_session::session_sync_sql(server_connection& server) {
-  std::string sql;
-  if (server.reset_all_due_) {
-    // Custom settings left by opaque code cannot be listed, only all reset; what this client
-    // wants is applied again below.
-    sql = "RESET ALL;";
-    server.reset_all_due_ = false;
-    server.applied_.clear();
-    server.applied_sql_.clear();
-  }
-  for (auto it = server.applied_sql_.begin(); it != server.applied_sql_.end();) {
-    auto mine = sql_sets_.find(it->first);
-    if (mine != sql_sets_.end() && mine->second == it->second) {
-      ++it;
-      continue;
-    }
-    sql += core::reset_sql(it->first);
-    server.applied_.erase(it->first);
-    it = server.applied_sql_.erase(it);
-  }
-  sql += core::plan_param_sync(wanted_, server.baseline_, server.applied_);
-  for (const auto& [name, text] : sql_sets_) {
-    auto& applied = server.applied_sql_[name];
-    if (applied == text) continue;
-    sql += text;
-    sql += ";";
-    applied = text;
-    server.applied_.erase(name);
-  }
-  return sql;
-}
-
 awaitable<bool> client_session::record_verified_settings() {
-  auto names = std::exchange(verify_names_, {});
+  auto names = ledger_.take_settings_to_verify();
   std::string sql = "SELECT ";
   for (std::size_t i = 0; i < names.size(); ++i) {
     sql += (i ? ", " : "") + std::string("pg_catalog.current_setting(") + core::quote_literal(names[i]) + ", true)";
   }
   auto err = co_await server_->run_internal(sql, millis(5000));
   if (err || server_->internal_values_.size() != names.size()) co_return false;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    auto replay = "SELECT pg_catalog.set_config(" + core::quote_literal(names[i]) + ", " +
-                  core::quote_literal(server_->internal_values_[i]) + ", false)";
-    sql_sets_[names[i]] = replay;
-    server_->applied_sql_[names[i]] = replay;
-  }
+  ledger_.record_verified(names, server_->internal_values_, server_->settings_);
   co_return true;
 }
 
 awaitable<bool> client_session::probe_session_state() {
-  probe_due_ = false;
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
                 server_->id_);
   auto err = co_await server_->run_internal(probe_sql_for(risky_relations()), millis(5000));
@@ -342,34 +219,14 @@ awaitable<bool> client_session::probe_session_state() {
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,
                  server_->id_, err ? err.message : std::string("unexpected answer"));
+    ledger_.probe_failed();
     release_server(false);
     co_return false;
   }
-  std::vector<std::pair<std::string, std::string>> settings;
-  for (std::size_t i = 0; i < values.size(); i += 3) {
-    if (values[i] == "set") {
-      settings.emplace_back(core::normalize_param_name(values[i + 1]), values[i + 2]);
-    } else if (auto reason = pin_reason_named(values[i + 1])) {
-      // Too late to refuse: the state exists, so a `reject` policy pins like `pin`.
-      auto policy = policy_for(config_->session_state, *reason);
-      pin(*reason, policy == conf::pin_policy::reject ? conf::pin_policy::pin : policy);
-    }
-  }
-  // Settings the session changed are the client's own: replayed on its next server, reset before
-  // anyone else uses this one.
-  server_->reset_all_due_ = true;
-  for (auto& [name, value] : settings) {
-    if (auto w = wanted_.find(name); w != wanted_.end()) {
-      w->second = value;
-      server_->applied_[name] = value;
-      if (!sql_sets_.contains(name)) continue;
-    }
-    auto replay = core::set_config_sql(name, value);
-    sql_sets_[name] = replay;
-    server_->applied_sql_[name] = std::move(replay);
-    server_->applied_.erase(name);
-  }
-  co_return !pinned();
+  // Too late to refuse what it found: the state exists, so a `reject` policy pins like `pin`.
+  auto found = ledger_.probe_answered(values, server_->settings_);
+  if (found) pin(found, config_->session_state);
+  co_return true;
 }
 
 awaitable<bool> client_session::advisory_locks_held() {

@@ -1,0 +1,127 @@
+// A transaction-mode client's session state and what it owes the servers it borrows: settings
+// to replay on the next server, SETs whose transaction has not ended yet, pins, and the checks a
+// server needs before it may go back to its pool. Pure: the relay feeds it statement effects
+// and server frames, asks it for the next step at a quiet point, and carries the step out.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pgrelay/core/session_params.hpp"
+#include "pgrelay/core/session_pins.hpp"
+#include "pgrelay/router/session_effects.hpp"
+
+namespace pgrelay::core {
+
+// What pgrelay has done to one server's settings since its login, so the next client's plan sets
+// only what differs. Kept by the server connection, changed only through the ledger.
+struct server_settings {
+  param_map baseline;  // parameters reported at login
+  param_map applied;   // parameters set beyond the baseline (plan_param_sync)
+  std::map<std::string, std::string, std::less<>> applied_sql;  // SET statements replayed here, by setting
+  // Opaque code ran here: it may have left custom (dotted) settings that no catalog view lists.
+  bool reset_all_due = false;
+
+  // DISCARD ALL ran: nothing pgrelay set is left.
+  void discarded() {
+    applied.clear();
+    applied_sql.clear();
+  }
+};
+
+// What a server needs at a quiet point (tracker quiet, frames whole) before it changes hands,
+// one step at a time; the driver reports each step's outcome back.
+enum class quiet_step {
+  check_advisory_locks,  // pinned by advisory locks only, and one was released: does it hold any?
+  probe,                 // opaque code ran: read the server's state (probe_answered / probe_failed)
+  verify_settings,       // read back settings_to_verify() (record_verified)
+  restore_startup,       // RESET ALL / DISCARD ALL ran: sync, then report startup values to the client
+  keep,                  // pinned: the server stays with this client
+  release,               // nothing left: the server may go back
+};
+
+class session_ledger {
+ public:
+  // Login: the client's startup settings, which RESET ALL and DISCARD ALL return to.
+  void start(param_map wanted);
+  const param_map& wanted() const { return wanted_; }
+  const param_map& startup_wanted() const { return startup_wanted_; }
+  // The SET statement replayed for `name` on each new server, if the client set it by SQL.
+  const std::string* replayed_set(std::string_view name) const;
+
+  // ---- statements, before they are sent -------------------------------------------------------
+  // Adds pins; returns the reasons not held before.
+  pin_set pin(pin_set pins);
+  // What a statement the client sends does to its session (pins excepted: see pin()).
+  void on_statement(const router::session_effects& fx, std::string_view sql, server_settings& server);
+  // A statement whose effects cannot be seen ran: the server is probed at the quiet point.
+  void probe_later() { probe_due_ = true; }
+
+  // ---- server frames ---------------------------------------------------------------------------
+  // Whether CommandComplete tags matter (a SET's transaction is open): else they need no parse.
+  bool watches_command_tags() const { return !pending_sets_.empty(); }
+  void on_command_complete(std::string_view command);
+  void on_error();
+  // `server`: the server the transaction ran on, null when it is gone.
+  void on_ready_for_query(char status, server_settings* server);
+  // A ParameterStatus during the relay: the client changed a reported setting itself.
+  void on_parameter_status(const std::string& name, std::string_view value, server_settings& server);
+
+  // ---- quiet point -----------------------------------------------------------------------------
+  quiet_step next_quiet_step() const;
+  void advisory_locks_checked(bool held);
+  // `rows`: (kind, name, value) triples of the probe's answer, `kind` 'pin' or 'set'. Returns the
+  // pins found: too late to refuse, the state exists.
+  pin_set probe_answered(std::span<const std::string> rows, server_settings& server);
+  void probe_failed() { probe_due_ = false; }  // the server is closed: what it held is gone
+  std::vector<std::string> take_settings_to_verify() { return std::exchange(verify_names_, {}); }
+  // `values[i]` is the server's current value of `names[i]`: from now on the client's own.
+  void record_verified(std::span<const std::string> names, std::span<const std::string> values,
+                       server_settings& server);
+  void startup_restored() { restore_startup_ = false; }
+
+  // ---- handing a server over -------------------------------------------------------------------
+  // The SQL that gives `server` this client's settings, or "" when it has them. `server` is
+  // updated to the state after it: a server where the SQL fails must be closed.
+  std::string sync_sql(server_settings& server) const;
+  // The server reported `reported` after a sync: its spelling of the client's values.
+  void adopt_reported(const param_map& reported, server_settings& server);
+  // The session keeps state on its server: it may not change hands (handover.hpp's session_state).
+  bool holds_server() const {
+    return pins_ != 0 && !(pins_ == bit(pin_reason::advisory_lock) && advisory_recheck_);
+  }
+  // The client left: must its server be cleaned (DISCARD ALL) before anyone else gets it?
+  bool left_state_on_server() const { return pins_ != 0 || probe_due_; }
+  pin_set pins() const { return pins_; }
+
+ private:
+  struct pending_set {
+    std::string name;
+    std::string sql;
+    std::optional<std::string> previous;  // what the server had applied before, if anything
+  };
+  void settle(server_settings* server);
+  void adopt_setting(const std::string& name, const std::string& value, server_settings& server);
+
+  param_map wanted_;
+  param_map startup_wanted_;
+  std::map<std::string, std::string, std::less<>> sql_sets_;  // SET statements to replay, by setting
+  std::vector<pending_set> pending_sets_;  // until their transaction ends
+  bool pending_doomed_ = false;     // an error or ROLLBACK undid them
+  bool rollback_seen_ = false;      // a ROLLBACK tag: the next ReadyForQuery says which kind
+  bool pending_uncertain_ = false;  // a ROLLBACK TO SAVEPOINT may have undone some of them
+  std::vector<std::string> verify_names_;  // settings to read back from the server
+  bool restore_startup_ = false;    // RESET ALL / DISCARD ALL ran: re-apply startup values
+  pin_set pins_ = 0;
+  bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
+  bool probe_due_ = false;
+};
+
+// The pin reason a probe row names ('advisory_lock' …), if any.
+std::optional<pin_reason> pin_reason_named(std::string_view name);
+
+}  // namespace pgrelay::core

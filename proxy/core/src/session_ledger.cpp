@@ -1,0 +1,221 @@
+#include "pgrelay/core/session_ledger.hpp"
+
+#include <utility>
+
+namespace pgrelay::core {
+
+std::optional<pin_reason> pin_reason_named(std::string_view name) {
+  for (const auto& row : pin_reasons) {
+    if (row.name == name) return row.reason;
+  }
+  return std::nullopt;
+}
+
+void session_ledger::start(param_map wanted) {
+  wanted_ = std::move(wanted);
+  startup_wanted_ = wanted_;
+}
+
+const std::string* session_ledger::replayed_set(std::string_view name) const {
+  auto it = sql_sets_.find(name);
+  return it == sql_sets_.end() ? nullptr : &it->second;
+}
+
+pin_set session_ledger::pin(pin_set pins) {
+  const pin_set added = pins & ~pins_;
+  pins_ |= pins;
+  return added;
+}
+
+void session_ledger::on_statement(const router::session_effects& fx, std::string_view sql, server_settings& server) {
+  if (fx.advisory_unlock) advisory_recheck_ = true;
+  if (fx.opaque) probe_due_ = true;
+  if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
+    // set_config with a computed value: read back at the quiet point. Until then the server is
+    // marked with a text no client's setting equals, so another client gets it reset.
+    verify_names_.push_back(fx.set_name);
+    server.applied_sql[fx.set_name] = "-- pgrelay: unverified";
+    server.applied.erase(fx.set_name);
+  } else if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
+    // Settled when its transaction ends; the server is marked at once so it is reset for others.
+    // A set_config call is replayed alone: the rest of its statement must not run again.
+    auto replay = fx.set_by_function ? set_config_sql(fx.set_name, fx.set_value) : std::string(sql);
+    auto& applied = server.applied_sql[fx.set_name];
+    pending_sets_.push_back({fx.set_name, replay, applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
+    applied = std::move(replay);
+    server.applied.erase(fx.set_name);
+  }
+  if (fx.reset) {
+    sql_sets_.erase(fx.set_name);
+    if (auto it = startup_wanted_.find(fx.set_name); it != startup_wanted_.end()) {
+      wanted_[fx.set_name] = it->second;
+    } else {
+      wanted_.erase(fx.set_name);
+    }
+    server.applied_sql.erase(fx.set_name);
+    server.applied.erase(fx.set_name);
+  }
+  if (fx.reset_all || fx.discard_all) {
+    sql_sets_.clear();
+    pending_sets_.clear();
+    wanted_ = startup_wanted_;
+    server.discarded();
+    restore_startup_ = true;
+  }
+}
+
+void session_ledger::on_command_complete(std::string_view command) {
+  if (command == "ROLLBACK") rollback_seen_ = true;
+}
+
+void session_ledger::on_error() {
+  if (!pending_sets_.empty()) pending_doomed_ = true;
+}
+
+void session_ledger::on_ready_for_query(char status, server_settings* server) {
+  const bool rollback = std::exchange(rollback_seen_, false);
+  if (pending_sets_.empty()) return;
+  if (status != 'I') {
+    // ROLLBACK TO SAVEPOINT: some of the transaction's SETs may be undone; which, only the
+    // server knows. It is asked when the transaction is over.
+    if (rollback) pending_uncertain_ = true;
+    return;
+  }
+  if (rollback) {
+    pending_doomed_ = true;  // the whole transaction rolled back
+  } else if (pending_uncertain_) {
+    // Committed after a partial rollback: the server alone knows which of them stand.
+    for (auto& p : pending_sets_) verify_names_.push_back(p.name);
+    pending_sets_.clear();
+    pending_doomed_ = pending_uncertain_ = false;
+    return;
+  }
+  settle(server);
+}
+
+void session_ledger::settle(server_settings* server) {
+  pending_uncertain_ = false;
+  if (!pending_doomed_) {
+    for (auto& p : pending_sets_) sql_sets_[p.name] = std::move(p.sql);
+  } else if (server) {
+    // Nothing of it happened on the server: forget the marks, newest first.
+    for (auto it = pending_sets_.rbegin(); it != pending_sets_.rend(); ++it) {
+      if (it->previous) {
+        server->applied_sql[it->name] = *it->previous;
+      } else {
+        server->applied_sql.erase(it->name);
+      }
+    }
+  }
+  pending_sets_.clear();
+  pending_doomed_ = false;
+}
+
+void session_ledger::on_parameter_status(const std::string& name, std::string_view value, server_settings& server) {
+  // While RESET ALL's effect is pending, reports are the server going back to the client's
+  // startup values, which restore_startup applies anyway.
+  if (is_server_fact(name) || restore_startup_) return;
+  wanted_[name] = std::string(value);
+  server.applied[name] = std::string(value);
+}
+
+quiet_step session_ledger::next_quiet_step() const {
+  if (pins_ != 0) {
+    return pins_ == bit(pin_reason::advisory_lock) && advisory_recheck_ ? quiet_step::check_advisory_locks
+                                                                        : quiet_step::keep;
+  }
+  if (probe_due_) return quiet_step::probe;
+  if (!verify_names_.empty()) return quiet_step::verify_settings;
+  if (restore_startup_) return quiet_step::restore_startup;
+  return quiet_step::release;
+}
+
+void session_ledger::advisory_locks_checked(bool held) {
+  advisory_recheck_ = false;
+  if (!held) pins_ = 0;
+}
+
+pin_set session_ledger::probe_answered(std::span<const std::string> rows, server_settings& server) {
+  probe_due_ = false;
+  advisory_recheck_ = false;  // the probe just looked at the locks
+  pin_set found = 0;
+  std::vector<std::pair<std::string, std::string>> settings;
+  for (std::size_t i = 0; i + 2 < rows.size(); i += 3) {
+    if (rows[i] == "set") {
+      settings.emplace_back(normalize_param_name(rows[i + 1]), rows[i + 2]);
+    } else if (auto reason = pin_reason_named(rows[i + 1])) {
+      found |= bit(*reason);
+    }
+  }
+  // Settings the session changed are the client's own: replayed on its next server, reset before
+  // anyone else uses this one.
+  server.reset_all_due = true;
+  for (auto& [name, value] : settings) adopt_setting(name, value, server);
+  pins_ |= found;
+  return found;
+}
+
+void session_ledger::adopt_setting(const std::string& name, const std::string& value, server_settings& server) {
+  if (auto w = wanted_.find(name); w != wanted_.end()) {
+    w->second = value;
+    server.applied[name] = value;
+    if (!sql_sets_.contains(name)) return;
+  }
+  auto replay = set_config_sql(name, value);
+  sql_sets_[name] = replay;
+  server.applied_sql[name] = std::move(replay);
+  server.applied.erase(name);
+}
+
+void session_ledger::record_verified(std::span<const std::string> names, std::span<const std::string> values,
+                                     server_settings& server) {
+  for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    auto replay = "SELECT pg_catalog.set_config(" + quote_literal(names[i]) + ", " + quote_literal(values[i]) +
+                  ", false)";
+    sql_sets_[names[i]] = replay;
+    server.applied_sql[names[i]] = std::move(replay);
+  }
+}
+
+std::string session_ledger::sync_sql(server_settings& server) const {
+  std::string sql;
+  if (server.reset_all_due) {
+    // Custom settings left by opaque code cannot be listed, only all reset; what this client
+    // wants is applied again below.
+    sql = "RESET ALL;";
+    server.reset_all_due = false;
+    server.discarded();
+  }
+  for (auto it = server.applied_sql.begin(); it != server.applied_sql.end();) {
+    auto mine = sql_sets_.find(it->first);
+    if (mine != sql_sets_.end() && mine->second == it->second) {
+      ++it;
+      continue;
+    }
+    sql += reset_sql(it->first);
+    server.applied.erase(it->first);
+    it = server.applied_sql.erase(it);
+  }
+  sql += plan_param_sync(wanted_, server.baseline, server.applied);
+  for (const auto& [name, text] : sql_sets_) {
+    auto& applied = server.applied_sql[name];
+    if (applied == text) continue;
+    sql += text;
+    sql += ";";
+    applied = text;
+    server.applied.erase(name);
+  }
+  return sql;
+}
+
+void session_ledger::adopt_reported(const param_map& reported, server_settings& server) {
+  for (auto& [name, value] : wanted_) {
+    auto it = reported.find(name);
+    if (it != reported.end()) {
+      value = it->second;
+      server.applied[name] = it->second;
+    }
+  }
+}
+
+}  // namespace pgrelay::core

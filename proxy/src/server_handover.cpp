@@ -1,0 +1,171 @@
+// Borrowing and giving back a server: attach it with the client's settings, the steps at a
+// quiet point (core::session_ledger says which), release, and the cleanup after a client left.
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "pgrelay/core/log_text.hpp"
+#include "pgrelay/protocol/errors.hpp"
+#include "pgrelay/protocol/writer.hpp"
+#include "pool.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+namespace pr = pgrelay::protocol;
+
+awaitable<bool> client_session::after_quiet_point() {
+  for (;;) {
+    switch (ledger_.next_quiet_step()) {
+      case core::quiet_step::keep:
+        co_return true;
+      case core::quiet_step::check_advisory_locks: {
+        const bool held = co_await advisory_locks_held();
+        ledger_.advisory_locks_checked(held);
+        if (!held) spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
+        break;
+      }
+      case core::quiet_step::probe:
+        if (!co_await probe_session_state()) co_return true;  // the server is closed
+        break;
+      case core::quiet_step::verify_settings:
+        if (!co_await record_verified_settings()) {
+          release_server(false);  // its settings are unknown: never lend it again
+          co_return true;
+        }
+        break;
+      case core::quiet_step::restore_startup:
+        if (!co_await restore_startup_parameters()) co_return false;
+        break;
+      case core::quiet_step::release:
+        co_return release_after_quiet_point();
+    }
+  }
+}
+
+awaitable<bool> client_session::restore_startup_parameters() {
+  // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on a
+  // direct connection; tell the client what they are.
+  ledger_.startup_restored();
+  auto sql = ledger_.sync_sql(server_->settings_);
+  if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return false;
+  for (const auto& [name, value] : ledger_.startup_wanted()) {
+    auto n = server_->reported_names_.find(name);
+    auto v = server_->reported_.find(name);
+    if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
+      pr::build::parameter_status(out_, n->second, v->second);
+    }
+  }
+  co_return co_await write_client({});
+}
+
+bool client_session::release_after_quiet_point() {
+  // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
+  bool in_step = server_->statements_.responses.empty();
+  if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
+  server_->statements_.responses.clear();
+  release_server(in_step);
+  in_.release_if_empty();
+  return true;
+}
+
+awaitable<client_session::attach_result> client_session::attach_server() {
+  const auto wait_started = clock::now();
+  waiting_for_server_ = true;
+  acquire_result got{pool_->take_now(), {}};
+  if (!got.server) got = co_await pool_->acquire();
+  waiting_for_server_ = false;
+  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
+    // A replica that cannot be reached serves no byte: the read goes to the primary instead.
+    spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
+    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
+    pool_ = primary_pool_;
+    got = co_await pool_->acquire();
+  }
+  if (!got.server) {
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
+    if (auto unit = session_mode_ ? 0 : whole_unit_size(); unit > 0) {
+      // Nothing reached a server and no transaction is open (in transaction mode a server is
+      // held for the whole transaction): the request fails alone, the session goes on.
+      pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
+      ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
+      pr::build::ready_for_query(out_, pr::transaction_status::idle);
+      in_.consume(unit);
+      retry_bytes_.clear();
+      if (!co_await write_client({})) {
+        reason_ = disconnect_reason::client_eof;
+        co_return attach_result::failed;
+      }
+      co_return attach_result::refused;
+    }
+    reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
+                                                                        : disconnect_reason::server_lost;
+    co_await fail(got.error.sqlstate, got.error.message);
+    co_return attach_result::failed;
+  }
+  stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
+  server_ = std::move(got.server);
+  forwarded_since_attach_ = 0;
+  relayed_since_attach_ = false;
+  server_->tracker_.reset();
+  server_scanner_.reset();
+  server_fatal_seen_ = false;
+  // Most attaches have nothing to set: no coroutine is started for them.
+  auto sql = ledger_.sync_sql(server_->settings_);
+  if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
+  co_return attach_result::attached;
+}
+
+awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
+  auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
+  // Settings reported back are the server's spelling of what the client asked for.
+  ledger_.adopt_reported(server.reported_, server.settings_);
+  if (err) {
+    if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
+    // Its settings are now unknown (a failed string undoes all of it): never lend it again.
+    spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id_,
+                 err.sqlstate, err.message);
+    release_server(false);
+    co_await fail(err.sqlstate, err.message);
+    co_return false;
+  }
+  co_return true;
+}
+
+void client_session::release_server(bool clean) {
+  if (!server_) return;
+  server_->read_buf_.release_if_empty();
+  pool_->release(std::move(server_), clean);
+}
+
+awaitable<void> client_session::detach_after_client_left() {
+  if (!server_) co_return;
+  auto& tracker = server_->tracker_;
+  if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
+    // A query is running, or a request was cut in half: stop it and drop the connection.
+    forward_cancel();
+    release_server(false);
+    co_return;
+  }
+  if (tracker.in_transaction()) {
+    auto err = co_await server_->run_internal("ROLLBACK", cancel_grace);
+    if (err || !server_->tracker_.quiet()) {
+      release_server(false);
+      co_return;
+    }
+  }
+  if (session_mode_ || ledger_.left_state_on_server()) {
+    // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles), or an opaque
+    // statement may have left, dies here.
+    auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
+    server_->settings_.discarded();
+    server_->statements_.clear();
+    if (err) {
+      release_server(false);
+      co_return;
+    }
+  }
+  release_server(true);
+}
+
+}  // namespace pgrelay::proxy

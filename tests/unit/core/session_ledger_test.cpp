@@ -1,0 +1,227 @@
+// The session ledger decides what a client's SETs, resets, pins and opaque statements leave on
+// the servers it borrows, and what a server needs before another client may have it. These
+// cases drive it as the relay does: statements through the real parser, then the server's
+// frames, then the quiet-point steps; two clients share servers to show nothing crosses.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "pgrelay/core/session_ledger.hpp"
+#include "pgrelay/router/session_effects.hpp"
+
+using pgrelay::core::bit;
+using pgrelay::core::pin_reason;
+using pgrelay::core::quiet_step;
+using pgrelay::core::server_settings;
+using pgrelay::core::session_ledger;
+
+namespace {
+
+// A statement sent and answered in its own implicit transaction.
+void autocommit(session_ledger& l, server_settings& s, std::string_view sql, bool fails = false) {
+  auto fx = pgrelay::router::analyze_session_effects(sql);
+  l.pin(pgrelay::core::pins_of(fx));
+  l.on_statement(fx, sql, s);
+  if (fails) l.on_error();
+  l.on_ready_for_query('I', &s);
+}
+
+void statement(session_ledger& l, server_settings& s, std::string_view sql, char status_after) {
+  auto fx = pgrelay::router::analyze_session_effects(sql);
+  l.pin(pgrelay::core::pins_of(fx));
+  l.on_statement(fx, sql, s);
+  if (sql.starts_with("ROLLBACK")) l.on_command_complete("ROLLBACK");
+  l.on_ready_for_query(status_after, &s);
+}
+
+session_ledger client(pgrelay::core::param_map startup = {}) {
+  session_ledger l;
+  l.start(std::move(startup));
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("a committed SET follows the client and is reset before the next client") {
+  auto a = client();
+  auto b = client();
+  server_settings first;
+  server_settings second;
+  autocommit(a, first, "SET statement_timeout = '5s'");
+  CHECK(a.next_quiet_step() == quiet_step::release);
+  // The next client of the first server gets it reset; the first client's next server gets it set.
+  CHECK(b.sync_sql(first) == "RESET \"statement_timeout\";");
+  CHECK(b.sync_sql(first).empty());
+  CHECK(a.sync_sql(second) == "SET statement_timeout = '5s';");
+  CHECK(a.sync_sql(second).empty());
+}
+
+TEST_CASE("a SET rolled back is never replayed and the server's record goes back") {
+  auto a = client();
+  server_settings s;
+  autocommit(a, s, "SET work_mem = '1MB'");
+  statement(a, s, "BEGIN", 'T');
+  statement(a, s, "SET work_mem = '8MB'", 'T');
+  statement(a, s, "ROLLBACK", 'I');
+  server_settings next;
+  CHECK(a.sync_sql(next) == "SET work_mem = '1MB';");
+  CHECK(a.sync_sql(s).empty());  // the first SET's text is what the server has
+}
+
+TEST_CASE("a SET whose implicit transaction failed is forgotten") {
+  auto a = client();
+  auto b = client();
+  server_settings s;
+  autocommit(a, s, "SET search_path = x", /*fails=*/true);
+  server_settings next;
+  CHECK(a.sync_sql(next).empty());
+  CHECK(b.sync_sql(s).empty());
+}
+
+TEST_CASE("after ROLLBACK TO SAVEPOINT the server is asked which SETs stand") {
+  auto a = client();
+  server_settings s;
+  statement(a, s, "BEGIN", 'T');
+  statement(a, s, "SET work_mem = '8MB'", 'T');
+  statement(a, s, "ROLLBACK TO SAVEPOINT p", 'T');
+  CHECK(a.next_quiet_step() == quiet_step::release);  // inside the transaction nothing is settled
+  statement(a, s, "COMMIT", 'I');
+  REQUIRE(a.next_quiet_step() == quiet_step::verify_settings);
+  auto names = a.take_settings_to_verify();
+  REQUIRE(names == std::vector<std::string>{"work_mem"});
+  std::vector<std::string> values{"4MB"};
+  a.record_verified(names, values, s);
+  CHECK(a.next_quiet_step() == quiet_step::release);
+  server_settings next;
+  CHECK(a.sync_sql(next) == "SELECT pg_catalog.set_config('work_mem', '4MB', false);");
+}
+
+TEST_CASE("set_config with a computed value marks the server so the next client resets it") {
+  auto a = client();
+  auto b = client();
+  server_settings s;
+  autocommit(a, s, "SELECT set_config('app.tenant', (SELECT 'x'), false)");
+  CHECK(a.next_quiet_step() == quiet_step::verify_settings);
+  (void)a.take_settings_to_verify();  // the read failed: the driver closes this server
+  CHECK(b.sync_sql(s) == "RESET \"app\".\"tenant\";");
+}
+
+TEST_CASE("RESET and RESET ALL return to the startup values") {
+  auto a = client({{"search_path", "app"}});
+  server_settings s;
+  s.baseline = {{"search_path", "\"$user\", public"}};
+  CHECK(a.sync_sql(s) == "SELECT pg_catalog.set_config('search_path', 'app', false);");
+  a.on_parameter_status("search_path", "other", s);  // SET search_path = other, reported
+  CHECK(a.wanted().at("search_path") == "other");
+  autocommit(a, s, "RESET search_path");
+  CHECK(a.wanted().at("search_path") == "app");
+  autocommit(a, s, "SET work_mem = '8MB'");
+  autocommit(a, s, "RESET ALL");
+  CHECK(a.next_quiet_step() == quiet_step::restore_startup);
+  a.on_parameter_status("search_path", "\"$user\", public", s);  // RESET ALL's own report: not the client's
+  CHECK(a.wanted().at("search_path") == "app");
+  auto sql = a.sync_sql(s);
+  CHECK(sql.find("search_path") != std::string::npos);
+  CHECK(sql.find("work_mem") == std::string::npos);
+  a.startup_restored();
+  CHECK(a.next_quiet_step() == quiet_step::release);
+}
+
+TEST_CASE("reports of server facts are never taken as the client's settings") {
+  auto a = client();
+  server_settings s;
+  a.on_parameter_status("is_superuser", "on", s);
+  a.on_parameter_status("server_version", "15.0", s);
+  CHECK(a.wanted().empty());
+  CHECK(s.applied.empty());
+}
+
+TEST_CASE("an advisory lock keeps the server until the server says none is held") {
+  auto a = client();
+  server_settings s;
+  autocommit(a, s, "SELECT pg_advisory_lock(1)");
+  CHECK(a.holds_server());
+  CHECK(a.next_quiet_step() == quiet_step::keep);
+  autocommit(a, s, "SELECT pg_advisory_unlock(1)");
+  CHECK_FALSE(a.holds_server());  // may reach a quiet point, where the server is asked
+  REQUIRE(a.next_quiet_step() == quiet_step::check_advisory_locks);
+  a.advisory_locks_checked(true);  // another lock is still held
+  CHECK(a.holds_server());
+  CHECK(a.next_quiet_step() == quiet_step::keep);
+  autocommit(a, s, "SELECT pg_advisory_unlock_all()");
+  a.advisory_locks_checked(false);
+  CHECK(a.next_quiet_step() == quiet_step::release);
+  CHECK_FALSE(a.left_state_on_server());
+}
+
+TEST_CASE("any other pin keeps the server for good, also after an unlock") {
+  auto a = client();
+  server_settings s;
+  autocommit(a, s, "LISTEN jobs");
+  CHECK(a.pin(bit(pin_reason::listen)) == 0);  // already held: nothing new to log
+  autocommit(a, s, "SELECT pg_advisory_unlock(1)");
+  CHECK(a.holds_server());
+  CHECK(a.next_quiet_step() == quiet_step::keep);
+  CHECK(a.left_state_on_server());
+}
+
+TEST_CASE("an opaque statement is probed; what the probe finds pins or follows the client") {
+  auto a = client({{"application_name", "app"}});
+  auto b = client();
+  server_settings s;
+  autocommit(a, s, "DO $$BEGIN PERFORM 1; END$$");
+  CHECK(a.left_state_on_server());
+  REQUIRE(a.next_quiet_step() == quiet_step::probe);
+  std::vector<std::string> rows{"set", "search_path", "x",          "set", "application_name", "other",
+                                "pin", "temp_table",  std::string{}};
+  CHECK(a.probe_answered(rows, s) == bit(pin_reason::temp_table));
+  CHECK(a.next_quiet_step() == quiet_step::keep);
+  CHECK(a.wanted().at("application_name") == "other");
+  server_settings next;
+  CHECK(a.sync_sql(next).find("set_config('search_path', 'x', false)") != std::string::npos);
+  // Custom settings the probe cannot list are all reset for the next client.
+  CHECK(b.sync_sql(s).starts_with("RESET ALL;"));
+}
+
+TEST_CASE("a probe that finds nothing releases the server, reset for the next client") {
+  auto a = client();
+  auto b = client();
+  server_settings s;
+  autocommit(a, s, "CALL do_things()");
+  REQUIRE(a.next_quiet_step() == quiet_step::probe);
+  CHECK(a.probe_answered({}, s) == 0);
+  CHECK(a.next_quiet_step() == quiet_step::release);
+  CHECK(b.sync_sql(s) == "RESET ALL;");
+  CHECK(b.sync_sql(s).empty());
+}
+
+TEST_CASE("a failed probe closes the server and owes nothing more") {
+  auto a = client();
+  server_settings s;
+  autocommit(a, s, "DO $$BEGIN PERFORM 1; END$$");
+  a.probe_failed();
+  CHECK(a.next_quiet_step() == quiet_step::release);
+}
+
+TEST_CASE("settings reported after a sync are the server's spelling of the client's values") {
+  auto a = client({{"datestyle", "iso, mdy"}});
+  server_settings s;
+  (void)a.sync_sql(s);
+  a.adopt_reported({{"datestyle", "ISO, MDY"}, {"timezone", "UTC"}}, s);
+  CHECK(a.wanted().at("datestyle") == "ISO, MDY");
+  CHECK_FALSE(a.wanted().contains("timezone"));
+  CHECK(a.sync_sql(s).empty());
+}
+
+TEST_CASE("CommandComplete tags are watched only while a SET waits for its transaction") {
+  auto a = client();
+  server_settings s;
+  CHECK_FALSE(a.watches_command_tags());
+  statement(a, s, "BEGIN", 'T');
+  auto fx = pgrelay::router::analyze_session_effects("SET work_mem = '8MB'");
+  a.on_statement(fx, "SET work_mem = '8MB'", s);
+  CHECK(a.watches_command_tags());
+  a.on_ready_for_query('I', &s);
+  CHECK_FALSE(a.watches_command_tags());
+}
