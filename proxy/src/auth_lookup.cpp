@@ -21,12 +21,12 @@ bool is_true(std::string_view v) { return v == "t" || v == "true" || v == "on" |
 user_secret read_row(const server_connection& c, const std::string& user, const std::string& where) {
   user_secret out;
   out.source = "auth.query";
-  if (c.internal_rows_ == 0) {
+  if (c.internal_rows() == 0) {
     out.detail = "no role \"" + core::log_escape(user) + "\" in the users file or in Postgres (" + where + ")";
     return out;
   }
-  const auto& v = c.internal_values_;
-  const std::size_t columns = v.size() / c.internal_rows_;
+  const auto& v = c.internal_values();
+  const std::size_t columns = v.size() / c.internal_rows();
   if (columns < 2) {
     out.what = user_secret::kind::failed;
     out.detail = "auth.query returned " + std::to_string(columns) +

@@ -8,18 +8,18 @@
 namespace pgrelay::proxy {
 
 void client_session::forward_cancel() {
-  if (!server_ || !core::should_forward_cancel(server_->tracker_)) {
+  if (!server_ || !core::should_forward_cancel(server_->tracker())) {
     spdlog::info("client {}: cancel request for a client with nothing running on a server; ignored", peer_);
     return;
   }
   // The cancel goes the way the server's connection went: over TLS when that was encrypted.
   auto target = std::make_shared<server_target>();
-  target->address = server_->address_;
-  if (server_->stream_.encrypted()) target->tls = server_->tls_;
-  auto pid = server_->backend_pid_;
-  auto key = server_->backend_key_;
+  target->address = server_->address();
+  if (server_->stream().encrypted()) target->tls = server_->tls();
+  auto pid = server_->backend_pid();
+  auto key = server_->backend_key();
   // Until it lands, the pool lends this server to nobody else (pool::release).
-  auto watch = server_->cancels_;
+  auto watch = server_->cancels();
   watch->guard.on_sent();
   asio::co_spawn(
       socket_.get_executor(),
@@ -30,7 +30,7 @@ void client_session::forward_cancel() {
         if (outcome != core::cancel_outcome::delivered) {
           spdlog::warn("could not forward cancel request to {}", target->address.to_string());
         }
-        conn.broken_ = true;  // no Terminate on a cancel connection
+        conn.mark_broken();  // no Terminate on a cancel connection
         conn.close();
         watch->guard.on_finished(outcome);
         if (watch->on_settled) watch->on_settled();

@@ -320,10 +320,11 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   auto server_final = scram.handle_client_final(*final_msg);
   if (!server_final || !known) {
     const bool bad_proof = !server_final ? server_final.error() == pr::scram_errc::invalid_proof : true;
-    co_await refuse_login(user, bad_proof,
-                          known ? std::string(scram.error_detail()) + " against the verifier from " + secret.source
-                                : secret.detail,
-                          known && secret.source == "auth.query");
+    // A named local, not a temporary in the co_await: GCC 12 destroys a conditional's temporary
+    // in a co_await argument twice (double free).
+    const std::string why =
+        known ? std::string(scram.error_detail()) + " against the verifier from " + secret.source : secret.detail;
+    co_await refuse_login(user, bad_proof, why, known && secret.source == "auth.query");
     co_return false;
   }
   if (auto keys = scram.passthrough_keys()) {
@@ -375,8 +376,8 @@ awaitable<bool> client_session::establish_parameters() {
   if (!reported) {
     // First client with these settings (or session mode): check them on a real server.
     if (co_await attach_server() != attach_result::attached) co_return false;
-    learnt = server_->reported_;
-    learnt_names = server_->reported_names_;
+    learnt = server_->reported();
+    learnt_names = server_->reported_names();
     reported = &learnt;
     names = &learnt_names;
     if (!session_mode_) {
@@ -427,11 +428,11 @@ awaitable<void> client_session::relay_replication() {
   worker_.shared_.replication_connections.fetch_add(1);
   spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(mode),
                db.primary.to_string());
-  for (const auto& [name, value] : server.reported_) {
-    auto n = server.reported_names_.find(name);
-    pr::build::parameter_status(out_, n != server.reported_names_.end() ? n->second : name, value);
+  for (const auto& [name, value] : server.reported()) {
+    auto n = server.reported_names().find(name);
+    pr::build::parameter_status(out_, n != server.reported_names().end() ? n->second : name, value);
   }
-  pr::build::backend_key_data(out_, server.backend_pid_, server.backend_key_);
+  pr::build::backend_key_data(out_, server.backend_pid(), server.backend_key());
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
   if (co_await write_client({})) {
     auto pipe = [](byte_stream& from, byte_stream& to, byte_buffer& leftover) -> awaitable<void> {
@@ -451,7 +452,7 @@ awaitable<void> client_session::relay_replication() {
       }
     };
     using namespace asio::experimental::awaitable_operators;
-    co_await (pipe(client_stream_, server.stream_, in_) || pipe(server.stream_, client_stream_, server.read_buf_));
+    co_await (pipe(client_stream_, server.stream(), in_) || pipe(server.stream(), client_stream_, server.read_buf()));
   }
   server.close();
   worker_.shared_.replication_connections.fetch_sub(1);

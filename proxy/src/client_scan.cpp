@@ -28,10 +28,10 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
   }
   auto v = inspect_statement(sql);
   if (v.replacement_sql.empty()) return false;
-  auto& responses = server_->statements_.responses;
+  auto& responses = server_->statements().responses;
   if (tag == 'Q') {
     if (v.prepare_first != 0) rewriter.prepare(v.prepare_first, out);
-    if (v.prepare_first != 0) server_->statements_.forget(v.prepare_first);
+    if (v.prepare_first != 0) server_->statements().forget(v.prepare_first);
     pr::build::query(out, v.replacement_sql);
     responses.push(core::request_kind::query);
     return true;
@@ -50,7 +50,7 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
 }
 
 void client_session::note_client_frame_start(const pr::scan_step& step) {
-  auto& tracker = server_->tracker_;
+  auto& tracker = server_->tracker();
   if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
     request_started_ = clock::now();
   }
@@ -78,7 +78,7 @@ bool client_session::rewrite_client_frame(const pr::scan_step& step, core::state
 }
 
 client_session::client_step client_session::scan_client(relay_state& st) {
-  auto& tracker = server_->tracker_;
+  auto& tracker = server_->tracker();
   auto* rewriter = st.rewriter ? &*st.rewriter : nullptr;
   auto wanted = [this](char t, std::size_t total) { return needs_whole(t, total); };
   auto& plan = st.to_server;
@@ -159,7 +159,7 @@ core::oversize_action client_session::take_oversize_statement(relay_state& st, s
   const auto head_end = pos + pr::frame_header_size + verdict.head_size;
   const auto rest = total - pr::frame_header_size - verdict.head_size;
   auto before = to_server_side_.size();
-  server_->tracker_.on_client_frame('B');
+  server_->tracker().on_client_frame('B');
   if (st.rewriter->on_bind_head(verdict.portal, verdict.statement, rest, to_server_side_)) {
     plan.raw(data.data() + run_start, pos - run_start);
     plan.side(before, to_server_side_.size() - before);

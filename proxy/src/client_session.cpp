@@ -96,7 +96,7 @@ client_view client_session::view() const {
   auto app = ledger_.wanted().find("application_name");
   if (app != ledger_.wanted().end()) v.application_name = app->second;
   v.state = admin_ ? "admin" : waiting_for_server_ ? "waiting" : server_ ? "active" : "idle";
-  v.server = server_ ? std::to_string(server_->id_) : "";
+  v.server = server_ ? std::to_string(server_->id()) : "";
   v.connected_seconds = std::chrono::duration<double>(clock::now() - connected_at_).count();
   v.transactions = transactions_;
   v.pid = cancel_pid_;
@@ -123,7 +123,7 @@ void client_session::on_shutdown() {
   // Busy sessions end at their next quiet point (the run loop checks); a session that keeps its
   // server between transactions (session mode, pins) ends now if that server is idle.
   if (waiting_for_server_) return;
-  if (!server_ || (!in_transaction_ && server_->tracker_.quiet())) {
+  if (!server_ || (!in_transaction_ && server_->tracker().quiet())) {
     terminate("terminating connection due to administrator command");
   }
 }
@@ -137,7 +137,7 @@ void client_session::log_slow_request(clock::duration took) {
                                     : core::log_escape(router::log_safe_statement(request_copy_), 2000);
   spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
                core::log_escape(user_), core::log_escape(database_),
-               peer_, server_ ? server_->address_.to_string() : std::string("-"), text);
+               peer_, server_ ? server_->address().to_string() : std::string("-"), text);
 }
 
 void client_session::keep_request_text() {
@@ -218,14 +218,14 @@ awaitable<bool> client_session::serve_one_unit() {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
     // the server said FATAL): the one clue an operator gets.
     spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
-                 "sent={}/{} bytes)", peer_, server_ ? server_->address_.to_string() : std::string("?"),
+                 "sent={}/{} bytes)", peer_, server_ ? server_->address().to_string() : std::string("?"),
                  relayed_since_attach_, server_fatal_seen_, forwarded_since_attach_, retry_bytes_.size());
   }
   retry_bytes_.clear();
   if (end == relay_end::released) co_return co_await after_quiet_point();
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
-    spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id_);
+    spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id());
     client_frames_.drop_rest_of_frame();
     release_server(false);
     co_return true;
@@ -270,7 +270,7 @@ awaitable<bool> client_session::retry_on_primary(relay_end end) {
   } else {
     // The replica died before any of its answer reached the client: replay the request on the primary.
     spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
-                 server_->address_.to_string());
+                 server_->address().to_string());
     worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
     ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
   }
@@ -384,7 +384,7 @@ std::size_t client_session::whole_unit_size() const {
 
 bool client_session::can_retry_elsewhere() const {
   return !retry_bytes_.empty() && !relayed_since_attach_ && !server_fatal_seen_ && pool_ != primary_pool_ &&
-         forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken_;
+         forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken();
 }
 
 bool client_session::holding_replica_answer() const {
@@ -393,7 +393,7 @@ bool client_session::holding_replica_answer() const {
   // has reached the client in no part, and the primary can still give it.
   constexpr std::size_t max_held_answer = 64u << 10;
   if (retry_bytes_.empty() || !retry_ends_unit_ || relayed_since_attach_ || server_scanner_.mid_frame()) return false;
-  auto answer = server_->read_buf_.data();
+  auto answer = server_->read_buf().data();
   return !answer.empty() && answer.size() < max_held_answer && !pr::has_whole_frame(answer, 'Z');
 }
 

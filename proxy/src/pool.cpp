@@ -38,7 +38,7 @@ void pool::update_settings(const conf::pool_settings& s) {
 acquire_result pool::lend(acquire_result r) {
   if (r.server) {
     ++active_;
-    r.server->lent_at_ = clock::now();
+    r.server->lent(clock::now());
   }
   return r;
 }
@@ -46,7 +46,7 @@ acquire_result pool::lend(acquire_result r) {
 void pool::sample_transaction(const server_connection& server) {
   auto now = clock::now();
   auto before = limit_->limit();
-  limit_->on_complete(now, now - server.lent_at_, active_, !waiters_.empty());
+  limit_->on_complete(now, now - server.lent_at(), active_, !waiters_.empty());
   if (limit_->limit() != before) {
     const auto& r = limit_->last();
     spdlog::debug("pool {}/{} to {}: limit {} -> {} (latency {:.0f}us, baseline {:.0f}us, {:.1f} in flight, "
@@ -71,7 +71,7 @@ std::unique_ptr<server_connection> pool::take_idle() {
     auto s = std::move(idle_.back());
     idle_.pop_back();
     if (!s->looks_dead()) return s;
-    spdlog::info("server {} to {} found dead at checkout; replacing it", s->id_, s->address_.to_string());
+    spdlog::info("server {} to {} found dead at checkout; replacing it", s->id(), s->address().to_string());
     discard(std::move(s));
   }
   return nullptr;
@@ -118,7 +118,7 @@ void pool::give_back_to_starving() {
   for (; starving > 0 && !idle_.empty(); --starving) {
     auto server = std::move(idle_.front());
     idle_.pop_front();
-    spdlog::debug("pool {}/{}: giving server {} back for another worker", database_, user_, server->id_);
+    spdlog::debug("pool {}/{}: giving server {} back for another worker", database_, user_, server->id());
     discard(std::move(server));
   }
 }
@@ -137,8 +137,7 @@ void pool::wake_one_for_slot() {
 
 awaitable<acquire_result> pool::open_new() {
   auto server = std::make_unique<server_connection>(ex_);
-  server->id_ = next_id_++;
-  server->generation_ = generation_;
+  server->identify(next_id_++, generation_);
   ++active_;
   auto err = co_await server->open(target_, settings_.connect_timeout);
   --active_;
@@ -218,7 +217,7 @@ acquire_result pool::gave_up() const {
 
 void pool::release(std::unique_ptr<server_connection> server, bool clean) {
   if (limit_) sample_transaction(*server);
-  auto action = core::decide_release(clean, server->cancels_->guard);
+  auto action = core::decide_release(clean, server->cancels()->guard);
   if (action == core::release_action::hold && !stopped_) {
     // Still counted as active: the slot is not free until the cancel has landed.
     asio::co_spawn(ex_, hold_for_cancels(std::move(server)), asio::detached);
@@ -230,7 +229,7 @@ void pool::release(std::unique_ptr<server_connection> server, bool clean) {
 awaitable<void> pool::hold_for_cancels(std::unique_ptr<server_connection> server) {
   // Waiting costs the few milliseconds until the postmaster closes the cancel connection;
   // closing instead would make every cancel that did its job cost a new server login.
-  auto watch = server->cancels_;
+  auto watch = server->cancels();
   asio::steady_timer timer(ex_, cancel_delivery_bound);
   watch->on_settled = [&timer] { timer.cancel(); };
   struct unhook {
@@ -239,22 +238,21 @@ awaitable<void> pool::hold_for_cancels(std::unique_ptr<server_connection> server
   } guard{*watch};
   while (watch->guard.in_flight() > 0 && clock::now() < timer.expiry()) co_await timer.async_wait(use_tuple);
   if (!watch->guard.may_hand_on()) {
-    spdlog::info("server {} to {}: a cancel for it was not confirmed within {} ms; closing it", server->id_,
-                 server->address_.to_string(), cancel_delivery_bound.count());
+    spdlog::info("server {} to {}: a cancel for it was not confirmed within {} ms; closing it", server->id(),
+                 server->address().to_string(), cancel_delivery_bound.count());
   }
   settle(std::move(server), watch->guard.may_hand_on());
 }
 
 void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
   if (active_ > 0) --active_;
-  server->last_used_ = clock::now();
-  ++server->uses_;
+  server->returned(clock::now());
   auto now = clock::now();
-  bool expired = (settings_.server_lifetime.count() > 0 && now - server->created_ >= settings_.server_lifetime) ||
-                 (settings_.server_max_uses > 0 && server->uses_ >= settings_.server_max_uses) ||
-                 server->generation_ != generation_ ||
+  bool expired = (settings_.server_lifetime.count() > 0 && now - server->created() >= settings_.server_lifetime) ||
+                 (settings_.server_max_uses > 0 && server->uses() >= settings_.server_max_uses) ||
+                 server->generation() != generation_ ||
                  budget_->servers.load(std::memory_order_relaxed) > settings_.cap();  // shrunk by a reload
-  if (!clean || server->broken_ || !server->tracker_.quiet() || stopped_ || expired) {
+  if (!clean || server->broken() || !server->tracker().quiet() || stopped_ || expired) {
     discard(std::move(server));
   } else if (hand_to_waiter(server)) {
     // handed on
@@ -341,9 +339,9 @@ awaitable<void> pool::maintain() {
     for (auto it = idle_.begin(); it != idle_.end();) {
       auto& s = *it;
       bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
-                           now - s->last_used_ >= settings_.server_idle_timeout &&
+                           now - s->last_used() >= settings_.server_idle_timeout &&
                            idle_.size() > settings_.min_idle;
-      bool too_old = settings_.server_lifetime.count() > 0 && now - s->created_ >= settings_.server_lifetime;
+      bool too_old = settings_.server_lifetime.count() > 0 && now - s->created() >= settings_.server_lifetime;
       if (idle_too_long || too_old || s->looks_dead()) {
         auto dead = std::move(s);
         it = idle_.erase(it);

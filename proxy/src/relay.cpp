@@ -80,13 +80,13 @@ void client_session::start_client_read() {
 void client_session::start_server_read() {
   auto* server = server_.get();
   std::size_t room = 0;
-  char* at = server->read_buf_.prepare(16384, room);
-  server->read_buf_.set_read_pending(true);
+  char* at = server->read_buf().prepare(16384, room);
+  server->read_buf().set_read_pending(true);
   server_read_.busy = true;
-  server->stream_.async_read_some(asio::buffer(at, room),
+  server->stream().async_read_some(asio::buffer(at, room),
                                   [self = shared_from_this(), server](error_code ec, std::size_t n) {
-                                    server->read_buf_.commit(n);
-                                    server->read_buf_.set_read_pending(false);
+                                    server->read_buf().commit(n);
+                                    server->read_buf().set_read_pending(false);
                                     self->server_read_ = {false, true, ec, n};
                                     self->wake_io();
                                   });
@@ -140,7 +140,7 @@ void client_session::disarm_relay_timer() {
 
 awaitable<void> client_session::drain_io() {
   disarm_relay_timer();
-  if (server_ && (server_read_.busy || server_write_.busy)) server_->stream_.cancel();
+  if (server_ && (server_read_.busy || server_write_.busy)) server_->stream().cancel();
   if (client_read_.busy || client_write_.busy) client_stream_.cancel();
   while (server_read_.busy || server_write_.busy || client_read_.busy || client_write_.busy) co_await wait_io();
   server_read_ = {};
@@ -185,14 +185,14 @@ void client_session::count_request_end(char status) {
 // Bookkeeping for a whole server frame on its way to the client (the frame itself is not changed).
 void client_session::on_server_frame(char tag, std::string_view body) {
   auto& server = *server_;
-  auto& tracker = server.tracker_;
+  auto& tracker = server.tracker();
   switch (tag) {
     case 'Z': {
       char st = 'I';
       (void)pr::parse_ready_for_query(body, st);
       tracker.on_server_frame('Z', st);
       count_request_end(st);
-      ledger_.on_ready_for_query(st, &server.settings_);
+      ledger_.on_ready_for_query(st, &server.settings());
       break;
     }
     case 'C': {
@@ -213,7 +213,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       pr::parameter_status_view ps;
       if (pr::parse_parameter_status(body, ps)) {
         server.note_parameter(ps.name, ps.value);
-        ledger_.on_parameter_status(core::normalize_param_name(ps.name), ps.value, server.settings_);
+        ledger_.on_parameter_status(core::normalize_param_name(ps.name), ps.value, server.settings());
       }
       break;
     }
@@ -225,7 +225,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
 
 void client_session::note_statement_response(const core::response_queue::verdict& v, const pr::scan_step& step) {
   auto& server = *server_;
-  for (auto id : v.unprepared) server.statements_.forget(id);
+  for (auto id : v.unprepared) server.statements().forget(id);
   if (v.parsed != 0) registry_->mark_validated(v.parsed);
   if (v.errored == 0 || step.tag != 'E') return;
   switch (classify_statement_error(step.body)) {
@@ -233,7 +233,7 @@ void client_session::note_statement_response(const core::response_queue::verdict
       registry_->invalidate(v.errored);
       break;
     case statement_error::missing:  // prepared again at its next use here
-      server.statements_.forget(v.errored);
+      server.statements().forget(v.errored);
       break;
     case statement_error::other:
       break;
@@ -242,11 +242,11 @@ void client_session::note_statement_response(const core::response_queue::verdict
 
 bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   auto& server = *server_;
-  auto& responses = server.statements_.responses;
+  auto& responses = server.statements().responses;
   auto& plan = st.to_client;
   const bool rewriting = statements_.has_value();
   auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && ledger_.watches_command_tags()); };
-  auto data = server.read_buf_.data();
+  auto data = server.read_buf().data();
   pos = 0;
   std::size_t run_start = 0;
   plan.clear();
@@ -296,7 +296,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
 }
 
 std::optional<client_session::relay_end> client_session::check_relay_deadlines(relay_state& st) {
-  auto& tracker = server_->tracker_;
+  auto& tracker = server_->tracker();
   const auto& settings = pool_->settings();
   std::optional<clock::time_point> wake;
   auto now = clock::now();
@@ -312,7 +312,7 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
     auto deadline = request_started_ + query_limit + (st.cancel_sent ? cancel_grace : millis(0));
     if (now >= deadline) {
       if (st.cancel_sent) return relay_end::query_timeout;
-      spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server_->id_);
+      spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server_->id());
       forward_cancel();
       st.cancel_sent = true;
       deadline += cancel_grace;
@@ -337,7 +337,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
   if (server_write_.done) {
     server_write_.done = false;
     if (server_write_.ec) {
-      if (server_write_.ec != asio::error::operation_aborted) server.broken_ = true;
+      if (server_write_.ec != asio::error::operation_aborted) server.mark_broken();
       return relay_end::server_eof;
     }
     in_.consume(st.client_pos);
@@ -346,14 +346,14 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
   if (client_write_.done) {
     client_write_.done = false;
     stats_->bytes_sent += client_write_.n;
-    server.read_buf_.consume(st.server_pos);
+    server.read_buf().consume(st.server_pos);
     if (client_write_.ec) return relay_end::client_eof;
   }
   if (server_read_.done) {
     server_read_.done = false;
     // Cancelled by the release below: the server itself is fine.
     if (server_read_.ec && server_read_.ec != asio::error::operation_aborted) {
-      server.broken_ = true;
+      server.mark_broken();
       return relay_end::server_eof;
     }
   }
@@ -367,7 +367,7 @@ std::optional<client_session::relay_end> client_session::forward_client(relay_st
   if (step.pos > 0) {
     st.client_pos = step.pos;
     if (!st.to_server.empty()) {
-      start_write(server_->stream_, st.to_server.buffers(to_server_side_, gather_server_), server_write_);
+      start_write(server_->stream(), st.to_server.buffers(to_server_side_, gather_server_), server_write_);
     } else {
       server_write_ = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
       look_again = true;
@@ -385,14 +385,14 @@ std::optional<client_session::relay_end> client_session::forward_server(relay_st
   if ((refusal_ = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
   std::size_t pos = 0;
   if (!scan_server(st, pos)) {
-    server_->broken_ = true;
+    server_->mark_broken();
     return relay_end::server_eof;
   }
   st.server_pos = pos;
   if (!st.to_client.empty()) {
     start_write(client_stream_, st.to_client.buffers(to_client_side_, gather_client_), client_write_);
   } else {
-    server_->read_buf_.consume(pos);
+    server_->read_buf().consume(pos);
   }
   return std::nullopt;
 }
@@ -402,15 +402,15 @@ bool client_session::may_release_now(relay_state& st) {
   // While the server owes an answer (most passes) nothing else need be asked.
   core::link_facts facts;
   bool hand_over = false;
-  if (server.tracker_.quiet()) {
+  if (server.tracker().quiet()) {
     facts.client_mid_frame = client_frames_.mid_forwarded_frame();
     facts.server_mid_frame = server_scanner_.mid_frame();
-    facts.server_bytes_left = !server.read_buf_.empty();
+    facts.server_bytes_left = !server.read_buf().empty();
     facts.writes_in_flight = server_write_.busy || client_write_.busy;
     facts.session_state = session_mode_ || ledger_.holds_server();
-    hand_over = core::may_hand_over(server.tracker_, facts);
+    hand_over = core::may_hand_over(server.tracker(), facts);
   }
-  if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker_, facts)) {
+  if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker(), facts)) {
     st.cut_since.reset();
   } else if (!st.cut_since && !session_mode_) {
     st.cut_since = clock::now();
@@ -422,7 +422,7 @@ awaitable<client_session::relay_end> client_session::relay() {
   if (!relay_state_) relay_state_.reset(new relay_state);
   auto& st = *relay_state_;
   st.reset();
-  if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements_);
+  if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements());
   std::optional<relay_end> end;
   for (;;) {
     if ((end = take_completions(st))) break;
@@ -434,7 +434,7 @@ awaitable<client_session::relay_end> client_session::relay() {
     if ((end = forward_server(st))) break;
     if (may_release_now(st)) {
       if (!server_read_.busy) break;  // released
-      server_->stream_.cancel();  // answered without the server (synthesized): stop listening
+      server_->stream().cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
       continue;
     }

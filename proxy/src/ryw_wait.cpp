@@ -62,7 +62,7 @@ core::replica_refusal client_session::replica_refused() const {
       forwarded_since_attach_ > retry_bytes_.size() || !server_) {
     return core::replica_refusal::none;
   }
-  return core::classify_replica_answer(server_->read_buf_.data());
+  return core::classify_replica_answer(server_->read_buf().data());
 }
 
 void client_session::learn_from_refusal() {
@@ -72,7 +72,7 @@ void client_session::learn_from_refusal() {
   worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
   if (!read_only) {
     spdlog::info("client {}: replica {} cancelled a read (conflict with recovery); retrying on the primary", peer_,
-                 server_->address_.to_string());
+                 server_->address().to_string());
     return;
   }
   // The statement wrote through a function not known as writing: every function it calls
@@ -103,7 +103,7 @@ void client_session::learn_from_refusal() {
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   spdlog::info("client {}: replica {} refused a read as writing (25006); retrying on the primary; functions now "
-               "known as writing: {}", peer_, server_->address_.to_string(), list.empty() ? "none found" : list);
+               "known as writing: {}", peer_, server_->address().to_string(), list.empty() ? "none found" : list);
   if (!names.empty()) {
     for (auto* w : worker_.shared_.workers) {
       if (w == &worker_) {

@@ -87,6 +87,53 @@ class server_connection {
   // Records a ParameterStatus the server sent.
   void note_parameter(std::string_view name, std::string_view value);
 
+  // The link's state the session drives: bytes, tracking, shared statements, settings (changed
+  // only through core::session_ledger).
+  byte_stream& stream() { return stream_; }
+  const byte_stream& stream() const { return stream_; }
+  byte_buffer& read_buf() { return read_buf_; }
+  const byte_buffer& read_buf() const { return read_buf_; }
+  core::request_tracker& tracker() { return tracker_; }
+  const core::request_tracker& tracker() const { return tracker_; }
+  core::server_statement_state& statements() { return statements_; }
+  core::server_settings& settings() { return settings_; }
+
+  // What the server reported: parameters (lowercased name -> value, and -> name as reported),
+  // its backend key, and the rows of the last run_internal / run_bound (NULL as empty).
+  const core::param_map& reported() const { return reported_; }
+  const std::map<std::string, std::string>& reported_names() const { return reported_names_; }
+  std::int32_t backend_pid() const { return backend_pid_; }
+  const std::string& backend_key() const { return backend_key_; }
+  std::size_t internal_rows() const { return internal_rows_; }
+  const std::vector<std::string>& internal_values() const { return internal_values_; }
+
+  const conf::endpoint& address() const { return address_; }
+  const tls_ptr& tls() const { return tls_; }
+  const std::shared_ptr<cancel_watch>& cancels() const { return cancels_; }
+
+  // The pool's bookkeeping: its number for logs and views, the target generation it was opened
+  // for, when it was made, lent and last given back, and how often.
+  void identify(std::uint64_t id, std::uint64_t generation) {
+    id_ = id;
+    generation_ = generation;
+  }
+  void lent(clock::time_point now) { lent_at_ = now; }
+  void returned(clock::time_point now) {
+    last_used_ = now;
+    ++uses_;
+  }
+  std::uint64_t id() const { return id_; }
+  std::uint64_t generation() const { return generation_; }
+  clock::time_point created() const { return created_; }
+  clock::time_point lent_at() const { return lent_at_; }
+  clock::time_point last_used() const { return last_used_; }
+  std::uint64_t uses() const { return uses_; }
+
+  // The link failed (a read or write error, garbage from the server): never reuse it.
+  void mark_broken() { broken_ = true; }
+  bool broken() const { return broken_; }
+
+ private:
   stream_socket socket_;
   byte_stream stream_{socket_};   // reads and writes: TLS once negotiated
   tls_ptr tls_;                   // the contexts stream_ was made from
@@ -110,7 +157,6 @@ class server_connection {
   std::uint64_t generation_ = 0;  // the pool's target generation it was opened for
   bool broken_ = false;
 
- private:
   // SSLRequest and handshake as tls.server.mode says; before the startup packet.
   awaitable<server_error> negotiate_tls(const server_target& target);
   awaitable<server_error> authenticate(const server_target& target);

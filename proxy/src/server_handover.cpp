@@ -46,12 +46,12 @@ awaitable<bool> client_session::restore_startup_parameters() {
   // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on a
   // direct connection; tell the client what they are.
   ledger_.startup_restored();
-  auto sql = ledger_.sync_sql(server_->settings_);
+  auto sql = ledger_.sync_sql(server_->settings());
   if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return false;
   for (const auto& [name, value] : ledger_.startup_wanted()) {
-    auto n = server_->reported_names_.find(name);
-    auto v = server_->reported_.find(name);
-    if (n != server_->reported_names_.end() && v != server_->reported_.end()) {
+    auto n = server_->reported_names().find(name);
+    auto v = server_->reported().find(name);
+    if (n != server_->reported_names().end() && v != server_->reported().end()) {
       pr::build::parameter_status(out_, n->second, v->second);
     }
   }
@@ -60,9 +60,9 @@ awaitable<bool> client_session::restore_startup_parameters() {
 
 bool client_session::release_after_quiet_point() {
   // Answers still expected at a quiet point mean the bookkeeping lost track: do not reuse.
-  bool in_step = server_->statements_.responses.empty();
-  if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id_);
-  server_->statements_.responses.clear();
+  bool in_step = server_->statements().responses.empty();
+  if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id());
+  server_->statements().responses.clear();
   release_server(in_step);
   in_.release_if_empty();
   return true;
@@ -107,11 +107,11 @@ awaitable<client_session::attach_result> client_session::attach_server() {
   server_ = std::move(got.server);
   forwarded_since_attach_ = 0;
   relayed_since_attach_ = false;
-  server_->tracker_.reset();
+  server_->tracker().reset();
   server_scanner_.reset();
   server_fatal_seen_ = false;
   // Most attaches have nothing to set: no coroutine is started for them.
-  auto sql = ledger_.sync_sql(server_->settings_);
+  auto sql = ledger_.sync_sql(server_->settings());
   if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
   co_return attach_result::attached;
 }
@@ -119,11 +119,11 @@ awaitable<client_session::attach_result> client_session::attach_server() {
 awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
   auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
   // Settings reported back are the server's spelling of what the client asked for.
-  ledger_.adopt_reported(server.reported_, server.settings_);
+  ledger_.adopt_reported(server.reported(), server.settings());
   if (err) {
     if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
     // Its settings are now unknown (a failed string undoes all of it): never lend it again.
-    spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id_,
+    spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id(),
                  err.sqlstate, err.message);
     release_server(false);
     co_await fail(err.sqlstate, err.message);
@@ -134,13 +134,13 @@ awaitable<bool> client_session::sync_parameters(server_connection& server, std::
 
 void client_session::release_server(bool clean) {
   if (!server_) return;
-  server_->read_buf_.release_if_empty();
+  server_->read_buf().release_if_empty();
   pool_->release(std::move(server_), clean);
 }
 
 awaitable<void> client_session::detach_after_client_left() {
   if (!server_) co_return;
-  auto& tracker = server_->tracker_;
+  auto& tracker = server_->tracker();
   if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
     // A query is running, or a request was cut in half: stop it and drop the connection.
     forward_cancel();
@@ -149,7 +149,7 @@ awaitable<void> client_session::detach_after_client_left() {
   }
   if (tracker.in_transaction()) {
     auto err = co_await server_->run_internal("ROLLBACK", cancel_grace);
-    if (err || !server_->tracker_.quiet()) {
+    if (err || !server_->tracker().quiet()) {
       release_server(false);
       co_return;
     }
@@ -158,8 +158,8 @@ awaitable<void> client_session::detach_after_client_left() {
     // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles), or an opaque
     // statement may have left, dies here.
     auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);
-    server_->settings_.discarded();
-    server_->statements_.clear();
+    server_->settings().discarded();
+    server_->statements().clear();
     if (err) {
       release_server(false);
       co_return;

@@ -162,7 +162,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     fx.opaque = true;
   }
   if (pin_or_reject(core::pins_of(fx), v)) return v;
-  ledger_.on_statement(fx, sql, server_->settings_);
+  ledger_.on_statement(fx, sql, server_->settings());
   forget_statements(fx, v);
   return v;
 }
@@ -184,7 +184,7 @@ bool client_session::pin_or_reject(core::pin_set pins, statement_verdict& v) {
 void client_session::forget_statements(const router::session_effects& fx, statement_verdict& v) {
   if (fx.discard_all || fx.deallocate_all) {
     statements_->clear();
-    server_->statements_.forget_all();
+    server_->statements().forget_all();
   }
   if (!fx.deallocate || fx.statements != 1) return;
   if (auto id = statements_->find(fx.name)) {
@@ -206,25 +206,25 @@ awaitable<bool> client_session::record_verified_settings() {
     sql += (i ? ", " : "") + std::string("pg_catalog.current_setting(") + core::quote_literal(names[i]) + ", true)";
   }
   auto err = co_await server_->run_internal(sql, millis(5000));
-  if (err || server_->internal_values_.size() != names.size()) co_return false;
-  ledger_.record_verified(names, server_->internal_values_, server_->settings_);
+  if (err || server_->internal_values().size() != names.size()) co_return false;
+  ledger_.record_verified(names, server_->internal_values(), server_->settings());
   co_return true;
 }
 
 awaitable<bool> client_session::probe_session_state() {
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
-                server_->id_);
+                server_->id());
   auto err = co_await server_->run_internal(probe_sql_for(risky_relations()), millis(5000));
-  const auto& values = server_->internal_values_;
+  const auto& values = server_->internal_values();
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,
-                 server_->id_, err ? err.message : std::string("unexpected answer"));
+                 server_->id(), err ? err.message : std::string("unexpected answer"));
     ledger_.probe_failed();
     release_server(false);
     co_return false;
   }
   // Too late to refuse what it found: the state exists, so a `reject` policy pins like `pin`.
-  auto found = ledger_.probe_answered(values, server_->settings_);
+  auto found = ledger_.probe_answered(values, server_->settings());
   if (found) pin(found, config_->session_state);
   co_return true;
 }
@@ -233,7 +233,7 @@ awaitable<bool> client_session::advisory_locks_held() {
   auto err = co_await server_->run_internal(
       "SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() LIMIT 1",
       millis(5000));
-  co_return err || server_->internal_rows_ > 0;
+  co_return err || server_->internal_rows() > 0;
 }
 
 }  // namespace pgrelay::proxy

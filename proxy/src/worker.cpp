@@ -273,9 +273,9 @@ worker_snapshot worker::snapshot() const {
     v.maxwait_us = static_cast<std::uint64_t>(p->oldest_wait(now).count());
     snap.pools.push_back(std::move(v));
     for (const auto& s : p->idle_servers()) {
-      snap.servers.push_back(server_view{database, user, target, s->address_.to_string(), "idle", s->backend_pid_, s->id_,
-                                         std::chrono::duration<double>(now - s->created_).count(),
-                                         tls_description(s->stream_.native())});
+      snap.servers.push_back(server_view{database, user, target, s->address().to_string(), "idle", s->backend_pid(), s->id(),
+                                         std::chrono::duration<double>(now - s->created()).count(),
+                                         tls_description(s->stream().native())});
     }
   }
   for (std::size_t i = 0; i < snap.pools.size(); ++i) {
@@ -288,9 +288,9 @@ worker_snapshot worker::snapshot() const {
     if (auto it = by_pool.find(s->home_pool()); it != by_pool.end() && v.state != "waiting") ++it->second->cl_active;
     if (const auto* srv = s->server()) {
       auto it = by_pool.find(s->server_pool());
-      server_view sv{v.database, v.user, it != by_pool.end() ? it->second->target : "", srv->address_.to_string(), "active",
-                     srv->backend_pid_, srv->id_, std::chrono::duration<double>(now - srv->created_).count(),
-                     tls_description(srv->stream_.native())};
+      server_view sv{v.database, v.user, it != by_pool.end() ? it->second->target : "", srv->address().to_string(), "active",
+                     srv->backend_pid(), srv->id(), std::chrono::duration<double>(now - srv->created()).count(),
+                     tls_description(srv->stream().native())};
       snap.servers.push_back(std::move(sv));
     }
     snap.clients.push_back(std::move(v));
