@@ -170,7 +170,7 @@ awaitable<std::string> client_session::run_console_command(std::string_view sql,
   const auto cmd = core::parse_admin_command(sql);
   const auto cfg = worker_.current_config();
   const explain_client client{user_, application_name_};
-  console_context c{worker_.shared_, socket_.get_executor(), *cfg, client};
+  console_context c{worker_.shared(), socket_.get_executor(), *cfg, client};
   switch (cmd.verb) {
     case core::admin_verb::empty:
       pr::build::empty_query_response(out);

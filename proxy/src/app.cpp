@@ -184,7 +184,7 @@ int run_proxy(const std::string& config_path) {
   for (auto& w : workers) shared.workers.push_back(w.get());
   // Signals are taken on the first worker's loop, and caught from before the first listen: a
   // reload sent as soon as the port answers (systemd, a test) is queued, not fatal.
-  asio::signal_set signals(workers[0]->io_, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set signals(workers[0]->io(), SIGINT, SIGTERM, SIGHUP);
   std::shared_ptr<void> http;
   try {
     for (auto& w : workers) w->start_listening();
@@ -196,10 +196,10 @@ int run_proxy(const std::string& config_path) {
 
   // The checker publishes immutable topology snapshots; each worker takes them on its own loop.
   auto publish = [&workers](router::topology_ptr t) {
-    for (auto& w : workers) asio::post(w->io_, [wp = w.get(), t] { wp->set_topology(t); });
+    for (auto& w : workers) asio::post(w->io(), [wp = w.get(), t] { wp->set_topology(t); });
   };
   auto publish_relations = [&workers](const std::string& db, std::shared_ptr<const router::risky_relations> r) {
-    for (auto& w : workers) asio::post(w->io_, [wp = w.get(), db, r] { wp->set_risky_relations(db, r); });
+    for (auto& w : workers) asio::post(w->io(), [wp = w.get(), db, r] { wp->set_risky_relations(db, r); });
   };
   auto checker = std::make_unique<health_checker>(cfg, publish, publish_relations);
   checker->start();
@@ -227,7 +227,7 @@ int run_proxy(const std::string& config_path) {
     shared.config = next.config;
     shared.users = next.users;
     for (auto& w : workers) {
-      asio::post(w->io_, [wp = w.get(), c = next.config, u = next.users, t = next.tls] { wp->set_config(c, u, t); });
+      asio::post(w->io(), [wp = w.get(), c = next.config, u = next.users, t = next.tls] { wp->set_config(c, u, t); });
     }
     // A fresh checker for the new databases, replicas and limits; its first round re-reads pg_proc.
     checker->stop();
@@ -244,7 +244,7 @@ int run_proxy(const std::string& config_path) {
 
   auto stop_everything = [&] {
     for (auto& w : workers) {
-      asio::post(w->io_, [wp = w.get()] { wp->terminate_all(); });
+      asio::post(w->io(), [wp = w.get()] { wp->terminate_all(); });
       w->stop();
     }
   };
@@ -258,7 +258,7 @@ int run_proxy(const std::string& config_path) {
     }
     spdlog::info("shutting down: no new clients; waiting up to {} ms for {} client(s) to finish", limit.count(),
                  shared.live_sessions.load());
-    for (auto& w : workers) asio::post(w->io_, [wp = w.get()] { wp->begin_shutdown(); });
+    for (auto& w : workers) asio::post(w->io(), [wp = w.get()] { wp->begin_shutdown(); });
     asio::post(control, [&, limit] {
       const auto deadline = clock::now() + limit;
       while (shared.live_sessions.load() > 0 && clock::now() < deadline) std::this_thread::sleep_for(millis(50));
@@ -288,7 +288,7 @@ int run_proxy(const std::string& config_path) {
   std::signal(SIGPIPE, SIG_IGN);
 
   // Keep-alives come from an event loop, so a wedged loop stops them and systemd notices.
-  asio::steady_timer watchdog(workers[0]->io_);
+  asio::steady_timer watchdog(workers[0]->io());
   std::function<void(const error_code&)> keep_alive;
   if (auto every = service::watchdog_interval()) {
     keep_alive = [&, every = *every](const error_code& ec) {

@@ -88,7 +88,7 @@ awaitable<user_secret> fetch(worker& w, const conf::config& cfg, const conf::dat
     auto conn = w.take_auth_connection(key);
     const bool reused = conn != nullptr;
     if (!conn) {
-      conn = std::make_unique<server_connection>(w.io_.get_executor());
+      conn = std::make_unique<server_connection>(w.io().get_executor());
       if (auto open_err = co_await conn->open(t, timeout)) {
         co_return user_secret{user_secret::kind::failed, {}, "auth.query", query_failure(open_err, q, where)};
       }
@@ -126,11 +126,11 @@ awaitable<user_secret> find_user_secret(worker& w, const conf::config& cfg, cons
                           "no user \"" + core::log_escape(user) + "\" in the users file (and no auth.query for database \"" +
                               core::log_escape(database) + "\")"};
   }
-  if (auto hit = w.shared_.cached_verifier(database, user, cfg.auth.cache_ttl)) {
+  if (auto hit = w.shared().cached_verifier(database, user, cfg.auth.cache_ttl)) {
     co_return user_secret{user_secret::kind::found, std::move(*hit), "auth.query", {}};
   }
   auto secret = co_await fetch(w, cfg, db->second, q, user);
-  if (secret.what == user_secret::kind::found) w.shared_.cache_verifier(database, user, secret.verifier);
+  if (secret.what == user_secret::kind::found) w.shared().cache_verifier(database, user, secret.verifier);
   co_return secret;
 }
 
@@ -148,7 +148,7 @@ bool verifier_or_mock(user_secret& secret, const std::string& user, protocol::sc
 }
 
 void forget_user_secret(worker& w, const std::string& database, const std::string& user) {
-  w.shared_.forget_verifier(database, user);
+  w.shared().forget_verifier(database, user);
 }
 
 }  // namespace pgrelay::proxy

@@ -138,7 +138,7 @@ awaitable<bool> client_session::answer_ssl_request() {
 }
 
 awaitable<bool> client_session::login() {
-  pending_login slot(worker_.shared_.pending_logins);
+  pending_login slot(worker_.shared().pending_logins);
   if (const auto max = worker_.current_config()->max_pending_logins; !slot.take(max)) {
     // Refused before reading anything: a flood of half-open logins must cost us no more.
     spdlog::warn("client {}: refused, too many connections awaiting authentication (max_pending_logins {})", peer_,
@@ -233,7 +233,7 @@ awaitable<bool> client_session::join_pool(const pr::startup_packet& packet) {
   if (db_config().login == conf::server_login::passthrough)
     worker_.set_login_keys(database_, user_, login_keys_, login_keys_source_);
   primary_pool_ = pool_ = worker_.pool_for(database_, user_);
-  route_pick_ = worker_.route_counter_++;
+  route_pick_ = worker_.next_route_pick();
   registry_ = &worker_.statements_for(database_, user_);
   if (!pool_) {
     co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
@@ -397,7 +397,7 @@ awaitable<bool> client_session::establish_parameters() {
   // pgrelay's own pid and key in both pool modes: a server's real key would outlive this client
   // (session mode hands the server to the next one after DISCARD ALL) and cancel its queries.
   std::string key_bytes;
-  auto pid = worker_.shared_.cancels.add(weak_from_this(), worker_.io_.get_executor(), key_bytes);
+  auto pid = worker_.shared().cancels.add(weak_from_this(), worker_.io().get_executor(), key_bytes);
   cancel_pid_ = pid;
   pr::build::backend_key_data(out_, pid, key_bytes);
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
@@ -425,7 +425,7 @@ awaitable<void> client_session::relay_replication() {
     co_await fail(err.sqlstate, err.message);
     co_return;
   }
-  worker_.shared_.replication_connections.fetch_add(1);
+  worker_.shared().replication_connections.fetch_add(1);
   spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(mode),
                db.primary.to_string());
   for (const auto& [name, value] : server.reported()) {
@@ -455,12 +455,12 @@ awaitable<void> client_session::relay_replication() {
     co_await (pipe(client_stream_, server.stream(), in_) || pipe(server.stream(), client_stream_, server.read_buf()));
   }
   server.close();
-  worker_.shared_.replication_connections.fetch_sub(1);
+  worker_.shared().replication_connections.fetch_sub(1);
   reason_ = disconnect_reason::client_eof;
 }
 
 awaitable<void> client_session::handle_cancel_request(std::int32_t pid, std::string key) {
-  auto found = worker_.shared_.cancels.find(pid, key);
+  auto found = worker_.shared().cancels.find(pid, key);
   if (!found) {
     spdlog::info("client {}: cancel request with an unknown key ignored", peer_);
     co_return;

@@ -49,17 +49,17 @@ std::string_view to_string(disconnect_reason r) {
 client_session::client_session(worker& w, stream_socket socket, std::string peer)
     : worker_(w), socket_(std::move(socket)), peer_(std::move(peer)), stats_(&w.stats_for("")) {
   slow_query_ms_ = w.current_config()->log.slow_query.count();
-  worker_.sessions_.insert(this);
-  worker_.shared_.live_sessions.fetch_add(1, std::memory_order_relaxed);
+  worker_.add_session(this);
+  worker_.shared().live_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
 client_session::~client_session() {
-  worker_.sessions_.erase(this);
-  worker_.shared_.live_sessions.fetch_sub(1, std::memory_order_relaxed);
-  if (cancel_pid_ != 0) worker_.shared_.cancels.remove(cancel_pid_);
+  worker_.remove_session(this);
+  worker_.shared().live_sessions.fetch_sub(1, std::memory_order_relaxed);
+  if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);
   if (counted_client_ && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
-  if (server_ && pool_ && !worker_.shared_.shutting_down) pool_->release(std::move(server_), false);
+  if (server_ && pool_ && !worker_.shared().shutting_down) pool_->release(std::move(server_), false);
 }
 
 awaitable<bool> client_session::read_client_some() {
@@ -235,7 +235,7 @@ awaitable<bool> client_session::serve_one_unit() {
 }
 
 awaitable<client_session::unit_start> client_session::take_next_unit() {
-  if (worker_.shared_.shutting_down) {
+  if (worker_.shared().shutting_down) {
     reason_ = disconnect_reason::shutdown;
     co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
     co_return unit_start::end;
@@ -244,11 +244,11 @@ awaitable<client_session::unit_start> client_session::take_next_unit() {
   if (worker_.paused(database_)) {
     // PAUSE: hold new requests (not the ones in flight) until RESUME.
     asio::steady_timer wait(socket_.get_executor());
-    while (worker_.paused(database_) && !worker_.shared_.shutting_down) {
+    while (worker_.paused(database_) && !worker_.shared().shutting_down) {
       wait.expires_after(millis(50));
       co_await wait.async_wait(use_tuple);
     }
-    if (worker_.shared_.shutting_down) co_return unit_start::skip;
+    if (worker_.shared().shutting_down) co_return unit_start::skip;
   }
   if (auto local = answer_locally(); local > 0) {
     if (!co_await write_client({})) co_return unit_start::end;
@@ -271,7 +271,7 @@ awaitable<bool> client_session::retry_on_primary(relay_end end) {
     // The replica died before any of its answer reached the client: replay the request on the primary.
     spdlog::warn("client {}: replica {} failed before answering; retrying on the primary", peer_,
                  server_->address().to_string());
-    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    worker_.shared().replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
     ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
   }
   release_server(false);

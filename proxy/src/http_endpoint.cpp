@@ -46,7 +46,7 @@ struct response {
 };
 
 awaitable<response> answer(worker& w, std::string_view path) {
-  auto& shared = w.shared_;
+  auto& shared = w.shared();
   if (path == "/healthz") co_return response{200, "text/plain; charset=utf-8", "ok\n"};
   if (path == "/readyz") {
     auto all = co_await snapshot_all(shared);
@@ -207,7 +207,7 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
 }
 
 std::shared_ptr<void> start_http_endpoint(worker& w, const conf::endpoint& address) {
-  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(w.io_);
+  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(w.io());
   asio::ip::tcp::endpoint ep(asio::ip::make_address(address.host), address.port);
   acceptor->open(ep.protocol());
   acceptor->set_option(asio::socket_base::reuse_address(true));
@@ -215,7 +215,7 @@ std::shared_ptr<void> start_http_endpoint(worker& w, const conf::endpoint& addre
   acceptor->listen();
   spdlog::info("http endpoint listening on {} (/metrics, /healthz, /readyz)", address.to_string());
   asio::co_spawn(
-      w.io_,
+      w.io(),
       [&w, acceptor]() -> awaitable<void> {
         for (;;) {
           auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
@@ -225,7 +225,7 @@ std::shared_ptr<void> start_http_endpoint(worker& w, const conf::endpoint& addre
             co_await pause_after_accept_error();
             continue;
           }
-          asio::co_spawn(w.io_, serve_one(w, std::move(socket)), asio::detached);
+          asio::co_spawn(w.io(), serve_one(w, std::move(socket)), asio::detached);
         }
       },
       asio::detached);

@@ -15,7 +15,7 @@ namespace {
 
 void spawn_session(worker& w, stream_socket socket, std::string peer) {
   auto session = std::make_shared<client_session>(w, std::move(socket), peer);
-  asio::co_spawn(w.io_, session->run(), [session, peer](std::exception_ptr e) {
+  asio::co_spawn(w.io(), session->run(), [session, peer](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -81,19 +81,19 @@ std::shared_ptr<void> start_listener(worker& w, const conf::endpoint& ep) {
   auto on_done = [](std::exception_ptr) {};
   if (ep.is_unix()) {
     ::unlink(ep.unix_path.c_str());
-    unix_stream::acceptor a(w.io_);
+    unix_stream::acceptor a(w.io());
     a.open();
     a.bind(unix_stream::endpoint(ep.unix_path));
     ::chmod(ep.unix_path.c_str(), 0777);
     a.listen(asio::socket_base::max_listen_connections);
     auto holder = std::make_shared<acceptor_holder<unix_stream::acceptor>>(std::move(a));
-    asio::co_spawn(w.io_, accept_unix(w, holder), on_done);
-    spdlog::info("worker {} listening on {}", w.index_, ep.to_string());
+    asio::co_spawn(w.io(), accept_unix(w, holder), on_done);
+    spdlog::info("worker {} listening on {}", w.index(), ep.to_string());
     return closer_for(holder);
   }
   auto address = asio::ip::make_address(ep.host);
   tcp::endpoint tep(address, ep.port);
-  tcp::acceptor a(w.io_);
+  tcp::acceptor a(w.io());
   a.open(tep.protocol());
   a.set_option(asio::socket_base::reuse_address(true));
   int one = 1;
@@ -101,8 +101,8 @@ std::shared_ptr<void> start_listener(worker& w, const conf::endpoint& ep) {
   a.bind(tep);
   a.listen(asio::socket_base::max_listen_connections);
   auto holder = std::make_shared<acceptor_holder<tcp::acceptor>>(std::move(a));
-  asio::co_spawn(w.io_, accept_tcp(w, holder), on_done);
-  spdlog::info("worker {} listening on {}", w.index_, ep.to_string());
+  asio::co_spawn(w.io(), accept_tcp(w, holder), on_done);
+  spdlog::info("worker {} listening on {}", w.index(), ep.to_string());
   return closer_for(holder);
 }
 

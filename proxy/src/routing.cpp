@@ -84,7 +84,7 @@ router::classification client_session::classify_unit() {
     if (text.unknown) {
       unit.add(unknown);
     } else if (text.sql) {
-      unit.add(worker_.classify_cache_.get(*text.sql, catalog));
+      unit.add(worker_.classify(*text.sql, catalog));
     }
   }
   return unit.result();
@@ -139,7 +139,7 @@ std::optional<std::chrono::milliseconds> client_session::staleness_budget() {
 
 void client_session::refresh_routes() {
   auto& r = routes_;
-  r.epoch = worker_.routing_epoch_;
+  r.epoch = worker_.routing_epoch();
   r.config = config_.get();
   r.db = &db_config();
   r.topo = worker_.topology_for(database_);
@@ -157,8 +157,8 @@ void client_session::refresh_routes() {
   if (slot_config_ == r.config) return;
   slot_config_ = r.config;
   scope_slot_ = nullptr;
-  if (ryw_active_ && scope == conf::read_your_writes_scope::user) scope_slot_ = &worker_.shared_.floors.slot(database_, user_);
-  if (ryw_active_ && scope == conf::read_your_writes_scope::database) scope_slot_ = &worker_.shared_.floors.slot(database_, {});
+  if (ryw_active_ && scope == conf::read_your_writes_scope::user) scope_slot_ = &worker_.shared().floors.slot(database_, user_);
+  if (ryw_active_ && scope == conf::read_your_writes_scope::database) scope_slot_ = &worker_.shared().floors.slot(database_, {});
 }
 
 client_session::route_target& client_session::route_target_for(const std::string& name) {
@@ -171,7 +171,7 @@ client_session::route_target& client_session::route_target_for(const std::string
 awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = true;
   follow_reload();
-  if (routes_.epoch != worker_.routing_epoch_ || routes_.config != config_.get()) refresh_routes();
+  if (routes_.epoch != worker_.routing_epoch() || routes_.config != config_.get()) refresh_routes();
   if (session_mode_ || !statements_) co_return primary_pool_;
   const auto& db = *routes_.db;
   const auto* topo = routes_.topo.get();
@@ -186,7 +186,7 @@ awaitable<pool*> client_session::choose_pool() {
   const std::int64_t shared_write = scope_slot_ ? scope_slot_->load(std::memory_order_acquire) : 0;
   router::session_view view{read_your_writes_floor(shared_write), staleness_budget(), user_,
                             app == wanted.end() ? std::string_view{} : std::string_view{app->second}};
-  const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.route_counter_++;
+  const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.next_route_pick();
   auto d = router::route(unit, view, topo, settings, clock::now(), pick);
   auto counted = d.reason;
   if (d.reason == router::route_reason::read_your_writes && db.routing.read_your_writes_wait.count() > 0 && topo &&
@@ -212,7 +212,7 @@ awaitable<pool*> client_session::choose_pool() {
   // a commit position for them would only keep the client's reads off lagging replicas.
   if (unit.why == router::write_reason::ddl_or_utility) {
     // CREATE/ALTER FUNCTION may have changed what writes: refresh the catalog off the hot path.
-    if (auto* checker = worker_.shared_.checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
+    if (auto* checker = worker_.shared().checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
   }
   unit_may_write_ = !d.to_replica && (unit.begin || unit.kind == router::statement_kind::write ||
                                       unit.kind == router::statement_kind::parse_error);

@@ -44,7 +44,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
     timer.expires_at(std::min(deadline, now + gap));
     gap = std::min<clock::duration>(gap * 2, max_replay_poll);
     co_await timer.async_wait(use_tuple);
-    if (routes_.epoch != worker_.routing_epoch_) refresh_routes();
+    if (routes_.epoch != worker_.routing_epoch()) refresh_routes();
     if (!routes_.topo || !ryw_active_) co_return d;
     view.min_lsn = read_your_writes_floor(shared_write);
     const auto& db = *routes_.db;
@@ -69,7 +69,7 @@ void client_session::learn_from_refusal() {
   const bool read_only = refusal_ == core::replica_refusal::read_only;
   ++stats_->routes[static_cast<std::size_t>(read_only ? router::route_reason::retried_read_only
                                                       : router::route_reason::retried_recovery_conflict)];
-  worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  worker_.shared().replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
   if (!read_only) {
     spdlog::info("client {}: replica {} cancelled a read (conflict with recovery); retrying on the primary", peer_,
                  server_->address().to_string());
@@ -105,15 +105,15 @@ void client_session::learn_from_refusal() {
   spdlog::info("client {}: replica {} refused a read as writing (25006); retrying on the primary; functions now "
                "known as writing: {}", peer_, server_->address().to_string(), list.empty() ? "none found" : list);
   if (!names.empty()) {
-    for (auto* w : worker_.shared_.workers) {
+    for (auto* w : worker_.shared().workers) {
       if (w == &worker_) {
         w->learn_writing_functions(database_, names);
       } else {
-        asio::post(w->io_, [w, db = database_, names] { w->learn_writing_functions(db, names); });
+        asio::post(w->io(), [w, db = database_, names] { w->learn_writing_functions(db, names); });
       }
     }
   }
-  if (auto* checker = worker_.shared_.checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
+  if (auto* checker = worker_.shared().checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
 }
 
 }  // namespace pgrelay::proxy

@@ -77,7 +77,7 @@ awaitable<client_session::attach_result> client_session::attach_server() {
   if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
-    worker_.shared_.replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    worker_.shared().replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
     ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
     pool_ = primary_pool_;
     got = co_await pool_->acquire();

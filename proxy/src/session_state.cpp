@@ -73,16 +73,6 @@ std::string missing_statement_sql(std::string_view name) {
          "; END$pgrelay$";
 }
 
-// One parse per distinct text gives both the effects and the relations named.
-worker::effects_entry& effects_of(worker& w, std::string_view sql) {
-  auto it = w.effects_cache_.find(sql);
-  if (it != w.effects_cache_.end()) return it->second;
-  if (w.effects_cache_.size() >= 4096) w.effects_cache_.clear();
-  worker::effects_entry entry;
-  entry.fx = router::analyze_session_effects(sql, &entry.relations);
-  return w.effects_cache_.emplace(std::string(sql), std::move(entry)).first->second;
-}
-
 // Whether the statement names a relation whose use runs user code (a trigger, a policy, a view or
 // default calling a function): decided once per text and published set.
 bool runs_hidden_code(worker::effects_entry& entry, const router::risky_relations* risky) {
@@ -102,7 +92,7 @@ void client_session::pin(core::pin_set pins, const conf::session_state_policies&
     const auto bit = core::bit(row.reason);
     if (!(pins & bit) || (pins_logged_ & bit)) continue;
     pins_logged_ |= bit;
-    worker_.shared_.pins_by_reason[static_cast<std::size_t>(row.reason)].fetch_add(1, std::memory_order_relaxed);
+    worker_.shared().pins_by_reason[static_cast<std::size_t>(row.reason)].fetch_add(1, std::memory_order_relaxed);
     spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, row.name, row.construct);
     if (policy_for(policies, row.reason) == conf::pin_policy::warn) {
       pr::build::notice_response(pending_notice_, "pgrelay: " + std::string(row.construct) +
@@ -112,9 +102,9 @@ void client_session::pin(core::pin_set pins, const conf::session_state_policies&
 }
 
 const router::risky_relations* client_session::risky_relations() {
-  if (risky_epoch_ != worker_.risky_epoch_) {
+  if (risky_epoch_ != worker_.risky_epoch()) {
     risky_ = worker_.risky_relations_for(database_);
-    risky_epoch_ = worker_.risky_epoch_;
+    risky_epoch_ = worker_.risky_epoch();
   }
   return risky_;
 }
@@ -122,7 +112,7 @@ const router::risky_relations* client_session::risky_relations() {
 bool client_session::may_change_session(std::string_view sql) {
   const auto* risky = risky_relations();
   if (risky && risky->empty() && !router::may_have_session_effects(sql)) return false;
-  auto& entry = effects_of(worker_, sql);
+  auto& entry = worker_.effects_of(sql);
   const bool hidden = !(risky && risky->empty()) && runs_hidden_code(entry, risky);
   return hidden || entry.fx.opaque || entry.fx.any_pin() || entry.fx.advisory_unlock;
 }
@@ -152,7 +142,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   const auto* risky = risky_relations();
   const bool text_decides = risky && risky->empty();
   if (text_decides && !router::may_have_session_effects(sql)) return v;
-  auto& entry = effects_of(worker_, sql);
+  auto& entry = worker_.effects_of(sql);
   const bool hidden = !text_decides && runs_hidden_code(entry, risky);
   if (!hidden && !entry.fx.any()) return v;
   auto fx = entry.fx;  // a copy: the cache may be cleared below

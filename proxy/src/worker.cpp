@@ -346,4 +346,13 @@ void worker::stop() {
   });
 }
 
+worker::effects_entry& worker::effects_of(std::string_view sql) {
+  auto it = effects_cache_.find(sql);
+  if (it != effects_cache_.end()) return it->second;
+  if (effects_cache_.size() >= 4096) effects_cache_.clear();
+  effects_entry entry;
+  entry.fx = router::analyze_session_effects(sql, &entry.relations);
+  return effects_cache_.emplace(std::string(sql), std::move(entry)).first->second;
+}
+
 }  // namespace pgrelay::proxy

@@ -218,16 +218,16 @@ class worker {
   database_stats& stats_for(const std::string& database) { return stats_[database]; }
 
   // One thread runs it and only that thread touches its sockets: other threads reach a worker
-  // by posting (scheduler locking stays on), so the per-socket reactor locks are switched off.
-  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::map<std::string, database_stats> stats_;
-  std::set<class client_session*> sessions_;  // every live session on this worker
+  // by posting.
+  asio::io_context& io() { return io_; }
+  shared_state& shared() { return shared_; }
+  std::size_t index() const { return index_; }
+  // Every live session on this worker, for KILL, shutdown and the console's views.
+  void add_session(class client_session* s) { sessions_.insert(s); }
+  void remove_session(class client_session* s) { sessions_.erase(s); }
+
   // Session effects by statement text (bounded): the parser runs once per distinct text. Looked
   // up by string_view, so a hit allocates nothing (any statement with a function call asks).
-  struct text_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   struct effects_entry {
     router::session_effects fx;
     std::vector<router::relation_ref> relations;  // the relations the text names
@@ -236,12 +236,10 @@ class worker {
     std::uint64_t judged_version = 0;
     bool hidden = false;
   };
-  std::unordered_map<std::string, effects_entry, text_hash, std::equal_to<>> effects_cache_;
+  effects_entry& effects_of(std::string_view sql);
   // Relations whose use runs user code, per database, as the health checker last published
-  // them; a database absent here has not been read yet. risky_epoch_ moves on every change, so
-  // sessions refresh their pointer to their database's set without a lookup per statement.
-  std::map<std::string, std::shared_ptr<const router::risky_relations>> risky_;
-  std::uint64_t risky_epoch_ = 1;
+  // them (nullptr: not read yet). risky_epoch() moves on every change, so sessions refresh their
+  // pointer to their database's set without a lookup per statement.
   void set_risky_relations(const std::string& database, std::shared_ptr<const router::risky_relations> r) {
     risky_[database] = std::move(r);
     ++risky_epoch_;
@@ -250,13 +248,33 @@ class worker {
     auto it = risky_.find(database);
     return it == risky_.end() ? nullptr : it->second.get();
   }
-  // Classifications by literal-free statement text, emptied when the function catalog changes.
+  std::uint64_t risky_epoch() const { return risky_epoch_; }
+  // A statement's classification, cached by literal-free text until the function catalog changes.
+  const router::classification& classify(std::string_view sql, const router::function_catalog& catalog) {
+    return classify_cache_.get(sql, catalog);
+  }
+  // Spreads reads over replicas: each call deals the next one.
+  std::uint64_t next_route_pick() { return route_counter_++; }
+  // Bumped by set_config and set_topology: sessions' route caches refill when it moves.
+  std::uint64_t routing_epoch() const { return routing_epoch_; }
+
+ private:
+  // Scheduler locking stays on (other threads post here); the per-socket reactor locks are off.
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::map<std::string, database_stats> stats_;
+  std::set<class client_session*> sessions_;
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, effects_entry, text_hash, std::equal_to<>> effects_cache_;
+  std::map<std::string, std::shared_ptr<const router::risky_relations>> risky_;
+  std::uint64_t risky_epoch_ = 1;
   router::classification_cache classify_cache_;
-  std::uint64_t route_counter_ = 0;  // spreads reads over replicas
-  std::uint64_t routing_epoch_ = 1;  // bumped by set_config and set_topology: sessions' route caches refill
+  std::uint64_t route_counter_ = 0;
+  std::uint64_t routing_epoch_ = 1;
   shared_state& shared_;
   std::size_t index_;
-
 };
 
 }  // namespace pgrelay::proxy

@@ -336,7 +336,7 @@ harness::harness(server_script script, harness_options options) {
   shared_.users = std::make_shared<proxy::users_map>();
 
   worker_ = std::make_unique<proxy::worker>(0, shared_);
-  server_ = std::make_unique<fake_server>(worker_->io_, server_path, std::move(script));
+  server_ = std::make_unique<fake_server>(worker_->io(), server_path, std::move(script));
   worker_->start_listening();
 }
 
@@ -349,7 +349,7 @@ harness::~harness() {
     server_.reset();
     shared_.shutting_down = true;
     worker_->stop();
-    worker_->io_.run_for(millis(500));
+    worker_->io().run_for(millis(500));
   } catch (...) {
   }
   worker_.reset();
@@ -364,11 +364,11 @@ std::string harness::run(std::function<awaitable<void>()> client, millis limit) 
     std::exception_ptr error;
   };
   auto result = std::make_shared<outcome>();
-  asio::co_spawn(worker_->io_, clients_.back()(), [result](std::exception_ptr e) {
+  asio::co_spawn(worker_->io(), clients_.back()(), [result](std::exception_ptr e) {
     result->done = true;
     result->error = e;
   });
-  auto& io = worker_->io_;
+  auto& io = worker_->io();
   auto deadline = proxy::clock::now() + limit;
   while (!result->done && proxy::clock::now() < deadline) io.run_one_until(deadline);
   if (!result->done) return "timed out after " + std::to_string(limit.count()) + " ms";
@@ -384,6 +384,6 @@ std::string harness::run(std::function<awaitable<void>()> client, millis limit) 
   return "done";
 }
 
-void harness::settle(millis d) { worker_->io_.run_for(d); }
+void harness::settle(millis d) { worker_->io().run_for(d); }
 
 }  // namespace pgrelay::session_test

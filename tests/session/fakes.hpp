@@ -169,7 +169,7 @@ class harness {
   // Lets pending work (session teardown, pool upkeep) run for a while.
   void settle(millis d = millis(50));
 
-  asio::any_io_executor executor() { return worker_->io_.get_executor(); }
+  asio::any_io_executor executor() { return worker_->io().get_executor(); }
   fake_server& server() { return *server_; }
 
   std::string dir;
