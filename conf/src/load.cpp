@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "key_tables.hpp"
 #include "load_auth.hpp"
 
 namespace pgrelay::conf {
@@ -25,149 +26,8 @@ namespace pgrelay::conf {
 namespace {
 
 using namespace std::string_view_literals;
-using key_list = std::span<const std::string_view>;
-
-// The accepted keys per level: the single source for unknown-key checks and their hints.
-constexpr std::array top_keys{"listen"sv,        "workers"sv,          "auth"sv,
-                              "log"sv,           "auth_timeout"sv,     "shutdown_timeout"sv,
-                              "pool"sv,          "databases"sv,        "session_state"sv,
-                              "max_prepared_per_server"sv, "admin"sv, "tls"sv,
-                              "max_pending_logins"sv, "max_db_connections"sv, "max_user_connections"sv};
-constexpr auto session_state_key_names = [] {
-  std::array<std::string_view, session_state_keys.size()> names{};
-  for (std::size_t i = 0; i < names.size(); ++i) names[i] = session_state_keys[i].key;
-  return names;
-}();
-constexpr std::array pin_policy_names{"pin"sv, "warn"sv, "reject"sv};
-constexpr std::array auth_keys{"method"sv, "users_file"sv, "admin_users"sv, "cache_ttl"sv, "user"sv,
-                               "password"sv, "password_env"sv, "database"sv, "query"sv};
-constexpr std::array admin_keys{"http_listen"sv};
-constexpr std::array tls_keys{"client"sv, "server"sv};
-constexpr std::array tls_client_keys{"mode"sv, "cert"sv, "key"sv};
-constexpr std::array tls_server_keys{"mode"sv, "ca"sv, "allow_password_without_tls"sv};
-constexpr std::array client_tls_mode_names{"disable"sv, "allow"sv, "require"sv};
-constexpr std::array server_tls_mode_names{"disable"sv, "prefer"sv, "require"sv, "verify-ca"sv,
-                                           "verify-full"sv};
-constexpr std::array log_keys{"format"sv, "level"sv, "slow_query"sv};
-constexpr std::array pool_keys{"mode"sv,
-                               "size"sv,
-                               "max_size"sv,
-                               "min_idle"sv,
-                               "max_clients"sv,
-                               "connect_timeout"sv,
-                               "wait_timeout"sv,
-                               "server_idle_timeout"sv,
-                               "server_lifetime"sv,
-                               "server_max_uses"sv,
-                               "query_timeout"sv,
-                               "idle_in_transaction_timeout"sv};
-constexpr std::array database_keys{
-    "server_database"sv,     "primary"sv, "replicas"sv, "server_user"sv, "server_password"sv,
-    "server_password_env"sv, "pool"sv,    "users"sv,    "routing"sv, "server_login"sv, "auth"sv,
-    "max_db_connections"sv};
-constexpr std::array replica_keys{"name"sv, "address"sv, "roles"sv, "max_lag"sv};
-constexpr std::array max_lag_keys{"bytes"sv, "time"sv};
-constexpr std::array routing_keys{"enabled"sv,          "check_interval"sv, "fallback"sv,
-                                  "read_your_writes"sv, "balance"sv,        "health_user"sv,
-                                  "health_password"sv,  "rules"sv,          "functions"sv,
-                                  "read_your_writes_wait"sv};
-constexpr std::array rule_keys{"user"sv, "application_name"sv, "kind"sv, "route"sv};
-constexpr std::array rule_kind_names{"any"sv, "statement"sv, "transaction"sv};
-constexpr std::array function_keys{"writes"sv, "read_only"sv};
-constexpr std::array fallback_names{"primary"sv, "error"sv};
-constexpr std::array read_your_writes_names{"session"sv, "user"sv, "database"sv, "off"sv};
-constexpr std::array read_your_writes_scopes{read_your_writes_scope::session, read_your_writes_scope::user,
-                                             read_your_writes_scope::database, read_your_writes_scope::off};
-constexpr std::array balance_names{"session"sv, "statement"sv};
+using namespace detail;  // the key and name tables
 constexpr std::array bool_names{"true"sv, "false"sv};
-constexpr std::array user_keys{"pool"sv};
-
-constexpr std::array pool_mode_names{"session"sv, "transaction"sv};
-constexpr std::array auth_method_names{"scram-sha-256"sv, "trust"sv};
-constexpr std::array log_format_names{"text"sv, "json"sv};
-constexpr std::array log_level_names{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
-
-constexpr std::array all_key_paths{
-    "listen"sv,
-    "workers"sv,
-    "auth.method"sv,
-    "auth.users_file"sv,
-    "auth.admin_users"sv,
-    "auth.cache_ttl"sv,
-    "auth.user"sv,
-    "auth.password"sv,
-    "auth.password_env"sv,
-    "auth.database"sv,
-    "auth.query"sv,
-    "max_db_connections"sv,
-    "max_user_connections"sv,
-    "log.format"sv,
-    "log.level"sv,
-    "log.slow_query"sv,
-    "admin.http_listen"sv,
-    "tls.client.mode"sv,
-    "tls.client.cert"sv,
-    "tls.client.key"sv,
-    "tls.server.mode"sv,
-    "tls.server.ca"sv,
-    "tls.server.allow_password_without_tls"sv,
-    "auth_timeout"sv,
-    "max_pending_logins"sv,
-    "shutdown_timeout"sv,
-    "max_prepared_per_server"sv,
-    "session_state.listen"sv,
-    "session_state.advisory_locks"sv,
-    "session_state.temp_tables"sv,
-    "session_state.with_hold_cursors"sv,
-    "session_state.set_role"sv,
-    "session_state.sql_prepare"sv,
-    "session_state.set_in_transaction"sv,
-    "pool.mode"sv,
-    "pool.size"sv,
-    "pool.max_size"sv,
-    "pool.min_idle"sv,
-    "pool.max_clients"sv,
-    "pool.connect_timeout"sv,
-    "pool.wait_timeout"sv,
-    "pool.server_idle_timeout"sv,
-    "pool.server_lifetime"sv,
-    "pool.server_max_uses"sv,
-    "pool.query_timeout"sv,
-    "pool.idle_in_transaction_timeout"sv,
-    "databases.*.server_database"sv,
-    "databases.*.primary"sv,
-    "databases.*.replicas[].name"sv,
-    "databases.*.replicas[].address"sv,
-    "databases.*.replicas[].roles"sv,
-    "databases.*.replicas[].max_lag.bytes"sv,
-    "databases.*.replicas[].max_lag.time"sv,
-    "databases.*.server_user"sv,
-    "databases.*.server_password"sv,
-    "databases.*.server_password_env"sv,
-    "databases.*.server_login"sv,
-    "databases.*.max_db_connections"sv,
-    "databases.*.auth.user"sv,
-    "databases.*.auth.password"sv,
-    "databases.*.auth.password_env"sv,
-    "databases.*.auth.database"sv,
-    "databases.*.auth.query"sv,
-    "databases.*.pool"sv,
-    "databases.*.users.*.pool"sv,
-    "databases.*.routing.enabled"sv,
-    "databases.*.routing.check_interval"sv,
-    "databases.*.routing.fallback"sv,
-    "databases.*.routing.read_your_writes"sv,
-    "databases.*.routing.read_your_writes_wait"sv,
-    "databases.*.routing.balance"sv,
-    "databases.*.routing.health_user"sv,
-    "databases.*.routing.health_password"sv,
-    "databases.*.routing.rules[].user"sv,
-    "databases.*.routing.rules[].application_name"sv,
-    "databases.*.routing.rules[].kind"sv,
-    "databases.*.routing.rules[].route"sv,
-    "databases.*.routing.functions.writes"sv,
-    "databases.*.routing.functions.read_only"sv,
-};
 
 // A health check interval above this would leave a dead replica in rotation for minutes.
 constexpr duration max_check_interval{60'000};
@@ -1224,8 +1084,6 @@ std::string closest_match(std::string_view word, std::span<const std::string_vie
   }
   return best.empty() ? prefix_match : best;
 }
-
-std::span<const std::string_view> known_key_paths() { return all_key_paths; }
 
 load_result load_string(std::string_view yaml, const std::string& display_name,
                         const std::string& base_dir) {
