@@ -18,6 +18,7 @@ namespace {
 
 using namespace std::string_view_literals;
 using detail::describe;
+using detail::for_each_entry;
 using detail::position;
 using detail::reader;
 using detail::to_position;
@@ -51,11 +52,7 @@ void read_user(reader& r, const YAML::Node& node, const std::string& name, const
   }
   std::optional<std::string> verifier;
   bool broken = false;
-  for (const auto& kv : node) {
-    // Copies, not references: yaml-cpp's kv.first lives in a temporary proxy.
-    const YAML::Node key = kv.first;
-    const YAML::Node value = kv.second;
-    const position key_pos = to_position(key.Mark());
+  for_each_entry(node, [&](const YAML::Node& key, const YAML::Node& value, position key_pos) {
     const std::string field = key.IsScalar() ? key.Scalar() : std::string{};
     const std::string fpath = path + "." + field;
     if (field == "password") {
@@ -71,7 +68,7 @@ void read_user(reader& r, const YAML::Node& node, const std::string& name, const
     } else {
       broken = true;
     }
-  }
+  });
   if (!verifier && !broken) r.error(pos, path + ".scram", "required key is missing");
   if (verifier && !broken) out.emplace(name, user_entry{name, *verifier});
 }
@@ -89,14 +86,10 @@ void read_users(reader& r, position key_pos, const YAML::Node& users, user_map& 
     return;
   }
   std::map<std::string, int> seen;
-  for (const auto& kv : users) {
-    // Copies, not references: yaml-cpp's kv.first lives in a temporary proxy.
-    const YAML::Node key = kv.first;
-    const YAML::Node value = kv.second;
-    const position name_pos = to_position(key.Mark());
+  for_each_entry(users, [&](const YAML::Node& key, const YAML::Node& value, position name_pos) {
     if (!key.IsScalar() || key.Scalar().empty()) {
       r.error(name_pos, "users", "user names must be non-empty strings");
-      continue;
+      return;
     }
     const std::string& name = key.Scalar();
     const std::string path = "users." + name;
@@ -104,10 +97,10 @@ void read_users(reader& r, position key_pos, const YAML::Node& users, user_map& 
     if (auto [prev, fresh] = seen.emplace(name, name_pos.line); !fresh) {
       r.error(name_pos, path,
               "duplicate user (first defined at line " + std::to_string(prev->second) + ")");
-      continue;
+      return;
     }
     read_user(r, value, name, path, value_position(value, name_pos), out);
-  }
+  });
 }
 
 void read_users_document(reader& r, const YAML::Node& root, user_map& out) {
@@ -117,11 +110,7 @@ void read_users_document(reader& r, const YAML::Node& root, user_map& out) {
     return;
   }
   bool seen_users = false;
-  for (const auto& kv : root) {
-    // Copies, not references: yaml-cpp's kv.first lives in a temporary proxy.
-    const YAML::Node key = kv.first;
-    const YAML::Node value = kv.second;
-    const position key_pos = to_position(key.Mark());
+  for_each_entry(root, [&](const YAML::Node& key, const YAML::Node& value, position key_pos) {
     const std::string name = key.IsScalar() ? key.Scalar() : std::string{};
     if (name != "users") {
       r.unknown_key(key_pos, name, name, top_keys);
@@ -131,7 +120,7 @@ void read_users_document(reader& r, const YAML::Node& root, user_map& out) {
       seen_users = true;
       read_users(r, key_pos, value, out);
     }
-  }
+  });
   if (!seen_users) r.error(root_pos, "users", "required key is missing");
 }
 

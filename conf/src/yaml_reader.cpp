@@ -159,31 +159,27 @@ std::optional<std::set<std::string>> reader::read_map(const YAML::Node& node,
     return std::nullopt;
   }
   std::map<std::string, int> first_line;
-  // Copies, not references: yaml-cpp's it->first lives in a temporary proxy.
-  for (const auto& kv : node) {
-    const YAML::Node key = kv.first;
-    const YAML::Node value = kv.second;
-    const position key_pos = to_position(key.Mark());
+  for_each_entry(node, [&](const YAML::Node& key, const YAML::Node& value, position key_pos) {
     if (!key.IsScalar()) {
       error(key_pos, path, "keys must be plain strings, got " + describe(key));
-      continue;
+      return;
     }
     const std::string& name = key.Scalar();
     const std::string child = path.empty() ? name : path + "." + name;
     if (auto [prev, fresh] = first_line.emplace(name, key_pos.line); !fresh) {
       error(key_pos, child,
             "duplicate key (first defined at line " + std::to_string(prev->second) + ")");
-      continue;
+      return;
     }
     if (!keys.empty() && std::find(keys.begin(), keys.end(), name) == keys.end()) {
       unknown_key(key_pos, child, name, keys);
-      continue;
+      return;
     }
     seen.insert(name);
     const position at_value = value_position(value, key_pos);
     remember(child, at_value);
     fn(name, value, child, at_value);
-  }
+  });
   return seen;
 }
 

@@ -41,6 +41,17 @@ std::optional<std::string> read_text_file(const std::string& path, diagnostics& 
 // How a node is named in a message: 'text' for a scalar, "a list", "a mapping", "nothing".
 std::string describe(const YAML::Node& node);
 
+// Calls fn(key, value, key position) for each entry of the mapping `map`, in file order.
+template <typename Fn>
+void for_each_entry(const YAML::Node& map, Fn&& fn) {
+  for (const auto& kv : map) {
+    // Copies, not references: yaml-cpp's kv.first lives in a temporary proxy.
+    const YAML::Node key = kv.first;
+    const YAML::Node value = kv.second;
+    fn(key, value, to_position(key.Mark()));
+  }
+}
+
 // One file's diagnostics so far and where each key path's value sits in it, so the semantic
 // pass, which only sees plain values, can still point at the right line.
 class reader {
@@ -72,7 +83,7 @@ class reader {
   bool failed_at(std::string_view path, std::size_t count) const;
 
   // "unknown key" at `path` (whose last part is `name`), with a hint when `name` is close to
-  // one of `keys`.
+  // one of `keys`, or is a pool key written next to `pool` instead of under it.
   void unknown_key(position pos, const std::string& path, const std::string& name, key_list keys);
 
   using entry_fn = std::function<void(std::string_view name, const YAML::Node& value,

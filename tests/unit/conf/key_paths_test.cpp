@@ -1,5 +1,6 @@
-// known_key_paths(): the full dotted paths, derived from the per-level key tables, are exactly
-// the keys the loader accepts (pinned here, so a key added to a table shows up in this list).
+// known_key_paths(), derived from the per-level key tables, against a golden list of every key
+// the loader accepts: a table wired to the wrong level, or a key dropped, shows up here. A key
+// added to a table is added here too (and to docs/configuration.md, which load_test checks).
 #include "pgrelay/conf/load.hpp"
 
 #include <algorithm>
