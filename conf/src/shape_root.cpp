@@ -134,6 +134,53 @@ void read_workers(reader& r, const YAML::Node& v, const std::string& p, position
   cfg.workers = static_cast<std::uint32_t>(*n);
 }
 
+// One top-level key of the document.
+void read_top_key(reader& r, std::string_view name, const YAML::Node& v, const std::string& p,
+                  position at, config& cfg, pool_overrides& global_pool) {
+  if (name == "listen") {
+    r.read_list(v, p, at, [&](const YAML::Node& item, const std::string& c, position ip) {
+      // Kept even when broken so indices match the file (see read_replica).
+      cfg.listen.push_back(r.read_endpoint(item, c, ip).value_or(endpoint{}));
+    });
+  } else if (name == "workers") {
+    read_workers(r, v, p, at, cfg);
+  } else if (name == "auth") {
+    read_auth(r, v, p, at, cfg.auth);
+  } else if (name == "log") {
+    read_log(r, v, p, at, cfg.log);
+  } else if (name == "tls") {
+    read_tls(r, v, p, at, cfg.tls);
+  } else if (name == "admin") {
+    r.read_map(v, p, at, admin_keys,
+               [&](std::string_view, const YAML::Node& av, const std::string& ap, position aat) {
+                 if (auto e = r.read_endpoint(av, ap, aat)) cfg.admin.http_listen = *e;
+               });
+  } else if (name == "auth_timeout") {
+    if (auto d = r.read_duration(v, p, at)) cfg.auth_timeout = *d;
+  } else if (name == "shutdown_timeout") {
+    if (auto d = r.read_duration(v, p, at)) cfg.shutdown_timeout = *d;
+  } else if (name == "session_state") {
+    read_session_state(r, v, p, at, cfg.session_state);
+  } else if (name == "max_db_connections") {
+    if (auto n = r.read_u32(v, p, at)) cfg.max_db_connections = *n;
+  } else if (name == "max_user_connections") {
+    if (auto n = r.read_u32(v, p, at)) cfg.max_user_connections = *n;
+  } else if (name == "max_pending_logins") {
+    if (auto n = r.read_u32(v, p, at)) cfg.max_pending_logins = *n;
+  } else if (name == "max_prepared_per_server") {
+    if (auto n = r.read_u32(v, p, at)) cfg.max_prepared_per_server = *n;
+  } else if (name == "pool") {
+    read_pool(r, v, p, at, global_pool);
+  } else if (name == "databases") {
+    r.read_map(
+        v, p, at, {},
+        [&](std::string_view db, const YAML::Node& dv, const std::string& dp, position dat) {
+          database_config& d = cfg.databases[std::string{db}];
+          read_database(r, std::string{db}, dv, dp, dat, d);
+        });
+  }
+}
+
 }  // namespace
 
 void read_pool(reader& r, const YAML::Node& node, const std::string& path, position pos,
@@ -178,48 +225,7 @@ bool read_root(reader& r, const YAML::Node& root, config& cfg, pool_overrides& g
   auto seen = r.read_map(
       root, "", root_pos, top_keys,
       [&](std::string_view name, const YAML::Node& v, const std::string& p, position at) {
-        if (name == "listen") {
-          r.read_list(v, p, at, [&](const YAML::Node& item, const std::string& c, position ip) {
-            // Kept even when broken so indices match the file (see read_replica).
-            cfg.listen.push_back(r.read_endpoint(item, c, ip).value_or(endpoint{}));
-          });
-        } else if (name == "workers") {
-          read_workers(r, v, p, at, cfg);
-        } else if (name == "auth") {
-          read_auth(r, v, p, at, cfg.auth);
-        } else if (name == "log") {
-          read_log(r, v, p, at, cfg.log);
-        } else if (name == "tls") {
-          read_tls(r, v, p, at, cfg.tls);
-        } else if (name == "admin") {
-          r.read_map(v, p, at, admin_keys,
-                     [&](std::string_view, const YAML::Node& av, const std::string& ap, position aat) {
-                       if (auto e = r.read_endpoint(av, ap, aat)) cfg.admin.http_listen = *e;
-                     });
-        } else if (name == "auth_timeout") {
-          if (auto d = r.read_duration(v, p, at)) cfg.auth_timeout = *d;
-        } else if (name == "shutdown_timeout") {
-          if (auto d = r.read_duration(v, p, at)) cfg.shutdown_timeout = *d;
-        } else if (name == "session_state") {
-          read_session_state(r, v, p, at, cfg.session_state);
-        } else if (name == "max_db_connections") {
-          if (auto n = r.read_u32(v, p, at)) cfg.max_db_connections = *n;
-        } else if (name == "max_user_connections") {
-          if (auto n = r.read_u32(v, p, at)) cfg.max_user_connections = *n;
-        } else if (name == "max_pending_logins") {
-          if (auto n = r.read_u32(v, p, at)) cfg.max_pending_logins = *n;
-        } else if (name == "max_prepared_per_server") {
-          if (auto n = r.read_u32(v, p, at)) cfg.max_prepared_per_server = *n;
-        } else if (name == "pool") {
-          read_pool(r, v, p, at, global_pool);
-        } else if (name == "databases") {
-          r.read_map(
-              v, p, at, {},
-              [&](std::string_view db, const YAML::Node& dv, const std::string& dp, position dat) {
-                database_config& d = cfg.databases[std::string{db}];
-                read_database(r, std::string{db}, dv, dp, dat, d);
-              });
-        }
+        read_top_key(r, name, v, p, at, cfg, global_pool);
       });
   r.require(seen, "", root_pos, "listen");
   r.require(seen, "", root_pos, "databases");
