@@ -1,5 +1,5 @@
 // The auth.query, server_login and connection-limit keys of pgrelay.yaml: shape readers (templates
-// over load.cpp's reader, so they share its diagnostics and positions) and the semantic checks.
+// over yaml_reader.hpp's reader, so they share its diagnostics and positions) and the semantic checks.
 // Internal to conf/; no YAML type leaves it, nothing here logs or reads the environment.
 #pragma once
 

@@ -113,3 +113,12 @@ TEST_CASE("check_scram_verifier is a light syntactic check", "[conf][users]") {
                              "m6saxCZ7AYRo=:NANEAAqNZTgkZB2ywXVjP4+jsMLPwaYeNLO5b83hH2=8") ==
         "the ServerKey is not a base64 SHA-256 digest");
 }
+
+TEST_CASE("the users file reports merge keys and non-string verifiers as the config does",
+          "[conf][users]") {
+  const auto result =
+      load_users_string("users:\n  app:\n    <<: {scram: x}\n  bob: {scram: [a]}\n", "u.yaml");
+  CHECK(all(result.errors) ==
+        "u.yaml:3:5: users.app.<<: YAML merge keys ('<<') are not supported; repeat the keys instead\n"
+        "u.yaml:4:16: users.bob.scram: expected a string, got a list\n");
+}
