@@ -1,13 +1,14 @@
 // The admin console: a virtual database (`pgrelay`, alias `pgbouncer`) that speaks the simple
-// query protocol. This file reads its commands and runs them; the SHOW views are built in
-// admin_views.cpp.
+// query protocol. This file reads its commands and runs them through a table from command to
+// handler; the SHOW views are built in admin_views.cpp.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <iomanip>
 #include <sstream>
 
-#include "client_session.hpp"
+#include "admin_console.hpp"
 #include "admin_views.hpp"
 #include "explain.hpp"
 #include "introspection.hpp"
@@ -24,50 +25,39 @@ namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
-awaitable<void> client_session::run_console() {
-  reason_ = disconnect_reason::client_eof;
-  bool skipping_to_sync = false;  // after an extended-protocol message: wait for Sync
-  for (;;) {
-    auto data = in_.data();
-    auto r = pr::decode_frame(data);
-    if (r.status == pr::decode_status::need_more) {
-      if (!co_await read_client_some()) co_return;
-      continue;
-    }
-    if (r.status != pr::decode_status::ok) {
-      co_await fail(pr::sqlstate::protocol_violation, "invalid message on the admin console");
-      co_return;
-    }
-    const auto msg = r.msg;
-    const std::string body(msg.body);
-    in_.consume(msg.size());
-    if (msg.tag == 'X') co_return;
-    if (msg.tag == 'S') {
-      if (skipping_to_sync) pr::build::ready_for_query(out_, pr::transaction_status::idle);
-      skipping_to_sync = false;
-      if (!co_await write_client({})) co_return;
-      continue;
-    }
-    if (skipping_to_sync) continue;
-    if (msg.tag != 'Q') {
-      pr::build::error_response(out_, pr::severity::error, pr::sqlstate::feature_not_supported,
-                                "the admin console speaks only the simple query protocol (psql works)");
-      skipping_to_sync = true;
-      if (!co_await write_client({})) co_return;
-      continue;
-    }
-    std::string_view sql;
-    if (!pr::parse_query(body, sql)) {
-      co_await fail(pr::sqlstate::protocol_violation, "invalid Query message");
-      co_return;
-    }
-    auto error = co_await run_console_command(sql, out_);
-    if (!error.empty()) spdlog::info("admin console: {}: {}", user_, error);
-    pr::build::ready_for_query(out_, pr::transaction_status::idle);
-    if (!co_await write_client({})) co_return;
-    if (error == "shutdown") co_return;
+namespace {
+
+// The console's side of the client connection: reads into the session's buffer, writes what the
+// console built, counts bytes and errors like any client's.
+struct console_link {
+  byte_stream& stream;
+  byte_buffer& in;
+  database_stats& stats;
+  std::string out;
+
+  awaitable<bool> read_more() {
+    std::size_t room = 0;
+    char* at = in.prepare(4096, room);
+    auto [ec, n] = co_await stream.read_some(asio::buffer(at, room));
+    if (ec) co_return false;
+    in.commit(n);
+    stats.bytes_received += n;
+    co_return true;
   }
-}
+  awaitable<bool> flush() {
+    auto [ec, n] = co_await stream.write(asio::buffer(out));
+    stats.bytes_sent += n;
+    out.clear();
+    co_return !ec;
+  }
+  awaitable<void> fail(std::string_view message) {
+    pr::build::error_response(out, pr::severity::fatal, pr::sqlstate::protocol_violation, message);
+    ++stats.errors_by_class[std::string(pr::sqlstate::protocol_violation.substr(0, 2))];
+    (void)co_await flush();
+  }
+};
+
+}  // namespace
 
 namespace {
 
@@ -163,29 +153,100 @@ awaitable<std::string> run_show(console_context& c, const core::admin_command& c
   co_return "";
 }
 
-}  // namespace
+awaitable<std::string> run_reload_command(console_context& c, const core::admin_command&, std::string& out) {
+  return run_reload(c, out);
+}
 
-// Appends the command's answer to `out`; returns a short note for the log ("" when nothing to say).
-awaitable<std::string> client_session::run_console_command(std::string_view sql, std::string& out) {
+awaitable<std::string> run_shutdown_command(console_context& c, const core::admin_command&, std::string& out) {
+  return run_shutdown(c, out);
+}
+
+awaitable<std::string> run_empty(console_context&, const core::admin_command&, std::string& out) {
+  pr::build::empty_query_response(out);
+  co_return "";
+}
+
+awaitable<std::string> run_invalid(console_context&, const core::admin_command& cmd, std::string& out) {
+  pr::build::error_response(out, pr::severity::error, pr::sqlstate::syntax_error, cmd.error);
+  co_return "rejected: " + cmd.error;
+}
+
+// From command to handler. Each appends its answer to `out` and returns a short note for the
+// log ("" when there is nothing to say; "shutdown" ends the console).
+using console_handler = awaitable<std::string> (*)(console_context&, const core::admin_command&, std::string&);
+struct console_route {
+  core::admin_verb verb;
+  console_handler handler;
+};
+constexpr std::array console_routes{
+    console_route{core::admin_verb::empty, run_empty},
+    console_route{core::admin_verb::invalid, run_invalid},
+    console_route{core::admin_verb::reload, run_reload_command},
+    console_route{core::admin_verb::shutdown, run_shutdown_command},
+    console_route{core::admin_verb::pause, run_database_command},
+    console_route{core::admin_verb::resume, run_database_command},
+    console_route{core::admin_verb::kill, run_database_command},
+    console_route{core::admin_verb::show, run_show},
+};
+
+constexpr bool routes_every_verb() {
+  for (int v = 0; v <= static_cast<int>(core::admin_verb::invalid); ++v) {
+    bool found = false;
+    for (const auto& route : console_routes) found = found || static_cast<int>(route.verb) == v;
+    if (!found) return false;
+  }
+  return true;
+}
+static_assert(routes_every_verb(), "an admin_verb without a console route");
+
+awaitable<std::string> run_command(console_context& c, std::string_view sql, std::string& out) {
   const auto cmd = core::parse_admin_command(sql);
-  const auto cfg = worker_.current_config();
-  const explain_client client{user_, application_name_};
-  console_context c{worker_.shared(), socket_.get_executor(), *cfg, client};
-  switch (cmd.verb) {
-    case core::admin_verb::empty:
-      pr::build::empty_query_response(out);
-      co_return "";
-    case core::admin_verb::invalid:
-      pr::build::error_response(out, pr::severity::error, pr::sqlstate::syntax_error, cmd.error);
-      co_return "rejected: " + cmd.error;
-    case core::admin_verb::reload: co_return co_await run_reload(c, out);
-    case core::admin_verb::shutdown: co_return co_await run_shutdown(c, out);
-    case core::admin_verb::pause:
-    case core::admin_verb::resume:
-    case core::admin_verb::kill: co_return co_await run_database_command(c, cmd, out);
-    case core::admin_verb::show: co_return co_await run_show(c, cmd, out);
+  for (const auto& route : console_routes) {
+    if (route.verb == cmd.verb) co_return co_await route.handler(c, cmd, out);
   }
   co_return "";
+}
+
+}  // namespace
+
+awaitable<void> run_admin_console(worker& w, byte_stream& stream, byte_buffer& in, database_stats& stats,
+                                  const explain_client& who) {
+  console_link link{stream, in, stats, {}};
+  bool skipping_to_sync = false;  // after an extended-protocol message: wait for Sync
+  for (;;) {
+    auto r = pr::decode_frame(in.data());
+    if (r.status == pr::decode_status::need_more) {
+      if (!co_await link.read_more()) co_return;
+      continue;
+    }
+    if (r.status != pr::decode_status::ok) co_return co_await link.fail("invalid message on the admin console");
+    const auto msg = r.msg;
+    const std::string body(msg.body);
+    in.consume(msg.size());
+    if (msg.tag == 'X') co_return;
+    if (msg.tag == 'S') {
+      if (skipping_to_sync) pr::build::ready_for_query(link.out, pr::transaction_status::idle);
+      skipping_to_sync = false;
+      if (!co_await link.flush()) co_return;
+      continue;
+    }
+    if (skipping_to_sync) continue;
+    if (msg.tag != 'Q') {
+      pr::build::error_response(link.out, pr::severity::error, pr::sqlstate::feature_not_supported,
+                                "the admin console speaks only the simple query protocol (psql works)");
+      skipping_to_sync = true;
+      if (!co_await link.flush()) co_return;
+      continue;
+    }
+    std::string_view sql;
+    if (!pr::parse_query(body, sql)) co_return co_await link.fail("invalid Query message");
+    const auto cfg = w.current_config();
+    console_context c{w.shared(), co_await asio::this_coro::executor, *cfg, who};
+    auto note = co_await run_command(c, sql, link.out);
+    if (!note.empty()) spdlog::info("admin console: {}: {}", who.user, note);
+    pr::build::ready_for_query(link.out, pr::transaction_status::idle);
+    if (!co_await link.flush() || note == "shutdown") co_return;
+  }
 }
 
 }  // namespace pgrelay::proxy

@@ -2,6 +2,8 @@
 // server owes nothing and no transaction is open, then hand the server back.
 #include "client_session.hpp"
 
+#include "admin_console.hpp"
+
 #include "pgrelay/router/cache_key.hpp"
 
 #include <spdlog/spdlog.h>
@@ -180,7 +182,8 @@ awaitable<void> client_session::run() {
   }
   if (admin_) {
     spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(user_));
-    co_await run_console();
+    reason_ = disconnect_reason::client_eof;
+    co_await run_admin_console(worker_, client_stream_, in_, *stats_, explain_client{user_, application_name_});
     error_code ignored;
     socket_.close(ignored);
     co_return;

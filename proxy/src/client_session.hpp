@@ -386,9 +386,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint64_t transactions_ = 0;
   bool waiting_for_server_ = false;
   bool admin_ = false;                // logged in to the admin console
-  // admin_console.cpp
-  awaitable<void> run_console();
-  awaitable<std::string> run_console_command(std::string_view sql, std::string& out);
   database_stats* stats_;             // this worker's counters for the client's database
   bool in_transaction_ = false;       // the last ReadyForQuery said T or E
   clock::time_point xact_started_{};

@@ -17,7 +17,7 @@ enum class admin_verb {
   kill,      // `argument`: a database (required)
   shutdown,
   empty,     // only whitespace, comments or semicolons
-  invalid,   // `error` says why (reported as 42601)
+  invalid,   // `error` says why (reported as 42601); the last verb (the console's table checks it)
 };
 
 struct admin_command {
