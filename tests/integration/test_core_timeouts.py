@@ -294,7 +294,7 @@ def test_min_idle(pgrelay, cluster):
             f"min_idle 2 not reached: {pool_backends(adm)}"
         # Past server_idle_timeout (1s) and then some, min_idle stays kept at every look.
         low = holds_for(lambda: 2 <= len(pool_backends(adm)) <= 4, 2.5)
-        assert low is None, f"min_idle 2 not kept after {low:.2f}s: {pool_backends(adm)}"
+        assert low is None, f"app servers not between min_idle 2 and size 4 after {low:.2f}s: {pool_backends(adm)}"
 
 
 # ------------------------------------------------------------------------------------------
