@@ -351,6 +351,99 @@ bool is_valid_scram_nonce(std::string_view nonce) noexcept {
 
 // ---- server ------------------------------------------------------------------------------------
 
+namespace {
+
+// Why a client-first-message is refused: what scram_server::fail records.
+struct refusal {
+  scram_errc code;
+  const char* detail;
+};
+
+// gs2-header = gs2-cbind-flag "," [ authzid ] ","
+struct gs2_header {
+  std::optional<refusal> refused;
+  std::size_t length = 0;                     // through the second ','
+  std::optional<scram_cbind_flag> cbind_flag;  // "n" or "y"; none for "p=" (and when unread)
+  bool bound = false;                          // "p=tls-server-end-point"
+};
+
+// The flag against what was offered (`offered`: -PLUS advertised, `selected_plus`: chosen).
+std::optional<refusal> check_cbind_flag(std::string_view flag, bool offered, bool selected_plus, gs2_header& out) {
+  if (flag == "n") {
+    out.cbind_flag = scram_cbind_flag::not_supported;
+    if (selected_plus)
+      return refusal{scram_errc::channel_binding_mismatch,
+                     "client selected SCRAM-SHA-256-PLUS without channel-binding data"};
+  } else if (flag == "y") {
+    out.cbind_flag = scram_cbind_flag::client_supports;
+    if (offered)
+      return refusal{scram_errc::channel_binding_mismatch,
+                     "client thinks channel binding is not offered, but it was (downgrade)"};
+  } else if (flag.starts_with("p=")) {
+    if (!offered)
+      return refusal{scram_errc::unsupported_feature, "client requires channel binding, which was not offered"};
+    if (!selected_plus)
+      return refusal{scram_errc::channel_binding_mismatch,
+                     "client selected SCRAM-SHA-256 but sent channel-binding data"};
+    if (flag.substr(2) != tls_server_end_point)
+      return refusal{scram_errc::unsupported_feature, "unsupported channel-binding type"};
+    out.bound = true;
+  } else {
+    return refusal{scram_errc::malformed_message, "invalid gs2 channel-binding flag"};
+  }
+  return std::nullopt;
+}
+
+gs2_header read_gs2_header(std::string_view message, bool offered, bool selected_plus) {
+  gs2_header out;
+  const std::size_t comma1 = message.find(',');
+  if (comma1 == std::string_view::npos) {
+    out.refused = refusal{scram_errc::malformed_message, "client-first has no gs2 header"};
+    return out;
+  }
+  out.refused = check_cbind_flag(message.substr(0, comma1), offered, selected_plus, out);
+  if (out.refused) return out;
+  const std::size_t comma2 = message.find(',', comma1 + 1);
+  if (comma2 == std::string_view::npos) {
+    out.refused = refusal{scram_errc::malformed_message, "client-first gs2 header is truncated"};
+    return out;
+  }
+  const std::string_view authzid = message.substr(comma1 + 1, comma2 - comma1 - 1);
+  if (authzid.starts_with("a=")) {
+    out.refused = refusal{scram_errc::unsupported_feature, "authorization identity not supported"};
+  } else if (!authzid.empty()) {
+    out.refused = refusal{scram_errc::malformed_message, "invalid gs2 authzid"};
+  }
+  out.length = comma2 + 1;
+  return out;
+}
+
+// client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
+// The username is ignored (Postgres takes it from the startup packet).
+struct client_first_bare {
+  std::optional<refusal> refused;
+  std::string_view nonce;  // the client's part, into the message
+};
+
+client_first_bare read_client_first_bare(std::string_view bare) {
+  attribute_reader reader(bare);
+  auto attr = reader.next();
+  if (attr && attr->name == 'm')
+    return {refusal{scram_errc::unsupported_feature, "mandatory SCRAM extension not supported"}, {}};
+  if (!attr || attr->name != 'n')
+    return {refusal{scram_errc::malformed_message, "client-first has no username attribute"}, {}};
+  attr = reader.next();
+  if (!attr || attr->name != 'r')
+    return {refusal{scram_errc::malformed_message, "client-first has no nonce attribute"}, {}};
+  if (!is_valid_scram_nonce(attr->value))
+    return {refusal{scram_errc::malformed_message, "client nonce is empty or not printable"}, {}};
+  if (!skip_extensions(reader))
+    return {refusal{scram_errc::malformed_message, "malformed extension in client-first"}, {}};
+  return {std::nullopt, attr->value};
+}
+
+}  // namespace
+
 scram_server::scram_server(scram_verifier verifier, std::string server_nonce)
     : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
 
@@ -385,68 +478,19 @@ boost::system::result<std::string> scram_server::handle_client_first(std::string
     return fail(scram_errc::invalid_nonce, "injected server nonce is not printable");
   if (has_nul(message)) return fail(scram_errc::malformed_message, "NUL byte in client-first");
 
-  // gs2-header = gs2-cbind-flag "," [ authzid ] ","
-  const std::size_t comma1 = message.find(',');
-  if (comma1 == std::string_view::npos)
-    return fail(scram_errc::malformed_message, "client-first has no gs2 header");
-  const std::string_view flag = message.substr(0, comma1);
-  bool bound = false;
-  if (flag == "n") {
-    cbind_flag_ = scram_cbind_flag::not_supported;
-    if (binding_selected_)
-      return fail(scram_errc::channel_binding_mismatch,
-                  "client selected SCRAM-SHA-256-PLUS without channel-binding data");
-  } else if (flag == "y") {
-    cbind_flag_ = scram_cbind_flag::client_supports;
-    if (binding_offered_)
-      return fail(scram_errc::channel_binding_mismatch,
-                  "client thinks channel binding is not offered, but it was (downgrade)");
-  } else if (flag.starts_with("p=")) {
-    if (!binding_offered_)
-      return fail(scram_errc::unsupported_feature,
-                  "client requires channel binding, which was not offered");
-    if (!binding_selected_)
-      return fail(scram_errc::channel_binding_mismatch,
-                  "client selected SCRAM-SHA-256 but sent channel-binding data");
-    if (flag.substr(2) != tls_server_end_point)
-      return fail(scram_errc::unsupported_feature, "unsupported channel-binding type");
-    bound = true;
-  } else {
-    return fail(scram_errc::malformed_message, "invalid gs2 channel-binding flag");
-  }
-  const std::size_t comma2 = message.find(',', comma1 + 1);
-  if (comma2 == std::string_view::npos)
-    return fail(scram_errc::malformed_message, "client-first gs2 header is truncated");
-  const std::string_view authzid = message.substr(comma1 + 1, comma2 - comma1 - 1);
-  if (!authzid.empty()) {
-    if (authzid.starts_with("a="))
-      return fail(scram_errc::unsupported_feature, "authorization identity not supported");
-    return fail(scram_errc::malformed_message, "invalid gs2 authzid");
-  }
+  const auto header = read_gs2_header(message, binding_offered_, binding_selected_);
+  if (header.cbind_flag) cbind_flag_ = *header.cbind_flag;
+  if (header.refused) return fail(header.refused->code, header.refused->detail);
+  const std::string_view bare = message.substr(header.length);
+  const auto client_nonce = read_client_first_bare(bare);
+  if (client_nonce.refused) return fail(client_nonce.refused->code, client_nonce.refused->detail);
 
-  // client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
-  const std::string_view bare = message.substr(comma2 + 1);
-  attribute_reader reader(bare);
-  auto attr = reader.next();
-  if (attr && attr->name == 'm')
-    return fail(scram_errc::unsupported_feature, "mandatory SCRAM extension not supported");
-  if (!attr || attr->name != 'n')
-    return fail(scram_errc::malformed_message, "client-first has no username attribute");
-  attr = reader.next();
-  if (!attr || attr->name != 'r')
-    return fail(scram_errc::malformed_message, "client-first has no nonce attribute");
-  if (!is_valid_scram_nonce(attr->value))
-    return fail(scram_errc::malformed_message, "client nonce is empty or not printable");
-  const std::string_view client_nonce = attr->value;
-  if (!skip_extensions(reader))
-    return fail(scram_errc::malformed_message, "malformed extension in client-first");
-
-  gs2_header_ = message.substr(0, comma2 + 1);
+  gs2_header_ = message.substr(0, header.length);
   expected_cbind_ = gs2_header_;
-  if (bound) expected_cbind_ += end_point_hash_;
+  if (header.bound) expected_cbind_ += end_point_hash_;
   client_first_bare_ = bare;
-  nonce_.reserve(client_nonce.size() + server_nonce_.size());
-  nonce_.append(client_nonce).append(server_nonce_);
+  nonce_.reserve(client_nonce.nonce.size() + server_nonce_.size());
+  nonce_.append(client_nonce.nonce).append(server_nonce_);
   server_first_ = "r=" + nonce_ + ",s=" + base64_encode(verifier_.salt) +
                   ",i=" + std::to_string(verifier_.iterations);
   state_ = state::awaiting_client_final;

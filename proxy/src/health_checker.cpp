@@ -76,6 +76,30 @@ struct health_checker::database_state {
   router::wal_history history;
   milliseconds history_window{10000};  // > every replica's max_lag.time, see run()
 
+  database_state(const conf::config& cfg, const std::string& db_name, const conf::database_config& db,
+                 std::shared_ptr<router::live_positions> positions)
+      : name(db_name),
+        interval(std::max(db.routing.check_interval, milliseconds{1})),
+        live(std::move(positions)),
+        routed(db.routing.enabled) {
+    login = check_login_for(cfg, db, std::clamp(interval, min_query_budget, max_query_budget));
+    server primary;
+    primary.name = "primary";
+    primary.address = db.primary;
+    primary.configured_primary = true;
+    servers.push_back(std::move(primary));
+    if (!routed) return;
+    for (const auto& rep : db.replicas) {
+      server s;
+      s.name = rep.name;
+      s.address = rep.address;
+      s.roles = rep.roles;
+      s.limits = router::lag_limits{.max_bytes = rep.max_lag.bytes, .max_time = rep.max_lag.time};
+      history_window = std::max({history_window, 10 * interval, 4 * rep.max_lag.time});
+      servers.push_back(std::move(s));
+    }
+  }
+
   std::string label(const server& s) const { return name + "/" + s.name; }
 
   void connect(server& s) { s.conn = open_check_connection(login, s.address, "pgrelay-health"); }
@@ -271,8 +295,15 @@ struct health_checker::database_state {
     }
     fresh_risky = refresh_hidden_code(servers[acting]);
     ++rounds;
+    measure_replay_delays(acting);
+    auto t = make_topology(acting);
+    log_primary_change(*t, acting);
+    log_eligibility_changes(*t);
+    return t;
+  }
 
-    // Replay delays, measured on the checker's clock against the acting primary's history.
+  // Replay delays, measured on the checker's clock against the acting primary's history.
+  void measure_replay_delays(std::size_t acting) {
     const auto& head = servers[acting].sample;
     if (head.reachable) history.record(head.sampled_at, head.replay_lsn);
     history.forget_before(head.sampled_at - history_window);
@@ -283,7 +314,9 @@ struct health_checker::database_state {
         s.replay_delay = history.behind_for(s.replay_lsn, s.sampled_at);
       }
     }
+  }
 
+  std::shared_ptr<router::topology> make_topology(std::size_t acting) const {
     auto t = std::make_shared<router::topology>();
     t->database = name;
     t->check_interval = interval;
@@ -299,32 +332,35 @@ struct health_checker::database_state {
           router::replica_view{.name = s.name, .server_index = i, .roles = s.roles, .limits = s.limits,
                                .sample = s.sample});
     }
-    if (acting != 0 && t->primary_name != last_primary_name) {
+    return t;
+  }
+
+  void log_primary_change(const router::topology& t, std::size_t acting) {
+    if (acting != 0 && t.primary_name != last_primary_name) {
       spdlog::warn("health: {}: configured primary is in recovery; {} is acting primary", name,
-                   t->primary_name);
+                   t.primary_name);
     } else if (acting == 0 && last_primary_name != "primary" && !last_primary_name.empty()) {
       spdlog::info("health: {}: the configured primary acts as primary again", name);
     }
-    last_primary_name = t->primary_name;
+    last_primary_name = t.primary_name;
+  }
 
+  // One line when a replica becomes eligible for reads or stops being so, with why.
+  void log_eligibility_changes(const router::topology& t) {
     const auto now = clock::now();
-    for (const auto& r : t->replicas) {
+    for (const auto& r : t.replicas) {
       auto& s = *std::find_if(servers.begin(), servers.end(), [&](const server& x) {
         return x.name == r.name && !x.configured_primary;
       });
-      const bool ok = router::eligible(*t, r, now);
-      if (s.was_eligible != ok) {
-        if (ok) {
-          spdlog::info("health: replica {} is eligible for reads: {}", label(s),
-                       describe_lag(*t, r, now));
-        } else {
-          spdlog::warn("health: replica {} is not eligible for reads: {}", label(s),
-                       describe_lag(*t, r, now));
-        }
-        s.was_eligible = ok;
+      const bool ok = router::eligible(t, r, now);
+      if (s.was_eligible == ok) continue;
+      if (ok) {
+        spdlog::info("health: replica {} is eligible for reads: {}", label(s), describe_lag(t, r, now));
+      } else {
+        spdlog::warn("health: replica {} is not eligible for reads: {}", label(s), describe_lag(t, r, now));
       }
+      s.was_eligible = ok;
     }
-    return t;
   }
 
   std::string last_primary_name;
@@ -412,66 +448,55 @@ router::topology_ptr health_checker::snapshot(const std::string& db) const {
 void health_checker::run() {
   std::vector<database_state> dbs;
   for (const auto& [name, db] : cfg_->databases) {
-    database_state st;
-    st.name = name;
-    st.routed = db.routing.enabled;
-    const auto interval = std::max(db.routing.check_interval, milliseconds{1});
-    st.login = check_login_for(*cfg_, db, std::clamp(interval, min_query_budget, max_query_budget));
-    st.interval = interval;
-    if (auto it = live_.find(name); it != live_.end()) st.live = it->second;
-    server primary;
-    primary.name = "primary";
-    primary.address = db.primary;
-    primary.configured_primary = true;
-    st.servers.push_back(std::move(primary));
-    if (!st.routed) {
-      dbs.push_back(std::move(st));
-      continue;
-    }
-    for (const auto& rep : db.replicas) {
-      server s;
-      s.name = rep.name;
-      s.address = rep.address;
-      s.roles = rep.roles;
-      s.limits = router::lag_limits{.max_bytes = rep.max_lag.bytes, .max_time = rep.max_lag.time};
-      st.history_window = std::max({st.history_window, 10 * st.interval, 4 * rep.max_lag.time});
-      st.servers.push_back(std::move(s));
-    }
-    dbs.push_back(std::move(st));
+    const auto it = live_.find(name);
+    dbs.emplace_back(*cfg_, name, db, it == live_.end() ? nullptr : it->second);
   }
   spdlog::info("health: checking {} database(s); reading the catalogue of {}",
                std::count_if(dbs.begin(), dbs.end(), [](const database_state& d) { return d.routed; }), dbs.size());
   const std::function<bool()> is_stopping = [this] { return stopping(); };
-
   while (!stopping()) {
     const bool functions_stale = functions_stale_.exchange(false, std::memory_order_relaxed);
     for (auto& db : dbs) {
-      const auto started = clock::now();
-      if (started < db.next_due && !functions_stale) continue;
-      if (!db.routed) {
-        db.next_due = started + db.interval;
-        publish_risky(db.name, db.catalogue_round());
-        continue;
-      }
-      auto topo = db.round(is_stopping, functions_stale);
-      db.next_due = started + db.interval;
-      if (!topo) break;  // stopping
-      publish_risky(db.name, std::exchange(db.fresh_risky, nullptr));
-      {
-        std::lock_guard lock{mutex_};
-        latest_[db.name] = topo;
-      }
-      try {
-        if (publish_) publish_(topo);
-      } catch (const std::exception& e) {
-        spdlog::error("health: publishing the topology of {} failed: {}", db.name, e.what());
-      }
+      if (!check(db, functions_stale, is_stopping)) break;  // stopping
     }
-    auto wake_at = clock::now() + 1s;
-    for (const auto& db : dbs) wake_at = std::min(wake_at, db.next_due);
-    std::unique_lock lock{mutex_};
-    wake_.wait_until(lock, wake_at, [this] { return stop_ || functions_stale_.load(std::memory_order_relaxed); });
+    wait_until_due(dbs);
   }
+}
+
+bool health_checker::check(database_state& db, bool functions_stale, const std::function<bool()>& is_stopping) {
+  const auto started = clock::now();
+  if (started < db.next_due && !functions_stale) return true;
+  if (!db.routed) {
+    db.next_due = started + db.interval;
+    publish_risky(db.name, db.catalogue_round());
+    return true;
+  }
+  auto topo = db.round(is_stopping, functions_stale);
+  db.next_due = started + db.interval;
+  if (!topo) return false;
+  publish_risky(db.name, std::exchange(db.fresh_risky, nullptr));
+  publish_topology(db.name, std::move(topo));
+  return true;
+}
+
+void health_checker::publish_topology(const std::string& db, router::topology_ptr topo) {
+  {
+    std::lock_guard lock{mutex_};
+    latest_[db] = topo;
+  }
+  try {
+    if (publish_) publish_(std::move(topo));
+  } catch (const std::exception& e) {
+    spdlog::error("health: publishing the topology of {} failed: {}", db, e.what());
+  }
+}
+
+// Until the next database is due (at most a second), stop() or functions_may_have_changed().
+void health_checker::wait_until_due(const std::vector<database_state>& dbs) {
+  auto wake_at = clock::now() + 1s;
+  for (const auto& db : dbs) wake_at = std::min(wake_at, db.next_due);
+  std::unique_lock lock{mutex_};
+  wake_.wait_until(lock, wake_at, [this] { return stop_ || functions_stale_.load(std::memory_order_relaxed); });
 }
 
 }  // namespace pgrelay::proxy

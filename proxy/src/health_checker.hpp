@@ -48,6 +48,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/router/hidden_code.hpp"
@@ -86,6 +87,11 @@ class health_checker {
   struct database_state;
 
   void run();
+  // One database's round, when it is due (or the functions are stale); false when stop()
+  // cut the round short.
+  bool check(database_state& db, bool functions_stale, const std::function<bool()>& is_stopping);
+  void publish_topology(const std::string& db, router::topology_ptr topo);
+  void wait_until_due(const std::vector<database_state>& dbs);
   bool stopping() const;
   void publish_risky(const std::string& db, std::shared_ptr<const router::risky_relations> risky);
 

@@ -113,10 +113,10 @@ awaitable<void> serve_one(worker& w, tcp::socket socket) {
   socket.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-}  // namespace
+// Families are registered in the order they are printed: pools, traffic per database, pins,
+// servers, then the process.
 
-std::string render_metrics(const shared_state& shared, const std::vector<worker_snapshot>& all) {
-  prometheus::Registry registry;
+void add_pool_metrics(prometheus::Registry& registry, const std::vector<worker_snapshot>& all) {
   auto& clients = prometheus::BuildGauge().Name("pgrelay_pool_clients").Help("Clients of a pool by state").Register(registry);
   auto& servers = prometheus::BuildGauge().Name("pgrelay_pool_servers").Help("Server connections of a pool by state").Register(registry);
   auto& size = prometheus::BuildGauge().Name("pgrelay_pool_size").Help("Configured maximum servers of a pool").Register(registry);
@@ -136,22 +136,22 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
     size.Add(base).Set(p.size);
     maxwait.Add(base).Set(static_cast<double>(p.maxwait_us) / 1e6);
   }
+}
 
-  auto& queries = prometheus::BuildCounter().Name("pgrelay_queries_total").Help("Requests answered (one per ReadyForQuery)").Register(registry);
-  auto& xacts = prometheus::BuildCounter().Name("pgrelay_transactions_total").Help("Transactions completed").Register(registry);
-  auto& received = prometheus::BuildCounter().Name("pgrelay_received_bytes_total").Help("Bytes received from clients").Register(registry);
-  auto& sent = prometheus::BuildCounter().Name("pgrelay_sent_bytes_total").Help("Bytes sent to clients").Register(registry);
-  auto& logins = prometheus::BuildCounter().Name("pgrelay_client_logins_total").Help("Successful client logins").Register(registry);
-  auto& query_time = prometheus::BuildHistogram().Name("pgrelay_query_duration_seconds").Help("Request duration, first message to ReadyForQuery").Register(registry);
-  auto& wait_time = prometheus::BuildHistogram().Name("pgrelay_wait_duration_seconds").Help("Time a request waited for a server").Register(registry);
-  auto& routes = prometheus::BuildCounter().Name("pgrelay_routing_decisions_total").Help("Routing decisions by reason").Register(registry);
-  auto& routed = prometheus::BuildCounter().Name("pgrelay_routed_requests_total").Help("Requests by target server").Register(registry);
-  auto& errors = prometheus::BuildCounter().Name("pgrelay_errors_total").Help("ErrorResponses sent to clients by SQLSTATE class").Register(registry);
-  for (const auto& [db, s] : merged_stats(all)) {
-    if (db.empty()) {
-      for (const auto& [cls, n] : s.errors_by_class) errors.Add({{"database", ""}, {"class", cls}}).Increment(static_cast<double>(n));
-      continue;
-    }
+// The counters of one database's traffic, registered once and filled per database.
+struct traffic_families {
+  prometheus::Family<prometheus::Counter>& queries;
+  prometheus::Family<prometheus::Counter>& xacts;
+  prometheus::Family<prometheus::Counter>& received;
+  prometheus::Family<prometheus::Counter>& sent;
+  prometheus::Family<prometheus::Counter>& logins;
+  prometheus::Family<prometheus::Histogram>& query_time;
+  prometheus::Family<prometheus::Histogram>& wait_time;
+  prometheus::Family<prometheus::Counter>& routes;
+  prometheus::Family<prometheus::Counter>& routed;
+  prometheus::Family<prometheus::Counter>& errors;
+
+  void add(const std::string& db, const database_stats& s) {
     Labels l{{"database", db}};
     queries.Add(l).Increment(static_cast<double>(s.queries));
     xacts.Add(l).Increment(static_cast<double>(s.transactions));
@@ -165,15 +165,46 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
           .Increment(static_cast<double>(s.routes[i]));
     }
     for (const auto& [target, n] : s.routes_to) routed.Add({{"database", db}, {"target", target}}).Increment(static_cast<double>(n));
+    add_errors(db, s);
+  }
+  void add_errors(const std::string& db, const database_stats& s) {
     for (const auto& [cls, n] : s.errors_by_class) errors.Add({{"database", db}, {"class", cls}}).Increment(static_cast<double>(n));
   }
+};
 
+void add_traffic_metrics(prometheus::Registry& registry, const std::vector<worker_snapshot>& all) {
+  traffic_families f{
+      prometheus::BuildCounter().Name("pgrelay_queries_total").Help("Requests answered (one per ReadyForQuery)").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_transactions_total").Help("Transactions completed").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_received_bytes_total").Help("Bytes received from clients").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_sent_bytes_total").Help("Bytes sent to clients").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_client_logins_total").Help("Successful client logins").Register(registry),
+      prometheus::BuildHistogram().Name("pgrelay_query_duration_seconds").Help("Request duration, first message to ReadyForQuery").Register(registry),
+      prometheus::BuildHistogram().Name("pgrelay_wait_duration_seconds").Help("Time a request waited for a server").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_routing_decisions_total").Help("Routing decisions by reason").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_routed_requests_total").Help("Requests by target server").Register(registry),
+      prometheus::BuildCounter().Name("pgrelay_errors_total").Help("ErrorResponses sent to clients by SQLSTATE class").Register(registry),
+  };
+  for (const auto& [db, s] : merged_stats(all)) {
+    // Errors of sessions that never chose a database are counted under "" with nothing else.
+    if (db.empty()) {
+      f.add_errors(db, s);
+    } else {
+      f.add(db, s);
+    }
+  }
+}
+
+void add_pin_metrics(prometheus::Registry& registry, const shared_state& shared) {
   auto& pins = prometheus::BuildCounter().Name("pgrelay_pins_total").Help("Clients pinned to a server, by reason").Register(registry);
   for (std::size_t i = 0; i < pin_reason_count; ++i) {
     pins.Add({{"reason", std::string(core::pin_reasons[i].name)}})
         .Increment(static_cast<double>(shared.pins_by_reason[i].load(std::memory_order_relaxed)));
   }
+}
 
+// What the health checker last saw of every server: reachability, and each replica's lag.
+void add_server_metrics(prometheus::Registry& registry, const std::vector<worker_snapshot>& all) {
   auto& lag_bytes = prometheus::BuildGauge().Name("pgrelay_replica_lag_bytes").Help("Replay lag behind the acting primary").Register(registry);
   auto& lag_seconds = prometheus::BuildGauge().Name("pgrelay_replica_lag_seconds").Help("How long the replica has been behind").Register(registry);
   auto& eligible = prometheus::BuildGauge().Name("pgrelay_replica_eligible").Help("1 when the replica may serve reads").Register(registry);
@@ -190,7 +221,9 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
       reachable.Add({{"database", db}, {"server", r.name}}).Set(r.sample.reachable ? 1 : 0);
     }
   }
+}
 
+void add_process_metrics(prometheus::Registry& registry, const shared_state& shared) {
   auto& reloads = prometheus::BuildCounter().Name("pgrelay_config_reloads_total").Help("Configuration reloads by result").Register(registry);
   reloads.Add({{"result", "ok"}}).Increment(static_cast<double>(shared.reloads.load()));
   reloads.Add({{"result", "failed"}}).Increment(static_cast<double>(shared.reload_failures.load()));
@@ -201,7 +234,17 @@ std::string render_metrics(const shared_state& shared, const std::vector<worker_
   pbkdf2.Add({}).Increment(static_cast<double>(pbkdf2_computations().load(std::memory_order_relaxed)));
   auto& started = prometheus::BuildGauge().Name("pgrelay_start_time_seconds").Help("Start time, seconds since the epoch").Register(registry);
   started.Add({}).Set(std::chrono::duration<double>(shared.started_at.time_since_epoch()).count());
+}
 
+}  // namespace
+
+std::string render_metrics(const shared_state& shared, const std::vector<worker_snapshot>& all) {
+  prometheus::Registry registry;
+  add_pool_metrics(registry, all);
+  add_traffic_metrics(registry, all);
+  add_pin_metrics(registry, shared);
+  add_server_metrics(registry, all);
+  add_process_metrics(registry, shared);
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry.Collect());
 }

@@ -51,6 +51,90 @@ bool rule_applies(const routing_rule& r, const classification& stmt, const sessi
   return true;
 }
 
+// A read-only statement, or one of a transaction begun READ ONLY that may run there.
+bool is_read(const classification& stmt) {
+  return stmt.kind == statement_kind::read_only ||
+         (stmt.begin_read_only && stmt.kind != statement_kind::write && stmt.kind != statement_kind::parse_error);
+}
+
+// The replica role a read asks for: from its hint, else from the first rule that applies
+// (`rule` its index, -1 for none), which may also send it to the primary.
+struct role_choice {
+  std::string_view role = "read";
+  int rule = -1;
+  bool to_primary = false;
+};
+
+role_choice choose_role(const classification& stmt, const session_view& session, const routing_settings& settings) {
+  role_choice c;
+  if (!stmt.hint.empty()) {
+    if (stmt.hint != "replica") c.role = stmt.hint;
+    return c;
+  }
+  for (std::size_t i = 0; i < settings.rules.size(); ++i) {
+    if (!rule_applies(settings.rules[i], stmt, session)) continue;
+    c.rule = static_cast<int>(i);
+    if (settings.rules[i].target == "primary") {
+      c.to_primary = true;
+    } else {
+      c.role = settings.rules[i].target;
+    }
+    break;
+  }
+  return c;
+}
+
+// Which replicas may take a read: `usable` ones have the role, are eligible and fresh enough;
+// of those, `caught_up` ones replayed the read's read-your-writes position (`min_lsn`, 0: none).
+struct replica_filter {
+  const topology& topo;
+  std::string_view role;
+  clock::time_point now;
+  std::optional<std::chrono::milliseconds> staleness;
+  lsn min_lsn;
+
+  bool usable(const replica_view& r) const {
+    return has_role(r, role) && eligible(topo, r, now) && !(staleness && r.sample.replay_delay > *staleness);
+  }
+  bool caught_up(const replica_view& r) const {
+    if (min_lsn == 0) return true;
+    // The prober's position is fresher than the round's between rounds, the round's after a
+    // prober restart: whichever is higher was replayed.
+    const lsn live = topo.live ? topo.live->replayed(r.server_index) : 0;
+    return std::max(r.sample.replay_lsn, live) >= min_lsn;
+  }
+};
+
+// The `pick`-th usable, caught-up replica (modulo their number), or why there is none.
+// Two passes over the (few) replicas instead of collecting them: no allocation per statement.
+void pick_replica(decision& d, const replica_filter& f, bool fallback_to_primary, std::uint64_t pick) {
+  std::size_t count = 0;
+  bool any_lag_ok = false;
+  for (const auto& r : f.topo.replicas) {
+    if (!f.usable(r)) continue;
+    any_lag_ok = true;
+    if (f.caught_up(r)) ++count;
+  }
+  if (count == 0) {
+    if (any_lag_ok) {
+      d.reason = route_reason::read_your_writes;
+    } else {
+      d.reason = fallback_to_primary ? route_reason::no_eligible_replica : route_reason::no_eligible_replica_error;
+    }
+    return;
+  }
+  std::size_t nth = pick % count;
+  for (const auto& r : f.topo.replicas) {
+    if (!f.usable(r) || !f.caught_up(r)) continue;
+    if (nth-- == 0) {
+      d.replica = r.name;
+      break;
+    }
+  }
+  d.to_replica = true;
+  d.reason = route_reason::read_to_replica;
+}
+
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text) {
@@ -78,68 +162,20 @@ decision route(const classification& stmt, const session_view& session, const to
                const routing_settings& settings, clock::time_point now, std::uint64_t pick) {
   if (!settings.enabled) return primary(route_reason::routing_off);
   if (stmt.hint == "primary") return primary(route_reason::hint_primary);
-  bool read = stmt.kind == statement_kind::read_only || (stmt.begin_read_only && stmt.kind != statement_kind::write &&
-                                                        stmt.kind != statement_kind::parse_error);
-  if (!read) {
-    return primary(stmt.begin ? route_reason::transaction : route_reason::write);
-  }
-  std::string_view role = "read";
-  int rule = -1;
-  if (!stmt.hint.empty() && stmt.hint != "replica") {
-    role = stmt.hint;
-  } else if (stmt.hint.empty()) {
-    for (std::size_t i = 0; i < settings.rules.size(); ++i) {
-      if (!rule_applies(settings.rules[i], stmt, session)) continue;
-      rule = static_cast<int>(i);
-      if (settings.rules[i].target == "primary") return primary(route_reason::rule_primary, rule);
-      role = settings.rules[i].target;
-      break;
-    }
-  }
+  if (!is_read(stmt)) return primary(stmt.begin ? route_reason::transaction : route_reason::write);
+  const auto choice = choose_role(stmt, session, settings);
+  if (choice.to_primary) return primary(route_reason::rule_primary, choice.rule);
   decision d;
-  d.role = std::string(role);
-  d.rule = rule;
+  d.role = std::string(choice.role);
+  d.rule = choice.rule;
   if (!topo || topo->replicas.empty()) {
     d.reason = topo ? route_reason::routing_off : route_reason::no_topology;
     return d;
   }
-  auto staleness = stmt.hint_max_lag ? stmt.hint_max_lag : session.max_staleness;
-
-  // Two passes over the (few) replicas instead of collecting them: no allocation per statement.
-  auto usable = [&](const replica_view& r) {
-    return has_role(r, role) && eligible(*topo, r, now) && !(staleness && r.sample.replay_delay > *staleness);
-  };
-  auto caught_up = [&](const replica_view& r) {
-    if (!settings.read_your_writes || session.min_lsn == 0) return true;
-    // The prober's position is fresher than the round's between rounds, the round's after a
-    // prober restart: whichever is higher was replayed.
-    const lsn live = topo->live ? topo->live->replayed(r.server_index) : 0;
-    return std::max(r.sample.replay_lsn, live) >= session.min_lsn;
-  };
-  std::size_t count = 0;
-  bool any_lag_ok = false;
-  for (const auto& r : topo->replicas) {
-    if (!usable(r)) continue;
-    any_lag_ok = true;
-    if (caught_up(r)) ++count;
-  }
-  d.staleness = staleness;
-  if (count > 0) {
-    std::size_t nth = pick % count;
-    for (const auto& r : topo->replicas) {
-      if (!usable(r) || !caught_up(r)) continue;
-      if (nth-- == 0) {
-        d.replica = r.name;
-        break;
-      }
-    }
-    d.to_replica = true;
-    d.reason = route_reason::read_to_replica;
-  } else if (any_lag_ok) {
-    d.reason = route_reason::read_your_writes;
-  } else {
-    d.reason = settings.fallback_to_primary ? route_reason::no_eligible_replica : route_reason::no_eligible_replica_error;
-  }
+  const replica_filter filter{*topo, choice.role, now, stmt.hint_max_lag ? stmt.hint_max_lag : session.max_staleness,
+                              settings.read_your_writes ? session.min_lsn : 0};
+  d.staleness = filter.staleness;
+  pick_replica(d, filter, settings.fallback_to_primary, pick);
   return d;
 }
 

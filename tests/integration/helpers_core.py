@@ -1,6 +1,9 @@
 """Helpers for the core integration tests (test_core_*.py).
 
 - psycopg helpers: connect()/admin() with bounded timeouts, sqlstate_of(), wait_for().
+- waits on observable state, each failing with what it saw last: wait_state() in general;
+  pgrelay's admin console (console(), rows(), wait_console(), wait_client_gone()), its log
+  (wait_log()), and a socket's bytes having been read by the peer (wait_read_by_peer()).
 - primary-side observation: pool_backends() lists the pool's server backends on the primary.
 - raw protocol: startup/cancel/SSL packets built with struct, a message reader with deadlines,
   ErrorResponse parsing, and a tiny SCRAM-SHA-256 client (RawClient) for protocol abuse after login.
@@ -25,7 +28,7 @@ from typing import Any, Callable, Iterable
 import psycopg
 import pytest
 
-from pgnet import HOST
+from pgnet import HOST, dsn
 
 CONNECT_TIMEOUT = 10  # libpq connect_timeout for every test connection
 PROTOCOL_3_0 = 196608
@@ -74,6 +77,32 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.0
         v = predicate()
         if v or time.monotonic() >= deadline:
             return v
+        time.sleep(interval)
+
+
+def wait_state(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float, what: str,
+               interval: float = 0.05) -> Any:
+    """Polls read() until ok(value) holds and returns that value; past `timeout` the test fails
+    with `what` and the last value read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what}: not within {timeout}s; last seen: {value!r}")
+        time.sleep(interval)
+
+
+def holds_for(predicate: Callable[[], Any], duration: float, interval: float = 0.05) -> float | None:
+    """Checks predicate every `interval` for `duration` seconds (a claim that something stays
+    true, not a wait): None when it held at every look, else the seconds after which it failed."""
+    t0 = time.monotonic()
+    while True:
+        if not predicate():
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= duration:
+            return None
         time.sleep(interval)
 
 
@@ -259,6 +288,14 @@ class QueryLoop:
         except BaseException as e:  # noqa: BLE001
             self.errors.append(e)
 
+    def wait_more(self, n: int = 3, timeout: float = 10.0) -> int:
+        """Until the loop has answered `n` more queries than now (it is running, or still running
+        after something happened elsewhere); returns the count. Fails with its errors."""
+        target = self.queries + n
+        wait_state(lambda: (self.queries, self.errors[:3]), lambda v: v[0] >= target, timeout,
+                   f"the query loop did not reach {target} queries (queries, errors)")
+        return self.queries
+
     def __enter__(self) -> "QueryLoop":
         self._thread.start()
         return self
@@ -266,6 +303,77 @@ class QueryLoop:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+
+# --------------------------------------------------------------------------------------------
+# pgrelay's own view: the admin console and the log
+
+
+def console(relay) -> psycopg.Connection:
+    """admin/admin on pgrelay's admin console (database pgrelay), autocommit."""
+    return psycopg.connect(dsn(relay.port, user="admin", password="admin", dbname="pgrelay"),
+                           autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT)
+
+
+def rows(c: psycopg.Connection, sql: str) -> list[dict]:
+    """A console view (SHOW CLIENTS, SHOW POOLS, ...) as one dict per row."""
+    cur = c.execute(sql)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def wait_console(relay, sql: str, ok: Callable[[list[dict]], bool], what: str,
+                 timeout: float = 10.0) -> list[dict]:
+    """Polls a console view until ok(rows) holds; returns those rows, or fails with the last."""
+    with console(relay) as c:
+        return wait_state(lambda: rows(c, sql), ok, timeout, what, interval=0.02)
+
+
+def wait_client_gone(relay, port: int, timeout: float = 10.0) -> None:
+    """Until pgrelay is done with the client that connected from local `port` (take it with
+    sock.getsockname()[1] before closing): its session ended, and with it its hold on any
+    server."""
+    wait_console(relay, "SHOW CLIENTS", lambda v: all(str(r["port"]) != str(port) for r in v),
+                 f"the client from port {port} is still in SHOW CLIENTS", timeout)
+
+
+def wait_log(relay, *needles: str, timeout: float = 5.0) -> str:
+    """Until every needle appears in pgrelay's log; returns the log. Fails with its tail."""
+    if not wait_for(lambda: all(n in relay.log() for n in needles), timeout):
+        pytest.fail(f"pgrelay's log lacks {[n for n in needles if n not in relay.log()]} after "
+                    f"{timeout}s; its tail:\n{relay.log()[-3000:]}")
+    return relay.log()
+
+
+def _proc_net_tcp_queues() -> dict[tuple[str, str], tuple[int, int]]:
+    """(local, remote) hex addresses from /proc/net/tcp -> (tx_queue, rx_queue)."""
+    out = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            tx, rx = (int(x, 16) for x in parts[4].split(":"))
+            out[(parts[1], parts[2])] = (tx, rx)
+    return out
+
+
+def _hex_address(addr: tuple[str, int]) -> str:
+    host, port = addr
+    return f"{struct.unpack('<I', socket.inet_aton(host))[0]:08X}:{port:04X}"
+
+
+def wait_read_by_peer(sock: socket.socket, timeout: float = 5.0) -> None:
+    """Until everything sent on `sock` (IPv4, to a process on this host) has been read by the
+    process at the other end: our send queue is empty and so is the peer socket's receive
+    queue, as /proc/net/tcp shows them. For "pgrelay has taken this half frame in"."""
+    mine, peer = _hex_address(sock.getsockname()), _hex_address(sock.getpeername())
+
+    def queues() -> tuple[Any, Any]:
+        q = _proc_net_tcp_queues()
+        return q.get((mine, peer)), q.get((peer, mine))
+
+    wait_state(queues, lambda q: q[0] is not None and q[1] is not None and q[0][0] == 0 and q[1][1] == 0,
+               timeout, "bytes sent still unread by the peer ((tx, rx) of our socket, then of the peer's)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ from typing import Any
 
 import psycopg
 
-from helpers_core import primary_app, wait_for
-from pgnet import dsn
+from helpers_core import console, primary_app, rows, wait_for  # noqa: F401 (console: for the tests)
 
 # Custom settings the catalogue sets (a quoted name among them): read back by name, since SHOW
 # ALL does not list them.
@@ -83,17 +82,6 @@ def diff(got: dict, want: dict) -> dict[str, tuple]:
 
 # ------------------------------------------------------------------------------------------
 # pgrelay's admin console: wait until it is done with a client
-
-
-def console(relay) -> psycopg.Connection:
-    return psycopg.connect(dsn(relay.port, user="admin", password="admin", dbname="pgrelay"),
-                           autocommit=True, prepare_threshold=None)
-
-
-def rows(c: psycopg.Connection, sql: str) -> list[dict]:
-    cur = c.execute(sql)
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def settle(con: psycopg.Connection, holder_port: int | None) -> bool:

@@ -20,9 +20,11 @@ import psycopg
 import pytest
 
 from conftest import pgrelay_bin, wait_for_port
+from helpers_auth import metric, with_metrics
 from helpers_core import (PROTOCOL_3_0, LoginError, QueryLoop, RawClient, assert_sqlstate,
                           closed_within, connect, error_or_close, first_answer, message, parse_error,
-                          raw_socket, read_message, run_threads, startup_packet)
+                          raw_socket, read_message, run_threads, startup_packet, wait_client_gone,
+                          wait_log, wait_read_by_peer, wait_state)
 
 
 def assert_serving(relay) -> None:
@@ -41,8 +43,7 @@ def abuse_after_login(relay, data: bytes, half_close: bool = False, timeout: flo
     came back (error_or_close), while a neighbour queries in a loop; asserts the neighbour
     saw nothing."""
     with QueryLoop(relay.dsn()) as loop:
-        time.sleep(0.2)
-        before = loop.queries
+        before = loop.wait_more()
         rc = RawClient(relay.port)
         try:
             assert rc.simple_query("select 1")[-1][0] == b"Z"
@@ -52,7 +53,7 @@ def abuse_after_login(relay, data: bytes, half_close: bool = False, timeout: flo
             got = error_or_close(rc.sock, timeout)
         finally:
             rc.close()
-        time.sleep(0.3)
+        loop.wait_more()  # the neighbour still answers after the abuse
     assert_neighbour_fine(loop, before)
     return got
 
@@ -102,7 +103,7 @@ def test_truncated_query_then_vanish_does_not_poison_the_server(pgrelay):
             assert rc.simple_query("select 1")[-1][0] == b"Z"
             frame = message(b"Q", sql)
             rc.send(frame[: len(frame) // 2])
-            time.sleep(0.3)
+            wait_read_by_peer(rc.sock)  # pgrelay took the half frame in (perhaps to a server)
             if how == "half_close":
                 rc.sock.shutdown(socket.SHUT_WR)
                 assert closed_within(rc.sock, 5), "pgrelay kept a half-closed client mid-frame"
@@ -123,19 +124,21 @@ def test_truncated_frame_left_open_blocks_only_its_client(pgrelay):
     comes back to the pool."""
     relay = pgrelay({"pool": {"size": 2, "wait_timeout": "10s"}})
     with QueryLoop(relay.dsn()) as loop:
-        time.sleep(0.2)
-        before = loop.queries
+        before = loop.wait_more()
         rc = RawClient(relay.port)
+        rc_port = rc.sock.getsockname()[1]
         try:
             assert rc.simple_query("select 1")[-1][0] == b"Z"
             rc.send(message(b"Q", b"select '" + b"z" * 100_000 + b"'\0")[:50_000])
-            time.sleep(1.0)
+            wait_read_by_peer(rc.sock)
+            # While pgrelay holds the half frame, the neighbour goes on querying.
+            loop.wait_more(20)
             assert_neighbour_fine(loop, before)
             with connect(relay.dsn()) as c:
                 assert c.execute("select 2").fetchone()[0] == 2
         finally:
             rc.close()
-        time.sleep(0.5)
+        wait_client_gone(relay, rc_port)
         # Both servers are usable again: two transactions at once.
         with connect(relay.dsn()) as a, connect(relay.dsn()) as b:
             a.execute("begin")
@@ -205,8 +208,7 @@ def test_trickling_startup_is_cut_at_auth_timeout(pgrelay):
     relay = pgrelay({"pool": {"size": 2}, "auth_timeout": "2s"})
     packet = struct.pack("!i", 2000) + struct.pack("!i", PROTOCOL_3_0) + b"user\0app\0" + b"a" * 1990
     with QueryLoop(relay.dsn()) as loop:
-        time.sleep(0.2)
-        before = loop.queries
+        before = loop.wait_more()
         s = raw_socket(relay.port)
         t0 = time.monotonic()
         closed_at = None
@@ -236,7 +238,7 @@ def test_trickling_startup_is_cut_at_auth_timeout(pgrelay):
                     break
         finally:
             s.close()
-        time.sleep(0.2)
+        loop.wait_more()
     assert closed_at is not None, "the trickling client was still connected after 8s"
     elapsed = closed_at - t0
     print(f"\ntrickling startup cut after {elapsed:.2f}s")
@@ -274,12 +276,16 @@ def test_silent_after_sasl_request_is_cut_at_auth_timeout(pgrelay):
 def test_thousand_silent_connections(pgrelay):
     """1,000 connections opened and left silent (no startup packet) do not stop a normal client
     from logging in and querying quickly; closing them leaves pgrelay healthy."""
-    relay = pgrelay({"pool": {"size": 2}, "auth_timeout": "60s"})
+    overrides, http_port = with_metrics({"pool": {"size": 2}, "auth_timeout": "60s"})
+    relay = pgrelay(overrides)
     socks: list[socket.socket] = []
+
+    def connections() -> float:
+        return metric(http_port, "pgrelay_client_connections")
+
     try:
         with QueryLoop(relay.dsn()) as loop:
-            time.sleep(0.2)
-            before = loop.queries
+            before = loop.wait_more()
             # psycopg's connect waits with select(), which takes no descriptor past 1023: keep a
             # few low ones free for the new client below, whatever earlier tests left open.
             reserved = [os.open(os.devnull, os.O_RDONLY) for _ in range(16)]
@@ -289,7 +295,8 @@ def test_thousand_silent_connections(pgrelay):
             print(f"\nopened 1000 connections in {time.monotonic() - t0:.2f}s")
             for fd in reserved:
                 os.close(fd)
-            time.sleep(0.5)
+            # pgrelay accepted all of them (the neighbour is the one more).
+            wait_state(connections, lambda n: n >= 1001, 20, "connections pgrelay holds")
             t1 = time.monotonic()
             with connect(relay.dsn()) as c:
                 assert c.execute("select 'still here'").fetchone()[0] == "still here"
@@ -304,7 +311,7 @@ def test_thousand_silent_connections(pgrelay):
             for s in socks:
                 s.close()
             socks.clear()
-            time.sleep(0.5)
+            wait_state(connections, lambda n: n <= 1, 20, "connections pgrelay holds after the close")
             with connect(relay.dsn()) as c:
                 assert c.execute("select 1").fetchone()[0] == 1
         assert not loop.errors, loop.errors[:3]
@@ -332,12 +339,11 @@ def test_many_failed_logins_from_one_address(pgrelay):
                 results.append(got)
 
     with QueryLoop(relay.dsn()) as loop:
-        time.sleep(0.2)
-        before = loop.queries
+        before = loop.wait_more()
         t0 = time.monotonic()
         _, errors, stuck = run_threads([lambda: attacker(25) for _ in range(8)], timeout=120)
         elapsed = time.monotonic() - t0
-        time.sleep(0.2)
+        loop.wait_more()
     print(f"\n200 failed logins in {elapsed:.2f}s")
     assert not stuck and not errors, f"{stuck} attackers stuck; errors: {errors[:3]}"
     assert len(results) == 200
@@ -396,8 +402,7 @@ def test_client_text_cannot_forge_log_lines(pgrelay):
     assert li.value.fields.get("C") == "28P01", li.value.fields
     with connect(relay.dsn(application_name=f"app\r\n{forged}")) as c:
         assert c.execute("select 1").fetchone()[0] == 1
-    time.sleep(0.3)
-    lines = relay.log().splitlines()
+    lines = wait_log(relay, 'evil\\"\\x0a2026-01-01', "app\\x0d\\x0a2026-01-01").splitlines()
     assert not [l for l in lines if l.startswith(forged[:10])], "a client forged a log line"
     assert any('evil\\"\\x0a2026-01-01' in l for l in lines), lines[-10:]
     assert any("app\\x0d\\x0a2026-01-01" in l for l in lines), lines[-10:]

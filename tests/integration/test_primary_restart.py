@@ -15,12 +15,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PGCLUSTER, Cluster, _read_env, _stop_cluster, start_pgrelay
+from conftest import HOST, PGCLUSTER, Cluster, _read_env, _stop_cluster, start_pgrelay
+from helpers_core import wait_for, wait_log, wait_state
 
 CHECK_INTERVAL = 1.0   # seconds, routing.check_interval
 CONNECT_TIMEOUT = 2.0  # seconds, pool.connect_timeout
 SLACK = 1.5            # scheduling slack on a shared 2-core machine
 WRITERS = 4
+ACKS_EACH = 10         # commits each writer sees acknowledged before the stop, and again after
 # What a client may see while the primary is away: the server's own goodbye (57P01 admin
 # shutdown, 57P02 crash shutdown, 57P03 starting up) or pgrelay's connection failure (08xxx).
 CLEAR_STATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"}
@@ -62,7 +64,7 @@ class Writer(threading.Thread):
                 if conn is not None and conn.broken:
                     conn.close()
                     conn = None
-                time.sleep(0.05)
+                time.sleep(0.05)  # the load's own pace after a failure, not a wait
         if conn is not None:
             conn.close()
 
@@ -87,25 +89,28 @@ def test_primary_restart_under_write_load(tmp_path):
         writers = [Writer(relay.dsn(), i, stop) for i in range(WRITERS)]
         for w in writers:
             w.start()
-        time.sleep(2.0)
-        assert all(w.acked for w in writers), "writers did not get going"
+        wait_state(lambda: [len(w.acked) for w in writers], lambda n: min(n) >= ACKS_EACH, 30,
+                   f"every writer getting {ACKS_EACH} commits acknowledged before the stop")
 
         down_at = time.monotonic()
         pg_ctl(cl, "stop", "-D", str(primary_dir), "-m", "immediate")
         primary_down = True
-        time.sleep(3.0)
+        # Down until pgrelay's health checker and every writer have seen it so.
+        wait_log(relay, f"health: app/primary at {HOST}:{cl.primary_port} is unreachable",
+                 timeout=CHECK_INTERVAL + 10)
+        wait_state(lambda: [sum(1 for e in w.errors if e[0] >= down_at) for w in writers],
+                   lambda n: min(n) >= 1, CONNECT_TIMEOUT + 10, "failed writes per writer while down")
         pg_ctl(cl, "start", "-D", str(primary_dir), "-l", str(primary_dir.parent / "primary.log"),
                "-w", "-t", "60")
         primary_down = False
         up_at = time.monotonic()
 
         # Serving again: the first acknowledged write of each writer after the primary is back.
-        deadline = up_at + 30
-        while time.monotonic() < deadline and not all(
-                any(t > up_at for t in w.successes) for w in writers):
-            time.sleep(0.05)
+        wait_for(lambda: all(any(t > up_at for t in w.successes) for w in writers), 30)
         first_back = [min((t for t in w.successes if t > up_at), default=None) for w in writers]
-        time.sleep(1.0)
+        if all(t is not None for t in first_back):  # else the assertion below says what happened
+            wait_state(lambda: [sum(1 for t in w.successes if t > up_at) for w in writers],
+                       lambda n: min(n) >= ACKS_EACH, 30, "commits acknowledged per writer after the restart")
         stop.set()
         for w in writers:
             w.join(timeout=30)
