@@ -283,13 +283,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   auto secret = co_await find_user_secret(worker_, cfg, database_, user);
   pr::scram_verifier verifier;
   const bool known = verifier_or_mock(secret, user, verifier);
-  // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
-  // with another certificate cannot relay it.
-  const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();
-  std::vector<std::string_view> mechanisms;
-  if (can_bind) mechanisms.push_back(pr::scram_sha_256_plus_mechanism);
-  mechanisms.push_back(pr::scram_sha_256_mechanism);
-  pr::build::authentication_sasl(out_, mechanisms);
+  const bool can_bind = offer_sasl_mechanisms();
   if (!co_await write_client({})) co_return false;
 
   pr::scram_server scram(verifier, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
@@ -334,6 +328,17 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
   pr::build::authentication_sasl_final(out_, *server_final);
   pr::build::authentication_ok(out_);
   co_return true;
+}
+
+bool client_session::offer_sasl_mechanisms() {
+  // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
+  // with another certificate cannot relay it.
+  const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();
+  std::vector<std::string_view> mechanisms;
+  if (can_bind) mechanisms.push_back(pr::scram_sha_256_plus_mechanism);
+  mechanisms.push_back(pr::scram_sha_256_mechanism);
+  pr::build::authentication_sasl(out_, mechanisms);
+  return can_bind;
 }
 
 awaitable<std::optional<std::string>> client_session::read_password_message() {

@@ -109,7 +109,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> join_pool(const protocol::startup_packet& packet);
   awaitable<bool> take_startup_settings(const protocol::startup_packet& packet);
   awaitable<bool> authenticate(const std::string& user);
-  // authenticate()'s parts: one PasswordMessage (SASL), and the answer to a failed proof.
+  // authenticate()'s parts: the AuthenticationSASL offer (true: with channel binding), one
+  // PasswordMessage (SASL), and the answer to a failed proof.
+  bool offer_sasl_mechanisms();
   awaitable<std::optional<std::string>> read_password_message();
   awaitable<void> refuse_login(const std::string& user, bool bad_proof, const std::string& why, bool refetch);
   awaitable<bool> establish_parameters();

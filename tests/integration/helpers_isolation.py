@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from helpers_core import console, primary_app, rows, wait_for  # noqa: F401 (console: for the tests)
+from helpers_core import primary_app, rows, wait_for
 
 # Custom settings the catalogue sets (a quoted name among them): read back by name, since SHOW
 # ALL does not list them.

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from conftest import HOST
-from helpers_auth import (AUTH_USER, install_auth_function, login, login_error, metric, passthrough_config,
+from helpers_auth import (install_auth_function, login, login_error, metric, passthrough_config,
                           roles, with_metrics)
 from helpers_core import LoginError, RawClient, admin, connect, unique, wait_for
 

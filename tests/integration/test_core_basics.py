@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import subprocess
-import time
 
 import psycopg
 import pytest

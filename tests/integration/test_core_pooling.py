@@ -9,8 +9,8 @@ import time
 import psycopg
 import pytest
 
-from helpers_core import (BackendMonitor, admin, assert_sqlstate, connect, pool_backends, primary_app,
-                          run_threads, unique, wait_for, wait_no_app_backends)
+from helpers_core import (BackendMonitor, assert_sqlstate, connect, primary_app, run_threads, unique,
+                          wait_no_app_backends)
 
 SESSION_APP = {"databases": {"app": {"users": {"app": {"pool": {"mode": "session"}}}}}}
 

@@ -3,7 +3,6 @@ stalls, delays and resets server connections, and pgrelay answers each client wi
 in bounded time, keeps serving its neighbours, and heals when the fault is gone."""
 
 import sys
-import threading
 import time
 from pathlib import Path
 

@@ -25,7 +25,8 @@ import psycopg
 import pytest
 
 from helpers_core import admin, alarm_deadline, connect, primary_app, sqlstate_of
-from helpers_isolation import console, diff, observe, observe_direct, settle
+from helpers_core import console
+from helpers_isolation import diff, observe, observe_direct, settle
 
 ROUNDS = int(os.environ.get("ISOLATION_ROUNDS", "200"))
 SEED_ENV = os.environ.get("ISOLATION_SEED")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import pytest
 
 from helpers_core import admin, connect, primary_app, unique, wait_for
-from helpers_isolation import console, diff, observe, observe_direct, settle
+from helpers_core import console
+from helpers_isolation import diff, observe, observe_direct, settle
 
 CATALOGUE_TIMEOUT = 10.0  # seconds for pgrelay to log a new risky relation (check_interval: 1s)
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from conftest import HOST, PGCLUSTER, Cluster, _read_env, _stop_cluster, start_pgrelay
 from helpers_core import wait_for, wait_log, wait_state

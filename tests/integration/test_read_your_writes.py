@@ -7,10 +7,10 @@ by a recovery conflict is answered by the primary."""
 
 import contextlib
 import threading
-import time
 
 import psycopg
-import pytest
+
+from helpers_core import rows, wait_state
 
 PAIRS = 1000
 
@@ -22,24 +22,13 @@ def config(cluster, workers=1, **routing):
                      for i, p in enumerate(cluster.replica_ports, start=1)]}}}
 
 
-def rows(conn, sql):
-    cur = conn.execute(sql)
-    cols = [d.name for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
 def routes(relay):
     with psycopg.connect(relay.dsn(user="admin", password="admin", dbname="pgrelay"), autocommit=True) as c:
         return {r["reason"]: int(r["count"]) for r in rows(c, "SHOW ROUTES") if r["database"] == "app"}
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    wait_state(pred, bool, timeout, what)
 
 
 def replicas_serving(relay, cluster):

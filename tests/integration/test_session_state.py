@@ -425,6 +425,7 @@ def test_listen_notify_delivered_and_isolated(pgrelay, cluster, defaults):
         assert got == [("chan", "second")], f"A received {got}"
         for _ in range(3):
             b.execute("select 1")
+        # "Nothing arrives within": a notification would come unasked, so only time can show it.
         time.sleep(0.3)
         b.execute("select 1")
         assert not b_notes, f"B received A's notifications: {b_notes}"

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from conftest import HOST, write_json
-from helpers_core import (admin, connect, message, parse_error, raw_socket, read_message,
+from helpers_core import (admin, connect, parse_error, raw_socket, read_message,
                           ssl_request, startup_packet, wait_for)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl tool")
