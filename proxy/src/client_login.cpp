@@ -151,7 +151,8 @@ awaitable<bool> client_session::login() {
   std::string storage;
   if (!co_await read_startup(packet, storage)) co_return false;
   if (packet.kind == pr::startup_kind::cancel_request) {
-    co_await handle_cancel_request(packet.cancel_pid, std::string(packet.cancel_key));
+    std::string key(packet.cancel_key);  // named, not a temporary: GCC 12 destroys those twice
+    co_await handle_cancel_request(packet.cancel_pid, std::move(key));
     reason_ = disconnect_reason::client_eof;
     co_return false;
   }

@@ -183,7 +183,9 @@ awaitable<void> client_session::run() {
   if (admin_) {
     spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(user_));
     reason_ = disconnect_reason::client_eof;
-    co_await run_admin_console(worker_, client_stream_, in_, *stats_, explain_client{user_, application_name_});
+    // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
+    const explain_client who{user_, application_name_};
+    co_await run_admin_console(worker_, client_stream_, in_, *stats_, who);
     error_code ignored;
     socket_.close(ignored);
     co_return;
