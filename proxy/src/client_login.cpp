@@ -90,12 +90,13 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
         reason_ = disconnect_reason::protocol_error;
         co_await fail(pr::sqlstate::protocol_violation, "invalid startup packet layout");
         co_return false;
-      case pr::startup_kind::bad_version:
+      case pr::startup_kind::bad_version: {
         reason_ = disconnect_reason::protocol_error;
-        co_await fail(pr::sqlstate::feature_not_supported,
-                      "unsupported frontend protocol " + std::to_string(packet.version >> 16) + "." +
-                          std::to_string(packet.version & 0xffff) + ": pgrelay supports 3.0");
+        const std::string message = "unsupported frontend protocol " + std::to_string(packet.version >> 16) + "." +
+                                    std::to_string(packet.version & 0xffff) + ": pgrelay supports 3.0";
+        co_await fail(pr::sqlstate::feature_not_supported, message);
         co_return false;
+      }
       default: {
         // Keep the bytes alive for the views in `packet`.
         storage.assign(in_.data().substr(0, packet.size));

@@ -36,7 +36,8 @@ awaitable<error_code> connect_socket(stream_socket& socket, const conf::endpoint
     co_return ec;
   }
   tcp::resolver resolver(socket.get_executor());
-  auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple);
+  const std::string port = std::to_string(ep.port);
+  auto [rec, results] = co_await resolver.async_resolve(ep.host, port, use_tuple);
   if (rec) co_return rec;
   error_code last = asio::error::host_not_found;
   for (const auto& r : results) {
