@@ -12,6 +12,7 @@
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
 #include "pgrelay/core/session_ledger.hpp"
+#include "pgrelay/core/write_floor.hpp"
 #include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/replica_refusal.hpp"
@@ -169,10 +170,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
     bool unknown = false;
   };
   frame_text statement_text(const protocol::frame& msg, bool& parsed_unnamed) const;
-  // The position a read must find replayed: the session's own last write (scope session) or
-  // the scope's latest write finished at `shared_write` (ticks, 0: none); the maximum lsn while
-  // no primary position asked after that write is known yet.
-  router::lsn read_your_writes_floor(std::int64_t shared_write);
   // Called when the server reports a write unit's transaction over, before the client can see it.
   void note_write_finished(clock::time_point at);
   // routing.read_your_writes_wait: waits for a replica to replay the floor; the new decision.
@@ -331,17 +328,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void refresh_routes();
   route_target& route_target_for(const std::string& name);
   core::statement_registry* registry_ = nullptr;
-  router::lsn min_lsn_ = 0;       // read-your-writes: at or after this client's last commit
-  // read-your-writes: when a write of this client was last seen to finish, until a primary
-  // position asked after it is known (then it moves into min_lsn_).
-  std::optional<clock::time_point> unplaced_write_at_;
+  core::write_floor write_floor_;  // read-your-writes: what a replica must have replayed
   // Scopes user and database: the shared slot of the scope (write_floors), found at
-  // refresh_routes; the last slot value turned into a position, and that position.
+  // refresh_routes.
   std::atomic<std::int64_t>* scope_slot_ = nullptr;
   const conf::config* slot_config_ = nullptr;  // the configuration scope_slot_ was found for
   bool ryw_active_ = false;  // read-your-writes applies to this session (refresh_routes)
-  std::int64_t shared_placed_ = 0;
-  router::lsn shared_lsn_ = 0;
   core::replica_refusal refusal_ = core::replica_refusal::none;
   std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write

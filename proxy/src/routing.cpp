@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <limits>
 #include <optional>
 
 #include "client_session.hpp"
@@ -184,7 +183,7 @@ awaitable<pool*> client_session::choose_pool() {
   auto app = wanted.find(std::string_view{"application_name"});
   // The scope's writes that finished before this read started: later ones need not be seen.
   const std::int64_t shared_write = scope_slot_ ? scope_slot_->load(std::memory_order_acquire) : 0;
-  router::session_view view{read_your_writes_floor(shared_write), staleness_budget(), user_,
+  router::session_view view{write_floor_.floor(routes_.topo.get(), shared_write), staleness_budget(), user_,
                             app == wanted.end() ? std::string_view{} : std::string_view{app->second}};
   const auto pick = db.routing.balance == conf::replica_balance::session ? route_pick_ : worker_.next_route_pick();
   auto d = router::route(unit, view, topo, settings, clock::now(), pick);
@@ -224,30 +223,12 @@ awaitable<pool*> client_session::choose_pool() {
   co_return target.to ? target.to : primary_pool_;
 }
 
-router::lsn client_session::read_your_writes_floor(std::int64_t shared_write) {
-  // Not asked since the write: no replica can be shown to have it yet, so none qualifies.
-  constexpr auto unknown = std::numeric_limits<router::lsn>::max();
-  if (unplaced_write_at_) {
-    auto pos = routes_.topo ? router::covering_position(*routes_.topo, *unplaced_write_at_) : std::nullopt;
-    if (!pos) return unknown;
-    min_lsn_ = std::max(min_lsn_, *pos);
-    unplaced_write_at_.reset();
-  }
-  if (shared_write > shared_placed_) {
-    auto pos = routes_.topo ? router::covering_position(*routes_.topo, router::from_ticks(shared_write)) : std::nullopt;
-    if (!pos) return unknown;
-    shared_lsn_ = std::max(shared_lsn_, *pos);
-    shared_placed_ = shared_write;
-  }
-  return std::max(min_lsn_, shared_lsn_);
-}
-
 void client_session::note_write_finished(clock::time_point at) {
   if (!ryw_active_) return;
   if (scope_slot_) {
     router::atomic_max(*scope_slot_, router::ticks(at));
   } else {
-    unplaced_write_at_ = at;
+    write_floor_.note_own_write(at);
   }
   if (routes_.topo && routes_.topo->live) routes_.topo->live->note_write(at);
 }

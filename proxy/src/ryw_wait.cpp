@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "client_session.hpp"
 #include "health_checker.hpp"
@@ -37,8 +36,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
   asio::steady_timer timer(socket_.get_executor());
   clock::duration gap = first_replay_poll;
   for (;;) {
-    constexpr auto unknown = std::numeric_limits<router::lsn>::max();
-    live->want(view.min_lsn == unknown ? 0 : view.min_lsn);
+    live->want(view.min_lsn == core::write_floor::unknown ? 0 : view.min_lsn);
     const auto now = clock::now();
     if (now >= deadline) co_return d;
     timer.expires_at(std::min(deadline, now + gap));
@@ -46,7 +44,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
     co_await timer.async_wait(use_tuple);
     if (routes_.epoch != worker_.routing_epoch()) refresh_routes();
     if (!routes_.topo || !ryw_active_) co_return d;
-    view.min_lsn = read_your_writes_floor(shared_write);
+    view.min_lsn = write_floor_.floor(routes_.topo.get(), shared_write);
     const auto& db = *routes_.db;
     router::routing_settings settings{db.routing.enabled, ryw_active_,
                                       db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
