@@ -162,14 +162,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::size_t whole_unit_size() const;
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
+  // The buffered unit's classification (core::classify_unit with this client's statements).
   router::classification classify_unit();
-  // The statement text a frame of the unit runs: none (not a statement), the text, or `unknown`
-  // (a Bind of a statement pgrelay does not know, a FunctionCall: only the primary is sure).
-  struct frame_text {
-    std::optional<std::string_view> sql;
-    bool unknown = false;
-  };
-  frame_text statement_text(const protocol::frame& msg, bool& parsed_unnamed) const;
   // Called when the server reports a write unit's transaction over, before the client can see it.
   void note_write_finished(clock::time_point at);
   // routing.read_your_writes_wait: waits for a replica to replay the floor; the new decision.

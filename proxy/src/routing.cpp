@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "client_session.hpp"
+#include "pgrelay/core/unit_classification.hpp"
 #include "pgrelay/protocol/errors.hpp"
 #include "pgrelay/protocol/frame.hpp"
 #include "pgrelay/protocol/messages.hpp"
@@ -21,102 +22,16 @@ namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
-namespace {
-
-int strength(router::statement_kind k) {
-  switch (k) {
-    case router::statement_kind::empty: return 0;
-    case router::statement_kind::read_only: return 1;
-    case router::statement_kind::transaction_control: return 2;
-    case router::statement_kind::session_state: return 3;
-    case router::statement_kind::write: return 4;
-    case router::statement_kind::parse_error: return 5;
-  }
-  return 5;
-}
-
-// A request unit's classification from its statements': the strongest kind decides, the first
-// statement's BEGIN and routing hint stand for the unit.
-class unit_verdict {
- public:
-  void add(const router::classification& c) {
-    if (first_) {
-      unit_.begin = c.begin;
-      unit_.begin_read_only = c.begin_read_only;
-      unit_.hint = c.hint;
-      unit_.hint_max_lag = c.hint_max_lag;
-      first_ = false;
-    }
-    if (strength(c.kind) > strength(unit_.kind)) unit_.kind = c.kind;
-    if (c.why == router::write_reason::ddl_or_utility) unit_.why = c.why;
-    if (c.begin && !c.begin_read_only) unit_.begin_read_only = false;
-  }
-  router::classification result() const {
-    auto unit = unit_;
-    if (first_) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
-    return unit;
-  }
-
- private:
-  router::classification unit_{router::statement_kind::empty};
-  bool first_ = true;
-};
-
-}  // namespace
-
 router::classification client_session::classify_unit() {
   const auto& catalog = *routes_.catalog;
-  unit_verdict unit;
-  const router::classification unknown{router::statement_kind::write, 1};  // only the primary is sure
-  auto data = in_.data();
-  std::size_t pos = 0;
-  bool parsed_unnamed = false;
-  while (pos < data.size()) {
-    auto r = pr::decode_frame(data.substr(pos));
-    if (r.status != pr::decode_status::ok) {
-      // A statement too big to hold streams unread.
-      if (core::is_statement_tag(data[pos])) unit.add(unknown);
-      break;
-    }
-    pos += r.msg.size();
-    auto text = statement_text(r.msg, parsed_unnamed);
-    if (text.unknown) {
-      unit.add(unknown);
-    } else if (text.sql) {
-      unit.add(worker_.classify(*text.sql, catalog));
-    }
-  }
-  return unit.result();
-}
-
-client_session::frame_text client_session::statement_text(const protocol::frame& msg, bool& parsed_unnamed) const {
-  switch (msg.tag) {
-    case 'Q': {
-      std::string_view sql;
-      if (!pr::parse_query(msg.body, sql)) return {};
-      return {sql};
-    }
-    case 'P': {
-      pr::parse_view p;
-      if (!pr::parse_parse(msg.body, p)) return {};
-      if (p.name.empty()) parsed_unnamed = true;
-      return {p.sql};
-    }
-    case 'B': {
-      pr::bind_view b;
-      if (!pr::parse_bind(msg.body, b)) return {};
-      // An unnamed statement parsed in an earlier unit: its text is unknown here.
-      if (b.statement.empty()) return parsed_unnamed ? frame_text{} : frame_text{std::nullopt, true};
-      auto id = statements_ ? statements_->find(b.statement) : std::nullopt;
-      const auto* def = id ? registry_->find(*id) : nullptr;
-      if (!def) return {std::nullopt, true};
-      return {def->sql};
-    }
-    case 'F':  // a function call by OID
-      return {std::nullopt, true};
-    default:
-      return {};
-  }
+  auto prepared_sql = [this](std::string_view name) -> std::optional<std::string_view> {
+    auto id = statements_ ? statements_->find(name) : std::nullopt;
+    const auto* def = id ? registry_->find(*id) : nullptr;
+    if (!def) return std::nullopt;
+    return std::string_view{def->sql};
+  };
+  return core::classify_unit(in_.data(), prepared_sql,
+                             [&](std::string_view sql) { return worker_.classify(sql, catalog); });
 }
 
 void client_session::follow_reload() {
