@@ -219,14 +219,14 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
     co_return co_await retry_on_primary(end);
   }
-  if (end == relay_end::server_eof && !retry_bytes_.empty()) {
+  if (end == relay_end::server_eof && replay_.kept()) {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
     // the server said FATAL): the one clue an operator gets.
     spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
                  "sent={}/{} bytes)", peer_, server_ ? server_->address().to_string() : std::string("?"),
-                 relayed_since_attach_, server_fatal_seen_, forwarded_since_attach_, retry_bytes_.size());
+                 replay_.relayed_any(), replay_.fatal_seen(), replay_.forwarded_bytes(), replay_.bytes().size());
   }
-  retry_bytes_.clear();
+  replay_.forget();
   if (end == relay_end::released) co_return co_await after_quiet_point();
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
@@ -322,7 +322,7 @@ awaitable<void> client_session::end_session(relay_end end) {
   reason_ = disconnect_reason::server_lost;
   release_server(false);
   // Mid-message, an error would be read as the rest of a row: the close must speak alone.
-  if (!server_fatal_seen_ && !server_scanner_.mid_frame()) {
+  if (!replay_.fatal_seen() && !server_scanner_.mid_frame()) {
     co_await fail(pr::sqlstate::connection_failure, "server connection lost");
   }
 }
@@ -388,29 +388,22 @@ std::size_t client_session::whole_unit_size() const {
 }
 
 bool client_session::can_retry_elsewhere() const {
-  return !retry_bytes_.empty() && !relayed_since_attach_ && !server_fatal_seen_ && pool_ != primary_pool_ &&
-         forwarded_since_attach_ <= retry_bytes_.size() && server_ && server_->broken();
+  return replay_.may_replay_after_failure(pool_ != primary_pool_, server_ && server_->broken());
 }
 
 bool client_session::holding_replica_answer() const {
-  // A replica may die after sending most of an answer but before its ReadyForQuery (an immediate
-  // shutdown flushes the rows with its farewell notice). Held back until whole, such an answer
-  // has reached the client in no part, and the primary can still give it.
-  constexpr std::size_t max_held_answer = 64u << 10;
-  if (retry_bytes_.empty() || !retry_ends_unit_ || relayed_since_attach_ || server_scanner_.mid_frame()) return false;
-  auto answer = server_->read_buf().data();
-  return !answer.empty() && answer.size() < max_held_answer && !pr::has_whole_frame(answer, 'Z');
+  return server_ && replay_.hold_answer(server_->read_buf().data(), server_scanner_.mid_frame());
 }
 
 void client_session::restore_retry_bytes() {
   // What the failed server received is the start of the saved copy; what came after is in_.
   end_request_text();  // its view is into in_: taken again when the request is relayed anew
   byte_buffer restored(1024);  // the initial size of in_
-  restored.append(std::string_view(retry_bytes_).substr(0, forwarded_since_attach_));
+  restored.append(replay_.sent());
   restored.append(in_.data());
   in_ = std::move(restored);
   client_frames_.reset();
-  retry_bytes_.clear();
+  replay_.forget();
 }
 
 std::size_t client_session::answer_locally() {

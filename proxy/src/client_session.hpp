@@ -11,6 +11,7 @@
 #include "net.hpp"
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
+#include "pgrelay/core/replica_replay.hpp"
 #include "pgrelay/core/session_ledger.hpp"
 #include "pgrelay/core/write_floor.hpp"
 #include "pgrelay/core/session_pins.hpp"
@@ -331,12 +332,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   core::replica_refusal refusal_ = core::replica_refusal::none;
   std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
   bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
-  std::string retry_bytes_;       // an autocommit read sent to a replica, kept to replay once
-  // It ends with Query or Sync, so a ReadyForQuery will close its answer: the answer may be held
-  // back until then (holding_replica_answer).
-  bool retry_ends_unit_ = false;
-  std::size_t forwarded_since_attach_ = 0;
-  bool relayed_since_attach_ = false;
+  core::replica_replay replay_;   // an autocommit read sent to a replica, kept to replay once
   bool counted_client_ = false;
   bool session_mode_ = false;
   // Settings to replay, pins, and what a server needs before it changes hands: the rules.
@@ -365,7 +361,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool relay_timer_armed_ = false;
   clock::time_point relay_timer_at_{};
   std::unique_ptr<server_connection> server_;
-  bool server_fatal_seen_ = false;
   std::int32_t cancel_pid_ = 0;
   clock::time_point connected_at_ = clock::now();
   clock::time_point request_started_{};

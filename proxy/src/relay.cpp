@@ -204,7 +204,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       ledger_.on_error();
       pr::error_fields f;
       if (pr::parse_error_fields(body, f)) {
-        if (f.severity == "FATAL" || f.severity == "PANIC") server_fatal_seen_ = true;
+        if (f.severity == "FATAL" || f.severity == "PANIC") replay_.server_said_fatal();
         ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
       }
       break;
@@ -291,7 +291,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     if (to_client_side_.size() > at) batch_answers = true;
     plan.side(at, to_client_side_.size() - at);
   }
-  if (batch_answers && !plan.empty()) relayed_since_attach_ = true;
+  if (batch_answers && !plan.empty()) replay_.relayed();
   return true;
 }
 
@@ -341,7 +341,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       return relay_end::server_eof;
     }
     in_.consume(st.client_pos);
-    forwarded_since_attach_ += st.client_pos;
+    replay_.forwarded(st.client_pos);
   }
   if (client_write_.done) {
     client_write_.done = false;

@@ -131,10 +131,7 @@ awaitable<pool*> client_session::choose_pool() {
   unit_may_write_ = !d.to_replica && (unit.begin || unit.kind == router::statement_kind::write ||
                                       unit.kind == router::statement_kind::parse_error);
   // An autocommit read may be replayed on the primary if its replica dies before answering.
-  if (d.to_replica && !unit.begin && in_.size() <= (64u << 10)) {
-    retry_bytes_.assign(in_.data());
-    retry_ends_unit_ = whole_unit_size() > 0;
-  }
+  if (d.to_replica && !unit.begin) (void)replay_.keep(in_.data(), whole_unit_size() > 0);
   co_return target.to ? target.to : primary_pool_;
 }
 

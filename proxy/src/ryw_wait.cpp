@@ -56,10 +56,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
 core::replica_refusal client_session::replica_refused() const {
   // Only an autocommit read held back whole, of which nothing reached the client, and of which
   // the saved copy holds all the replica was sent.
-  if (retry_bytes_.empty() || !retry_ends_unit_ || relayed_since_attach_ || pool_ == primary_pool_ ||
-      forwarded_since_attach_ > retry_bytes_.size() || !server_) {
-    return core::replica_refusal::none;
-  }
+  if (!server_ || !replay_.may_judge_refusal(pool_ != primary_pool_)) return core::replica_refusal::none;
   return core::classify_replica_answer(server_->read_buf().data());
 }
 
@@ -76,7 +73,7 @@ void client_session::learn_from_refusal() {
   // The statement wrote through a function not known as writing: every function it calls
   // counts as writing from now on, on every worker, and the catalogue is read again.
   std::vector<std::string> names;
-  std::string_view data = retry_bytes_;
+  std::string_view data = replay_.bytes();
   std::size_t pos = 0;
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));

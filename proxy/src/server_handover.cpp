@@ -91,7 +91,7 @@ awaitable<client_session::attach_result> client_session::attach_server() {
       ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
       pr::build::ready_for_query(out_, pr::transaction_status::idle);
       in_.consume(unit);
-      retry_bytes_.clear();
+      replay_.forget();
       if (!co_await write_client({})) {
         reason_ = disconnect_reason::client_eof;
         co_return attach_result::failed;
@@ -105,11 +105,9 @@ awaitable<client_session::attach_result> client_session::attach_server() {
   }
   stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
   server_ = std::move(got.server);
-  forwarded_since_attach_ = 0;
-  relayed_since_attach_ = false;
+  replay_.attached();
   server_->tracker().reset();
   server_scanner_.reset();
-  server_fatal_seen_ = false;
   // Most attaches have nothing to set: no coroutine is started for them.
   auto sql = ledger_.sync_sql(server_->settings());
   if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
