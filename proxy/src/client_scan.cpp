@@ -52,7 +52,7 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
 void client_session::note_client_frame_start(const pr::scan_step& step) {
   auto& tracker = server_->tracker();
   if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-    request_started_ = clock::now();
+    timeline_.request_started(clock::now());
   }
   if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
       (step.tag == 'Q' || step.tag == 'P')) {

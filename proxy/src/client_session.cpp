@@ -99,8 +99,8 @@ client_view client_session::view() const {
   if (app != ledger_.wanted().end()) v.application_name = app->second;
   v.state = admin_ ? "admin" : waiting_for_server_ ? "waiting" : server_ ? "active" : "idle";
   v.server = server_ ? std::to_string(server_->id()) : "";
-  v.connected_seconds = std::chrono::duration<double>(clock::now() - connected_at_).count();
-  v.transactions = transactions_;
+  v.connected_seconds = std::chrono::duration<double>(clock::now() - timeline_.connected()).count();
+  v.transactions = timeline_.transactions();
   v.pid = cancel_pid_;
   v.pins = ledger_.pins();
   v.tls = tls_description(client_stream_.native());
@@ -125,7 +125,7 @@ void client_session::on_shutdown() {
   // Busy sessions end at their next quiet point (the run loop checks); a session that keeps its
   // server between transactions (session mode, pins) ends now if that server is idle.
   if (waiting_for_server_) return;
-  if (!server_ || (!in_transaction_ && server_->tracker().quiet())) {
+  if (!server_ || (!timeline_.in_transaction() && server_->tracker().quiet())) {
     terminate("terminating connection due to administrator command");
   }
 }
@@ -201,10 +201,10 @@ awaitable<void> client_session::run() {
 
   while (co_await serve_one_unit()) {
   }
-  auto secs = std::chrono::duration<double>(clock::now() - connected_at_).count();
+  auto secs = std::chrono::duration<double>(clock::now() - timeline_.connected()).count();
   // Also logged after a failed login: user and database may be anything the client sent.
   spdlog::info("client disconnected: addr={} user={} database={} duration={:.3f}s transactions={} reason={}", peer_,
-               core::log_escape(user_), core::log_escape(database_), secs, transactions_, to_string(reason_));
+               core::log_escape(user_), core::log_escape(database_), secs, timeline_.transactions(), to_string(reason_));
   error_code ignored;
   socket_.shutdown(stream_socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -13,6 +13,7 @@
 #include "pgrelay/core/oversize_statement.hpp"
 #include "pgrelay/core/replica_replay.hpp"
 #include "pgrelay/core/session_ledger.hpp"
+#include "pgrelay/core/session_timeline.hpp"
 #include "pgrelay/core/write_floor.hpp"
 #include "pgrelay/core/session_pins.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
@@ -362,16 +363,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   clock::time_point relay_timer_at_{};
   std::unique_ptr<server_connection> server_;
   std::int32_t cancel_pid_ = 0;
-  clock::time_point connected_at_ = clock::now();
-  clock::time_point request_started_{};
-  clock::time_point idle_since_{};  // last ReadyForQuery that left a transaction open
+  core::session_timeline timeline_{clock::now()};  // requests, transactions, deadlines
   disconnect_reason reason_ = disconnect_reason::client_eof;
-  std::uint64_t transactions_ = 0;
   bool waiting_for_server_ = false;
   bool admin_ = false;                // logged in to the admin console
   database_stats* stats_;             // this worker's counters for the client's database
-  bool in_transaction_ = false;       // the last ReadyForQuery said T or E
-  clock::time_point xact_started_{};
   std::int64_t slow_query_ms_ = 0;    // log.slow_query in ms; 0: off
   void log_slow_request(clock::duration took);
   // The request's first Query or Parse, for log_slow_request: a view of the frame in in_, whose

@@ -23,11 +23,6 @@ namespace pr = pgrelay::protocol;
 
 namespace {
 
-// How long a quiet server waits for the rest of a client frame it would ignore anyway before it
-// is closed instead (the rest is then dropped by pgrelay): the tail of an ordinary frame arrives
-// well within it, and a client that stalls mid-frame holds nobody's server for longer.
-constexpr millis cut_frame_grace{500};
-
 bool wanted_from_server(char t) {
   // '1' and '3' may have to be dropped, which needs them whole (they are 5 bytes).
   return t == 'Z' || t == 'E' || t == 'S' || t == 'G' || t == 'W' || t == '1' || t == '3';
@@ -162,23 +157,16 @@ awaitable<bool> client_session::read_client_more() {
 
 void client_session::count_request_end(char status) {
   auto now = clock::now();
+  const auto end = timeline_.request_ended(status, now);
   ++stats_->queries;
-  stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - request_started_));
-  if (status != 'I') {
-    idle_since_ = now;
-    if (!in_transaction_) xact_started_ = request_started_;
-    in_transaction_ = true;
-  } else {
+  stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(end.query));
+  if (end.transaction) {
     if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
-    ++transactions_;
     ++stats_->transactions;
-    stats_->xact_time_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-        now - (in_transaction_ ? xact_started_ : request_started_)).count());
-    in_transaction_ = false;
+    stats_->xact_time_us +=
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(*end.transaction).count());
   }
-  if (slow_query_ms_ > 0 && now - request_started_ >= std::chrono::milliseconds(slow_query_ms_)) {
-    log_slow_request(now - request_started_);
-  }
+  if (slow_query_ms_ > 0 && end.query >= std::chrono::milliseconds(slow_query_ms_)) log_slow_request(end.query);
   end_request_text();
 }
 
@@ -298,34 +286,30 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
 std::optional<client_session::relay_end> client_session::check_relay_deadlines(relay_state& st) {
   auto& tracker = server_->tracker();
   const auto& settings = pool_->settings();
-  std::optional<clock::time_point> wake;
-  auto now = clock::now();
-  const auto idle_limit = settings.idle_in_transaction_timeout;
-  if (idle_limit.count() > 0 && tracker.in_transaction() && tracker.awaiting_client()) {
-    // Counts from the ReadyForQuery that left the transaction idle.
-    auto deadline = idle_since_ + idle_limit;
-    if (now >= deadline) return relay_end::idle_timeout;
-    wake = deadline;
-  }
-  const auto query_limit = settings.query_timeout;
-  if (query_limit.count() > 0 && tracker.outstanding() > 0) {
-    auto deadline = request_started_ + query_limit + (st.cancel_sent ? cancel_grace : millis(0));
-    if (now >= deadline) {
-      if (st.cancel_sent) return relay_end::query_timeout;
+  core::relay_limits limits;
+  limits.idle_in_transaction = settings.idle_in_transaction_timeout;
+  limits.query = settings.query_timeout;
+  limits.cancel_grace = cancel_grace;
+  const core::relay_facts facts{.in_transaction = tracker.in_transaction(),
+                                .awaiting_client = tracker.awaiting_client(),
+                                .request_outstanding = tracker.outstanding() > 0,
+                                .cancel_sent = st.cancel_sent,
+                                .cut_since = st.cut_since,
+                                .server_write_busy = server_write_.busy};
+  const auto due = timeline_.check(clock::now(), limits, facts);
+  switch (due.action) {
+    case core::deadline_action::idle_timeout: return relay_end::idle_timeout;
+    case core::deadline_action::query_timeout: return relay_end::query_timeout;
+    case core::deadline_action::cut_frame: return relay_end::cut_frame;
+    case core::deadline_action::cancel_query:
       spdlog::warn("client {}: query ran past query_timeout; cancelling it on server {}", peer_, server_->id());
       forward_cancel();
       st.cancel_sent = true;
-      deadline += cancel_grace;
-    }
-    if (!wake || deadline < *wake) wake = deadline;
+      break;
+    case core::deadline_action::none: break;
   }
-  if (st.cut_since) {
-    auto deadline = *st.cut_since + cut_frame_grace;
-    if (now >= deadline && !server_write_.busy) return relay_end::cut_frame;
-    if (!wake || deadline < *wake) wake = deadline;
-  }
-  if (wake) {
-    arm_relay_timer(*wake);
+  if (due.wake) {
+    arm_relay_timer(*due.wake);
   } else {
     disarm_relay_timer();
   }
