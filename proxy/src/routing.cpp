@@ -8,8 +8,6 @@
 #include "client_session.hpp"
 #include "pgrelay/core/unit_classification.hpp"
 #include "pgrelay/protocol/errors.hpp"
-#include "pgrelay/protocol/frame.hpp"
-#include "pgrelay/protocol/messages.hpp"
 #include "pgrelay/protocol/writer.hpp"
 #include "pgrelay/router/cache_key.hpp"
 #include "pgrelay/router/live_positions.hpp"

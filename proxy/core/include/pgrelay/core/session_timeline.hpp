@@ -64,7 +64,6 @@ class session_timeline {
   bool in_transaction() const { return in_transaction_; }
   std::uint64_t transactions() const { return transactions_; }
   session_clock::time_point connected() const { return connected_; }
-  session_clock::time_point request_started() const { return request_started_; }
 
  private:
   session_clock::time_point connected_;
