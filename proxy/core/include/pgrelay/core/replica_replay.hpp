@@ -21,7 +21,11 @@ class replica_replay {
   bool kept() const { return !bytes_.empty(); }
 
   // Events of the server link, counted from the server's attach.
-  void attached() { forwarded_ = 0, relayed_ = false, fatal_ = false; }
+  void attached() {
+    forwarded_ = 0;
+    relayed_ = false;
+    fatal_ = false;
+  }
   void forwarded(std::size_t n) { forwarded_ += n; }
   void relayed() { relayed_ = true; }
   void server_said_fatal() { fatal_ = true; }
