@@ -166,6 +166,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<pool*> choose_pool();
   // The buffered unit's classification (core::classify_unit with this client's statements).
   router::classification classify_unit();
+  // The text of this client's prepared statement `name`, if pgrelay knows it.
+  std::optional<std::string_view> prepared_sql(std::string_view name) const;
   // Called when the server reports a write unit's transaction over, before the client can see it.
   void note_write_finished(clock::time_point at);
   // routing.read_your_writes_wait: waits for a replica to replay the floor; the new decision.

@@ -20,16 +20,18 @@ namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
+std::optional<std::string_view> client_session::prepared_sql(std::string_view name) const {
+  auto id = statements_ ? statements_->find(name) : std::nullopt;
+  const auto* def = id ? registry_->find(*id) : nullptr;
+  if (!def) return std::nullopt;
+  return std::string_view{def->sql};
+}
+
 router::classification client_session::classify_unit() {
   const auto& catalog = *routes_.catalog;
-  auto prepared_sql = [this](std::string_view name) -> std::optional<std::string_view> {
-    auto id = statements_ ? statements_->find(name) : std::nullopt;
-    const auto* def = id ? registry_->find(*id) : nullptr;
-    if (!def) return std::nullopt;
-    return std::string_view{def->sql};
-  };
-  return core::classify_unit(in_.data(), prepared_sql,
-                             [&](std::string_view sql) { return worker_.classify(sql, catalog); });
+  return core::classify_unit(
+      in_.data(), [this](std::string_view name) { return prepared_sql(name); },
+      [&](std::string_view sql) { return worker_.classify(sql, catalog); });
 }
 
 void client_session::follow_reload() {

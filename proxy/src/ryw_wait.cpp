@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "client_session.hpp"
+#include "pgrelay/core/unit_classification.hpp"
 #include "health_checker.hpp"
 #include "pgrelay/protocol/frame.hpp"
 #include "pgrelay/protocol/messages.hpp"
@@ -75,23 +76,14 @@ void client_session::learn_from_refusal() {
   std::vector<std::string> names;
   std::string_view data = replay_.bytes();
   std::size_t pos = 0;
+  bool parsed_unnamed = false;
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));
     if (r.status != pr::decode_status::ok) break;
     pos += r.msg.size();
-    std::string_view sql;
-    pr::parse_view p;
-    pr::bind_view b;
-    if (r.msg.tag == 'Q') {
-      if (!pr::parse_query(r.msg.body, sql)) continue;
-    } else if (r.msg.tag == 'P' && pr::parse_parse(r.msg.body, p)) {
-      sql = p.sql;
-    } else if (r.msg.tag == 'B' && pr::parse_bind(r.msg.body, b) && !b.statement.empty() && statements_) {
-      auto id = statements_->find(b.statement);
-      const auto* def = id ? registry_->find(*id) : nullptr;
-      if (def) sql = def->sql;
-    }
-    for (auto& n : router::user_functions_called(sql)) {
+    auto text = core::statement_text(r.msg, parsed_unnamed, [this](std::string_view name) { return prepared_sql(name); });
+    if (!text.sql) continue;
+    for (auto& n : router::user_functions_called(*text.sql)) {
       if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
     }
   }
