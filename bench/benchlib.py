@@ -151,14 +151,15 @@ def pgbouncer_version():
 
 
 @contextlib.contextmanager
-def running_pgbouncer(primary, databases, max_client_conn=1000):
+def running_pgbouncer(primary, databases, max_client_conn=1000, wrapper=(), start_timeout=10):
     """Starts PgBouncer in transaction mode in front of the primary; yields (process, port).
 
     `databases` maps a client-side database name to its pool size (all serve server database app).
     Clients authenticate with SCRAM-SHA-256 against an auth_file holding the verifier Postgres
     stores for app; towards Postgres PgBouncer logs in as app/app (password in the connection
     string). It runs as the postgres OS user (it refuses root) from a temp dir that user owns, and
-    stops with SIGTERM to its own PID."""
+    stops with SIGTERM to its own PID. `wrapper` is a command prefix (e.g. valgrind) run under the
+    same user; the yielded process is then the wrapper's, which is the same PID for valgrind."""
     import pwd
     pw = pwd.getpwnam(PGBOUNCER_OS_USER)
     work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-pgbouncer-"))
@@ -191,11 +192,13 @@ query_wait_timeout = 120
         os.chown(f, pw.pw_uid, pw.pw_gid)
     os.chown(work, pw.pw_uid, pw.pw_gid)
     # user=/group= make the child exec pgbouncer itself under that uid, so this PID is pgbouncer's.
-    proc = subprocess.Popen(["pgbouncer", str(work / "pgbouncer.ini")], user=pw.pw_uid, group=pw.pw_gid,
-                            extra_groups=[], cwd=work, stdout=subprocess.DEVNULL,
+    # USER as well: vgdb (callgrind_control) cannot reach a valgrind that started without it.
+    env = dict(os.environ, USER=pw.pw_name, LOGNAME=pw.pw_name, HOME=pw.pw_dir)
+    proc = subprocess.Popen([*wrapper, "pgbouncer", str(work / "pgbouncer.ini")], user=pw.pw_uid, group=pw.pw_gid,
+                            extra_groups=[], cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(work / "stderr.log", "w"))
     try:
-        if not wait_for_port(port, 10, alive=lambda: proc.poll() is None):
+        if not wait_for_port(port, start_timeout, alive=lambda: proc.poll() is None):
             log = (work / "pgbouncer.log").read_text() if (work / "pgbouncer.log").exists() else ""
             raise RuntimeError(f"pgbouncer did not start:\n{log[-3000:]}{(work / 'stderr.log').read_text()[-2000:]}")
         yield proc, port
