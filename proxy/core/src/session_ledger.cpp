@@ -12,6 +12,7 @@ std::optional<pin_reason> pin_reason_named(std::string_view name) {
 }
 
 void session_ledger::start(param_map wanted) {
+  changed(nullptr);
   wanted_ = std::move(wanted);
   startup_wanted_ = wanted_;
 }
@@ -28,6 +29,7 @@ pin_set session_ledger::pin(pin_set pins) {
 }
 
 void session_ledger::on_statement(const router::session_effects& fx, std::string_view sql, server_settings& server) {
+  changed(&server);
   if (fx.advisory_unlock) advisory_recheck_ = true;
   if (fx.opaque) probe_due_ = true;
   if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
@@ -94,6 +96,7 @@ void session_ledger::on_ready_for_query(char status, server_settings* server) {
 }
 
 void session_ledger::settle(server_settings* server) {
+  changed(server);
   pending_uncertain_ = false;
   if (!pending_doomed_) {
     for (auto& p : pending_sets_) sql_sets_[p.name] = std::move(p.sql);
@@ -115,6 +118,7 @@ void session_ledger::on_parameter_status(const std::string& name, std::string_vi
   // While RESET ALL's effect is pending, reports are the server going back to the client's
   // startup values, which restore_startup applies anyway.
   if (is_server_fact(name) || restore_startup_) return;
+  changed(&server);
   wanted_[name] = std::string(value);
   server.applied[name] = std::string(value);
 }
@@ -136,6 +140,7 @@ void session_ledger::advisory_locks_checked(bool held) {
 }
 
 pin_set session_ledger::probe_answered(std::span<const std::string> rows, server_settings& server) {
+  changed(&server);
   probe_due_ = false;
   advisory_recheck_ = false;  // the probe just looked at the locks
   pin_set found = 0;
@@ -156,6 +161,7 @@ pin_set session_ledger::probe_answered(std::span<const std::string> rows, server
 }
 
 void session_ledger::adopt_setting(const std::string& name, const std::string& value, server_settings& server) {
+  changed(&server);
   if (auto w = wanted_.find(name); w != wanted_.end()) {
     w->second = value;
     server.applied[name] = value;
@@ -169,6 +175,7 @@ void session_ledger::adopt_setting(const std::string& name, const std::string& v
 
 void session_ledger::record_verified(std::span<const std::string> names, std::span<const std::string> values,
                                      server_settings& server) {
+  changed(&server);
   for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
     auto replay = "SELECT pg_catalog.set_config(" + quote_literal(names[i]) + ", " + quote_literal(values[i]) +
                   ", false)";
@@ -178,6 +185,8 @@ void session_ledger::record_verified(std::span<const std::string> names, std::sp
 }
 
 std::string session_ledger::sync_sql(server_settings& server) const {
+  const auto& key = settings_key();
+  if (!server.reset_all_due && server.synced_for == key) return {};
   std::string sql;
   if (server.reset_all_due) {
     // Custom settings left by opaque code cannot be listed, only all reset; what this client
@@ -205,10 +214,12 @@ std::string session_ledger::sync_sql(server_settings& server) const {
     applied = text;
     server.applied.erase(name);
   }
+  server.synced_for = key;
   return sql;
 }
 
 void session_ledger::adopt_reported(const param_map& reported, server_settings& server) {
+  changed(&server);
   for (auto& [name, value] : wanted_) {
     auto it = reported.find(name);
     if (it != reported.end()) {
@@ -216,6 +227,31 @@ void session_ledger::adopt_reported(const param_map& reported, server_settings& 
       server.applied[name] = it->second;
     }
   }
+}
+
+namespace {
+
+void append_sized(std::string& out, std::string_view part) {
+  out += std::to_string(part.size());
+  out += ':';
+  out += part;
+}
+
+}  // namespace
+
+const std::string& session_ledger::settings_key() const {
+  if (!key_.empty()) return key_;
+  key_ = "w";  // never empty, so an unknown server's empty synced_for never matches
+  for (const auto& [name, value] : wanted_) {
+    append_sized(key_, name);
+    append_sized(key_, value);
+  }
+  key_ += 's';
+  for (const auto& [name, sql] : sql_sets_) {
+    append_sized(key_, name);
+    append_sized(key_, sql);
+  }
+  return key_;
 }
 
 }  // namespace pgrelay::core

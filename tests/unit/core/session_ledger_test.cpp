@@ -4,6 +4,7 @@
 // frames, then the quiet-point steps; two clients share servers to show nothing crosses.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -224,4 +225,76 @@ TEST_CASE("CommandComplete tags are watched only while a SET waits for its trans
   CHECK(a.watches_command_tags());
   a.on_ready_for_query('I', &s);
   CHECK_FALSE(a.watches_command_tags());
+}
+
+TEST_CASE("a server handed to a client with the same settings as its last one needs no plan") {
+  auto a = client({{"application_name", "web"}, {"timezone", "UTC"}});
+  auto same = client({{"application_name", "web"}, {"timezone", "UTC"}});
+  auto other = client({{"application_name", "web"}, {"timezone", "Europe/Paris"}});
+  server_settings s;
+  s.baseline = {{"application_name", ""}, {"timezone", "Etc/UTC"}};
+  CHECK_FALSE(a.sync_sql(s).empty());
+  CHECK(same.sync_sql(s).empty());
+  CHECK(other.sync_sql(s) == "SELECT pg_catalog.set_config('timezone', 'Europe/Paris', false);");
+  CHECK(a.sync_sql(s) == "SELECT pg_catalog.set_config('timezone', 'UTC', false);");
+  // A SET by the client holding it: the next client with the old settings gets it undone.
+  autocommit(a, s, "SET work_mem = '8MB'");
+  CHECK(same.sync_sql(s) == "RESET \"work_mem\";");
+  // The client's own settings changed on another server: this one is no longer in line.
+  server_settings t;
+  autocommit(same, t, "SET work_mem = '2MB'");
+  CHECK(same.sync_sql(s) == "SET work_mem = '2MB';");
+  s.discarded();  // DISCARD ALL: everything is set again
+  CHECK(same.sync_sql(s) == "SELECT pg_catalog.set_config('application_name', 'web', false), "
+                            "pg_catalog.set_config('timezone', 'UTC', false);SET work_mem = '2MB';");
+}
+
+TEST_CASE("whenever a server is taken as in line already, the whole plan agrees") {
+  // Random statements, reports and handovers among three clients and three servers. Each
+  // handover is also planned in full on a copy of the server that remembers nothing: the two
+  // must give the same SQL and leave the same record. Reports name a setting no statement here
+  // SETs, as a real server's would (a SET is reported with the value it set).
+  std::mt19937 rng(20261204);
+  std::vector<session_ledger> clients{client({{"application_name", "a"}}), client({{"application_name", "a"}}),
+                                      client({{"application_name", "b"}})};
+  std::vector<server_settings> servers(3);
+  const std::vector<std::string> statements{
+      "SET work_mem = '8MB'", "SET work_mem = '1MB'", "RESET work_mem", "RESET ALL", "SET search_path = x",
+      "SELECT set_config('app.t', 'v', false)", "SELECT set_config('app.t', (SELECT 'w'), false)", "DISCARD ALL"};
+  int hits = 0;
+  for (int step = 0; step < 5000; ++step) {
+    auto& c = clients[rng() % clients.size()];
+    auto& s = servers[rng() % servers.size()];
+    switch (rng() % 4) {
+      case 0: {
+        server_settings fresh = s;
+        fresh.synced_for.clear();
+        const auto full = c.sync_sql(fresh);
+        hits += !s.synced_for.empty() && s.synced_for == c.settings_key();
+        const auto sql = c.sync_sql(s);
+        INFO("step " << step);
+        REQUIRE(sql == full);
+        REQUIRE(s.applied == fresh.applied);
+        REQUIRE(s.applied_sql == fresh.applied_sql);
+        break;
+      }
+      case 1:
+        autocommit(c, s, statements[rng() % statements.size()]);
+        break;
+      case 2:
+        c.on_parameter_status("timezone", rng() % 2 ? "UTC" : "Europe/Paris", s);
+        break;
+      default:
+        if (c.next_quiet_step() == quiet_step::verify_settings) {
+          auto names = c.take_settings_to_verify();
+          std::vector<std::string> values(names.size(), "w");
+          c.record_verified(names, values, s);
+        } else if (c.next_quiet_step() == quiet_step::restore_startup) {
+          c.startup_restored();
+        } else if (rng() % 8 == 0) {
+          s.discarded();
+        }
+    }
+  }
+  CHECK(hits > 100);  // the memo was exercised, not only the full plan
 }

@@ -25,11 +25,16 @@ struct server_settings {
   std::map<std::string, std::string, std::less<>> applied_sql;  // SET statements replayed here, by setting
   // Opaque code ran here: it may have left custom (dotted) settings that no catalog view lists.
   bool reset_all_due = false;
+  // The settings_key() of the client whose settings sync_sql last gave this server, as long as
+  // nothing changed them since; empty: unknown. Most handovers go to a client with the same
+  // settings as the last one, and then need no plan at all.
+  std::string synced_for;
 
   // DISCARD ALL ran: nothing pgrelay set is left.
   void discarded() {
     applied.clear();
     applied_sql.clear();
+    synced_for.clear();
   }
 };
 
@@ -90,6 +95,9 @@ class session_ledger {
   std::string sync_sql(server_settings& server) const;
   // The server reported `reported` after a sync: its spelling of the client's values.
   void adopt_reported(const param_map& reported, server_settings& server);
+  // Everything sync_sql gives a server, as one string: two clients with equal keys want the
+  // same settings, so a server already in line with one needs nothing for the other.
+  const std::string& settings_key() const;
   // The session keeps state on its server: it may not change hands (handover.hpp's session_state).
   bool holds_server() const {
     return pins_ != 0 && !(pins_ == bit(pin_reason::advisory_lock) && advisory_recheck_);
@@ -106,6 +114,12 @@ class session_ledger {
   };
   void settle(server_settings* server);
   void adopt_setting(const std::string& name, const std::string& value, server_settings& server);
+  // Called by every change to the client's settings or to a server's record: the key is
+  // rebuilt when next asked for, and the server is no longer known to be in line.
+  void changed(server_settings* server) {
+    key_.clear();
+    if (server) server->synced_for.clear();
+  }
 
   param_map wanted_;
   param_map startup_wanted_;
@@ -119,6 +133,7 @@ class session_ledger {
   pin_set pins_ = 0;
   bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
   bool probe_due_ = false;
+  mutable std::string key_;  // settings_key(), empty until asked for after a change
 };
 
 // The pin reason a probe row names ('advisory_lock' …), if any.
