@@ -61,6 +61,22 @@ class byte_stream {
     socket_->cancel(ignored);
   }
 
+  // Writes what the kernel takes now, without waiting and without the reactor: a relay's small
+  // answers almost always fit in the socket buffer, and an asynchronous write then costs an
+  // operation, a queued completion and a coroutine resume for nothing. Plain sockets only (a TLS
+  // record cannot be half written and resumed later by another call); 0 with `ec` clear when
+  // nothing was attempted or the socket is full.
+  template <class ConstBuffers>
+  std::size_t try_write_now(const ConstBuffers& buffers, error_code& ec) {
+    ec.clear();
+    if (tls_) return 0;
+    if (!socket_->non_blocking()) socket_->non_blocking(true, ec);
+    if (ec) return 0;
+    std::size_t n = socket_->write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+    return n;
+  }
+
   // Best effort, without waiting: for a last message (Terminate) before close.
   void write_now(asio::const_buffer bytes) {
     error_code ignored;

@@ -227,7 +227,13 @@ awaitable<bool> client_session::serve_one_unit() {
                  replay_.relayed_any(), replay_.fatal_seen(), replay_.forwarded_bytes(), replay_.bytes().size());
   }
   replay_.forget();
-  if (end == relay_end::released) co_return co_await after_quiet_point();
+  if (end == relay_end::released) {
+    // Most units leave nothing to settle: after_quiet_point's first step, without its frame.
+    const auto step = ledger_.next_quiet_step();
+    if (step == core::quiet_step::release) co_return release_after_quiet_point();
+    if (step == core::quiet_step::keep) co_return true;
+    co_return co_await after_quiet_point();
+  }
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
     spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id());
@@ -260,9 +266,16 @@ awaitable<client_session::unit_start> client_session::take_next_unit() {
     in_.consume(local);
     co_return unit_start::skip;
   }
-  auto* chosen = co_await choose_pool();
+  auto* chosen = pool_without_routing();
+  if (!chosen) chosen = co_await choose_pool();
   if (!chosen) co_return unit_start::skip;  // answered with an error; the client may go on
   pool_ = chosen;
+  std::string sql;
+  if (attach_idle_server(sql)) {
+    // The usual case, without attach_server's frame: an idle server, most often in line already.
+    if (sql.empty() || co_await sync_parameters(*server_, sql)) co_return unit_start::attached;
+    co_return unit_start::end;
+  }
   auto attached = co_await attach_server();
   if (attached == attach_result::refused) co_return unit_start::skip;
   co_return attached == attach_result::failed ? unit_start::end : unit_start::attached;

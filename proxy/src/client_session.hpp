@@ -159,11 +159,19 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // connection outlives a primary restart). failed: the client got a FATAL; the session ends.
   enum class attach_result { attached, refused, failed };
   awaitable<attach_result> attach_server();
+  // attach_server's usual case without a coroutine: an idle server now. True when attached;
+  // `sql` is then what the server needs first (sync_parameters), often nothing.
+  bool attach_idle_server(std::string& sql);
+  // Makes `server` this session's for the unit; returns the SQL that gives it the client's settings.
+  std::string adopt_server(std::unique_ptr<server_connection> server);
   // Bytes of the buffered request unit when it is all here and ends with Query, Sync or
   // FunctionCall (so an ERROR plus ReadyForQuery answers it completely); 0 otherwise.
   std::size_t whole_unit_size() const;
   // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
   awaitable<pool*> choose_pool();
+  // The pool when no routing decision is needed (session mode, routing off, no replica), without
+  // a coroutine frame; nullptr when choose_pool must decide.
+  pool* pool_without_routing();
   // The buffered unit's classification (core::classify_unit with this client's statements).
   router::classification classify_unit();
   // The text of this client's prepared statement `name`, if pgrelay knows it.

@@ -246,8 +246,8 @@ awaitable<void> pool::hold_for_cancels(std::unique_ptr<server_connection> server
 
 void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
   if (active_ > 0) --active_;
-  server->returned(clock::now());
-  auto now = clock::now();
+  const auto now = clock::now();
+  server->returned(now);
   bool expired = (settings_.server_lifetime.count() > 0 && now - server->created() >= settings_.server_lifetime) ||
                  (settings_.server_max_uses > 0 && server->uses() >= settings_.server_max_uses) ||
                  server->generation() != generation_ ||

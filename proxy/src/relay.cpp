@@ -88,17 +88,30 @@ void client_session::start_server_read() {
 }
 
 void client_session::start_write(byte_stream& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot) {
+  const std::size_t total = asio::buffer_size(buffers);
+  error_code failed;
+  const std::size_t now = to.try_write_now(buffers, failed);
+  if (failed || now == total) {
+    // Done already: the relay loop takes it as a completion on its next pass, without waiting.
+    slot = {false, true, failed, now};
+    return;
+  }
   slot.busy = true;
-  auto done = [self = shared_from_this(), &slot](error_code ec, std::size_t n) {
-    slot = {false, true, ec, n};
+  auto done = [self = shared_from_this(), &slot, now](error_code ec, std::size_t n) {
+    slot = {false, true, ec, now + n};
     self->wake_io();
   };
   // One range (the usual case) is written without copying the vector into the operation.
   if (buffers.size() == 1) {
-    to.async_write(asio::buffer(buffers.front()), std::move(done));
-  } else {
-    to.async_write(buffers, std::move(done));
+    to.async_write(asio::buffer(buffers.front()) + now, std::move(done));
+    return;
   }
+  auto rest = asio::buffer_sequence_begin(buffers);
+  std::size_t skip = now;
+  while (skip >= rest->size()) skip -= (rest++)->size();
+  std::vector<asio::const_buffer> tail{rest, asio::buffer_sequence_end(buffers)};
+  tail.front() += skip;
+  to.async_write(std::move(tail), std::move(done));
 }
 
 awaitable<void> client_session::wait_io() {
@@ -296,6 +309,10 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
                                 .cancel_sent = st.cancel_sent,
                                 .cut_since = st.cut_since,
                                 .server_write_busy = server_write_.busy};
+  if (!core::session_timeline::watching(limits, facts)) {
+    disarm_relay_timer();
+    return std::nullopt;
+  }
   const auto due = timeline_.check(clock::now(), limits, facts);
   switch (due.action) {
     case core::deadline_action::idle_timeout: return relay_end::idle_timeout;
@@ -413,9 +430,10 @@ awaitable<client_session::relay_end> client_session::relay() {
     // Client to server: the whole frames buffered, rewritten in transaction mode.
     bool look_again = false;
     if ((end = forward_client(st, look_again))) break;
-    if (look_again) continue;
+    if (look_again || server_write_.done) continue;  // written at once: take it first
     // Server to client, and what pgrelay owes the client.
     if ((end = forward_server(st))) break;
+    if (client_write_.done) continue;
     if (may_release_now(st)) {
       if (!server_read_.busy) break;  // released
       server_->stream().cancel();  // answered without the server (synthesized): stop listening

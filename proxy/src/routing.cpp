@@ -82,14 +82,20 @@ client_session::route_target& client_session::route_target_for(const std::string
   return routes_.targets.emplace_back(route_target{name, worker_.pool_for(database_, user_, name), &stats_->routes_to[name]});
 }
 
-awaitable<pool*> client_session::choose_pool() {
+pool* client_session::pool_without_routing() {
   unit_may_write_ = true;
   follow_reload();
   if (routes_.epoch != worker_.routing_epoch() || routes_.config != config_.get()) refresh_routes();
-  if (session_mode_ || !statements_) co_return primary_pool_;
+  if (session_mode_ || !statements_) return primary_pool_;
+  const auto& db = *routes_.db;
+  if (!db.routing.enabled || db.replicas.empty()) return routes_.targets[0].to;
+  return nullptr;
+}
+
+awaitable<pool*> client_session::choose_pool() {
+  if (auto* p = pool_without_routing()) co_return p;
   const auto& db = *routes_.db;
   const auto* topo = routes_.topo.get();
-  if (!db.routing.enabled || db.replicas.empty()) co_return routes_.targets[0].to;
 
   auto unit = classify_unit();
   router::routing_settings settings{db.routing.enabled, ryw_active_,

@@ -68,6 +68,22 @@ bool client_session::release_after_quiet_point() {
   return true;
 }
 
+bool client_session::attach_idle_server(std::string& sql) {
+  auto server = pool_->take_now();
+  if (!server) return false;
+  stats_->wait_time.observe(std::chrono::microseconds{0});
+  sql = adopt_server(std::move(server));
+  return true;
+}
+
+std::string client_session::adopt_server(std::unique_ptr<server_connection> server) {
+  server_ = std::move(server);
+  replay_.attached();
+  server_->tracker().reset();
+  server_scanner_.reset();
+  return ledger_.sync_sql(server_->settings());
+}
+
 awaitable<client_session::attach_result> client_session::attach_server() {
   const auto wait_started = clock::now();
   waiting_for_server_ = true;
@@ -104,12 +120,8 @@ awaitable<client_session::attach_result> client_session::attach_server() {
     co_return attach_result::failed;
   }
   stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
-  server_ = std::move(got.server);
-  replay_.attached();
-  server_->tracker().reset();
-  server_scanner_.reset();
   // Most attaches have nothing to set: no coroutine is started for them.
-  auto sql = ledger_.sync_sql(server_->settings());
+  auto sql = adopt_server(std::move(got.server));
   if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
   co_return attach_result::attached;
 }

@@ -201,7 +201,9 @@ class worker {
   void pause(const std::string& database) { paused_.insert(database); }
   void resume(const std::string& database);
   const std::set<std::string>& paused_databases() const { return paused_; }
-  bool paused(const std::string& database) const { return paused_.contains(database) || paused_.contains(""); }
+  bool paused(const std::string& database) const {
+    return !paused_.empty() && (paused_.contains(database) || paused_.contains(""));
+  }
   // How many of this worker's sessions of `database` hold a server now (all when empty).
   std::size_t sessions_with_server(const std::string& database) const;
   // KILL: ends every session of `database` now with 57P01.

@@ -101,3 +101,29 @@ TEST_CASE("timeline: the earliest deadline is the wake; idle is judged before th
   CHECK(t.check(t0 + 1ms, limits(100ms, 0ms), both).wake == t0 + 55ms);
   CHECK(t.check(t0 + 100ms, limits(100ms, 0ms), both).action == deadline_action::idle_timeout);
 }
+
+TEST_CASE("timeline: when nothing is watched, no moment is due and nothing wakes", "[core][timeline]") {
+  session_timeline t(t0);
+  t.request_started(t0);
+  (void)t.request_ended('T', t0 + 1ms);
+  t.request_started(t0 + 2ms);
+  // Every combination of limits and facts: check() may say something only when watching().
+  for (int bits = 0; bits < 128; ++bits) {
+    auto l = limits(bits & 1 ? 10ms : 0ms, bits & 2 ? 10ms : 0ms);
+    relay_facts f{.in_transaction = (bits & 4) != 0,
+                  .awaiting_client = (bits & 8) != 0,
+                  .request_outstanding = (bits & 16) != 0,
+                  .cancel_sent = (bits & 32) != 0,
+                  .cut_since = bits & 64 ? std::optional(t0) : std::nullopt,
+                  .server_write_busy = false};
+    for (auto at : {t0, t0 + 5ms, t0 + 1h}) {
+      auto due = t.check(at, l, f);
+      INFO("bits " << bits);
+      if (!session_timeline::watching(l, f)) {
+        CHECK(due.action == deadline_action::none);
+        CHECK_FALSE(due.wake.has_value());
+      }
+    }
+  }
+  CHECK(session_timeline::watching(limits(0ms, 10ms), relay_facts{.request_outstanding = true}));
+}

@@ -60,6 +60,12 @@ class session_timeline {
   request_end request_ended(char status, session_clock::time_point now);
 
   deadline_check check(session_clock::time_point now, const relay_limits& limits, const relay_facts& facts) const;
+  // Whether any deadline runs at all: when none does, check() answers nothing at any time, so
+  // the relay need not read the clock.
+  static bool watching(const relay_limits& limits, const relay_facts& facts) {
+    return (limits.idle_in_transaction.count() > 0 && facts.in_transaction && facts.awaiting_client) ||
+           (limits.query.count() > 0 && facts.request_outstanding) || facts.cut_since.has_value();
+  }
 
   bool in_transaction() const { return in_transaction_; }
   std::uint64_t transactions() const { return transactions_; }
