@@ -19,8 +19,9 @@ PACKAGES=(
   python3-jsonschema python3-yaml systemd dpkg-dev
   # driver matrix (tests/integration/test_drivers.py): asyncpg and the JDBC driver
   python3-asyncpg libpostgresql-jdbc-java
-  # micro-benchmarks (bench/micro)
-  libbenchmark-dev
+  # micro-benchmarks (bench/micro); instructions and system calls per transaction
+  # (bench/callgrind_per_txn.py, bench/syscalls_per_txn.py)
+  libbenchmark-dev valgrind strace
   # libFuzzer targets (tests/fuzz, scripts/fuzz-smoke.sh): clang/clang++ (Debian 12: clang 14)
   # and its runtime (libclang_rt.fuzzer-x86_64.a comes with libclang-rt-14-dev)
   clang clang-14 libclang-rt-14-dev
