@@ -98,6 +98,21 @@ def running_pgrelay(work, config, app_verifier=None):
         stop_child(relay)
 
 
+PGBENCH_SCRIPTS = {"select": ["-S"], "extended": ["-S", "-M", "extended"], "tpcb": [], "connect": ["-S", "-C"]}
+
+
+def pgbench_fixed(port, workload, clients, transactions, timeout):
+    """Runs `transactions` per client of a PGBENCH_SCRIPTS workload as app; returns how many
+    transactions pgbench reports done (raises when it fails)."""
+    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", *PGBENCH_SCRIPTS[workload],
+           "-c", str(clients), "-j", str(min(clients, 2)), "-t", str(transactions), "app"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=PGENV)
+    m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError(f"pgbench failed (rc {r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return int(m.group(1))
+
+
 def stop_child(proc, timeout=15):
     """SIGTERM to this one child, SIGKILL after `timeout` seconds."""
     if proc.poll() is not None:

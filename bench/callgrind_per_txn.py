@@ -40,22 +40,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (PGBOUNCER_OS_USER, PGENV, REPO, bench_cluster, hold_idle_clients, pgbouncer_version, raise_nofile,  # noqa: E402
+from benchlib import (PGBOUNCER_OS_USER, REPO, bench_cluster, hold_idle_clients, pgbench_fixed, pgbouncer_version, raise_nofile,  # noqa: E402
                       routed_database, running_pgbouncer, stop_child, wait_replicas_caught_up,
                       write_pgrelay_config)
 from pgnet import free_port, wait_for_port  # noqa: E402
 
 
 def pgbench_txns(port, clients, transactions, timeout):
-    script = {"select": ["-S"], "extended": ["-S", "-M", "extended"], "tpcb": [],
-              "connect": ["-S", "-C"]}[ARGS.workload]
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", *script, "-c", str(clients),
-           "-j", str(min(clients, 2)), "-t", str(transactions), "app"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=PGENV)
-    m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
-    if r.returncode != 0 or not m:
-        raise RuntimeError(f"pgbench failed (rc {r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return int(m.group(1))
+    return pgbench_fixed(port, ARGS.workload, clients, transactions, timeout)
 
 
 def thread_totals(prefix):

@@ -27,20 +27,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (PGENV, REPO, bench_cluster, routed_database, running_pgbouncer, stop_child,  # noqa: E402
+from benchlib import (REPO, bench_cluster, pgbench_fixed, routed_database, running_pgbouncer, stop_child,  # noqa: E402
                       wait_replicas_caught_up, write_pgrelay_config)
 from pgnet import free_port, wait_for_port  # noqa: E402
 
 
 def pgbench(port, transactions):
-    script = {"select": ["-S"], "extended": ["-S", "-M", "extended"], "tpcb": []}[ARGS.workload]
-    cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", *script, "-c", str(ARGS.clients),
-           "-j", str(min(ARGS.clients, 2)), "-t", str(transactions), "app"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=PGENV)
-    m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
-    if r.returncode != 0 or not m:
-        raise RuntimeError(f"pgbench failed (rc {r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return int(m.group(1))
+    return pgbench_fixed(port, ARGS.workload, ARGS.clients, transactions, 1800)
 
 
 def strace_summary(path):
