@@ -167,7 +167,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // Bytes of the buffered request unit when it is all here and ends with Query, Sync or
   // FunctionCall (so an ERROR plus ReadyForQuery answers it completely); 0 otherwise.
   std::size_t whole_unit_size() const;
-  // routing.cpp: picks the pool for the buffered request unit; nullptr after answering an error.
+  // routing.cpp: picks the pool for the buffered request unit when pool_without_routing() could
+  // not; nullptr after answering an error.
   awaitable<pool*> choose_pool();
   // The pool when no routing decision is needed (session mode, routing off, no replica), without
   // a coroutine frame; nullptr when choose_pool must decide.

@@ -93,7 +93,6 @@ pool* client_session::pool_without_routing() {
 }
 
 awaitable<pool*> client_session::choose_pool() {
-  if (auto* p = pool_without_routing()) co_return p;
   const auto& db = *routes_.db;
   const auto* topo = routes_.topo.get();
 
