@@ -83,15 +83,15 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
         // As Postgres: a length it cannot trust is logged, never answered (a Terminate sent
         // before the startup packet, as node-postgres does, lands here).
         spdlog::info("client {}: invalid length of startup packet; closing", peer_);
-        reason_ = disconnect_reason::protocol_error;
+        core_.reason = disconnect_reason::protocol_error;
         co_return false;
       case pr::startup_kind::malformed:
         spdlog::warn("client {}: invalid startup packet", peer_);
-        reason_ = disconnect_reason::protocol_error;
+        core_.reason = disconnect_reason::protocol_error;
         co_await fail(pr::sqlstate::protocol_violation, "invalid startup packet layout");
         co_return false;
       case pr::startup_kind::bad_version: {
-        reason_ = disconnect_reason::protocol_error;
+        core_.reason = disconnect_reason::protocol_error;
         const std::string message = "unsupported frontend protocol " + std::to_string(packet.version >> 16) + "." +
                                     std::to_string(packet.version & 0xffff) + ": pgrelay supports 3.0";
         co_await fail(pr::sqlstate::feature_not_supported, message);
@@ -113,7 +113,7 @@ awaitable<bool> client_session::answer_ssl_request() {
   const bool offer = tls && tls->towards_clients && !client_stream_.encrypted() && !over_unix_socket();
   if (client_stream_.encrypted()) {
     // A second SSLRequest inside TLS: Postgres treats it as a protocol violation too.
-    reason_ = disconnect_reason::protocol_error;
+    core_.reason = disconnect_reason::protocol_error;
     co_await fail(pr::sqlstate::protocol_violation, "SSLRequest received on an encrypted connection");
     co_return false;
   }
@@ -121,7 +121,7 @@ awaitable<bool> client_session::answer_ssl_request() {
     // Bytes sent before the handshake would be taken as if they came through TLS
     // (CVE-2021-23222's class of injection): refuse, as Postgres does.
     spdlog::warn("client {}: plaintext bytes after SSLRequest; closing", peer_);
-    reason_ = disconnect_reason::protocol_error;
+    core_.reason = disconnect_reason::protocol_error;
     co_await fail(pr::sqlstate::protocol_violation, "received unencrypted data after SSL request");
     co_return false;
   }
@@ -132,7 +132,7 @@ awaitable<bool> client_session::answer_ssl_request() {
   tls_ = tls;
   if (auto ec = co_await client_stream_.accept_tls(*tls_->towards_clients)) {
     spdlog::info("client {}: TLS handshake failed: {}", peer_, ec.message());
-    reason_ = disconnect_reason::protocol_error;
+    core_.reason = disconnect_reason::protocol_error;
     co_return false;
   }
   co_return true;
@@ -144,7 +144,7 @@ awaitable<bool> client_session::login() {
     // Refused before reading anything: a flood of half-open logins must cost us no more.
     spdlog::warn("client {}: refused, too many connections awaiting authentication (max_pending_logins {})", peer_,
                  max);
-    reason_ = disconnect_reason::login_failed;
+    core_.reason = disconnect_reason::login_failed;
     co_await fail(pr::sqlstate::too_many_connections, "sorry, too many clients already");
     co_return false;
   }
@@ -154,27 +154,28 @@ awaitable<bool> client_session::login() {
   if (packet.kind == pr::startup_kind::cancel_request) {
     std::string key(packet.cancel_key);  // named, not a temporary: GCC 12 destroys those twice
     co_await handle_cancel_request(packet.cancel_pid, std::move(key));
-    reason_ = disconnect_reason::client_eof;
+    core_.reason = disconnect_reason::client_eof;
     co_return false;
   }
-  reason_ = disconnect_reason::login_failed;
+  core_.reason = disconnect_reason::login_failed;
   if (!co_await accept_startup(packet)) co_return false;
   config_ = worker_.current_config();
   // Nothing is told before authentication, not even whether the database exists (as Postgres):
   // unknown databases and users get the same exchange as known ones.
-  if (!co_await authenticate(user_)) co_return false;
+  if (!co_await authenticate(core_.who.user)) co_return false;
   slot.release();
-  if ((database_ == "pgrelay" || database_ == "pgbouncer") && !config_->databases.contains(database_)) {
+  if ((core_.who.database == "pgrelay" || core_.who.database == "pgbouncer") &&
+      !config_->databases.contains(core_.who.database)) {
     co_return co_await open_admin_console();
   }
-  if (!config_->databases.contains(database_)) {
-    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+  if (!config_->databases.contains(core_.who.database)) {
+    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + core_.who.database + "\" does not exist");
     co_return false;
   }
   if (truthy(packet.param("replication"))) {
     // Relayed by run() once login is over: a stream is no login and has no login deadline.
-    replication_params_.emplace();
-    for (const auto& [name, value] : packet.params) replication_params_->emplace_back(name, value);
+    core_.who.replication_params.emplace();
+    for (const auto& [name, value] : packet.params) core_.who.replication_params->emplace_back(name, value);
     co_return true;
   }
   co_return co_await join_pool(packet);
@@ -189,10 +190,10 @@ awaitable<bool> client_session::accept_startup(const pr::startup_packet& packet)
                   "TLS is required: connect with sslmode=require (or verify-full)");
     co_return false;
   }
-  user_ = std::string(packet.param("user"));
-  database_ = std::string(packet.param("database"));
-  if (database_.empty()) database_ = user_;
-  if (user_.empty()) {
+  core_.who.user = std::string(packet.param("user"));
+  core_.who.database = std::string(packet.param("database"));
+  if (core_.who.database.empty()) core_.who.database = core_.who.user;
+  if (core_.who.user.empty()) {
     co_await fail(pr::sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
@@ -212,13 +213,13 @@ awaitable<bool> client_session::accept_startup(const pr::startup_packet& packet)
 
 awaitable<bool> client_session::open_admin_console() {
   const auto& admins = config_->auth.admin_users;
-  if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
-    spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, user_);
-    co_await fail(pr::sqlstate::insufficient_privilege,
-                  "permission denied for the admin console: user \"" + user_ + "\" is not in auth.admin_users");
+  if (std::find(admins.begin(), admins.end(), core_.who.user) == admins.end()) {
+    spdlog::warn("client {}: user {} refused the admin console (not in auth.admin_users)", peer_, core_.who.user);
+    co_await fail(pr::sqlstate::insufficient_privilege, "permission denied for the admin console: user \"" +
+                                                            core_.who.user + "\" is not in auth.admin_users");
     co_return false;
   }
-  admin_ = true;
+  core_.who.admin = true;
   stats_ = &worker_.stats_for("");
   pr::build::parameter_status(out_, "server_version", "15.0 (pgrelay)");
   pr::build::parameter_status(out_, "server_encoding", "UTF8");
@@ -233,26 +234,27 @@ awaitable<bool> client_session::open_admin_console() {
 
 awaitable<bool> client_session::join_pool(const pr::startup_packet& packet) {
   if (db_config().login == conf::server_login::passthrough)
-    worker_.set_login_keys(database_, user_, login_keys_, login_keys_source_);
-  primary_pool_ = pool_ = worker_.pool_for(database_, user_);
-  route_pick_ = worker_.next_route_pick();
-  registry_ = &worker_.statements_for(database_, user_);
+    worker_.set_login_keys(core_.who.database, core_.who.user, core_.who.login_keys, core_.who.login_keys_source);
+  primary_pool_ = pool_ = worker_.pool_for(core_.who.database, core_.who.user);
+  core_.routing.pick = worker_.next_route_pick();
+  registry_ = &worker_.statements_for(core_.who.database, core_.who.user);
   if (!pool_) {
-    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+    co_await fail(pr::sqlstate::invalid_catalog_name, "database \"" + core_.who.database + "\" does not exist");
     co_return false;
   }
   auto& budget = pool_->budget();
   if (budget.clients.fetch_add(1) >= pool_->settings().max_clients) {
     budget.clients.fetch_sub(1);
-    co_await fail(pr::sqlstate::too_many_connections,
-                  "too many client connections for database \"" + database_ + "\" and user \"" + user_ + "\"");
+    co_await fail(
+        pr::sqlstate::too_many_connections,
+        "too many client connections for database \"" + core_.who.database + "\" and user \"" + core_.who.user + "\"");
     co_return false;
   }
-  counted_client_ = true;
-  stats_ = &worker_.stats_for(database_);
+  core_.counted_client = true;
+  stats_ = &worker_.stats_for(core_.who.database);
   ++stats_->clients_connected;
-  session_mode_ = pool_->settings().mode == conf::pool_mode::session;
-  if (!session_mode_) statements_.emplace(*registry_);
+  core_.who.session_mode = pool_->settings().mode == conf::pool_mode::session;
+  if (!core_.who.session_mode) core_.statements.emplace(*registry_);
   if (!co_await take_startup_settings(packet)) co_return false;
   co_return co_await establish_parameters();
 }
@@ -271,8 +273,8 @@ awaitable<bool> client_session::take_startup_settings(const pr::startup_packet& 
     }
     for (auto& [name, value] : *parsed) wanted[core::normalize_param_name(name)] = value;
   }
-  application_name_ = wanted.contains("application_name") ? wanted["application_name"] : "";
-  ledger_.start(std::move(wanted));
+  core_.who.application_name = wanted.contains("application_name") ? wanted["application_name"] : "";
+  core_.ledger.start(std::move(wanted));
   co_return true;
 }
 
@@ -282,7 +284,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     pr::build::authentication_ok(out_);
     co_return true;
   }
-  auto secret = co_await find_user_secret(worker_, cfg, database_, user);
+  auto secret = co_await find_user_secret(worker_, cfg, core_.who.database, user);
   pr::scram_verifier verifier;
   const bool known = verifier_or_mock(secret, user, verifier);
   const bool can_bind = offer_sasl_mechanisms();
@@ -324,8 +326,8 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_return false;
   }
   if (auto keys = scram.passthrough_keys()) {
-    login_keys_ = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
-    login_keys_source_ = secret.source;
+    core_.who.login_keys = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
+    core_.who.login_keys_source = secret.source;
   }
   pr::build::authentication_sasl_final(out_, *server_final);
   pr::build::authentication_ok(out_);
@@ -360,7 +362,7 @@ awaitable<std::optional<std::string>> client_session::read_password_message() {
 awaitable<void> client_session::refuse_login(const std::string& user, bool bad_proof, const std::string& why,
                                              bool refetch) {
   // A changed password in Postgres: fetch again next time instead of serving the old verifier.
-  if (refetch) forget_user_secret(worker_, database_, user);
+  if (refetch) forget_user_secret(worker_, core_.who.database, user);
   spdlog::info("client {}: authentication failed for user \"{}\" ({})", peer_, core::log_escape(user), why);
   if (bad_proof) {
     co_await fail(pr::sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
@@ -370,13 +372,13 @@ awaitable<void> client_session::refuse_login(const std::string& user, bool bad_p
 }
 
 awaitable<bool> client_session::establish_parameters() {
-  auto key = params_key(ledger_.wanted());
+  auto key = params_key(core_.ledger.wanted());
   const core::param_map* reported = nullptr;
   const std::map<std::string, std::string>* names = nullptr;
   core::param_map learnt;
   std::map<std::string, std::string> learnt_names;
 
-  if (!session_mode_) {
+  if (!core_.who.session_mode) {
     auto it = pool_->validated_params_.find(key);
     if (it != pool_->validated_params_.end()) reported = &it->second;
   }
@@ -387,7 +389,7 @@ awaitable<bool> client_session::establish_parameters() {
     learnt_names = server_->reported_names();
     reported = &learnt;
     names = &learnt_names;
-    if (!session_mode_) {
+    if (!core_.who.session_mode) {
       // Bounded: clients that each send a unique application_name must not grow it forever.
       if (pool_->validated_params_.size() >= 1024) pool_->validated_params_.clear();
       pool_->validated_params_[key] = learnt;
@@ -417,12 +419,17 @@ awaitable<void> client_session::relay_replication() {
   const auto& db = db_config();
   // As the client's own role whatever server_login says, so Postgres decides whether it may
   // replicate: server_user's REPLICATION must not be lent to every client.
-  server_target target{db.primary, db.server_database.empty() ? database_ : db.server_database, user_, {}, {},
-                       worker_.current_tls(), config_->tls.server_allow_password_without_tls};
-  target.passthrough = login_keys_;
-  target.passthrough_source = login_keys_source_;
+  server_target target{db.primary,
+                       db.server_database.empty() ? core_.who.database : db.server_database,
+                       core_.who.user,
+                       {},
+                       {},
+                       worker_.current_tls(),
+                       config_->tls.server_allow_password_without_tls};
+  target.passthrough = core_.who.login_keys;
+  target.passthrough_source = core_.who.login_keys_source;
   std::string mode;
-  for (const auto& [name, value] : *replication_params_) {
+  for (const auto& [name, value] : *core_.who.replication_params) {
     if (name == "replication") mode = value;
     if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
   }
@@ -463,7 +470,7 @@ awaitable<void> client_session::relay_replication() {
   }
   server.close();
   worker_.shared().replication_connections.fetch_sub(1);
-  reason_ = disconnect_reason::client_eof;
+  core_.reason = disconnect_reason::client_eof;
 }
 
 awaitable<void> client_session::handle_cancel_request(std::int32_t pid, std::string key) {

@@ -52,13 +52,10 @@ bool client_session::substitute_statement(char tag, std::string_view body, core:
 void client_session::note_client_frame_start(const pr::scan_step& step) {
   auto& tracker = server_->tracker();
   if (tracker.outstanding() == 0 && (step.tag == 'Q' || step.tag == 'S' || step.tag == 'F')) {
-    timeline_.request_started(clock::now());
+    core_.timeline.request_started(clock::now());
   }
-  if (slow_query_ms_ > 0 && request_tag_ == 0 && step.what == pr::scan_step::kind::whole &&
-      (step.tag == 'Q' || step.tag == 'P')) {
-    // For the slow-request log line: a view, copied only if in_ needs the room first.
-    request_tag_ = step.tag;
-    request_body_ = step.body;
+  // For the slow-request log line: a view, copied only if in_ needs the room first.
+  if (slow_query_ms_ > 0 && step.what == pr::scan_step::kind::whole && core_.request.note_frame(step.tag, step.body)) {
     in_.hold_consumed(true);
   }
   tracker.on_client_frame(step.tag);
@@ -152,7 +149,7 @@ core::oversize_action client_session::take_oversize_statement(relay_state& st, s
   }
   if (verdict.action == core::oversize_action::stream) {
     // Its text is never seen: whatever it does to the session is examined at the quiet point.
-    ledger_.probe_later();
+    core_.ledger.probe_later();
   }
   if (verdict.action != core::oversize_action::rewrite_bind_head) return verdict.action;
   auto& plan = st.to_server;

@@ -30,26 +30,8 @@ bool ends_unit(char t) { return t == 'Q' || t == 'S' || t == 'H' || t == 'F' || 
 
 }  // namespace
 
-std::string_view to_string(disconnect_reason r) {
-  switch (r) {
-    case disconnect_reason::client_terminate: return "client_terminate";
-    case disconnect_reason::client_eof: return "client_eof";
-    case disconnect_reason::login_failed: return "login_failed";
-    case disconnect_reason::protocol_error: return "protocol_error";
-    case disconnect_reason::server_lost: return "server_lost";
-    case disconnect_reason::wait_timeout: return "wait_timeout";
-    case disconnect_reason::idle_in_transaction_timeout: return "idle_in_transaction_timeout";
-    case disconnect_reason::query_timeout: return "query_timeout";
-    case disconnect_reason::shutdown: return "shutdown";
-    case disconnect_reason::internal_error: return "internal_error";
-    case disconnect_reason::session_sync_failed: return "session_sync_failed";
-    case disconnect_reason::message_too_large: return "message_too_large";
-  }
-  return "unknown";
-}
-
 client_session::client_session(worker& w, stream_socket socket, std::string peer)
-    : worker_(w), socket_(std::move(socket)), peer_(std::move(peer)), stats_(&w.stats_for("")) {
+    : worker_(w), stats_(&w.stats_for("")), socket_(std::move(socket)), peer_(std::move(peer)) {
   slow_query_ms_ = w.current_config()->log.slow_query.count();
   worker_.add_session(this);
   worker_.shared().live_sessions.fetch_add(1, std::memory_order_relaxed);
@@ -59,7 +41,7 @@ client_session::~client_session() {
   worker_.remove_session(this);
   worker_.shared().live_sessions.fetch_sub(1, std::memory_order_relaxed);
   if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);
-  if (counted_client_ && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
+  if (core_.counted_client && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
   if (server_ && pool_ && !worker_.shared().shutting_down) pool_->release(std::move(server_), false);
 }
@@ -91,24 +73,24 @@ awaitable<bool> client_session::write_client(std::string_view bytes) {
 
 client_view client_session::view() const {
   client_view v;
-  v.user = user_;
-  v.database = database_;
+  v.user = core_.who.user;
+  v.database = core_.who.database;
   v.address = peer_;
-  v.application_name = application_name_;
-  auto app = ledger_.wanted().find("application_name");
-  if (app != ledger_.wanted().end()) v.application_name = app->second;
-  v.state = admin_ ? "admin" : waiting_for_server_ ? "waiting" : server_ ? "active" : "idle";
+  v.application_name = core_.who.application_name;
+  auto app = core_.ledger.wanted().find("application_name");
+  if (app != core_.ledger.wanted().end()) v.application_name = app->second;
+  v.state = core_.who.admin ? "admin" : core_.waiting_for_server ? "waiting" : server_ ? "active" : "idle";
   v.server = server_ ? std::to_string(server_->id()) : "";
-  v.connected_seconds = std::chrono::duration<double>(clock::now() - timeline_.connected()).count();
-  v.transactions = timeline_.transactions();
+  v.connected_seconds = std::chrono::duration<double>(clock::now() - core_.timeline.connected()).count();
+  v.transactions = core_.timeline.transactions();
   v.pid = cancel_pid_;
-  v.pins = ledger_.pins();
+  v.pins = core_.ledger.pins();
   v.tls = tls_description(client_stream_.native());
   return v;
 }
 
 void client_session::terminate(std::string_view why) {
-  reason_ = disconnect_reason::shutdown;
+  core_.reason = disconnect_reason::shutdown;
   std::string bytes;
   pr::build::error_response(bytes, pr::severity::fatal, pr::sqlstate::admin_shutdown, why);
   error_code ec;
@@ -124,8 +106,8 @@ void client_session::terminate(std::string_view why) {
 void client_session::on_shutdown() {
   // Busy sessions end at their next quiet point (the run loop checks); a session that keeps its
   // server between transactions (session mode, pins) ends now if that server is idle.
-  if (waiting_for_server_) return;
-  if (!server_ || (!timeline_.in_transaction() && server_->tracker().quiet())) {
+  if (core_.waiting_for_server) return;
+  if (!server_ || (!core_.timeline.in_transaction() && server_->tracker().quiet())) {
     terminate("terminating connection due to administrator command");
   }
 }
@@ -135,28 +117,22 @@ void client_session::log_slow_request(clock::duration took) {
   // Literals and dollar-quoted bodies are emptied and control bytes escaped: parameter values
   // and secrets never reach the log, and a statement cannot forge a log line.
   keep_request_text();
-  auto text = request_copy_.empty() ? std::string("(no statement text: prepared or fast-path)")
-                                    : core::log_escape(router::log_safe_statement(request_copy_), 2000);
+  const auto kept = core_.request.kept();
+  auto text = kept.empty() ? std::string("(no statement text: prepared or fast-path)")
+                           : core::log_escape(router::log_safe_statement(kept), core::request_text::kept_bytes);
   spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
-               core::log_escape(user_), core::log_escape(database_),
+               core::log_escape(core_.who.user), core::log_escape(core_.who.database),
                peer_, server_ ? server_->address().to_string() : std::string("-"), text);
 }
 
 void client_session::keep_request_text() {
-  if (request_tag_ == 0 || request_tag_ == 'c') return;
-  std::string_view sql;
-  pr::parse_view p;
-  if (request_tag_ == 'Q' && pr::parse_query(request_body_, sql)) request_copy_.assign(sql.substr(0, 2000));
-  if (request_tag_ == 'P' && pr::parse_parse(request_body_, p)) request_copy_.assign(p.sql.substr(0, 2000));
-  request_tag_ = 'c';
-  request_body_ = {};
+  if (!core_.request.viewing()) return;
+  core_.request.keep();
   in_.hold_consumed(false);
 }
 
 void client_session::end_request_text() {
-  request_tag_ = 0;
-  request_body_ = {};
-  request_copy_.clear();
+  core_.request.end();
   in_.hold_consumed(false);
 }
 
@@ -176,15 +152,15 @@ awaitable<void> client_session::run() {
     co_return;
   }
   if (!*logged_in) co_return;
-  if (replication_params_) {
+  if (core_.who.replication_params) {
     co_await relay_replication();
     co_return;
   }
-  if (admin_) {
-    spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(user_));
-    reason_ = disconnect_reason::client_eof;
+  if (core_.who.admin) {
+    spdlog::info("admin console: addr={} user={} connected", peer_, core::log_escape(core_.who.user));
+    core_.reason = disconnect_reason::client_eof;
     // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
-    const explain_client who{user_, application_name_};
+    const explain_client who{core_.who.user, core_.who.application_name};
     co_await run_admin_console(worker_, client_stream_, in_, *stats_, who);
     error_code ignored;
     socket_.close(ignored);
@@ -192,19 +168,21 @@ awaitable<void> client_session::run() {
   }
   // With auth.method trust the user name is whatever the client sent: escape it like the rest.
   spdlog::info("client connected: addr={} user={} database={} application_name={} mode={} tls={}", peer_,
-               core::log_escape(user_), database_, core::log_escape(application_name_),
-               session_mode_ ? "session" : "transaction", client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
-  reason_ = disconnect_reason::client_eof;
+               core::log_escape(core_.who.user), core_.who.database, core::log_escape(core_.who.application_name),
+               core_.who.session_mode ? "session" : "transaction",
+               client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
+  core_.reason = disconnect_reason::client_eof;
   // The login's messages (authentication, a dozen ParameterStatus) grew out_ to about 1 KiB;
   // a client that now sits idle for hours should not keep it.
   std::string().swap(out_);
 
   while (co_await serve_one_unit()) {
   }
-  auto secs = std::chrono::duration<double>(clock::now() - timeline_.connected()).count();
+  auto secs = std::chrono::duration<double>(clock::now() - core_.timeline.connected()).count();
   // Also logged after a failed login: user and database may be anything the client sent.
   spdlog::info("client disconnected: addr={} user={} database={} duration={:.3f}s transactions={} reason={}", peer_,
-               core::log_escape(user_), core::log_escape(database_), secs, timeline_.transactions(), to_string(reason_));
+               core::log_escape(core_.who.user), core::log_escape(core_.who.database), secs,
+               core_.timeline.transactions(), to_string(core_.reason));
   error_code ignored;
   socket_.shutdown(stream_socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -219,17 +197,19 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
     co_return co_await retry_on_primary(end);
   }
-  if (end == relay_end::server_eof && replay_.kept()) {
+  if (end == relay_end::server_eof && core_.routing.replay.kept()) {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
     // the server said FATAL): the one clue an operator gets.
-    spdlog::warn("client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
-                 "sent={}/{} bytes)", peer_, server_ ? server_->address().to_string() : std::string("?"),
-                 replay_.relayed_any(), replay_.fatal_seen(), replay_.forwarded_bytes(), replay_.bytes().size());
+    spdlog::warn(
+        "client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
+        "sent={}/{} bytes)",
+        peer_, server_ ? server_->address().to_string() : std::string("?"), core_.routing.replay.relayed_any(),
+        core_.routing.replay.fatal_seen(), core_.routing.replay.forwarded_bytes(), core_.routing.replay.bytes().size());
   }
-  replay_.forget();
+  core_.routing.replay.forget();
   if (end == relay_end::released) {
     // Most units leave nothing to settle: after_quiet_point's first step, without its frame.
-    const auto step = ledger_.next_quiet_step();
+    const auto step = core_.ledger.next_quiet_step();
     if (step == core::quiet_step::release) co_return release_after_quiet_point();
     if (step == core::quiet_step::keep) co_return true;
     co_return co_await after_quiet_point();
@@ -247,15 +227,15 @@ awaitable<bool> client_session::serve_one_unit() {
 
 awaitable<client_session::unit_start> client_session::take_next_unit() {
   if (worker_.shared().shutting_down) {
-    reason_ = disconnect_reason::shutdown;
+    core_.reason = disconnect_reason::shutdown;
     co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
     co_return unit_start::end;
   }
   if (!co_await read_request_unit()) co_return unit_start::end;
-  if (worker_.paused(database_)) {
+  if (worker_.paused(core_.who.database)) {
     // PAUSE: hold new requests (not the ones in flight) until RESUME.
     asio::steady_timer wait(socket_.get_executor());
-    while (worker_.paused(database_) && !worker_.shared().shutting_down) {
+    while (worker_.paused(core_.who.database) && !worker_.shared().shutting_down) {
       wait.expires_after(millis(50));
       co_await wait.async_wait(use_tuple);
     }
@@ -302,28 +282,29 @@ awaitable<void> client_session::end_session(relay_end end) {
   switch (end) {
     case relay_end::client_terminate:
     case relay_end::client_eof:
-      reason_ = end == relay_end::client_terminate ? disconnect_reason::client_terminate : disconnect_reason::client_eof;
+      core_.reason =
+          end == relay_end::client_terminate ? disconnect_reason::client_terminate : disconnect_reason::client_eof;
       co_await detach_after_client_left();
       co_return;
     case relay_end::client_protocol_error:
-      reason_ = disconnect_reason::protocol_error;
+      core_.reason = disconnect_reason::protocol_error;
       co_await detach_after_client_left();
       co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
       co_return;
     case relay_end::client_oversize:
-      reason_ = disconnect_reason::message_too_large;
+      core_.reason = disconnect_reason::message_too_large;
       co_await detach_after_client_left();
       co_await fail(pr::sqlstate::program_limit_exceeded,
                     "message too large for pgrelay: a named Parse, Describe or Close over 16 MiB (use an unnamed "
                     "statement, or connect to Postgres directly)");
       co_return;
     case relay_end::idle_timeout:
-      reason_ = disconnect_reason::idle_in_transaction_timeout;
+      core_.reason = disconnect_reason::idle_in_transaction_timeout;
       co_await detach_after_client_left();
       co_await fail(pr::sqlstate::idle_in_transaction_timeout, "terminating connection due to idle-in-transaction timeout");
       co_return;
     case relay_end::query_timeout:
-      reason_ = disconnect_reason::query_timeout;
+      core_.reason = disconnect_reason::query_timeout;
       release_server(false);
       co_await fail(pr::sqlstate::query_canceled, "canceling statement due to query_timeout; the server did not stop in time");
       co_return;
@@ -332,10 +313,10 @@ awaitable<void> client_session::end_session(relay_end end) {
   }
   // The server went away under the client. If it said why (a FATAL error, already relayed),
   // that is the client's one error; otherwise say so once.
-  reason_ = disconnect_reason::server_lost;
+  core_.reason = disconnect_reason::server_lost;
   release_server(false);
   // Mid-message, an error would be read as the rest of a row: the close must speak alone.
-  if (!replay_.fatal_seen() && !server_scanner_.mid_frame()) {
+  if (!core_.routing.replay.fatal_seen() && !server_scanner_.mid_frame()) {
     co_await fail(pr::sqlstate::connection_failure, "server connection lost");
   }
 }
@@ -367,13 +348,13 @@ awaitable<bool> client_session::read_request_unit() {
         co_return true;
       }
       if (r.status != pr::decode_status::ok || !pr::is_frontend_tag(r.msg.tag)) {
-        reason_ = disconnect_reason::protocol_error;
+        core_.reason = disconnect_reason::protocol_error;
         spdlog::warn("client {}: invalid frontend message (tag 0x{:02x})", peer_, static_cast<unsigned char>(data[pos]));
         co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
         co_return false;
       }
       if (r.msg.tag == 'X' && pos == 0) {
-        reason_ = disconnect_reason::client_terminate;
+        core_.reason = disconnect_reason::client_terminate;
         co_return false;
       }
       pos += r.msg.size();
@@ -381,7 +362,7 @@ awaitable<bool> client_session::read_request_unit() {
     }
     if (pos >= max_unit_buffer) co_return true;
     if (!co_await read_client_more()) {
-      reason_ = disconnect_reason::client_eof;
+      core_.reason = disconnect_reason::client_eof;
       co_return false;
     }
   }
@@ -401,26 +382,26 @@ std::size_t client_session::whole_unit_size() const {
 }
 
 bool client_session::can_retry_elsewhere() const {
-  return replay_.may_replay_after_failure(pool_ != primary_pool_, server_ && server_->broken());
+  return core_.routing.replay.may_replay_after_failure(pool_ != primary_pool_, server_ && server_->broken());
 }
 
 bool client_session::holding_replica_answer() const {
-  return server_ && replay_.hold_answer(server_->read_buf().data(), server_scanner_.mid_frame());
+  return server_ && core_.routing.replay.hold_answer(server_->read_buf().data(), server_scanner_.mid_frame());
 }
 
 void client_session::restore_retry_bytes() {
   // What the failed server received is the start of the saved copy; what came after is in_.
   end_request_text();  // its view is into in_: taken again when the request is relayed anew
   byte_buffer restored(1024);  // the initial size of in_
-  restored.append(replay_.sent());
+  restored.append(core_.routing.replay.sent());
   restored.append(in_.data());
   in_ = std::move(restored);
   client_frames_.reset();
-  replay_.forget();
+  core_.routing.replay.forget();
 }
 
 std::size_t client_session::answer_locally() {
-  if (!statements_) return 0;
+  if (!core_.statements) return 0;
   auto data = in_.data();
   std::size_t pos = 0;
   std::size_t parses = 0;
@@ -451,7 +432,7 @@ std::size_t client_session::answer_locally() {
     }
     pr::parse_view p;
     (void)pr::parse_parse(r.msg.body, p);
-    statements_->define(p.name, p.sql, r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1));
+    core_.statements->define(p.name, p.sql, r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1));
     pr::build::parse_complete(out_);
   }
   return pos;

@@ -4,31 +4,22 @@
 
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "byte_buffer.hpp"
 #include "net.hpp"
+#include "pgrelay/conf/config.hpp"
 #include "pgrelay/core/client_frames.hpp"
 #include "pgrelay/core/oversize_statement.hpp"
-#include "pgrelay/core/replica_replay.hpp"
-#include "pgrelay/core/session_ledger.hpp"
-#include "pgrelay/core/session_timeline.hpp"
-#include "pgrelay/core/write_floor.hpp"
-#include "pgrelay/core/session_pins.hpp"
-#include "pgrelay/core/prepared_statements.hpp"
-#include "pgrelay/core/replica_refusal.hpp"
-#include "pgrelay/router/route.hpp"
+#include "pgrelay/core/session_core.hpp"
 #include "pgrelay/core/statement_rewriter.hpp"
-#include "pgrelay/router/classify.hpp"
-#include "pgrelay/router/hidden_code.hpp"
-#include "pgrelay/router/topology.hpp"
-#include "pgrelay/core/session_params.hpp"
 #include "pgrelay/protocol/frame_scanner.hpp"
 #include "pgrelay/protocol/startup.hpp"
-#include "pgrelay/conf/config.hpp"
-#include <map>
+#include "pgrelay/router/classify.hpp"
+#include "pgrelay/router/route.hpp"
 #include "server_connection.hpp"
+#include "session_links.hpp"
 #include "stats.hpp"
 
 namespace pgrelay::proxy {
@@ -50,22 +41,7 @@ struct statement_verdict {
   bool reject = false;
 };
 
-// Why a session ended, for the disconnect log line.
-enum class disconnect_reason {
-  client_terminate,
-  client_eof,
-  login_failed,
-  protocol_error,
-  server_lost,
-  wait_timeout,
-  idle_in_transaction_timeout,
-  query_timeout,
-  shutdown,
-  internal_error,
-  session_sync_failed,
-  message_too_large,
-};
-std::string_view to_string(disconnect_reason r);
+using core::disconnect_reason;
 
 class client_session : public std::enable_shared_from_this<client_session> {
  public:
@@ -78,12 +54,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   // For the console (on the worker's thread).
   struct client_view view() const;
-  const std::string& database() const { return database_; }
+  const std::string& database() const { return core_.who.database; }
   bool holds_server() const { return server_ != nullptr; }
   const server_connection* server() const { return server_.get(); }
   const pool* server_pool() const { return pool_; }
   const pool* home_pool() const { return primary_pool_; }
-  bool waiting_for_server() const { return waiting_for_server_; }
+  bool waiting_for_server() const { return core_.waiting_for_server; }
   // Tells the client 57P01 and closes both legs now (KILL, SIGINT, shutdown timeout).
   void terminate(std::string_view why);
   // Graceful shutdown: an idle session ends now; a busy one at its next quiet point.
@@ -120,12 +96,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> establish_parameters();
   awaitable<void> handle_cancel_request(std::int32_t pid, std::string key);
   awaitable<void> relay_replication();
-  // A replication connection's startup parameters, set by login(): it is relayed, not pooled.
-  std::optional<std::vector<std::pair<std::string, std::string>>> replication_params_;
-  // What this client's SCRAM proof revealed, to log in to Postgres as itself (pass-through pools
-  // and replication), and where its verifier came from.
-  std::shared_ptr<const protocol::scram_passthrough_keys> login_keys_;
-  std::string login_keys_source_;
 
   // client_session.cpp
   // One request unit from the client to the end of its answer; false when the session ends.
@@ -142,7 +112,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // Frames the relay must hold whole before sending: statements it inspects or renames, up to
   // core::statement_buffer_limit (bigger ones take the ways of oversize_statement.hpp).
   bool needs_whole(char tag, std::size_t total) const {
-    return tag == 'X' || (statements_ && total <= core::statement_buffer_limit && core::is_statement_tag(tag));
+    return tag == 'X' || (core_.statements && total <= core::statement_buffer_limit && core::is_statement_tag(tag));
   }
   // After the server went quiet in transaction mode: settle pins and settings, hand it back.
   // False when the session must end.
@@ -257,8 +227,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // execution can leave again, so the server is examined at the quiet point.
   void on_execute_named(core::statement_id id);
   bool may_change_session(std::string_view sql);
-  // This database's relations whose use runs user code; null until the checker first read them.
-  const router::risky_relations* risky_relations();
   // Adds `pins` to the ledger; logs and counts each reason the first time, and sends the
   // client a NOTICE for those whose policy is `warn` (a `reject` one pins like `pin` here).
   void pin(core::pin_set pins, const conf::session_state_policies& policies);
@@ -288,71 +256,40 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> write_client(std::string_view bytes);
   awaitable<void> fail(std::string_view sqlstate, std::string_view message, bool fatal = true);
 
+  // The config's view for this session (config_ follows reloads between requests).
+  const conf::database_config& db_config() const { return config_->databases.at(core_.who.database); }
+  void follow_reload();
+  // The session's staleness budget from `SET pgrelay.max_lag`, if any.
+  std::optional<std::chrono::milliseconds> staleness_budget();
+  void log_slow_request(clock::duration took);
+  // Copies the request's text out of in_ (core::request_text), so that in_ may move its bytes.
+  void keep_request_text();
+  void end_request_text();
+
+  // ---- what the session knows and decides: pure state, fed events by the code above ----------
+  core::session_core core_{clock::now()};
+
+  // ---- the worker's objects the session uses -------------------------------------------------
   worker& worker_;
+  // The config this session follows: taken at login, refreshed between requests after a reload
+  // unless its database was removed (then the session keeps the old one until it leaves).
+  std::shared_ptr<const conf::config> config_;
+  std::int64_t slow_query_ms_ = 0;  // log.slow_query in ms; 0: off
+  session_links links_{worker_, core_.who};  // routes, pools and caches looked up per epoch
+  pool* pool_ = nullptr;          // the pool of the server borrowed now (primary or a replica)
+  pool* primary_pool_ = nullptr;  // login, client accounting, session mode
+  core::statement_registry* registry_ = nullptr;  // the prepared statements of (database, user)
+  database_stats* stats_;                         // this worker's counters for the client's database
+
+  // ---- I/O: the client's connection, the borrowed server, buffers and operations in flight ---
   stream_socket socket_;
   byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
   tls_ptr tls_;                         // the contexts client_stream_ was made from
   std::string peer_;
   byte_buffer in_{1024};
   std::string out_;  // messages pgrelay itself writes to the client
-  core::client_frame_cursor client_frames_;
-  protocol::frame_scanner server_scanner_;
-
-  // The config this session follows: taken at login, refreshed between requests after a reload
-  // unless its database was removed (then the session keeps the old one until it leaves).
-  std::shared_ptr<const conf::config> config_;
-  const conf::database_config& db_config() const { return config_->databases.at(database_); }
-  void follow_reload();
-  // The session's staleness budget from `SET pgrelay.max_lag`, if any.
-  std::optional<std::chrono::milliseconds> staleness_budget();
-  std::string staleness_sql_;
-  std::optional<std::chrono::milliseconds> staleness_;
-  std::string user_;
-  std::string database_;
-  std::string application_name_;
-  pool* pool_ = nullptr;          // the pool of the server borrowed now (primary or a replica)
-  pool* primary_pool_ = nullptr;  // login, client accounting, session mode
-  // What choose_pool needs for every statement, looked up by name once per configuration or
-  // topology (the worker's routing_epoch_) rather than per statement. Pools live as long as the
-  // worker and routes_to's nodes as long as its stats, so the pointers stay valid.
-  struct route_target {
-    std::string name;
-    pool* to = nullptr;               // nullptr: no pool for it (the primary pool is used)
-    std::uint64_t* routed = nullptr;  // stats_->routes_to[name]
-  };
-  struct route_cache {
-    std::uint64_t epoch = 0;  // 0: not filled yet
-    const conf::config* config = nullptr;
-    const conf::database_config* db = nullptr;
-    // Owned: the relay reads it (a write's position) after newer snapshots replaced it in the
-    // worker, and the worker keeps an old snapshot only until another session refreshes.
-    router::topology_ptr topo;
-    const router::function_catalog* catalog = nullptr;
-    std::span<const router::routing_rule> rules;
-    std::vector<route_target> targets;  // [0] is the primary; replicas are added as first routed to
-  };
-  route_cache routes_;
-  void refresh_routes();
-  route_target& route_target_for(const std::string& name);
-  core::statement_registry* registry_ = nullptr;
-  core::write_floor write_floor_;  // read-your-writes: what a replica must have replayed
-  // Scopes user and database: the shared slot of the scope (write_floors), found at
-  // refresh_routes.
-  std::atomic<std::int64_t>* scope_slot_ = nullptr;
-  const conf::config* slot_config_ = nullptr;  // the configuration scope_slot_ was found for
-  bool ryw_active_ = false;  // read-your-writes applies to this session (refresh_routes)
-  core::replica_refusal refusal_ = core::replica_refusal::none;
-  std::uint64_t route_pick_ = 0;  // routing.balance: session: this client's place in the deal of replicas
-  bool unit_may_write_ = false;   // the server borrowed now was chosen for a write
-  core::replica_replay replay_;   // an autocommit read sent to a replica, kept to replay once
-  bool counted_client_ = false;
-  bool session_mode_ = false;
-  // Settings to replay, pins, and what a server needs before it changes hands: the rules.
-  core::session_ledger ledger_;
-  std::optional<core::client_statements> statements_;  // transaction mode only
-  core::pin_set pins_logged_ = 0;
-  const router::risky_relations* risky_ = nullptr;  // valid while risky_epoch_ is the worker's
-  std::uint64_t risky_epoch_ = 0;
+  core::client_frame_cursor client_frames_;  // where the client's frames start and end in in_
+  protocol::frame_scanner server_scanner_;   // the same for the server's bytes
   std::string pending_notice_;      // NOTICEs pgrelay owes the client
   std::string to_server_side_;      // rewritten client messages for the current write
   std::string to_client_side_;      // synthesized server messages for the current write
@@ -373,22 +310,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool relay_timer_armed_ = false;
   clock::time_point relay_timer_at_{};
   std::unique_ptr<server_connection> server_;
-  std::int32_t cancel_pid_ = 0;
-  core::session_timeline timeline_{clock::now()};  // requests, transactions, deadlines
-  disconnect_reason reason_ = disconnect_reason::client_eof;
-  bool waiting_for_server_ = false;
-  bool admin_ = false;                // logged in to the admin console
-  database_stats* stats_;             // this worker's counters for the client's database
-  std::int64_t slow_query_ms_ = 0;    // log.slow_query in ms; 0: off
-  void log_slow_request(clock::duration took);
-  // The request's first Query or Parse, for log_slow_request: a view of the frame in in_, whose
-  // consumed bytes are held in place until the request ends; its SQL is copied only when a
-  // read needs that room first (request_tag_ 'c': request_copy_ holds the text).
-  char request_tag_ = 0;
-  std::string_view request_body_;
-  std::string request_copy_;
-  void keep_request_text();
-  void end_request_text();
+  std::int32_t cancel_pid_ = 0;  // this session's key in the cancel registry; 0: none yet
 };
 
 }  // namespace pgrelay::proxy

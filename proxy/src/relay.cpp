@@ -52,7 +52,7 @@ void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
   // that filled its room means more is streaming in (COPY, big batches): read big then.
   const std::size_t min = client_streaming_ ? 16384 : 256;
-  if (request_tag_ != 0 && in_.would_disturb(min, !client_streaming_)) keep_request_text();
+  if (core_.request.viewing() && in_.would_disturb(min, !client_streaming_)) keep_request_text();
   if (!client_streaming_) in_.release_if_empty();
   std::size_t room = 0;
   char* at = in_.prepare(min, room);
@@ -170,11 +170,11 @@ awaitable<bool> client_session::read_client_more() {
 
 void client_session::count_request_end(char status) {
   auto now = clock::now();
-  const auto end = timeline_.request_ended(status, now);
+  const auto end = core_.timeline.request_ended(status, now);
   ++stats_->queries;
   stats_->query_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(end.query));
   if (end.transaction) {
-    if (unit_may_write_) note_write_finished(now);  // before the client can see the commit
+    if (core_.routing.unit_may_write()) note_write_finished(now);  // before the client can see the commit
     ++stats_->transactions;
     stats_->xact_time_us +=
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(*end.transaction).count());
@@ -193,19 +193,19 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       (void)pr::parse_ready_for_query(body, st);
       tracker.on_server_frame('Z', st);
       count_request_end(st);
-      ledger_.on_ready_for_query(st, &server.settings());
+      core_.ledger.on_ready_for_query(st, &server.settings());
       break;
     }
     case 'C': {
       std::string_view command;
-      if (pr::parse_command_complete(body, command)) ledger_.on_command_complete(command);
+      if (pr::parse_command_complete(body, command)) core_.ledger.on_command_complete(command);
       break;
     }
     case 'E': {
-      ledger_.on_error();
+      core_.ledger.on_error();
       pr::error_fields f;
       if (pr::parse_error_fields(body, f)) {
-        if (f.severity == "FATAL" || f.severity == "PANIC") replay_.server_said_fatal();
+        if (f.severity == "FATAL" || f.severity == "PANIC") core_.routing.replay.server_said_fatal();
         ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
       }
       break;
@@ -214,7 +214,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       pr::parameter_status_view ps;
       if (pr::parse_parameter_status(body, ps)) {
         server.note_parameter(ps.name, ps.value);
-        ledger_.on_parameter_status(core::normalize_param_name(ps.name), ps.value, server.settings());
+        core_.ledger.on_parameter_status(core::normalize_param_name(ps.name), ps.value, server.settings());
       }
       break;
     }
@@ -245,8 +245,8 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   auto& server = *server_;
   auto& responses = server.statements().responses;
   auto& plan = st.to_client;
-  const bool rewriting = statements_.has_value();
-  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && ledger_.watches_command_tags()); };
+  const bool rewriting = core_.statements.has_value();
+  auto wanted = [this](char t) { return wanted_from_server(t) || (t == 'C' && core_.ledger.watches_command_tags()); };
   auto data = server.read_buf().data();
   pos = 0;
   std::size_t run_start = 0;
@@ -292,7 +292,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     if (to_client_side_.size() > at) batch_answers = true;
     plan.side(at, to_client_side_.size() - at);
   }
-  if (batch_answers && !plan.empty()) replay_.relayed();
+  if (batch_answers && !plan.empty()) core_.routing.replay.relayed();
   return true;
 }
 
@@ -313,7 +313,7 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
     disarm_relay_timer();
     return std::nullopt;
   }
-  const auto due = timeline_.check(clock::now(), limits, facts);
+  const auto due = core_.timeline.check(clock::now(), limits, facts);
   switch (due.action) {
     case core::deadline_action::idle_timeout: return relay_end::idle_timeout;
     case core::deadline_action::query_timeout: return relay_end::query_timeout;
@@ -342,7 +342,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       return relay_end::server_eof;
     }
     in_.consume(st.client_pos);
-    replay_.forwarded(st.client_pos);
+    core_.routing.replay.forwarded(st.client_pos);
   }
   if (client_write_.done) {
     client_write_.done = false;
@@ -383,7 +383,7 @@ std::optional<client_session::relay_end> client_session::forward_client(relay_st
 
 std::optional<client_session::relay_end> client_session::forward_server(relay_state& st) {
   if (client_write_.busy || holding_replica_answer()) return std::nullopt;
-  if ((refusal_ = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
+  if ((core_.routing.refusal = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
   std::size_t pos = 0;
   if (!scan_server(st, pos)) {
     server_->mark_broken();
@@ -408,12 +408,12 @@ bool client_session::may_release_now(relay_state& st) {
     facts.server_mid_frame = server_scanner_.mid_frame();
     facts.server_bytes_left = !server.read_buf().empty();
     facts.writes_in_flight = server_write_.busy || client_write_.busy;
-    facts.session_state = session_mode_ || ledger_.holds_server();
+    facts.session_state = core_.who.session_mode || core_.ledger.holds_server();
     hand_over = core::may_hand_over(server.tracker(), facts);
   }
   if (!facts.client_mid_frame || !core::held_only_by_cut_frame(server.tracker(), facts)) {
     st.cut_since.reset();
-  } else if (!st.cut_since && !session_mode_) {
+  } else if (!st.cut_since && !core_.who.session_mode) {
     st.cut_since = clock::now();
   }
   return hand_over;
@@ -423,7 +423,7 @@ awaitable<client_session::relay_end> client_session::relay() {
   if (!relay_state_) relay_state_.reset(new relay_state);
   auto& st = *relay_state_;
   st.reset();
-  if (statements_) st.rewriter.emplace(*statements_, *registry_, server_->statements());
+  if (core_.statements) st.rewriter.emplace(*core_.statements, *registry_, server_->statements());
   std::optional<relay_end> end;
   for (;;) {
     if ((end = take_completions(st))) break;

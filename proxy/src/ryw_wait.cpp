@@ -31,9 +31,9 @@ constexpr auto max_replay_poll = std::chrono::microseconds(2000);
 awaitable<router::decision> client_session::wait_for_replay(const router::classification& unit,
                                                             router::session_view view, std::int64_t shared_write,
                                                             std::uint64_t pick, router::decision d) {
-  const auto deadline = clock::now() + routes_.db->routing.read_your_writes_wait;
-  // Held here: a topology published during the wait replaces routes_.topo, not these positions.
-  auto live = routes_.topo->live;
+  const auto deadline = clock::now() + links_.db().routing.read_your_writes_wait;
+  // Held here: a topology published during the wait replaces the session's topology, not these positions.
+  auto live = links_.topology()->live;
   asio::steady_timer timer(socket_.get_executor());
   clock::duration gap = first_replay_poll;
   for (;;) {
@@ -43,13 +43,13 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
     timer.expires_at(std::min(deadline, now + gap));
     gap = std::min<clock::duration>(gap * 2, max_replay_poll);
     co_await timer.async_wait(use_tuple);
-    if (routes_.epoch != worker_.routing_epoch()) refresh_routes();
-    if (!routes_.topo || !ryw_active_) co_return d;
-    view.min_lsn = write_floor_.floor(routes_.topo.get(), shared_write);
-    const auto& db = *routes_.db;
-    router::routing_settings settings{db.routing.enabled, ryw_active_,
-                                      db.routing.fallback == conf::no_replica_fallback::primary, routes_.rules};
-    d = router::route(unit, view, routes_.topo.get(), settings, clock::now(), pick);
+    if (links_.stale(config_.get())) links_.refresh(*config_, *stats_);
+    if (!links_.topology() || !links_.ryw_active()) co_return d;
+    view.min_lsn = core_.routing.floor.floor(links_.topology().get(), shared_write);
+    const auto& db = links_.db();
+    router::routing_settings settings{db.routing.enabled, links_.ryw_active(),
+                                      db.routing.fallback == conf::no_replica_fallback::primary, links_.rules()};
+    d = router::route(unit, view, links_.topology().get(), settings, clock::now(), pick);
     if (d.reason != router::route_reason::read_your_writes) co_return d;
   }
 }
@@ -57,12 +57,12 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
 core::replica_refusal client_session::replica_refused() const {
   // Only an autocommit read held back whole, of which nothing reached the client, and of which
   // the saved copy holds all the replica was sent.
-  if (!server_ || !replay_.may_judge_refusal(pool_ != primary_pool_)) return core::replica_refusal::none;
+  if (!server_ || !core_.routing.replay.may_judge_refusal(pool_ != primary_pool_)) return core::replica_refusal::none;
   return core::classify_replica_answer(server_->read_buf().data());
 }
 
 void client_session::learn_from_refusal() {
-  const bool read_only = refusal_ == core::replica_refusal::read_only;
+  const bool read_only = core_.routing.refusal == core::replica_refusal::read_only;
   ++stats_->routes[static_cast<std::size_t>(read_only ? router::route_reason::retried_read_only
                                                       : router::route_reason::retried_recovery_conflict)];
   worker_.shared().replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -74,7 +74,7 @@ void client_session::learn_from_refusal() {
   // The statement wrote through a function not known as writing: every function it calls
   // counts as writing from now on, on every worker, and the catalogue is read again.
   std::vector<std::string> names;
-  std::string_view data = replay_.bytes();
+  std::string_view data = core_.routing.replay.bytes();
   std::size_t pos = 0;
   bool parsed_unnamed = false;
   while (pos < data.size()) {
@@ -94,9 +94,9 @@ void client_session::learn_from_refusal() {
   if (!names.empty()) {
     for (auto* w : worker_.shared().workers) {
       if (w == &worker_) {
-        w->learn_writing_functions(database_, names);
+        w->learn_writing_functions(core_.who.database, names);
       } else {
-        asio::post(w->io(), [w, db = database_, names] { w->learn_writing_functions(db, names); });
+        asio::post(w->io(), [w, db = core_.who.database, names] { w->learn_writing_functions(db, names); });
       }
     }
   }

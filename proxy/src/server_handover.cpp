@@ -15,12 +15,12 @@ namespace pr = pgrelay::protocol;
 
 awaitable<bool> client_session::after_quiet_point() {
   for (;;) {
-    switch (ledger_.next_quiet_step()) {
+    switch (core_.ledger.next_quiet_step()) {
       case core::quiet_step::keep:
         co_return true;
       case core::quiet_step::check_advisory_locks: {
         const bool held = co_await advisory_locks_held();
-        ledger_.advisory_locks_checked(held);
+        core_.ledger.advisory_locks_checked(held);
         if (!held) spdlog::info("client {}: holds no advisory lock any more; unpinned", peer_);
         break;
       }
@@ -45,10 +45,10 @@ awaitable<bool> client_session::after_quiet_point() {
 awaitable<bool> client_session::restore_startup_parameters() {
   // After RESET ALL / DISCARD ALL the client's startup settings hold again, as they would on a
   // direct connection; tell the client what they are.
-  ledger_.startup_restored();
-  auto sql = ledger_.sync_sql(server_->settings());
+  core_.ledger.startup_restored();
+  auto sql = core_.ledger.sync_sql(server_->settings());
   if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return false;
-  for (const auto& [name, value] : ledger_.startup_wanted()) {
+  for (const auto& [name, value] : core_.ledger.startup_wanted()) {
     auto n = server_->reported_names().find(name);
     auto v = server_->reported().find(name);
     if (n != server_->reported_names().end() && v != server_->reported().end()) {
@@ -78,18 +78,18 @@ bool client_session::attach_idle_server(std::string& sql) {
 
 std::string client_session::adopt_server(std::unique_ptr<server_connection> server) {
   server_ = std::move(server);
-  replay_.attached();
+  core_.routing.replay.attached();
   server_->tracker().reset();
   server_scanner_.reset();
-  return ledger_.sync_sql(server_->settings());
+  return core_.ledger.sync_sql(server_->settings());
 }
 
 awaitable<client_session::attach_result> client_session::attach_server() {
   const auto wait_started = clock::now();
-  waiting_for_server_ = true;
+  core_.waiting_for_server = true;
   acquire_result got{pool_->take_now(), {}};
   if (!got.server) got = co_await pool_->acquire();
-  waiting_for_server_ = false;
+  core_.waiting_for_server = false;
   if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
@@ -99,22 +99,23 @@ awaitable<client_session::attach_result> client_session::attach_server() {
     got = co_await pool_->acquire();
   }
   if (!got.server) {
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, database_, core::log_escape(user_), got.error.message);
-    if (auto unit = session_mode_ ? 0 : whole_unit_size(); unit > 0) {
+    spdlog::warn("client {}: no server for {}/{}: {}", peer_, core_.who.database, core::log_escape(core_.who.user),
+                 got.error.message);
+    if (auto unit = core_.who.session_mode ? 0 : whole_unit_size(); unit > 0) {
       // Nothing reached a server and no transaction is open (in transaction mode a server is
       // held for the whole transaction): the request fails alone, the session goes on.
       pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
       ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
       pr::build::ready_for_query(out_, pr::transaction_status::idle);
       in_.consume(unit);
-      replay_.forget();
+      core_.routing.replay.forget();
       if (!co_await write_client({})) {
-        reason_ = disconnect_reason::client_eof;
+        core_.reason = disconnect_reason::client_eof;
         co_return attach_result::failed;
       }
       co_return attach_result::refused;
     }
-    reason_ = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
+    core_.reason = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
                                                                         : disconnect_reason::server_lost;
     co_await fail(got.error.sqlstate, got.error.message);
     co_return attach_result::failed;
@@ -129,9 +130,9 @@ awaitable<client_session::attach_result> client_session::attach_server() {
 awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
   auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
   // Settings reported back are the server's spelling of what the client asked for.
-  ledger_.adopt_reported(server.reported(), server.settings());
+  core_.ledger.adopt_reported(server.reported(), server.settings());
   if (err) {
-    if (reason_ != disconnect_reason::login_failed) reason_ = disconnect_reason::session_sync_failed;
+    if (core_.reason != disconnect_reason::login_failed) core_.reason = disconnect_reason::session_sync_failed;
     // Its settings are now unknown (a failed string undoes all of it): never lend it again.
     spdlog::warn("client {}: applying session settings on server {} failed ({}: {}); closing it", peer_, server.id(),
                  err.sqlstate, err.message);
@@ -164,7 +165,7 @@ awaitable<void> client_session::detach_after_client_left() {
       co_return;
     }
   }
-  if (session_mode_ || ledger_.left_state_on_server()) {
+  if (core_.who.session_mode || core_.ledger.left_state_on_server()) {
     // Whatever pinned it (LISTEN, locks, temp tables, cursors, PREPARE, roles), or an opaque
     // statement may have left, dies here.
     auto err = co_await server_->run_internal("DISCARD ALL", cancel_grace);

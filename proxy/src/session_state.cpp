@@ -87,11 +87,11 @@ bool runs_hidden_code(worker::effects_entry& entry, const router::risky_relation
 }  // namespace
 
 void client_session::pin(core::pin_set pins, const conf::session_state_policies& policies) {
-  ledger_.pin(pins);
+  core_.ledger.pin(pins);
+  const core::pin_set fresh = core_.first_pins(pins);
   for (const auto& row : core::pin_reasons) {
     const auto bit = core::bit(row.reason);
-    if (!(pins & bit) || (pins_logged_ & bit)) continue;
-    pins_logged_ |= bit;
+    if (!(fresh & bit)) continue;
     worker_.shared().pins_by_reason[static_cast<std::size_t>(row.reason)].fetch_add(1, std::memory_order_relaxed);
     spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, row.name, row.construct);
     if (policy_for(policies, row.reason) == conf::pin_policy::warn) {
@@ -101,16 +101,8 @@ void client_session::pin(core::pin_set pins, const conf::session_state_policies&
   }
 }
 
-const router::risky_relations* client_session::risky_relations() {
-  if (risky_epoch_ != worker_.risky_epoch()) {
-    risky_ = worker_.risky_relations_for(database_);
-    risky_epoch_ = worker_.risky_epoch();
-  }
-  return risky_;
-}
-
 bool client_session::may_change_session(std::string_view sql) {
-  const auto* risky = risky_relations();
+  const auto* risky = links_.risky_relations();
   if (risky && risky->empty() && !router::may_have_session_effects(sql)) return false;
   auto& entry = worker_.effects_of(sql);
   const bool hidden = !(risky && risky->empty()) && runs_hidden_code(entry, risky);
@@ -122,24 +114,24 @@ void client_session::on_execute_named(core::statement_id id) {
   if (!e) return;
   // Judged once per statement and published set of risky relations; before the set is first
   // read every statement naming a relation counts, so nothing is cached then.
-  const auto* risky = risky_relations();
+  const auto* risky = links_.risky_relations();
   if (!risky) {
-    if (may_change_session(e->sql)) ledger_.probe_later();
+    if (may_change_session(e->sql)) core_.ledger.probe_later();
     return;
   }
   if (e->judged_at != risky->version) {
     e->may_change_session = may_change_session(e->sql);
     e->judged_at = risky->version;
   }
-  if (e->may_change_session) ledger_.probe_later();
+  if (e->may_change_session) core_.ledger.probe_later();
 }
 
 statement_verdict client_session::inspect_statement(std::string_view sql) {
   statement_verdict v;
-  if (!statements_) return v;
+  if (!core_.statements) return v;
   // With no risky relation the text alone decides, and a plain statement is never parsed. Else
   // the relations it names are needed: the cache has them per text, parsed once.
-  const auto* risky = risky_relations();
+  const auto* risky = links_.risky_relations();
   const bool text_decides = risky && risky->empty();
   if (text_decides && !router::may_have_session_effects(sql)) return v;
   auto& entry = worker_.effects_of(sql);
@@ -152,7 +144,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
     fx.opaque = true;
   }
   if (pin_or_reject(core::pins_of(fx), v)) return v;
-  ledger_.on_statement(fx, sql, server_->settings());
+  core_.ledger.on_statement(fx, sql, server_->settings());
   forget_statements(fx, v);
   return v;
 }
@@ -173,15 +165,15 @@ bool client_session::pin_or_reject(core::pin_set pins, statement_verdict& v) {
 
 void client_session::forget_statements(const router::session_effects& fx, statement_verdict& v) {
   if (fx.discard_all || fx.deallocate_all) {
-    statements_->clear();
+    core_.statements->clear();
     server_->statements().forget_all();
   }
   if (!fx.deallocate || fx.statements != 1) return;
-  if (auto id = statements_->find(fx.name)) {
+  if (auto id = core_.statements->find(fx.name)) {
     // A protocol-level statement deallocated with SQL: it lives under pgrelay's name here.
     v.prepare_first = *id;
     v.replacement_sql = "DEALLOCATE " + core::server_statement_name(*id);
-    statements_->forget(fx.name);
+    core_.statements->forget(fx.name);
   } else if (core::is_reserved_statement_name(fx.name)) {
     // One of the statements clients share: as on a direct connection, it does not exist.
     v.replacement_sql = missing_statement_sql(fx.name);
@@ -190,31 +182,31 @@ void client_session::forget_statements(const router::session_effects& fx, statem
 }
 
 awaitable<bool> client_session::record_verified_settings() {
-  auto names = ledger_.take_settings_to_verify();
+  auto names = core_.ledger.take_settings_to_verify();
   std::string sql = "SELECT ";
   for (std::size_t i = 0; i < names.size(); ++i) {
     sql += (i ? ", " : "") + std::string("pg_catalog.current_setting(") + core::quote_literal(names[i]) + ", true)";
   }
   auto err = co_await server_->run_internal(sql, millis(5000));
   if (err || server_->internal_values().size() != names.size()) co_return false;
-  ledger_.record_verified(names, server_->internal_values(), server_->settings());
+  core_.ledger.record_verified(names, server_->internal_values(), server_->settings());
   co_return true;
 }
 
 awaitable<bool> client_session::probe_session_state() {
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
                 server_->id());
-  auto err = co_await server_->run_internal(probe_sql_for(risky_relations()), millis(5000));
+  auto err = co_await server_->run_internal(probe_sql_for(links_.risky_relations()), millis(5000));
   const auto& values = server_->internal_values();
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,
                  server_->id(), err ? err.message : std::string("unexpected answer"));
-    ledger_.probe_failed();
+    core_.ledger.probe_failed();
     release_server(false);
     co_return false;
   }
   // Too late to refuse what it found: the state exists, so a `reject` policy pins like `pin`.
-  auto found = ledger_.probe_answered(values, server_->settings());
+  auto found = core_.ledger.probe_answered(values, server_->settings());
   if (found) pin(found, config_->session_state);
   co_return true;
 }

@@ -1,0 +1,28 @@
+// Who a client logged in as and how it is served: set by the login, read by everything after.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pgrelay/protocol/scram.hpp"
+
+namespace pgrelay::core {
+
+struct client_identity {
+  std::string user;
+  std::string database;
+  std::string application_name;  // from the startup packet, for logs and the console
+  bool admin = false;            // logged in to the admin console
+  bool session_mode = false;     // keeps one server from login to disconnect
+  // A replication connection's startup parameters: it is relayed, not pooled.
+  std::optional<std::vector<std::pair<std::string, std::string>>> replication_params;
+  // What the client's SCRAM proof revealed, to log in to Postgres as the client (pass-through
+  // pools and replication), and where its verifier came from.
+  std::shared_ptr<const protocol::scram_passthrough_keys> login_keys;
+  std::string login_keys_source;
+};
+
+}  // namespace pgrelay::core

@@ -1,0 +1,50 @@
+// Everything one client session knows and decides apart from its connections. The proxy's
+// client_session keeps the sockets, buffers, operations in flight and the borrowed server, feeds
+// this what happens, and carries out what its parts decide:
+//   - who the client is and how it is served (client_identity);
+//   - its settings, SETs waiting for their transaction, pins, and what a server needs before it
+//     changes hands (session_ledger);
+//   - its prepared statements, in transaction mode (client_statements);
+//   - its requests, transactions and deadlines (session_timeline);
+//   - what routing remembers from one unit to the next (routing_memory);
+//   - the text of the request running now, for the slow-request log (request_text).
+#pragma once
+
+#include <optional>
+
+#include "pgrelay/core/client_identity.hpp"
+#include "pgrelay/core/disconnect_reason.hpp"
+#include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/request_text.hpp"
+#include "pgrelay/core/routing_memory.hpp"
+#include "pgrelay/core/session_ledger.hpp"
+#include "pgrelay/core/session_pins.hpp"
+#include "pgrelay/core/session_timeline.hpp"
+
+namespace pgrelay::core {
+
+struct session_core {
+  explicit session_core(session_clock::time_point connected) : timeline(connected) {}
+
+  client_identity who;
+  session_ledger ledger;
+  std::optional<client_statements> statements;  // transaction mode only
+  session_timeline timeline;
+  routing_memory routing;
+  request_text request;
+  disconnect_reason reason = disconnect_reason::client_eof;
+  bool counted_client = false;      // counted in its pool's client budget: uncounted at the end
+  bool waiting_for_server = false;  // in a pool's queue now
+
+  // Reasons in `pins` the session was not pinned for before: each is logged and counted once.
+  pin_set first_pins(pin_set pins) {
+    const pin_set fresh = pins & ~pins_seen_;
+    pins_seen_ |= pins;
+    return fresh;
+  }
+
+ private:
+  pin_set pins_seen_ = 0;
+};
+
+}  // namespace pgrelay::core
