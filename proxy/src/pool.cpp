@@ -57,12 +57,12 @@ void pool::sample_transaction(const server_connection& server) {
 
 void pool::grant_slots() {
   if (!limit_) return;
-  for (auto* w : waiters_) {
+  for (auto& w : waiters_) {
     if (!below_limit()) return;
-    if (w->handed || w->may_open) continue;
-    w->may_open = true;  // it takes an idle server first, else opens one within the budget
+    if (w.handed || w.may_open) continue;
+    w.may_open = true;  // it takes an idle server first, else opens one within the budget
     ++promised_;
-    w->timer->cancel();
+    wake(w);
   }
 }
 
@@ -125,11 +125,11 @@ void pool::give_back_to_starving() {
 
 void pool::wake_one_for_slot() {
   if (!below_limit()) return;
-  for (auto* w : waiters_) {
-    if (!w->handed && !w->may_open) {
-      w->may_open = true;
+  for (auto& w : waiters_) {
+    if (!w.handed && !w.may_open) {
+      w.may_open = true;
       ++promised_;
-      w->timer->cancel();
+      wake(w);
       return;
     }
   }
@@ -178,18 +178,16 @@ awaitable<acquire_result> pool::acquire() {
       counted_starving = true;
       budget_->starving.fetch_add(1);
     }
-    asio::steady_timer timer(ex_);
+    waiter w;
+    w.since = clock::now();
     // Across workers a freed slot is not signalled: re-check periodically while starving.
-    auto wake_at = deadline;
+    w.wake_at = deadline;
     if (limit_blocked_) waiting_on.join(refusing_limit());
     // Nor is a database or user slot freed by another pool: re-check those too.
-    if (multi_worker_ || limit_blocked_) wake_at = std::min(deadline, clock::now() + millis(5));
-    timer.expires_at(wake_at);
-    waiter w{&timer, nullptr, false};
-    waiters_.push_back(&w);
-    auto it = std::prev(waiters_.end());
-    co_await timer.async_wait(use_tuple);
-    waiters_.erase(it);
+    if (multi_worker_ || limit_blocked_) w.wake_at = std::min(deadline, w.since + millis(5));
+    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+        [this, &w](wake_handler handler) { enqueue(w, std::move(handler)); }, asio::use_awaitable);
+    w.unlink();
     if (w.handed || w.may_open) --promised_;
     if (w.handed) co_return lend({std::move(w.handed), {}});
     if (below_limit()) {
@@ -270,11 +268,11 @@ void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
 
 bool pool::hand_to_waiter(std::unique_ptr<server_connection>& server) {
   if (!below_limit()) return false;
-  for (auto* w : waiters_) {
-    if (!w->handed && !w->may_open) {
-      w->handed = std::move(server);
+  for (auto& w : waiters_) {
+    if (!w.handed && !w.may_open) {
+      w.handed = std::move(server);
       ++promised_;
-      w->timer->cancel();
+      wake(w);
       return true;
     }
   }
@@ -282,7 +280,7 @@ bool pool::hand_to_waiter(std::unique_ptr<server_connection>& server) {
 }
 
 clock::duration pool::oldest_wait(clock::time_point now) const {
-  return waiters_.empty() ? clock::duration{0} : now - waiters_.front()->since;
+  return waiters_.empty() ? clock::duration{0} : now - waiters_.front().since;
 }
 
 void pool::close_idle() {
@@ -367,7 +365,9 @@ void pool::stop() {
     idle_.pop_back();
     discard(std::move(s));
   }
-  for (auto* w : waiters_) w->timer->cancel();
+  for (auto& w : waiters_) wake(w);
+  wait_timer_.reset();
+  wait_timer_armed_ = false;
 }
 
 }  // namespace pgrelay::proxy

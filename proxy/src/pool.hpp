@@ -5,15 +5,15 @@
 #pragma once
 
 #include <atomic>
+#include <boost/intrusive/list.hpp>
 #include <deque>
-#include <list>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "net.hpp"
 #include "pgrelay/conf/config.hpp"
-#include <functional>
 
 #include "pgrelay/core/concurrency_limit.hpp"
 #include "pgrelay/core/connection_limits.hpp"
@@ -96,12 +96,29 @@ class pool {
   std::uint32_t current_limit() const { return limit_ ? limit_->limit() : settings_.size; }
 
  private:
-  struct waiter {
-    asio::steady_timer* timer;
+  // One acquire() waiting, on its coroutine's frame. It is woken once: handed a server, told to
+  // open one, at its wake_at, or at stop(); then it leaves the queue and looks again.
+  using wake_handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  // auto_unlink: a waiter whose coroutine is destroyed unwoken (io_context teardown) leaves the
+  // queue by itself.
+  using waiter_hook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+  struct waiter : waiter_hook {
+    std::optional<wake_handler> resume;  // set while suspended and not yet woken
     std::unique_ptr<server_connection> handed;
     bool may_open = false;  // woken because a slot came free: open a server yourself
-    clock::time_point since = clock::now();
+    clock::time_point since;
+    clock::time_point wake_at;  // wait_timeout's end, or the next re-check of shared limits
   };
+
+  // pool_wait.cpp: the queue's one timer and the wake-ups. Every waiter shares the timer, armed
+  // for the earliest wake_at only when no earlier expiry is pending, so a wait that ends by a
+  // hand-over costs no timer operation.
+  // Suspends the acquire until wake(w); called from acquire()'s own frame, so a wait adds no
+  // coroutine frame.
+  void enqueue(waiter& w, wake_handler handler);
+  void wake(waiter& w);
+  void arm_wait_timer(clock::time_point at);
+  void on_wait_timer();
 
   awaitable<acquire_result> open_new();
   // One server slot: the pool's size budget, then the database's and the user's limits (all or
@@ -163,7 +180,12 @@ class pool {
   std::shared_ptr<pool_budget> budget_;
   bool multi_worker_;
   std::deque<std::unique_ptr<server_connection>> idle_;  // back = most recently used
-  std::list<waiter*> waiters_;
+  boost::intrusive::list<waiter, boost::intrusive::constant_time_size<false>> waiters_;  // FIFO
+  // Made at the first wait; gone at stop(), which the worker also calls before its io_context
+  // (which the timer needs) goes away.
+  std::optional<asio::steady_timer> wait_timer_;
+  bool wait_timer_armed_ = false;
+  clock::time_point wait_timer_at_{};
   std::uint32_t active_ = 0;  // lent out or opening, on this worker
   std::uint32_t promised_ = 0;  // waiters handed a server or told to open one, not resumed yet
   std::optional<core::concurrency_limit> limit_;  // size: auto

@@ -237,11 +237,12 @@ std::span<const router::routing_rule> worker::rules_for(const std::string& datab
   return entry.rules;
 }
 
-// Sockets close before io_ goes away, whether or not stop() ran: io_ is declared after the
-// members that own them, so it would be destroyed first.
+// Sockets and timers close before io_ goes away, whether or not stop() ran: io_ is declared
+// after the members that own them, so it would be destroyed first.
 worker::~worker() {
   listeners_.clear();
   auth_connections_.clear();
+  for (auto& [key, p] : pools_) p->stop();
 }
 
 void worker::start_listening() {

@@ -9,8 +9,8 @@ import time
 import psycopg
 import pytest
 
-from helpers_core import (BackendMonitor, assert_sqlstate, connect, primary_app, run_threads, unique,
-                          wait_no_app_backends)
+from helpers_core import (Background, BackendMonitor, assert_sqlstate, connect, primary_app, run_threads,
+                          unique, wait_console, wait_no_app_backends)
 
 SESSION_APP = {"databases": {"app": {"users": {"app": {"pool": {"mode": "session"}}}}}}
 
@@ -228,3 +228,40 @@ def test_session_user_next_to_transaction_users(pgrelay, cluster):
                 s2.execute("select 1")
         assert time.monotonic() - t0 < 8
         assert_sqlstate(ei.value, "53300", "wait_timeout", "no server connection available")
+
+
+def _app_waiting(pools: list[dict]) -> int:
+    return sum(int(r["cl_waiting"]) for r in pools if r["database"] == "app" and r["user"] == "app")
+
+
+def test_waiters_queued_at_different_times_each_get_their_own_wait_timeout(pgrelay):
+    """The queue shares one timer. A waiter served by a hand-over leaves the timer armed for its
+    own deadline; a waiter that joined later must still be woken at its own wait_timeout, not
+    hang, and one that joined earlier must not be woken late by a later arrival."""
+    relay = pgrelay({"pool": {"size": 1, "wait_timeout": "2s"}})
+    with connect(relay.dsn()) as holder, connect(relay.dsn()) as served:
+        holder.execute("begin")
+        holder.execute("select 1")  # holds the only server until it commits
+        first = Background(lambda: served.execute("select 'served'").fetchone()[0])
+        wait_console(relay, "SHOW POOLS", lambda p: _app_waiting(p) == 1, "the first waiter queued")
+        holder.execute("commit")  # hands the server to the first waiter before its deadline
+        assert first.result(10) == "served"
+        holder.execute("begin")
+        holder.execute("select 1")  # holds it again, now for longer than anyone waits
+
+        def wait_once() -> str | None:
+            with connect(relay.dsn()) as c:
+                try:
+                    c.execute("select 1")
+                except psycopg.OperationalError as e:
+                    return getattr(e, "sqlstate", None)
+            return "served"
+
+        early = Background(wait_once)
+        wait_console(relay, "SHOW POOLS", lambda p: _app_waiting(p) == 1, "the early waiter queued")
+        late = Background(wait_once)
+        wait_console(relay, "SHOW POOLS", lambda p: _app_waiting(p) == 2, "the late waiter queued")
+        assert early.result(10) == "53300"
+        assert late.result(10) == "53300"
+        assert late.finished_at >= early.finished_at
+        holder.execute("commit")
