@@ -84,7 +84,7 @@ def main():
                     + ", ".join([*SCENARIOS, *SPECIAL]))
     ap.add_argument("--many-clients", type=int, default=2000, help="clients of the clients-2000 scenario")
     ap.add_argument("--idle-clients", type=int, default=10000)
-    ap.add_argument("--workers2", action="store_true", help="also run a pgrelay with workers: 2 (TPS only)")
+    ap.add_argument("--workers2", action="store_true", help="also run a pgrelay with workers: 2 (TPS and CPU)")
     ap.add_argument("--routing", choices=("on", "off"), default="on")
     ap.add_argument("--login", choices=("fixed", "passthrough"), default="fixed",
                     help="how pgrelay logs in to Postgres: as server_user app (fixed) or as each client with "
@@ -334,8 +334,8 @@ def render(report):
     w2 = any(r["target"] == "pgrelay-w2" for r in runs)
     if scen:
         lines += ["| scenario | direct TPS | PgBouncer TPS | pgrelay TPS | pgrelay / PgBouncer | pgrelay / direct "
-                  "| PgBouncer CPU ms/1k | pgrelay CPU ms/1k |" + (" pgrelay w2 TPS |" if w2 else "") + " notes |",
-                  "|---|---|---|---|---|---|---|---|" + ("---|" if w2 else "") + "---|"]
+                  "| PgBouncer CPU ms/1k | pgrelay CPU ms/1k |" + (" pgrelay w2 TPS | pgrelay w2 CPU ms/1k |" if w2 else "") + " notes |",
+                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if w2 else "") + "---|"]
         for n in scen:
             s = {t: summarize([r for r in runs if r["scenario"] == n and r["target"] == t])
                  for t in TARGET_LABEL}
@@ -349,7 +349,7 @@ def render(report):
             label = n if n != "clients-2000" else f"clients-{clients}"
             lines.append(f"| {label} | {fmt_tps(s['direct'])} | {fmt_tps(s['pgbouncer'])} | {fmt_tps(s['pgrelay'])} | "
                          f"{ratio(s['pgrelay'], s['pgbouncer'])} | {ratio(s['pgrelay'], s['direct'])} | "
-                         f"{cpu('pgbouncer')} | {cpu('pgrelay')} |" + (f" {fmt_tps(s['pgrelay-w2'])} |" if w2 else "")
+                         f"{cpu('pgbouncer')} | {cpu('pgrelay')} |" + (f" {fmt_tps(s['pgrelay-w2'])} | {cpu('pgrelay-w2')} |" if w2 else "")
                          + f" {note} |")
     sweep = sorted({r["scenario"] for r in runs if r["scenario"].startswith("sweep-")})
     if sweep:

@@ -105,7 +105,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<unit_start> take_next_unit();
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
+  // Reads until in_ holds a whole request unit (or enough of one to start relaying it); false
+  // when the session ends (EOF, Terminate, a protocol error, answered here).
   awaitable<bool> read_request_unit();
+  // What in_ holds of the next unit, from byte `pos` on (advanced past the whole frames seen).
+  enum class unit_scan { complete, need_more, protocol_error, terminate };
+  unit_scan scan_request_unit(std::size_t& pos);
   // Consumes frames at the head of in_ that Postgres would ignore (a failed COPY's tail), so
   // that they need no server.
   void drop_ignored_frames();
@@ -216,8 +221,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void wake_io();
   // Cancels whatever is in flight and waits for it, so the buffers and the server are free.
   awaitable<void> drain_io();
-  // Waits for more client bytes in in_ (a read the relay left pending counts); false at EOF.
-  awaitable<bool> read_client_more();
   // Replaces a Query or Parse that session_state says must not reach the server as sent.
   bool substitute_statement(char tag, std::string_view body, core::statement_rewriter& rewriter, std::string& out);
   awaitable<void> detach_after_client_left();

@@ -156,18 +156,6 @@ awaitable<void> client_session::drain_io() {
   client_write_ = {};
 }
 
-awaitable<bool> client_session::read_client_more() {
-  for (;;) {
-    if (client_read_.done) {
-      client_read_.done = false;
-      co_return true;
-    }
-    if (client_eof_) co_return false;
-    if (!client_read_.busy) start_client_read();
-    co_await wait_io();
-  }
-}
-
 void client_session::count_request_end(char status) {
   auto now = clock::now();
   const auto end = core_.timeline.request_ended(status, now);
