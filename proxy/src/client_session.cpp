@@ -190,8 +190,12 @@ awaitable<void> client_session::run() {
 
 awaitable<bool> client_session::serve_one_unit() {
   if (!server_) {
-    auto next = co_await take_next_unit();
-    if (next != unit_start::attached) co_return next == unit_start::skip;
+    if (!co_await read_request_unit()) co_return false;
+    std::string sql;
+    if (auto from = start_unit_at_once(sql); from != unit_step::done) {
+      auto next = co_await start_unit(from, std::move(sql));
+      if (next != unit_start::attached) co_return next == unit_start::skip;
+    }
   }
   auto end = co_await relay();
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
@@ -225,37 +229,45 @@ awaitable<bool> client_session::serve_one_unit() {
   co_return false;
 }
 
-awaitable<client_session::unit_start> client_session::take_next_unit() {
-  if (worker_.shared().shutting_down) {
-    core_.reason = disconnect_reason::shutdown;
-    co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
-    co_return unit_start::end;
-  }
-  if (!co_await read_request_unit()) co_return unit_start::end;
-  if (worker_.paused(core_.who.database)) {
-    // PAUSE: hold new requests (not the ones in flight) until RESUME.
-    asio::steady_timer wait(socket_.get_executor());
-    while (worker_.paused(core_.who.database) && !worker_.shared().shutting_down) {
-      wait.expires_after(millis(50));
-      co_await wait.async_wait(use_tuple);
-    }
-    if (worker_.shared().shutting_down) co_return unit_start::skip;
-  }
-  if (auto local = answer_locally(); local > 0) {
-    if (!co_await write_client({})) co_return unit_start::end;
-    in_.consume(local);
-    co_return unit_start::skip;
-  }
+client_session::unit_step client_session::start_unit_at_once(std::string& sql) {
+  if (worker_.paused(core_.who.database) || locally_answerable() > 0) return unit_step::pause_or_local;
   auto* chosen = pool_without_routing();
-  if (!chosen) chosen = co_await choose_pool();
-  if (!chosen) co_return unit_start::skip;  // answered with an error; the client may go on
+  if (!chosen) return unit_step::route;
   pool_ = chosen;
-  std::string sql;
-  if (attach_idle_server(sql)) {
-    // The usual case, without attach_server's frame: an idle server, most often in line already.
-    if (sql.empty() || co_await sync_parameters(*server_, sql)) co_return unit_start::attached;
-    co_return unit_start::end;
+  if (!attach_idle_server(sql)) return unit_step::attach;
+  return sql.empty() ? unit_step::done : unit_step::sync;
+}
+
+awaitable<client_session::unit_start> client_session::start_unit(unit_step from, std::string sql) {
+  while (from == unit_step::pause_or_local) {
+    if (worker_.paused(core_.who.database)) {
+      // PAUSE: hold new requests (not the ones in flight) until RESUME.
+      asio::steady_timer wait(socket_.get_executor());
+      while (worker_.paused(core_.who.database) && !worker_.shared().shutting_down) {
+        wait.expires_after(millis(50));
+        co_await wait.async_wait(use_tuple);
+      }
+      if (worker_.shared().shutting_down) co_return unit_start::skip;
+    }
+    if (auto local = locally_answerable(); local > 0) {
+      answer_locally(local);
+      if (!co_await write_client({})) co_return unit_start::end;
+      in_.consume(local);
+      co_return unit_start::skip;
+    }
+    from = start_unit_at_once(sql);
   }
+  if (from == unit_step::route) {
+    auto* chosen = co_await choose_pool();
+    if (!chosen) co_return unit_start::skip;  // answered with an error; the client may go on
+    pool_ = chosen;
+    from = !attach_idle_server(sql) ? unit_step::attach : sql.empty() ? unit_step::done : unit_step::sync;
+  }
+  if (from == unit_step::sync) {
+    // An idle server, attached at once, that needs the client's settings first.
+    co_return co_await sync_parameters(*server_, sql) ? unit_start::attached : unit_start::end;
+  }
+  if (from == unit_step::done) co_return unit_start::attached;
   auto attached = co_await attach_server();
   if (attached == attach_result::refused) co_return unit_start::skip;
   co_return attached == attach_result::failed ? unit_start::end : unit_start::attached;
@@ -357,6 +369,11 @@ client_session::unit_scan client_session::scan_request_unit(std::size_t& pos) {
 }
 
 awaitable<bool> client_session::read_request_unit() {
+  if (worker_.shared().shutting_down) {
+    core_.reason = disconnect_reason::shutdown;
+    co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
+    co_return false;
+  }
   std::size_t pos = 0;
   for (;;) {
     switch (scan_request_unit(pos)) {
@@ -416,7 +433,7 @@ void client_session::restore_retry_bytes() {
   core_.routing.replay.forget();
 }
 
-std::size_t client_session::answer_locally() {
+std::size_t client_session::locally_answerable() const {
   if (!core_.statements) return 0;
   auto data = in_.data();
   std::size_t pos = 0;
@@ -437,7 +454,11 @@ std::size_t client_session::answer_locally() {
     if (!registry_->is_validated(p.sql, types_tail)) return 0;
     ++parses;
   }
-  // Decided: record and answer.
+  return pos;
+}
+
+void client_session::answer_locally(std::size_t size) {
+  auto data = in_.data().substr(0, size);
   std::size_t at = 0;
   for (;;) {
     auto r = pr::decode_frame(data.substr(at));
@@ -451,7 +472,6 @@ std::size_t client_session::answer_locally() {
     core_.statements->define(p.name, p.sql, r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1));
     pr::build::parse_complete(out_);
   }
-  return pos;
 }
 
 }  // namespace pgrelay::proxy

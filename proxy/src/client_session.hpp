@@ -100,9 +100,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // client_session.cpp
   // One request unit from the client to the end of its answer; false when the session ends.
   awaitable<bool> serve_one_unit();
-  // Reads the next unit and attaches a server for it, unless it was answered here.
+  // After read_request_unit: attaches a server for the unit, unless it was answered here. The
+  // usual case (not paused, nothing to answer here, a pool without routing, an idle server in
+  // line) is a plain call that answers `done`; else it says where start_unit goes on, with no
+  // step repeated. `sql`: what an attached server needs first (unit_step::sync).
+  enum class unit_step { done, pause_or_local, route, attach, sync };
+  unit_step start_unit_at_once(std::string& sql);
   enum class unit_start { attached, skip, end };
-  awaitable<unit_start> take_next_unit();
+  awaitable<unit_start> start_unit(unit_step from, std::string sql);
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
   // Reads until in_ holds a whole request unit (or enough of one to start relaying it); false
@@ -126,9 +131,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<bool> restore_startup_parameters();
   bool release_after_quiet_point();
   awaitable<void> end_session(relay_end end);
-  // Answers a unit of Parses of already-validated named statements without a server; returns
-  // the bytes it consumed, 0 when the unit needs a server.
-  std::size_t answer_locally();
+  // The bytes of a unit of Parses of already-validated named statements, which pgrelay answers
+  // without a server (answer_locally); 0 when the unit needs a server.
+  std::size_t locally_answerable() const;
+  void answer_locally(std::size_t size);
   // attached: server_ is set. refused: no server; in transaction mode the buffered request got an
   // ERROR and ReadyForQuery, like any failed statement, and the client may go on (an app's
   // connection outlives a primary restart). failed: the client got a FATAL; the session ends.
