@@ -113,8 +113,9 @@ class pool {
   // pool_wait.cpp: the queue's one timer and the wake-ups. Every waiter shares the timer, armed
   // for the earliest wake_at only when no earlier expiry is pending, so a wait that ends by a
   // hand-over costs no timer operation.
-  // Suspends the acquire until wake(w); called from acquire()'s own frame, so a wait adds no
-  // coroutine frame.
+  //
+  // enqueue: queues `w` with the handler that resumes its acquire; called from acquire()'s own
+  // frame through async_initiate, so a wait adds no coroutine frame.
   void enqueue(waiter& w, wake_handler handler);
   void wake(waiter& w);
   void arm_wait_timer(clock::time_point at);

@@ -257,7 +257,7 @@ class worker {
   }
   // Spreads reads over replicas: each call deals the next one.
   std::uint64_t next_route_pick() { return route_counter_++; }
-  // Bumped by set_config and set_topology: sessions' route caches refill when it moves.
+  // Bumped by set_config and set_topology: sessions' session_links refresh when it moves.
   std::uint64_t routing_epoch() const { return routing_epoch_; }
 
  private:
