@@ -19,6 +19,10 @@ fi
 
 targets=(${FUZZ_TARGETS:-$(cd tests/fuzz/corpus && ls)})
 declare -a failed=() summary=()
+# What a CI log's tail must carry to reproduce a finding elsewhere: test.sh prints this file in its
+# summary, since only the end of a CI run's output may be kept.
+FAILURES=$WORK/failures.txt
+mkdir -p "$WORK" && : >"$FAILURES"
 for t in "${targets[@]}"; do
   bin=$BIN_DIR/$t
   [[ -x $bin ]] || { echo "fuzz-smoke: missing $bin"; failed+=("$t (missing)"); continue; }
@@ -37,6 +41,16 @@ for t in "${targets[@]}"; do
     echo "fuzz-smoke: $t FAILED (rc=$rc); log: $WORK/$t/log"
     grep -E 'ERROR|invariant failed|runtime error|Test unit written' "$WORK/$t/log" | head -5
     failed+=("$t")
+    {
+      echo "fuzz $t (rc=$rc):"
+      grep -E 'ERROR|invariant failed|runtime error|SUMMARY' "$WORK/$t/log" | head -5 | sed 's/^/    /'
+      for a in "$WORK/$t"/crash-* "$WORK/$t"/leak-* "$WORK/$t"/timeout-* "$WORK/$t"/oom-*; do
+        [[ -f $a ]] || continue
+        echo "    input $(basename "$a") ($(stat -c %s "$a") bytes), base64 of its first 3 KiB:"
+        head -c 3072 "$a" | base64 -w 0 | sed 's/^/    /'
+        echo
+      done
+    } >>"$FAILURES"
   else
     summary+=("$t: ok (executions/per-second: $stats)")
   fi

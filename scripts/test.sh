@@ -45,6 +45,8 @@ summary() {
   printf '  %s\n' "${RESULTS[@]}"
   local total=$((SECONDS - T_START))
   if ((FAILED)); then
+    # A fuzz finding, with its input, so that it can be reproduced from this output alone.
+    [[ -s build/fuzz/findings/failures.txt ]] && { echo; cat build/fuzz/findings/failures.txt; echo; }
     echo "test.sh: FAILED in ${total}s — $(printf '%s; ' "${RESULTS[@]}" | grep -o '[^;]*FAILED[^;]*' | paste -sd, -)"
     exit 1
   fi
