@@ -236,6 +236,21 @@ def cpu_seconds(pid):
     return sum(cpu_user_sys(pid))
 
 
+def context_switches(pid):
+    """Voluntary + involuntary context switches of a process's threads, summed (/proc/PID/task/*/status).
+    A voluntary one is a thread going to sleep in epoll_wait: per transaction, how little work each
+    wake-up finds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return total
+
+
 def machine_busy_seconds():
     """CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -297,6 +312,7 @@ def pgbench(port, dbname, seconds, clients, args=(), threads=None, pid=None, tim
     cmd = ["pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "app", "-n", "-c", str(clients),
            "-j", str(threads), "-T", str(seconds), *args, dbname]
     cpu0 = cpu_seconds(pid) if pid else 0.0
+    switches0 = context_switches(pid) if pid else 0
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout_extra, env=PGENV)
@@ -305,6 +321,7 @@ def pgbench(port, dbname, seconds, clients, args=(), threads=None, pid=None, tim
         out, rc = f"{e.stdout or ''}{e.stderr or ''}\ntimeout after {seconds + timeout_extra}s", -1
     wall = time.monotonic() - t0
     cpu = (cpu_seconds(pid) - cpu0) if pid else None
+    switches = (context_switches(pid) - switches0) if pid else None
 
     def num(pattern, cast=float):
         m = re.search(pattern, out)
@@ -323,4 +340,5 @@ def pgbench(port, dbname, seconds, clients, args=(), threads=None, pid=None, tim
         "wall_s": wall,
         "cpu_s": cpu,
         "cpu_ms_per_1000": (cpu / xacts * 1e6) if cpu is not None and xacts else None,
+        "switches_per_txn": (switches / xacts) if switches is not None and xacts else None,
     }

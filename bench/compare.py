@@ -209,6 +209,8 @@ def record(report, **run):
     report["runs"].append(run)
     r = run
     cpu = f", cpu {r['cpu_ms_per_1000']:.1f} ms/1000 xacts" if r.get("cpu_ms_per_1000") is not None else ""
+    if r.get("switches_per_txn") is not None:
+        cpu += f", {r['switches_per_txn']:.2f} context switches/xact"
     bad = "" if clean(r) else f"  rc={r['rc']} failed={r['failed']} {r['errors'][:2]}"
     print(f"  {r['scenario']:<20} {r.get('pool', ''):>4} round {r['round']} {r['target']:<11} "
           f"{r['tps']:>9.0f} tps{cpu}{bad}", flush=True)
@@ -303,7 +305,8 @@ def summarize(runs):
     tps = [r["tps"] for r in runs]
     cpu = [r["cpu_ms_per_1000"] for r in runs if r.get("cpu_ms_per_1000") is not None]
     lat = [r["latency_ms"] for r in runs if r.get("latency_ms") is not None]
-    return {"tps": statistics.median(tps) if tps else 0.0, "spread": spread(tps), "n": len(tps),
+    sw = [r["switches_per_txn"] for r in runs if r.get("switches_per_txn") is not None]
+    return {"switches": statistics.median(sw) if sw else None,"tps": statistics.median(tps) if tps else 0.0, "spread": spread(tps), "n": len(tps),
             "cpu": statistics.median(cpu) if cpu else None, "latency_ms": statistics.median(lat) if lat else None,
             "clean": all(clean(r) for r in runs)}
 
@@ -351,6 +354,14 @@ def render(report):
                          f"{ratio(s['pgrelay'], s['pgbouncer'])} | {ratio(s['pgrelay'], s['direct'])} | "
                          f"{cpu('pgbouncer')} | {cpu('pgrelay')} |" + (f" {fmt_tps(s['pgrelay-w2'])} | {cpu('pgrelay-w2')} |" if w2 else "")
                          + f" {note} |")
+        lines += ["", "Context switches of the proxy per transaction (median; voluntary ones are sleeps in epoll_wait, "
+                  "so fewer means more work found per wake-up):", "",
+                  "| scenario | PgBouncer | pgrelay |" + (" pgrelay w2 |" if w2 else ""),
+                  "|---|---|---|" + ("---|" if w2 else "")]
+        for n in scen:
+            s = {t: summarize([r for r in runs if r["scenario"] == n and r["target"] == t]) for t in TARGET_LABEL}
+            sw = lambda t: f"{s[t]['switches']:.2f}" if s[t]["switches"] is not None else "–"  # noqa: E731
+            lines.append(f"| {n} | {sw('pgbouncer')} | {sw('pgrelay')} |" + (f" {sw('pgrelay-w2')} |" if w2 else ""))
     sweep = sorted({r["scenario"] for r in runs if r["scenario"].startswith("sweep-")})
     if sweep:
         sizes = report["settings"]["sweep_sizes"] + (["auto"] if any(r.get("pool") == "auto" for r in runs) else [])
