@@ -67,6 +67,14 @@ class byte_buffer {
     std::memcpy(prepare(s.size(), room), s.data(), s.size());
     commit(s.size());
   }
+  // Frees the storage of an empty buffer, even of its initial size: a parked session's.
+  void release() {
+    if (empty() && !read_pending_ && !hold_) {
+      store_.reset();
+      cap_ = 0;
+      head_ = tail_ = 0;
+    }
+  }
   // Frees the storage of an empty buffer so idle connections cost little memory.
   void release_if_empty() {
     if (empty() && !read_pending_ && !hold_ && cap_ > initial_) {

@@ -40,6 +40,7 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
 client_session::~client_session() {
   worker_.remove_session(this);
   worker_.shared().live_sessions.fetch_sub(1, std::memory_order_relaxed);
+  if (parked_) worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);  // the loop's end
   if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);
   if (core_.counted_client && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
@@ -175,8 +176,16 @@ awaitable<void> client_session::run() {
   // The login's messages (authentication, a dozen ParameterStatus) grew out_ to about 1 KiB;
   // a client that now sits idle for hours should not keep it.
   std::string().swap(out_);
+  co_await serve_units();
+}
 
+awaitable<void> client_session::serve_units() {
+  auto self = shared_from_this();
   while (co_await serve_one_unit()) {
+  }
+  if (parking_) {
+    park();
+    co_return;
   }
   auto secs = std::chrono::duration<double>(clock::now() - core_.timeline.connected()).count();
   // Also logged after a failed login: user and database may be anything the client sent.
@@ -390,14 +399,26 @@ awaitable<bool> client_session::read_request_unit() {
     // More client bytes into in_ (a read the relay left pending counts), waited for here rather
     // than in a coroutine of its own: an idle client's wait costs one frame less.
     while (!client_read_.done && !client_eof_) {
-      if (!client_read_.busy) start_client_read();
+      if (!client_read_.busy) {
+        // Nothing pending: a readiness wait costs what a read would (session_parking.cpp).
+        if ((parking_ = may_park())) co_return false;
+        start_client_read();
+      }
+      idle_waiting_ = in_.empty();
       co_await wait_io();
+      idle_waiting_ = park_candidate_ = false;
     }
     if (!client_read_.done) {
       core_.reason = disconnect_reason::client_eof;
       co_return false;
     }
     client_read_.done = false;
+    woken_ = false;
+    if (park_requested_) {
+      // The sweep cancelled the idle read: park unless bytes came first.
+      park_requested_ = false;
+      if ((parking_ = may_park())) co_return false;
+    }
   }
 }
 

@@ -64,6 +64,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void terminate(std::string_view why);
   // Graceful shutdown: an idle session ends now; a busy one at its next quiet point.
   void on_shutdown();
+  // The worker's sweep: a session that has waited idle since the previous sweep parks
+  // (session_parking.cpp).
+  void offer_park();
 
  private:
   enum class relay_end {
@@ -98,7 +101,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> relay_replication();
 
   // client_session.cpp
-  // One request unit from the client to the end of its answer; false when the session ends.
+  // Request units until the session ends (then logs it) or parks.
+  awaitable<void> serve_units();
+  // One request unit from the client to the end of its answer; false when the session ends or
+  // parks (parking_).
   awaitable<bool> serve_one_unit();
   // After read_request_unit: attaches a server for the unit, unless it was answered here. The
   // usual case (not paused, nothing to answer here, a pool without routing, an idle server in
@@ -111,8 +117,15 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
   // Reads until in_ holds a whole request unit (or enough of one to start relaying it); false
-  // when the session ends (EOF, Terminate, a protocol error, answered here).
+  // when the session ends (EOF, Terminate, a protocol error, answered here) or parks.
   awaitable<bool> read_request_unit();
+  // session_parking.cpp. An idle session between request units, holding no server and no
+  // buffered byte, can park: its coroutine ends, its read buffer and relay state are freed, and
+  // a readiness wait on the socket (no buffer) stands for it until the client sends or leaves;
+  // then serve_units starts again. Waiting parked costs the same system calls as a pending read.
+  bool may_park() const;
+  void park();
+  void unpark();
   // What in_ holds of the next unit, from byte `pos` on (advanced past the whole frames seen).
   enum class unit_scan { complete, need_more, protocol_error, terminate };
   unit_scan scan_request_unit(std::size_t& pos);
@@ -309,6 +322,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   io_slot client_write_;
   io_slot server_write_;
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
+  // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
+  // asked to park, parking now, parked, woken from parking and not read since.
+  bool idle_waiting_ = false;
+  bool park_candidate_ = false;
+  bool park_requested_ = false;
+  bool parking_ = false;
+  bool parked_ = false;
+  bool woken_ = false;
   bool client_streaming_ = false;  // the last client read filled its buffer
   // The suspended relay coroutine's completion handler, kept by its concrete type: no holder is
   // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).

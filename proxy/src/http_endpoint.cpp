@@ -229,6 +229,9 @@ void add_process_metrics(prometheus::Registry& registry, const shared_state& sha
   reloads.Add({{"result", "failed"}}).Increment(static_cast<double>(shared.reload_failures.load()));
   auto& sessions = prometheus::BuildGauge().Name("pgrelay_client_connections").Help("Open client connections").Register(registry);
   sessions.Add({}).Set(static_cast<double>(shared.live_sessions.load()));
+  auto& parked = prometheus::BuildGauge().Name("pgrelay_client_connections_parked")
+                     .Help("Idle client connections parked: no read buffer, no coroutine").Register(registry);
+  parked.Add({}).Set(static_cast<double>(shared.parked_sessions.load()));
   auto& pbkdf2 = prometheus::BuildCounter().Name("pgrelay_scram_pbkdf2_total")
                      .Help("PBKDF2 runs for server logins with a password (never with pass-through)").Register(registry);
   pbkdf2.Add({}).Increment(static_cast<double>(pbkdf2_computations().load(std::memory_order_relaxed)));

@@ -31,7 +31,10 @@ proxy_runtime::~proxy_runtime() = default;
 bool proxy_runtime::start() {
   const auto& cfg = *shared_.config;
   try {
-    for (auto& w : workers_) w->start_listening();
+    for (auto& w : workers_) {
+      w->start_listening();
+      w->start_park_sweep();
+    }
     if (cfg.admin.http_listen) http_ = start_http_endpoint(*workers_[0], *cfg.admin.http_listen);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen: {}", e.what());

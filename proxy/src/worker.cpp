@@ -255,6 +255,20 @@ void worker::start_listening() {
 
 void worker::run() { io_.run(); }
 
+void worker::start_park_sweep() {
+  park_sweep_.emplace(io_);
+  sweep_idle_sessions();
+}
+
+void worker::sweep_idle_sessions() {
+  park_sweep_->expires_after(park_sweep_interval);
+  park_sweep_->async_wait([this](error_code ec) {
+    if (ec || shared_.shutting_down) return;
+    for (auto* s : sessions_) s->offer_park();
+    sweep_idle_sessions();
+  });
+}
+
 worker_snapshot worker::snapshot() const {
   worker_snapshot snap;
   const auto now = clock::now();
@@ -335,6 +349,7 @@ void worker::terminate_all() {
 
 void worker::begin_shutdown() {
   listeners_.clear();
+  if (park_sweep_) park_sweep_->cancel();  // else the loop never runs out of work
   std::vector<client_session*> all(sessions_.begin(), sessions_.end());
   for (auto* s : all) s->on_shutdown();
 }
@@ -342,6 +357,7 @@ void worker::begin_shutdown() {
 void worker::stop() {
   asio::post(io_, [this] {
     listeners_.clear();
+    if (park_sweep_) park_sweep_->cancel();
     for (auto& [key, p] : pools_) p->stop();
     io_.stop();
   });

@@ -41,6 +41,11 @@
 
 namespace pgrelay::proxy {
 
+// A session idle through a whole sweep interval (1 to 2 of them) gives up its read buffer and
+// coroutine frames (client_session::offer_park). Longer: idle clients hold more memory for longer;
+// shorter: a client that pauses between requests pays a park and a wake more often.
+inline constexpr millis park_sweep_interval{1000};
+
 using users_map = std::map<std::string, conf::user_entry>;
 
 class worker;
@@ -88,6 +93,7 @@ struct shared_state {
   std::vector<worker*> workers;
   control_hooks control;
   std::atomic<std::uint64_t> live_sessions{0};
+  std::atomic<std::uint64_t> parked_sessions{0};  // idle, waiting with no read buffer and no coroutine
   std::atomic<std::uint32_t> pending_logins{0};  // accepted, not yet authenticated (max_pending_logins)
   std::atomic<std::uint64_t> reloads{0};
   std::atomic<std::uint64_t> reload_failures{0};
@@ -213,6 +219,9 @@ class worker {
   // Ends every session now with 57P01 (SIGINT, or the shutdown timeout).
   void terminate_all();
   void start_listening();
+  // Every park_sweep_interval, asks the sessions that waited idle through a whole interval to
+  // park (client_session::offer_park). Stopped by begin_shutdown and stop.
+  void start_park_sweep();
   void run();  // blocks: the worker's event loop
   void stop();
 
@@ -263,6 +272,8 @@ class worker {
  private:
   // Scheduler locking stays on (other threads post here); the per-socket reactor locks are off.
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::optional<asio::steady_timer> park_sweep_;  // after io_: destroyed before it
+  void sweep_idle_sessions();
   std::map<std::string, database_stats> stats_;
   std::set<class client_session*> sessions_;
   struct text_hash {

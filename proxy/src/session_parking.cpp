@@ -1,0 +1,65 @@
+// Parking: what an idle client costs. A session waiting for its next request unit holds three
+// coroutine frames, a read buffer and the read in flight, some 3 KiB; parked, it holds its
+// session object and a readiness wait. It parks at once when it is about to start a read with
+// nothing pending (after login, after a unit answered without a server), where the wait costs
+// the same system call as the read's first attempt; and when the worker's sweep finds it idle
+// through a whole interval, whose cancelled read costs no system call.
+#include <spdlog/spdlog.h>
+
+#include "client_session.hpp"
+#include "worker.hpp"
+
+namespace pgrelay::proxy {
+
+bool client_session::may_park() const {
+  // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
+  return !server_ && !woken_ && !client_eof_ && !client_read_.busy && in_.empty() && !in_.read_pending() &&
+         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_timer_armed_ &&
+         !io_waiter_ && !worker_.shared().shutting_down;
+}
+
+void client_session::offer_park() {
+  if (!idle_waiting_ || park_requested_ || !client_read_.busy || server_ || !in_.empty() ||
+      client_stream_.encrypted()) {
+    return;
+  }
+  if (!park_candidate_) {
+    park_candidate_ = true;  // idle now: parks at the next sweep if still idle then
+    return;
+  }
+  // The read completes as cancelled and read_request_unit parks; bytes that arrive meanwhile
+  // stay in the socket, and the readiness wait reports them at once.
+  park_requested_ = true;
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void client_session::park() {
+  parking_ = false;
+  parked_ = true;
+  in_.release();
+  relay_state_.reset();  // its vectors' capacity is rebuilt by the next relay
+  std::string().swap(to_server_side_);
+  std::string().swap(to_client_side_);
+  std::vector<asio::const_buffer>().swap(gather_server_);
+  std::vector<asio::const_buffer>().swap(gather_client_);
+  worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed);
+  // Readable, closed by the client, or cancelled by terminate's close: serve_units tells which.
+  socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code) { self->unpark(); });
+}
+
+void client_session::unpark() {
+  parked_ = false;
+  woken_ = true;
+  worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);
+  asio::co_spawn(socket_.get_executor(), serve_units(), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("client {}: session ended by an internal error: {}", self->peer_, ex.what());
+    }
+  });
+}
+
+}  // namespace pgrelay::proxy

@@ -1,0 +1,103 @@
+"""Idle clients park (proxy/src/session_parking.cpp): their coroutine and read buffer go, a
+readiness wait stays. Parking must change nothing a client can see: its settings, its prepared
+statements, a half-sent frame, its leaving, and shutdown behave as without it."""
+
+from __future__ import annotations
+
+import signal
+
+from helpers_auth import metric, with_metrics
+from helpers_core import (RawClient, connect, error_or_close, holds_for, message, read_until_ready, wait_log,
+                          wait_state)
+
+
+def parked(http_port: int) -> float:
+    return metric(http_port, "pgrelay_client_connections_parked")
+
+
+def test_a_client_idle_after_login_parks_at_once_and_then_works(pgrelay):
+    overrides, http_port = with_metrics({"pool": {"size": 2}})
+    relay = pgrelay(overrides)
+    clients = [connect(relay.dsn()) for _ in range(5)]
+    try:
+        wait_state(lambda: parked(http_port), lambda n: n == 5, 10, "parked clients after login")
+        for i, c in enumerate(clients):
+            assert c.execute("SELECT %s::int + 1", (i,)).fetchone()[0] == i + 1
+    finally:
+        for c in clients:
+            c.close()
+    wait_state(lambda: (parked(http_port), metric(http_port, "pgrelay_client_connections")),
+               lambda v: v == (0, 0), 10, "parked and open connections once the clients left")
+
+
+def test_settings_and_prepared_statements_outlive_parking(pgrelay):
+    overrides, http_port = with_metrics({"pool": {"size": 1}})
+    relay = pgrelay(overrides)
+    with connect(relay.dsn(), prepare_threshold=0) as c:
+        c.execute("SET statement_timeout = '12345ms'")
+        c.execute("SET application_name = 'parked-app'")
+        assert c.execute("SELECT %s::int * 2", (21,)).fetchone()[0] == 42  # a named statement
+        # The sweep parks a client idle through a whole interval (1 to 2 s).
+        wait_state(lambda: parked(http_port), lambda n: n == 1, 10, "the client parked after its queries")
+        # Another client uses the only server meanwhile: nothing of the first may show there.
+        with connect(relay.dsn()) as other:
+            assert other.execute("SHOW statement_timeout").fetchone()[0] == "0"
+        assert c.execute("SHOW statement_timeout").fetchone()[0] == "12345ms"
+        assert c.execute("SHOW application_name").fetchone()[0] == "parked-app"
+        assert c.execute("SELECT %s::int * 2", (50,)).fetchone()[0] == 100
+        # Active again: it is no longer parked, and parks again once idle.
+        wait_state(lambda: parked(http_port), lambda n: n == 1, 10, "the client parked again")
+
+
+def test_half_a_frame_is_never_parked_and_completes_later(pgrelay):
+    overrides, http_port = with_metrics({"pool": {"size": 1}})
+    relay = pgrelay(overrides)
+    idle = RawClient(relay.port)
+    cut = RawClient(relay.port)
+    try:
+        wait_state(lambda: parked(http_port), lambda n: n == 2, 10, "both clients parked after login")
+        query = message(b"Q", b"SELECT 7 AS seven\0")
+        cut.send(query[:3])
+        wait_state(lambda: parked(http_port), lambda n: n == 1, 10, "the cut client woken by its bytes")
+        # Two sweeps later the client holding half a frame is still not parked.
+        assert holds_for(lambda: parked(http_port) == 1, 2.5) is None
+        cut.send(query[3:])
+        answer = read_until_ready(cut, 10)
+        data_rows = [body for tag, body in answer if tag == b"D"]
+        assert len(data_rows) == 1 and data_rows[0].endswith(b"7"), answer
+    finally:
+        idle.close()
+        cut.close()
+
+
+def test_a_client_leaving_while_parked_is_logged_as_gone(pgrelay):
+    overrides, http_port = with_metrics({})
+    relay = pgrelay(overrides)
+    polite = connect(relay.dsn())   # says Terminate when closed
+    vanishing = RawClient(relay.port)  # just closes its socket
+    wait_state(lambda: parked(http_port), lambda n: n == 2, 10, "both clients parked")
+    polite.close()
+    vanishing.close()
+    wait_log(relay, "reason=client_terminate", "reason=client_eof", timeout=10)
+    wait_state(lambda: (parked(http_port), metric(http_port, "pgrelay_client_connections")),
+               lambda v: v == (0, 0), 10, "parked and open connections once the clients left")
+
+
+def test_shutdown_tells_parked_clients_57P01_and_exits(pgrelay):
+    overrides, http_port = with_metrics({})
+    relay = pgrelay(overrides)
+    fresh = RawClient(relay.port)
+    used = RawClient(relay.port)
+    try:
+        used.simple_query("SELECT 1")
+        # fresh parks at once after login; used at the sweep after its query.
+        wait_state(lambda: parked(http_port), lambda n: n == 2, 10, "both clients parked")
+        relay.signal(signal.SIGTERM)
+        for rc in (fresh, used):
+            told = error_or_close(rc.sock, 10)
+            assert told["outcome"] == "error" and told["fields"].get("C") == "57P01", told
+            assert error_or_close(rc.sock, 10)["outcome"] == "closed"
+        assert relay.proc.wait(timeout=10) == 0
+    finally:
+        fresh.close()
+        used.close()
