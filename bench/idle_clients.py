@@ -7,8 +7,11 @@ connections open until stdin is closed or --hold seconds have passed, whichever 
 exits (it always stops by itself). The salted password is computed once per salt, so 10,000 logins
 cost HMACs, not 10,000 PBKDF2 runs.
 
+With --query each client runs `SELECT 1` once before it idles (a client that was active, as an
+app's pooled connection is).
+
 Usage: bench/idle_clients.py --port P [--clients 10000] [--concurrency 200] [--hold 120]
-                             [--user app --password app --database app]
+                             [--user app --password app --database app] [--query]
 """
 
 import argparse
@@ -84,9 +87,20 @@ async def login(port, user, password, database):
             raise ConnectionError(f"login failed: {body[:200]!r}")
 
 
-async def open_idle(port, clients, concurrency, user, password, database):
-    """Opens `clients` logged-in connections, at most `concurrency` logins at a time. Returns the
-    open writers and the number of failures."""
+async def query_once(reader, writer):
+    """SELECT 1, read through its ReadyForQuery: a client that has been active before it idles."""
+    writer.write(_frame(b"Q", b"SELECT 1\0"))
+    while True:
+        tag, body = await _read(reader)
+        if tag == b"Z":
+            return
+        if tag == b"E":
+            raise ConnectionError(f"query failed: {body[:200]!r}")
+
+
+async def open_idle(port, clients, concurrency, user, password, database, query=False):
+    """Opens `clients` logged-in connections, at most `concurrency` logins at a time (each runs
+    one query first with `query`). Returns the open writers and the number of failures."""
     gate = asyncio.Semaphore(concurrency)
     writers, failed = [], 0
 
@@ -94,7 +108,9 @@ async def open_idle(port, clients, concurrency, user, password, database):
         nonlocal failed
         async with gate:
             try:
-                _, w = await asyncio.wait_for(login(port, user, password, database), 60)
+                r, w = await asyncio.wait_for(login(port, user, password, database), 60)
+                if query:
+                    await asyncio.wait_for(query_once(r, w), 60)
                 writers.append(w)
             except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
                 failed += 1
@@ -106,7 +122,7 @@ async def open_idle(port, clients, concurrency, user, password, database):
 async def main_async(args):
     t0 = time.monotonic()
     writers, failed = await open_idle(args.port, args.clients, args.concurrency, args.user, args.password,
-                                      args.database)
+                                      args.database, args.query)
     print(f"ready {len(writers)} {failed} {time.monotonic() - t0:.1f}", flush=True)
     loop = asyncio.get_running_loop()
     stdin_closed = loop.run_in_executor(None, sys.stdin.read)
@@ -131,6 +147,7 @@ def main():
     ap.add_argument("--user", default="app")
     ap.add_argument("--password", default="app")
     ap.add_argument("--database", default="app")
+    ap.add_argument("--query", action="store_true", help="each client runs SELECT 1 once before idling")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.clients + 100
