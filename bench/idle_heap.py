@@ -41,7 +41,8 @@ def top_sites(text):
     """{site: bytes} of the top-level entries of massif's tree."""
     sites = {}
     for m in re.finditer(r"^ n\d+: (\d+) 0x[0-9A-F]+: (.*?) \(in ", text, re.M):
-        name = re.sub(r"\(.*", "", m.group(2)).replace("pgrelay::proxy::", "")[:90]
+        name = m.group(2).replace("(anonymous namespace)::", "").replace("pgrelay::proxy::", "")
+        name = re.sub(r"\(.*", "", name)[:90]
         sites[name] = sites.get(name, 0) + int(m.group(1))
     return sites
 
