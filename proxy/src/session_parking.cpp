@@ -13,13 +13,16 @@ namespace pgrelay::proxy {
 
 bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
-  return !server_ && !woken_ && !client_eof_ && !client_read_.busy && in_.empty() && !in_.read_pending() &&
+  return !server_ && !woken_ && !client_eof_ && !client_read_.busy && !client_write_.busy && in_.empty() &&
+         !in_.read_pending() &&
          out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_timer_armed_ &&
          !io_waiter_ && !worker_.shared().shutting_down;
 }
 
 void client_session::offer_park() {
-  if (!idle_waiting_ || park_requested_ || !client_read_.busy || server_ || !in_.empty() ||
+  // A write in flight would be cancelled with the read (none is, between units: the relay
+  // hands its server back only once its writes are done).
+  if (!idle_waiting_ || park_requested_ || !client_read_.busy || client_write_.busy || server_ || !in_.empty() ||
       client_stream_.encrypted()) {
     return;
   }
