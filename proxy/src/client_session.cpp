@@ -143,6 +143,19 @@ awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view
   (void)co_await write_client({});
 }
 
+void client_session::start() { spawn(run()); }
+
+void client_session::spawn(awaitable<void> body) {
+  asio::co_spawn(socket_.get_executor(), std::move(body), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("client {}: session ended by an internal error: {}", self->peer_, ex.what());
+    }
+  });
+}
+
 awaitable<void> client_session::run() {
   auto self = shared_from_this();
   auto timeout = worker_.current_config()->auth_timeout;

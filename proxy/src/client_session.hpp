@@ -48,7 +48,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   client_session(worker& w, stream_socket socket, std::string peer);
   ~client_session();
 
-  awaitable<void> run();
+  // Runs the session (login, then request units) on its worker's loop; the session keeps itself
+  // alive until it ends.
+  void start();
   // Called on this session's executor when a matching CancelRequest arrives.
   void forward_cancel();
 
@@ -101,6 +103,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<void> relay_replication();
 
   // client_session.cpp
+  awaitable<void> run();
+  // Runs `body` (run, or serve_units after parking) as this session's coroutine.
+  void spawn(awaitable<void> body);
   // Request units until the session ends (then logs it) or parks.
   awaitable<void> serve_units();
   // One request unit from the client to the end of its answer; false when the session ends or

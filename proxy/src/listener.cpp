@@ -14,15 +14,7 @@ namespace pgrelay::proxy {
 namespace {
 
 void spawn_session(worker& w, stream_socket socket, std::string peer) {
-  auto session = std::make_shared<client_session>(w, std::move(socket), peer);
-  asio::co_spawn(w.io(), session->run(), [session, peer](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("client {}: session ended by an internal error: {}", peer, ex.what());
-    }
-  });
+  std::make_shared<client_session>(w, std::move(socket), std::move(peer))->start();
 }
 
 template <class Acceptor>

@@ -4,8 +4,6 @@
 // nothing pending (after login, after a unit answered without a server), where the wait costs
 // the same system call as the read's first attempt; and when the worker's sweep finds it idle
 // through a whole interval, whose cancelled read costs no system call.
-#include <spdlog/spdlog.h>
-
 #include "client_session.hpp"
 #include "worker.hpp"
 
@@ -55,14 +53,7 @@ void client_session::unpark() {
   parked_ = false;
   woken_ = true;
   worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);
-  asio::co_spawn(socket_.get_executor(), serve_units(), [self = shared_from_this()](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("client {}: session ended by an internal error: {}", self->peer_, ex.what());
-    }
-  });
+  spawn(serve_units());
 }
 
 }  // namespace pgrelay::proxy
