@@ -122,6 +122,25 @@ scram_key hmac_sha256(std::string_view key, std::string_view data) {
   return out;
 }
 
+// An HMAC context keyed once; each use duplicates it, so the key blocks are not hashed again.
+static mac_ctx_ptr keyed_hmac(std::string_view key) {
+  mac_ctx_ptr ctx(EVP_MAC_CTX_dup(hmac_sha256_template()));
+  if (!ctx || EVP_MAC_init(ctx.get(), bytes_of(key), key.size(), nullptr) != 1)
+    throw std::runtime_error("HMAC(sha256) keying failed");
+  return ctx;
+}
+
+// HMAC of `data` with the key `keyed` was made with. Initialising with no key starts again from
+// the kept key's state (the ipad and opad blocks already hashed), with no copy and no allocation.
+static scram_key finish_hmac(EVP_MAC_CTX* keyed, std::string_view data) {
+  scram_key out{};
+  std::size_t len = 0;
+  if (EVP_MAC_init(keyed, nullptr, 0, nullptr) != 1 || EVP_MAC_update(keyed, bytes_of(data), data.size()) != 1 ||
+      EVP_MAC_final(keyed, out.data(), &len, out.size()) != 1 || len != out.size())
+    throw std::runtime_error("HMAC(sha256) failed");
+  return out;
+}
+
 scram_key salted_password(std::string_view password, std::string_view salt, int iterations) {
   scram_key out{};
   if (password.size() > INT_MAX || salt.size() > INT_MAX ||
@@ -444,8 +463,30 @@ client_first_bare read_client_first_bare(std::string_view bare) {
 
 }  // namespace
 
+struct scram_login_secret::keyed_mac {
+  mac_ctx_ptr ctx;
+};
+
+scram_login_secret::scram_login_secret(scram_verifier verifier)
+    : verifier_(std::move(verifier)),
+      stored_(new keyed_mac{keyed_hmac(as_view(verifier_.stored_key))}),
+      server_(new keyed_mac{keyed_hmac(as_view(verifier_.server_key))}) {}
+
+scram_login_secret::~scram_login_secret() = default;
+
+scram_key scram_login_secret::client_signature(std::string_view message) {
+  return finish_hmac(stored_->ctx.get(), message);
+}
+
+scram_key scram_login_secret::server_signature(std::string_view message) {
+  return finish_hmac(server_->ctx.get(), message);
+}
+
 scram_server::scram_server(scram_verifier verifier, std::string server_nonce)
-    : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
+    : scram_server(std::make_shared<scram_login_secret>(std::move(verifier)), std::move(server_nonce)) {}
+
+scram_server::scram_server(std::shared_ptr<scram_login_secret> secret, std::string server_nonce)
+    : secret_(std::move(secret)), server_nonce_(std::move(server_nonce)) {}
 
 scram_server::~scram_server() { OPENSSL_cleanse(client_key_.data(), client_key_.size()); }
 
@@ -453,9 +494,10 @@ std::optional<scram_passthrough_keys> scram_server::passthrough_keys() const {
   if (state_ != state::done) return std::nullopt;
   scram_passthrough_keys keys;
   keys.client_key = client_key_;
-  keys.server_key = verifier_.server_key;
-  keys.salt = verifier_.salt;
-  keys.iterations = verifier_.iterations;
+  const scram_verifier& v = secret_->verifier();
+  keys.server_key = v.server_key;
+  keys.salt = v.salt;
+  keys.iterations = v.iterations;
   return keys;
 }
 
@@ -491,8 +533,8 @@ boost::system::result<std::string> scram_server::handle_client_first(std::string
   client_first_bare_ = bare;
   nonce_.reserve(client_nonce.nonce.size() + server_nonce_.size());
   nonce_.append(client_nonce.nonce).append(server_nonce_);
-  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(verifier_.salt) +
-                  ",i=" + std::to_string(verifier_.iterations);
+  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(secret_->verifier().salt) +
+                  ",i=" + std::to_string(secret_->verifier().iterations);
   state_ = state::awaiting_client_final;
   return server_first_;
 }
@@ -534,10 +576,10 @@ boost::system::result<std::string> scram_server::handle_client_final(std::string
   auth_message.append(without_proof);
 
   // ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage); valid iff H(ClientKey) == StoredKey.
-  const scram_key client_signature = hmac_sha256(as_view(verifier_.stored_key), auth_message);
+  const scram_key client_signature = secret_->client_signature(auth_message);
   scram_key client_key = xor_keys(*proof, client_signature);
   const scram_key computed_stored_key = sha256(as_view(client_key));
-  if (!equal_constant_time(computed_stored_key, verifier_.stored_key)) {
+  if (!equal_constant_time(computed_stored_key, secret_->verifier().stored_key)) {
     OPENSSL_cleanse(client_key.data(), client_key.size());
     return fail(scram_errc::invalid_proof, "client proof does not match");
   }
@@ -545,7 +587,7 @@ boost::system::result<std::string> scram_server::handle_client_final(std::string
   client_key_ = client_key;
   OPENSSL_cleanse(client_key.data(), client_key.size());
 
-  const scram_key server_signature = hmac_sha256(as_view(verifier_.server_key), auth_message);
+  const scram_key server_signature = secret_->server_signature(auth_message);
   state_ = state::done;
   return "v=" + base64_encode(as_view(server_signature));
 }

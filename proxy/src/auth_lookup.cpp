@@ -134,17 +134,18 @@ awaitable<user_secret> find_user_secret(worker& w, const conf::config& cfg, cons
   co_return secret;
 }
 
-bool verifier_or_mock(user_secret& secret, const std::string& user, protocol::scram_verifier& out) {
+std::shared_ptr<protocol::scram_login_secret> login_secret_or_mock(worker& w, user_secret& secret,
+                                                                         const std::string& user, bool& known) {
+  known = false;
   if (secret.what == user_secret::kind::found) {
-    if (auto parsed = protocol::parse_scram_verifier(secret.verifier)) {
-      out = *parsed;
-      return true;
+    if (auto prepared = w.login_secret(secret.verifier)) {
+      known = true;
+      return prepared;
     }
     secret.detail = "the verifier for \"" + core::log_escape(user) + "\" from " + secret.source + " does not parse";
   }
   static const std::string mock_secret = protocol::random_bytes(32);
-  out = protocol::mock_scram_verifier(user, mock_secret);
-  return false;
+  return std::make_shared<protocol::scram_login_secret>(protocol::mock_scram_verifier(user, mock_secret));
 }
 
 void forget_user_secret(worker& w, const std::string& database, const std::string& user) {

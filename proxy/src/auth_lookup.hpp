@@ -4,6 +4,7 @@
 // for pgrelay's log, and never contains the verifier.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "net.hpp"
@@ -31,11 +32,12 @@ struct user_secret {
 awaitable<user_secret> find_user_secret(worker& w, const conf::config& cfg, const std::string& database,
                                         const std::string& user);
 
-// The verifier to run the client's SCRAM exchange against: the secret's, or, when there is none
-// (or it does not parse; `secret.detail` then says so), a mock one derived from the user name, so
-// that unknown users get the same exchange as known ones and probing cannot tell them apart.
-// True when the verifier is real.
-bool verifier_or_mock(user_secret& secret, const std::string& user, protocol::scram_verifier& out);
+// The secret to run the client's SCRAM exchange against: the secret's verifier (prepared once per
+// worker), or, when there is none (or it does not parse; `secret.detail` then says so), a mock one
+// derived from the user name, so that unknown users get the same exchange as known ones and
+// probing cannot tell them apart. `known` says whether it is real.
+std::shared_ptr<protocol::scram_login_secret> login_secret_or_mock(worker& w, user_secret& secret,
+                                                                         const std::string& user, bool& known);
 
 // After a failed proof against a verifier auth.query gave: the next login fetches it again, so a
 // password changed in Postgres works from the next attempt.

@@ -285,12 +285,12 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_return true;
   }
   auto secret = co_await find_user_secret(worker_, cfg, core_.who.database, user);
-  pr::scram_verifier verifier;
-  const bool known = verifier_or_mock(secret, user, verifier);
+  bool known = false;
+  auto login_secret = login_secret_or_mock(worker_, secret, user, known);
   const bool can_bind = offer_sasl_mechanisms();
   if (!co_await write_client({})) co_return false;
 
-  pr::scram_server scram(verifier, pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
+  pr::scram_server scram(std::move(login_secret), pr::make_scram_nonce(pr::random_bytes(pr::scram_nonce_random_length)));
   auto first = co_await read_password_message();
   pr::sasl_initial_view initial;
   if (!first || !pr::parse_sasl_initial_response(*first, initial)) {

@@ -372,4 +372,16 @@ worker::effects_entry& worker::effects_of(std::string_view sql) {
   return effects_cache_.emplace(std::string(sql), std::move(entry)).first->second;
 }
 
+std::shared_ptr<protocol::scram_login_secret> worker::login_secret(std::string_view verifier) {
+  if (auto it = login_secrets_.find(verifier); it != login_secrets_.end()) return it->second;
+  auto parsed = protocol::parse_scram_verifier(verifier);
+  if (!parsed) return nullptr;
+  // Bounded like the other per-text caches: auth.query may name many roles over time, and a
+  // changed password leaves its old verifier behind.
+  if (login_secrets_.size() >= 1024) login_secrets_.clear();
+  auto secret = std::make_shared<protocol::scram_login_secret>(std::move(*parsed));
+  login_secrets_.emplace(std::string(verifier), secret);
+  return secret;
+}
+
 }  // namespace pgrelay::proxy

@@ -264,6 +264,9 @@ class worker {
   const router::classification& classify(std::string_view sql, const router::function_catalog& catalog) {
     return classify_cache_.get(sql, catalog);
   }
+  // A verifier made ready for SCRAM logins, kept by its text (bounded): a login against a verifier
+  // seen before neither parses it nor keys its HMACs again. nullptr when the text does not parse.
+  std::shared_ptr<protocol::scram_login_secret> login_secret(std::string_view verifier);
   // Spreads reads over replicas: each call deals the next one.
   std::uint64_t next_route_pick() { return route_counter_++; }
   // Bumped by set_config and set_topology: sessions' session_links refresh when it moves.
@@ -284,6 +287,8 @@ class worker {
   std::map<std::string, std::shared_ptr<const router::risky_relations>> risky_;
   std::uint64_t risky_epoch_ = 1;
   router::classification_cache classify_cache_;
+  std::unordered_map<std::string, std::shared_ptr<protocol::scram_login_secret>, text_hash, std::equal_to<>>
+      login_secrets_;
   std::uint64_t route_counter_ = 0;
   std::uint64_t routing_epoch_ = 1;
   shared_state& shared_;

@@ -246,6 +246,38 @@ TEST_CASE("scram_server accepts extensions in client-first", "[scram][server]") 
   REQUIRE(server.handle_client_first(msg).has_value());
 }
 
+TEST_CASE("a prepared login secret signs like HMAC and serves many exchanges", "[scram][server]") {
+  const auto secret = std::make_shared<scram_login_secret>(*parse_scram_verifier(rfc_verifier));
+  CHECK(secret->verifier().stored_key == parse_scram_verifier(rfc_verifier)->stored_key);
+  // Each signature starts from the keyed state: calling one twice, or the other in between,
+  // gives the same bytes, and the two keys give different ones.
+  const scram_key a = secret->client_signature("message");
+  CHECK(secret->server_signature("message") != a);
+  CHECK(secret->client_signature("message") == a);
+  CHECK(secret->client_signature("other message") != a);
+
+  // Two exchanges on one secret, interleaved: the right proof passes, a wrong one fails, and
+  // neither disturbs the other.
+  scram_server good(secret, std::string(rfc_server_nonce));
+  scram_server bad(secret, std::string(rfc_server_nonce));
+  REQUIRE(good.handle_client_first(rfc_client_first).has_value());
+  REQUIRE(bad.handle_client_first(rfc_client_first).has_value());
+  std::string tampered(rfc_client_final);
+  const std::size_t proof_at = tampered.rfind("p=") + 2;
+  tampered[proof_at] = tampered[proof_at] == 'A' ? 'B' : 'A';
+  CHECK(error_of(bad.handle_client_final(tampered)) == scram_errc::invalid_proof);
+  const auto final_message = good.handle_client_final(rfc_client_final);
+  REQUIRE(final_message.has_value());
+  CHECK(*final_message == rfc_server_final);
+  for (int i = 0; i < 3; ++i) {
+    scram_server again(secret, std::string(rfc_server_nonce));
+    REQUIRE(again.handle_client_first(rfc_client_first).has_value());
+    const auto again_final = again.handle_client_final(rfc_client_final);
+    REQUIRE(again_final.has_value());
+    CHECK(*again_final == rfc_server_final);
+  }
+}
+
 // ---- server: rejections ------------------------------------------------------------------------
 
 TEST_CASE("scram_server rejects a wrong password", "[scram][server]") {

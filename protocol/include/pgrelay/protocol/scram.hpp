@@ -7,6 +7,7 @@
 #include <boost/system/result.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,6 +128,30 @@ struct scram_passthrough_keys {
 // True if `nonce` is a non-empty run of printable ASCII other than ',' (RFC 5802 "printable").
 [[nodiscard]] bool is_valid_scram_nonce(std::string_view nonce) noexcept;
 
+// A verifier made ready for many logins: parsed once, with HMAC-SHA-256 contexts already keyed
+// by its StoredKey and ServerKey. Keying an HMAC hashes two key blocks, and making and freeing
+// its context costs as much again: most of a login's proof check. A kept scram_login_secret
+// pays that once per verifier. The contexts are reused, so one thread at a time: keep one per
+// thread (several exchanges of that thread may share it, since each signature is computed whole).
+class scram_login_secret {
+ public:
+  explicit scram_login_secret(scram_verifier verifier);
+  ~scram_login_secret();
+  scram_login_secret(const scram_login_secret&) = delete;
+  scram_login_secret& operator=(const scram_login_secret&) = delete;
+
+  [[nodiscard]] const scram_verifier& verifier() const noexcept { return verifier_; }
+  // HMAC(StoredKey, message) and HMAC(ServerKey, message).
+  [[nodiscard]] scram_key client_signature(std::string_view message);
+  [[nodiscard]] scram_key server_signature(std::string_view message);
+
+ private:
+  struct keyed_mac;
+  scram_verifier verifier_;
+  std::unique_ptr<keyed_mac> stored_;
+  std::unique_ptr<keyed_mac> server_;
+};
+
 // How the client-first gs2 header answered the channel-binding question (RFC 5802 section 6).
 enum class scram_cbind_flag {
   not_supported,    // "n": the client does not support channel binding
@@ -149,6 +174,8 @@ class scram_server {
   // `server_nonce` is the server's part of the nonce (make_scram_nonce(random_bytes(18))); it
   // must satisfy is_valid_scram_nonce or the first call fails with scram_errc::invalid_nonce.
   scram_server(scram_verifier verifier, std::string server_nonce);
+  // The same with a prepared secret (kept by the caller across logins).
+  scram_server(std::shared_ptr<scram_login_secret> secret, std::string server_nonce);
 
   // Over TLS, before handle_client_first: SCRAM-SHA-256-PLUS was advertised, bound to
   // `end_point_hash` (the tls-server-end-point hash of pgrelay's certificate), and the client
@@ -190,7 +217,7 @@ class scram_server {
   enum class state { awaiting_client_first, awaiting_client_final, done, failed };
   boost::system::error_code fail(scram_errc e, std::string_view detail) noexcept;
 
-  scram_verifier verifier_;
+  std::shared_ptr<scram_login_secret> secret_;
   std::string server_nonce_;
   state state_ = state::awaiting_client_first;
   scram_cbind_flag cbind_flag_ = scram_cbind_flag::not_supported;
