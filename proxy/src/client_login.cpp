@@ -59,6 +59,17 @@ std::string params_key(const core::param_map& m) {
   return k;
 }
 
+// The ParameterStatus messages of what `server` reported, in the spelling it used.
+std::string status_messages(const server_connection& server) {
+  std::string out;
+  const auto& names = server.reported_names();
+  for (const auto& [name, value] : server.reported()) {
+    auto n = names.find(name);
+    pr::build::parameter_status(out, n != names.end() ? n->second : name, value);
+  }
+  return out;
+}
+
 }  // namespace
 
 awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::string& storage) {
@@ -373,36 +384,25 @@ awaitable<void> client_session::refuse_login(const std::string& user, bool bad_p
 
 awaitable<bool> client_session::establish_parameters() {
   auto key = params_key(core_.ledger.wanted());
-  const core::param_map* reported = nullptr;
-  const std::map<std::string, std::string>* names = nullptr;
-  core::param_map learnt;
-  std::map<std::string, std::string> learnt_names;
-
+  const std::string* status = nullptr;
+  std::string learnt;
   if (!core_.who.session_mode) {
-    auto it = pool_->validated_params_.find(key);
-    if (it != pool_->validated_params_.end()) reported = &it->second;
+    auto it = pool_->validated_status_.find(key);
+    if (it != pool_->validated_status_.end()) status = &it->second;
   }
-  if (!reported) {
+  if (!status) {
     // First client with these settings (or session mode): check them on a real server.
     if (co_await attach_server() != attach_result::attached) co_return false;
-    learnt = server_->reported();
-    learnt_names = server_->reported_names();
-    reported = &learnt;
-    names = &learnt_names;
+    learnt = status_messages(*server_);
+    status = &learnt;
     if (!core_.who.session_mode) {
       // Bounded: clients that each send a unique application_name must not grow it forever.
-      if (pool_->validated_params_.size() >= 1024) pool_->validated_params_.clear();
-      pool_->validated_params_[key] = learnt;
-      pool_->validated_names_ = learnt_names;
+      if (pool_->validated_status_.size() >= 1024) pool_->validated_status_.clear();
+      pool_->validated_status_[key] = learnt;
       release_server(true);
     }
-  } else {
-    names = &pool_->validated_names_;
   }
-  for (const auto& [name, value] : *reported) {
-    auto n = names->find(name);
-    pr::build::parameter_status(out_, n != names->end() ? n->second : name, value);
-  }
+  out_ += *status;
   // pgrelay's own pid and key in both pool modes: a server's real key would outlive this client
   // (session mode hands the server to the next one after DISCARD ALL) and cancel its queries.
   std::string key_bytes;
@@ -442,10 +442,7 @@ awaitable<void> client_session::relay_replication() {
   worker_.shared().replication_connections.fetch_add(1);
   spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(mode),
                db.primary.to_string());
-  for (const auto& [name, value] : server.reported()) {
-    auto n = server.reported_names().find(name);
-    pr::build::parameter_status(out_, n != server.reported_names().end() ? n->second : name, value);
-  }
+  out_ += status_messages(server);
   pr::build::backend_key_data(out_, server.backend_pid(), server.backend_key());
   pr::build::ready_for_query(out_, pr::transaction_status::idle);
   if (co_await write_client({})) {

@@ -81,9 +81,9 @@ class pool {
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
 
-  // Parameters reported for a given set of wanted startup parameters, learnt once per set.
-  std::map<std::string, core::param_map> validated_params_;
-  std::map<std::string, std::string> validated_names_;  // lowercased -> reported spelling
+  // The ParameterStatus messages a server reported for a set of wanted startup parameters (by
+  // params_key): learnt on a server once per set, then written as they are to each client of it.
+  std::map<std::string, std::string> validated_status_;
 
   std::uint32_t idle_count() const { return static_cast<std::uint32_t>(idle_.size()); }
   std::uint32_t waiting_count() const { return static_cast<std::uint32_t>(waiters_.size()); }
