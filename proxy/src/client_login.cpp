@@ -246,6 +246,9 @@ awaitable<bool> client_session::open_admin_console() {
 awaitable<bool> client_session::join_pool(const pr::startup_packet& packet) {
   if (db_config().login == conf::server_login::passthrough)
     worker_.set_login_keys(core_.who.database, core_.who.user, core_.who.login_keys, core_.who.login_keys_source);
+  // The worker keeps what its pools log in with; a copy per idle client would cost 120 bytes
+  // each and one more place holding a secret as strong as the password.
+  core_.who.login_keys.reset();
   primary_pool_ = pool_ = worker_.pool_for(core_.who.database, core_.who.user);
   core_.routing.pick = worker_.next_route_pick();
   registry_ = &worker_.statements_for(core_.who.database, core_.who.user);

@@ -20,7 +20,8 @@ struct client_identity {
   // A replication connection's startup parameters: it is relayed, not pooled.
   std::optional<std::vector<std::pair<std::string, std::string>>> replication_params;
   // What the client's SCRAM proof revealed, to log in to Postgres as the client (pass-through
-  // pools and replication), and where its verifier came from.
+  // pools and replication), and where its verifier came from. Held from the proof until the
+  // session joins its pool (the worker keeps the pool's copy) or opens its replication stream.
   std::shared_ptr<const protocol::scram_passthrough_keys> login_keys;
   std::string login_keys_source;
 };
