@@ -61,15 +61,16 @@ void client_session::note_client_frame_start(const pr::scan_step& step) {
   tracker.on_client_frame(step.tag);
 }
 
-bool client_session::rewrite_client_frame(const pr::scan_step& step, core::statement_rewriter& rewriter) {
+bool client_session::rewrite_client_frame(relay_state& st, const pr::scan_step& step) {
+  auto& rewriter = *st.rewriter;
   if (step.what != pr::scan_step::kind::whole) {
     if (step.starts_frame) rewriter.on_streamed_frame(step.tag);
     return false;
   }
-  if ((step.tag == 'Q' || step.tag == 'P') && substitute_statement(step.tag, step.body, rewriter, to_server_side_)) {
+  if ((step.tag == 'Q' || step.tag == 'P') && substitute_statement(step.tag, step.body, rewriter, st.to_server_side)) {
     return true;
   }
-  auto act = rewriter.on_frame(step.tag, step.body, to_server_side_);
+  auto act = rewriter.on_frame(step.tag, step.body, st.to_server_side);
   if (auto id = rewriter.take_bound()) on_execute_named(id);
   return act != core::statement_rewriter::action::forward_raw;
 }
@@ -84,7 +85,7 @@ client_session::client_step client_session::scan_client(relay_state& st) {
   std::size_t& pos = r.pos;
   std::size_t run_start = 0;  // start of the current run of unchanged bytes
   plan.clear();
-  to_server_side_.clear();
+  st.to_server_side.clear();
   while (pos < data.size()) {
     if (rewriter && !client_frames_.mid_frame() && is_oversize_statement(data.substr(pos))) {
       auto action = take_oversize_statement(st, data, pos, run_start);
@@ -116,10 +117,10 @@ client_session::client_step client_session::scan_client(relay_state& st) {
     }
     if (step.starts_frame) note_client_frame_start(step);
     if (rewriter) {
-      const auto before = to_server_side_.size();
-      if (rewrite_client_frame(step, *rewriter)) {
+      const auto before = st.to_server_side.size();
+      if (rewrite_client_frame(st, step)) {
         plan.raw(data.data() + run_start, pos - run_start);
-        plan.side(before, to_server_side_.size() - before);
+        plan.side(before, st.to_server_side.size() - before);
         pos += step.advance;
         run_start = pos;
         continue;
@@ -155,11 +156,11 @@ core::oversize_action client_session::take_oversize_statement(relay_state& st, s
   auto& plan = st.to_server;
   const auto head_end = pos + pr::frame_header_size + verdict.head_size;
   const auto rest = total - pr::frame_header_size - verdict.head_size;
-  auto before = to_server_side_.size();
+  auto before = st.to_server_side.size();
   server_->tracker().on_client_frame('B');
-  if (st.rewriter->on_bind_head(verdict.portal, verdict.statement, rest, to_server_side_)) {
+  if (st.rewriter->on_bind_head(verdict.portal, verdict.statement, rest, st.to_server_side)) {
     plan.raw(data.data() + run_start, pos - run_start);
-    plan.side(before, to_server_side_.size() - before);
+    plan.side(before, st.to_server_side.size() - before);
     run_start = head_end;
   }
   if (auto id = st.rewriter->take_bound()) on_execute_named(id);

@@ -193,7 +193,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<relay_end> relay();
   struct relay_state;
   // Kept from one relay() to the next so its write plans' vectors keep their capacity: a
-  // transaction then allocates nothing for them. Made at the first relay.
+  // transaction then allocates nothing for them. Made at the first relay, freed by parking:
+  // what only a running relay uses lives there, not in the session an idle client keeps.
   struct relay_state_deleter {
     void operator()(relay_state* st) const noexcept;
   };
@@ -212,9 +213,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool may_release_now(relay_state& st);
   client_step scan_client(relay_state& st);
   // scan_client's parts: the request bookkeeping at a frame's start, and the transaction-mode
-  // rewrite of a frame into to_server_side_ (false: its bytes go as they came).
+  // rewrite of a frame into st.to_server_side (false: its bytes go as they came).
   void note_client_frame_start(const protocol::scan_step& step);
-  bool rewrite_client_frame(const protocol::scan_step& step, core::statement_rewriter& rewriter);
+  bool rewrite_client_frame(relay_state& st, const protocol::scan_step& step);
   // At the start of a statement frame too big to hold: what to do with it (see
   // oversize_statement.hpp). Streams bind heads itself (advancing `pos`); returns the verdict.
   bool is_oversize_statement(std::string_view data) const;
@@ -318,14 +319,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   core::client_frame_cursor client_frames_;  // where the client's frames start and end in in_
   protocol::frame_scanner server_scanner_;   // the same for the server's bytes
   std::string pending_notice_;      // NOTICEs pgrelay owes the client
-  std::string to_server_side_;      // rewritten client messages for the current write
-  std::string to_client_side_;      // synthesized server messages for the current write
-  std::vector<asio::const_buffer> gather_server_;
-  std::vector<asio::const_buffer> gather_client_;
   io_slot client_read_;   // outlives a relay: the next request unit arrives through it
-  io_slot server_read_;
-  io_slot client_write_;
-  io_slot server_write_;
+  io_slot client_write_;  // pgrelay's own messages are written through it too
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
   // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
   // asked to park, parking now, parked, woken from parking and not read since.
@@ -340,10 +335,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).
   using io_handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
   std::optional<io_handler> io_waiter_;
-  std::optional<asio::steady_timer> relay_timer_;  // idle_in_transaction_timeout, query_timeout
-  std::uint64_t relay_timer_gen_ = 0;              // a wait from an older arming is ignored
-  bool relay_timer_armed_ = false;
-  clock::time_point relay_timer_at_{};
+  // The relay timer's arming (in relay_state); here, since a cancelled wait may complete after
+  // parking freed the relay state, and must then find its generation old.
+  std::uint64_t relay_timer_gen_ = 0;
   std::unique_ptr<server_connection> server_;
   std::int32_t cancel_pid_ = 0;  // this session's key in the cancel registry; 0: none yet
 };

@@ -77,12 +77,14 @@ void client_session::start_server_read() {
   std::size_t room = 0;
   char* at = server->read_buf().prepare(16384, room);
   server->read_buf().set_read_pending(true);
-  server_read_.busy = true;
+  // The relay state outlives the read: parking, which frees it, waits for no server.
+  io_slot& slot = relay_state_->server_read;
+  slot.busy = true;
   server->stream().async_read_some(asio::buffer(at, room),
-                                  [self = shared_from_this(), server](error_code ec, std::size_t n) {
+                                  [self = shared_from_this(), server, &slot](error_code ec, std::size_t n) {
                                     server->read_buf().commit(n);
                                     server->read_buf().set_read_pending(false);
-                                    self->server_read_ = {false, true, ec, n};
+                                    slot = {false, true, ec, n};
                                     self->wake_io();
                                   });
 }
@@ -127,32 +129,35 @@ void client_session::wake_io() {
 }
 
 void client_session::arm_relay_timer(clock::time_point at) {
-  if (relay_timer_armed_ && relay_timer_at_ == at) return;
-  if (!relay_timer_) relay_timer_.emplace(socket_.get_executor());
-  relay_timer_armed_ = true;
-  relay_timer_at_ = at;
-  relay_timer_->expires_at(at);  // a pending wait completes as cancelled: its generation is old
-  relay_timer_->async_wait([self = shared_from_this(), gen = ++relay_timer_gen_](error_code) {
+  auto& st = *relay_state_;
+  if (st.timer_armed && st.timer_at == at) return;
+  if (!st.timer) st.timer.emplace(socket_.get_executor());
+  st.timer_armed = true;
+  st.timer_at = at;
+  st.timer->expires_at(at);  // a pending wait completes as cancelled: its generation is old
+  st.timer->async_wait([self = shared_from_this(), gen = ++relay_timer_gen_](error_code) {
     if (gen != self->relay_timer_gen_) return;
-    self->relay_timer_armed_ = false;
+    self->relay_state_->timer_armed = false;
     self->wake_io();
   });
 }
 
 void client_session::disarm_relay_timer() {
-  if (!relay_timer_armed_) return;
-  relay_timer_armed_ = false;
+  auto& st = *relay_state_;
+  if (!st.timer_armed) return;
+  st.timer_armed = false;
   ++relay_timer_gen_;
-  relay_timer_->cancel();
+  st.timer->cancel();
 }
 
 awaitable<void> client_session::drain_io() {
+  auto& st = *relay_state_;
   disarm_relay_timer();
-  if (server_ && (server_read_.busy || server_write_.busy)) server_->stream().cancel();
+  if (server_ && (st.server_read.busy || st.server_write.busy)) server_->stream().cancel();
   if (client_read_.busy || client_write_.busy) client_stream_.cancel();
-  while (server_read_.busy || server_write_.busy || client_read_.busy || client_write_.busy) co_await wait_io();
-  server_read_ = {};
-  server_write_ = {};
+  while (st.server_read.busy || st.server_write.busy || client_read_.busy || client_write_.busy) co_await wait_io();
+  st.server_read = {};
+  st.server_write = {};
   client_write_ = {};
 }
 
@@ -239,13 +244,13 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   pos = 0;
   std::size_t run_start = 0;
   plan.clear();
-  to_client_side_.clear();
+  st.to_client_side.clear();
   // Notices and parameter reports are not answers: a replica that says goodbye with a WARNING
   // before dying has still answered nothing, and the request may be replayed elsewhere.
   bool batch_answers = false;
   if (!pending_notice_.empty()) {
-    to_client_side_.swap(pending_notice_);
-    plan.side(0, to_client_side_.size());
+    st.to_client_side.swap(pending_notice_);
+    plan.side(0, st.to_client_side.size());
   }
   while (pos < data.size()) {
     auto step = server_scanner_.next(data.substr(pos), wanted);
@@ -257,8 +262,8 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
       note_statement_response(v, step);
       if (!v.before.empty()) {
         plan.raw(data.data() + run_start, pos - run_start);
-        auto at = to_client_side_.size();
-        to_client_side_ += v.before;
+        auto at = st.to_client_side.size();
+        st.to_client_side += v.before;
         plan.side(at, v.before.size());
         run_start = pos;
       }
@@ -275,10 +280,10 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   plan.raw(data.data() + run_start, pos - run_start);
   if (rewriting) {
     // Answers pgrelay owes, also when no server frame carries them (a cached Parse, then Flush).
-    auto at = to_client_side_.size();
-    responses.drain_ready(to_client_side_);
-    if (to_client_side_.size() > at) batch_answers = true;
-    plan.side(at, to_client_side_.size() - at);
+    auto at = st.to_client_side.size();
+    responses.drain_ready(st.to_client_side);
+    if (st.to_client_side.size() > at) batch_answers = true;
+    plan.side(at, st.to_client_side.size() - at);
   }
   if (batch_answers && !plan.empty()) core_.routing.replay.relayed();
   return true;
@@ -296,7 +301,7 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
                                 .request_outstanding = tracker.outstanding() > 0,
                                 .cancel_sent = st.cancel_sent,
                                 .cut_since = st.cut_since,
-                                .server_write_busy = server_write_.busy};
+                                .server_write_busy = st.server_write.busy};
   if (!core::session_timeline::watching(limits, facts)) {
     disarm_relay_timer();
     return std::nullopt;
@@ -323,10 +328,10 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
 
 std::optional<client_session::relay_end> client_session::take_completions(relay_state& st) {
   auto& server = *server_;
-  if (server_write_.done) {
-    server_write_.done = false;
-    if (server_write_.ec) {
-      if (server_write_.ec != asio::error::operation_aborted) server.mark_broken();
+  if (st.server_write.done) {
+    st.server_write.done = false;
+    if (st.server_write.ec) {
+      if (st.server_write.ec != asio::error::operation_aborted) server.mark_broken();
       return relay_end::server_eof;
     }
     in_.consume(st.client_pos);
@@ -338,10 +343,10 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
     server.read_buf().consume(st.server_pos);
     if (client_write_.ec) return relay_end::client_eof;
   }
-  if (server_read_.done) {
-    server_read_.done = false;
+  if (st.server_read.done) {
+    st.server_read.done = false;
     // Cancelled by the release below: the server itself is fine.
-    if (server_read_.ec && server_read_.ec != asio::error::operation_aborted) {
+    if (st.server_read.ec && st.server_read.ec != asio::error::operation_aborted) {
       server.mark_broken();
       return relay_end::server_eof;
     }
@@ -351,14 +356,14 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
 }
 
 std::optional<client_session::relay_end> client_session::forward_client(relay_state& st, bool& look_again) {
-  if (server_write_.busy) return std::nullopt;
+  if (st.server_write.busy) return std::nullopt;
   auto step = scan_client(st);
   if (step.pos > 0) {
     st.client_pos = step.pos;
     if (!st.to_server.empty()) {
-      start_write(server_->stream(), st.to_server.buffers(to_server_side_, gather_server_), server_write_);
+      start_write(server_->stream(), st.to_server.buffers(st.to_server_side, st.gather_server), st.server_write);
     } else {
-      server_write_ = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
+      st.server_write = {false, true, {}, 0};  // nothing to send after all: consumed on the next pass
       look_again = true;
     }
     return std::nullopt;
@@ -379,7 +384,7 @@ std::optional<client_session::relay_end> client_session::forward_server(relay_st
   }
   st.server_pos = pos;
   if (!st.to_client.empty()) {
-    start_write(client_stream_, st.to_client.buffers(to_client_side_, gather_client_), client_write_);
+    start_write(client_stream_, st.to_client.buffers(st.to_client_side, st.gather_client), client_write_);
   } else {
     server_->read_buf().consume(pos);
   }
@@ -395,7 +400,7 @@ bool client_session::may_release_now(relay_state& st) {
     facts.client_mid_frame = client_frames_.mid_forwarded_frame();
     facts.server_mid_frame = server_scanner_.mid_frame();
     facts.server_bytes_left = !server.read_buf().empty();
-    facts.writes_in_flight = server_write_.busy || client_write_.busy;
+    facts.writes_in_flight = st.server_write.busy || client_write_.busy;
     facts.session_state = core_.who.session_mode || core_.ledger.holds_server();
     hand_over = core::may_hand_over(server.tracker(), facts);
   }
@@ -418,23 +423,23 @@ awaitable<client_session::relay_end> client_session::relay() {
     // Client to server: the whole frames buffered, rewritten in transaction mode.
     bool look_again = false;
     if ((end = forward_client(st, look_again))) break;
-    if (look_again || server_write_.done) continue;  // written at once: take it first
+    if (look_again || st.server_write.done) continue;  // written at once: take it first
     // Server to client, and what pgrelay owes the client.
     if ((end = forward_server(st))) break;
     if (client_write_.done) continue;
     if (may_release_now(st)) {
-      if (!server_read_.busy) break;  // released
+      if (!st.server_read.busy) break;  // released
       server_->stream().cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
       continue;
     }
-    if (client_eof_ && !client_read_.busy && !server_write_.busy) {
+    if (client_eof_ && !client_read_.busy && !st.server_write.busy) {
       end = relay_end::client_eof;
       break;
     }
-    if (!server_read_.busy && !client_write_.busy) start_server_read();
+    if (!st.server_read.busy && !client_write_.busy) start_server_read();
     // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
-    if (!client_read_.busy && !server_write_.busy) start_client_read();
+    if (!client_read_.busy && !st.server_write.busy) start_client_read();
     if ((end = check_relay_deadlines(st))) break;
     co_await wait_io();
   }

@@ -43,6 +43,16 @@ struct client_session::relay_state {
   std::optional<core::statement_rewriter> rewriter;
   write_plan to_server;
   write_plan to_client;
+  std::string to_server_side;  // rewritten client messages for the current write
+  std::string to_client_side;  // synthesized server messages for the current write
+  std::vector<asio::const_buffer> gather_server;
+  std::vector<asio::const_buffer> gather_client;
+  io_slot server_read;
+  io_slot server_write;
+  // idle_in_transaction_timeout, query_timeout, a cut frame's grace: one wait at a time.
+  std::optional<asio::steady_timer> timer;
+  clock::time_point timer_at{};
+  bool timer_armed = false;
   std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
   std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
   bool cancel_sent = false;    // query_timeout: a CancelRequest went out

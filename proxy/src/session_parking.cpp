@@ -5,6 +5,7 @@
 // the same system call as the read's first attempt; and when the worker's sweep finds it idle
 // through a whole interval, whose cancelled read costs no system call.
 #include "client_session.hpp"
+#include "relay_state.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
@@ -13,7 +14,7 @@ bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
   return !server_ && !woken_ && !client_eof_ && !client_read_.busy && !client_write_.busy && in_.empty() &&
          !in_.read_pending() &&
-         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_timer_armed_ &&
+         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !(relay_state_ && relay_state_->timer_armed) &&
          !io_waiter_ && !worker_.shared().shutting_down;
 }
 
@@ -39,11 +40,8 @@ void client_session::park() {
   parking_ = false;
   parked_ = true;
   in_.release();
-  relay_state_.reset();  // its vectors' capacity is rebuilt by the next relay
-  std::string().swap(to_server_side_);
-  std::string().swap(to_client_side_);
-  std::vector<asio::const_buffer>().swap(gather_server_);
-  std::vector<asio::const_buffer>().swap(gather_client_);
+  relay_state_.reset();  // its buffers' capacity is rebuilt by the next relay
+  std::string().swap(out_);
   worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed);
   // Readable, closed by the client, or cancelled by terminate's close: serve_units tells which.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code) { self->unpark(); });
