@@ -257,7 +257,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     if (step.what == pr::scan_step::kind::need_more) break;
     if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) return false;
     if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
-    if (rewriting && step.starts_frame) {
+    if (rewriting && step.starts_frame && !responses.passes(step.tag)) {
       auto v = responses.on_server_frame(step.tag);
       note_statement_response(v, step);
       if (!v.before.empty()) {

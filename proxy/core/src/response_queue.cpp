@@ -9,34 +9,10 @@
 namespace pgrelay::core {
 
 namespace {
-bool is_synthetic(request_kind k) {
-  return k == request_kind::synthetic_parse_complete || k == request_kind::synthetic_close_complete;
-}
-bool is_async(char tag) { return tag == 'N' || tag == 'A' || tag == 'S'; }
 bool prepares_shared(request_kind k, statement_id id) {
   return id != 0 && (k == request_kind::injected_parse || k == request_kind::parse);
 }
 }  // namespace
-
-bool response_queue::completes(item& head, char tag) {
-  switch (head.kind) {
-    case request_kind::parse:
-    case request_kind::injected_parse: return tag == '1';
-    case request_kind::bind:
-    case request_kind::injected_bind: return tag == '2';
-    case request_kind::describe_statement:
-      if (tag == 't') head.described = true;
-      return tag == 'T' || tag == 'n';
-    case request_kind::describe_portal: return tag == 'T' || tag == 'n';
-    case request_kind::execute: return tag == 'C' || tag == 'I' || tag == 's';
-    case request_kind::close:
-    case request_kind::injected_close: return tag == '3';
-    case request_kind::sync:
-    case request_kind::query:
-    case request_kind::function_call: return tag == 'Z';
-    default: return false;
-  }
-}
 
 void response_queue::skip_to_sync(verdict& v) {
   while (!queue_.empty()) {
@@ -85,7 +61,7 @@ response_queue::verdict response_queue::on_server_frame(char tag) {
   }
   bool injected = head.kind == request_kind::injected_parse || head.kind == request_kind::injected_close ||
                   head.kind == request_kind::injected_bind;
-  if (completes(head, tag)) {
+  if (completes(head.kind, tag)) {
     if (injected) v.forward = false;
     if (tag == '1' && prepares_shared(head.kind, head.id)) v.parsed = head.id;
     queue_.pop_front();

@@ -42,14 +42,24 @@ class response_queue {
   };
   // Call at the start of every server frame, with its tag.
   verdict on_server_frame(char tag);
+  // True when on_server_frame(tag) would return the default verdict and change nothing: an
+  // asynchronous frame, or one that neither ends nor fails the request at the head (a simple
+  // Query's description and rows, the usual case). The relay then skips the call.
+  // Inline: it is asked on every server frame of a client with prepared statements.
+  bool passes(char tag) const {
+    if (is_async(tag) || queue_.empty()) return true;
+    const item& head = queue_.front();
+    if (is_synthetic(head.kind)) return false;  // due before this frame
+    if (tag == 'E') return head.kind == request_kind::query || head.kind == request_kind::function_call;
+    return tag != 'Z' && !completes(head.kind, tag);
+  }
   // Synthesized answers now due with no server frame to wait for (appended to `out`).
   void drain_ready(std::string& out);
 
   bool empty() const { return queue_.empty(); }
   // A synthesized answer is at the head: it is due now, no server frame will come first.
   bool synthetic_due() const {
-    return !queue_.empty() && (queue_.front().kind == request_kind::synthetic_parse_complete ||
-                               queue_.front().kind == request_kind::synthetic_close_complete);
+    return !queue_.empty() && is_synthetic(queue_.front().kind);
   }
   std::size_t size() const { return queue_.size(); }
   void clear() { queue_.clear(); }
@@ -58,9 +68,30 @@ class response_queue {
   struct item {
     request_kind kind;
     statement_id id;
-    bool described = false;  // describe_statement: ParameterDescription seen
   };
-  bool completes(item& head, char tag);
+  static bool is_async(char tag) { return tag == 'N' || tag == 'A' || tag == 'S'; }
+  static bool is_synthetic(request_kind k) {
+    return k == request_kind::synthetic_parse_complete || k == request_kind::synthetic_close_complete;
+  }
+  // Whether `tag` is the frame that ends a request of this kind. A simple Query (and a
+  // FunctionCall) goes on through its errors to its own 'Z'.
+  static bool completes(request_kind kind, char tag) {
+    switch (kind) {
+      case request_kind::parse:
+      case request_kind::injected_parse: return tag == '1';
+      case request_kind::bind:
+      case request_kind::injected_bind: return tag == '2';
+      case request_kind::describe_statement:  // its ParameterDescription ('t') comes first
+      case request_kind::describe_portal: return tag == 'T' || tag == 'n';
+      case request_kind::execute: return tag == 'C' || tag == 'I' || tag == 's';
+      case request_kind::close:
+      case request_kind::injected_close: return tag == '3';
+      case request_kind::sync:
+      case request_kind::query:
+      case request_kind::function_call: return tag == 'Z';
+      default: return false;
+    }
+  }
   void skip_to_sync(verdict& v);
 
   std::deque<item> queue_;
