@@ -11,7 +11,7 @@ and prints one JSON line per proxy: system calls per transaction in all, and the
 strace slows the proxy down a lot; the counts, not the times, are the result.
 
 Usage: bench/syscalls_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
-                                 [--workload select|extended|tpcb] [--transactions 500] [--warmup 50]
+                                 [--workload select|extended|tpcb|connect] [--transactions 500] [--warmup 50]
                                  [--routing off|on]
 """
 
@@ -75,7 +75,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--workload", choices=("select", "extended", "tpcb"), default="select")
+    ap.add_argument("--workload", choices=("select", "extended", "tpcb", "connect"), default="select")
     ap.add_argument("--transactions", type=int, default=500, help="per client, measured")
     ap.add_argument("--warmup", type=int, default=50, help="per client, before counting")
     ap.add_argument("--routing", choices=("on", "off"), default="off")
