@@ -122,7 +122,7 @@ scram_key hmac_sha256(std::string_view key, std::string_view data) {
   return out;
 }
 
-// An HMAC context keyed once; each use duplicates it, so the key blocks are not hashed again.
+// An HMAC context keyed once, for finish_hmac to start each use from.
 static mac_ctx_ptr keyed_hmac(std::string_view key) {
   mac_ctx_ptr ctx(EVP_MAC_CTX_dup(hmac_sha256_template()));
   if (!ctx || EVP_MAC_init(ctx.get(), bytes_of(key), key.size(), nullptr) != 1)
