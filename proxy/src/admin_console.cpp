@@ -65,7 +65,7 @@ namespace {
 // configuration as this worker sees it.
 struct console_context {
   shared_state& shared;
-  asio::any_io_executor executor;
+  io_executor executor;
   const conf::config& config;
   const explain_client& client;
 };
@@ -78,9 +78,9 @@ awaitable<std::string> run_reload(console_context& c, std::string& out) {
   std::string problems = "reload is not available";
   if (c.shared.control.reload) {
     auto* sh = &c.shared;
-    problems = co_await asio::co_spawn(
-        c.shared.control.executor, [sh]() -> awaitable<std::string> { co_return sh->control.reload(); },
-        asio::use_awaitable);
+    // The control pool's own coroutine type: it runs there, not on a worker's io_context.
+    auto reload = [sh]() -> asio::awaitable<std::string, asio::any_io_executor> { co_return sh->control.reload(); };
+    problems = co_await asio::co_spawn(c.shared.control.executor, reload, use_awaitable);
   }
   if (!problems.empty()) {
     pr::build::error_response(out, pr::severity::error, "F0000", "the new configuration is invalid; nothing was changed",

@@ -24,7 +24,7 @@ std::atomic<std::uint64_t>& pbkdf2_computations();
 template <class Fn>
 auto run_blocking(Fn fn) {
   using result = decltype(fn());
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(result)>(
+  return asio::async_initiate<const use_awaitable_t&, void(result)>(
       [](auto handler, Fn f) {
         auto home = asio::get_associated_executor(handler);
         asio::post(blocking_pool(), [f = std::move(f), handler = std::move(handler), home]() mutable {
@@ -32,7 +32,7 @@ auto run_blocking(Fn fn) {
           asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
         });
       },
-      asio::use_awaitable, std::move(fn));
+      use_awaitable, std::move(fn));
 }
 
 }  // namespace pgrelay::proxy

@@ -12,7 +12,7 @@
 
 namespace pgrelay::proxy {
 
-using stream_socket = asio::generic::stream_protocol::socket;
+using stream_socket = asio::basic_stream_socket<asio::generic::stream_protocol, io_executor>;
 
 class byte_stream {
  public:
@@ -73,7 +73,8 @@ class byte_stream {
     if (!socket_->non_blocking()) socket_->non_blocking(true, ec);
     if (ec) return 0;
     std::size_t n = socket_->write_some(buffers, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+    // Tested for being set first: comparing a clear code with would_block is an out-of-line call.
+    if (ec && (ec == asio::error::would_block || ec == asio::error::try_again)) ec.clear();
     return n;
   }
 

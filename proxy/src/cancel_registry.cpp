@@ -7,7 +7,7 @@
 
 namespace pgrelay::proxy {
 
-std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, asio::any_io_executor ex,
+std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, io_executor ex,
                                   std::string& key) {
   key = protocol::random_bytes(4);
   std::lock_guard lock(mutex_);

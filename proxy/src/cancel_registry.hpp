@@ -20,11 +20,11 @@ class cancel_registry {
   struct entry {
     std::string key;
     std::weak_ptr<client_session> session;
-    asio::any_io_executor executor;
+    io_executor executor;
   };
 
   // Registers a session under a fresh positive 31-bit pid; returns the pid and fills `key`.
-  std::int32_t add(std::weak_ptr<client_session> session, asio::any_io_executor ex, std::string& key);
+  std::int32_t add(std::weak_ptr<client_session> session, io_executor ex, std::string& key);
   void remove(std::int32_t pid);
   // Finds the session a CancelRequest names; the key is compared in constant time.
   std::optional<entry> find(std::int32_t pid, std::string_view key);

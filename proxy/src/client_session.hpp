@@ -333,7 +333,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool client_streaming_ = false;  // the last client read filled its buffer
   // The suspended relay coroutine's completion handler, kept by its concrete type: no holder is
   // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).
-  using io_handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  using io_handler = asio::async_result<use_awaitable_t, void()>::handler_type;
   std::optional<io_handler> io_waiter_;
   // The relay timer's arming (in relay_state); here, since a cancelled wait may complete after
   // parking freed the relay state, and must then find its generation old.

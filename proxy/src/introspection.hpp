@@ -20,7 +20,7 @@ template <class F>
 auto run_on(worker& w, F f) -> awaitable<decltype(f())> {
   using result = decltype(f());
   co_return co_await asio::co_spawn(
-      w.io(), [f = std::move(f)]() mutable -> awaitable<result> { co_return f(); }, asio::use_awaitable);
+      w.io(), [f = std::move(f)]() mutable -> awaitable<result> { co_return f(); }, use_awaitable);
 }
 
 inline awaitable<std::vector<worker_snapshot>> snapshot_all(shared_state& shared) {

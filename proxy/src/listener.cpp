@@ -27,7 +27,7 @@ struct acceptor_holder {
   Acceptor acceptor;
 };
 
-awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp::acceptor>> holder) {
+awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp_acceptor>> holder) {
   auto& acc = holder->acceptor;
   while (acc.is_open()) {
     auto [ec, s] = co_await acc.async_accept(use_tuple);
@@ -44,7 +44,7 @@ awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp::accep
   }
 }
 
-awaitable<void> accept_unix(worker& w, std::shared_ptr<acceptor_holder<unix_stream::acceptor>> holder) {
+awaitable<void> accept_unix(worker& w, std::shared_ptr<acceptor_holder<unix_acceptor>> holder) {
   auto& acc = holder->acceptor;
   while (acc.is_open()) {
     auto [ec, s] = co_await acc.async_accept(use_tuple);
@@ -73,26 +73,26 @@ std::shared_ptr<void> start_listener(worker& w, const conf::endpoint& ep) {
   auto on_done = [](std::exception_ptr) {};
   if (ep.is_unix()) {
     ::unlink(ep.unix_path.c_str());
-    unix_stream::acceptor a(w.io());
+    unix_acceptor a(w.io());
     a.open();
     a.bind(unix_stream::endpoint(ep.unix_path));
     ::chmod(ep.unix_path.c_str(), 0777);
     a.listen(asio::socket_base::max_listen_connections);
-    auto holder = std::make_shared<acceptor_holder<unix_stream::acceptor>>(std::move(a));
+    auto holder = std::make_shared<acceptor_holder<unix_acceptor>>(std::move(a));
     asio::co_spawn(w.io(), accept_unix(w, holder), on_done);
     spdlog::info("worker {} listening on {}", w.index(), ep.to_string());
     return closer_for(holder);
   }
   auto address = asio::ip::make_address(ep.host);
   tcp::endpoint tep(address, ep.port);
-  tcp::acceptor a(w.io());
+  tcp_acceptor a(w.io());
   a.open(tep.protocol());
   a.set_option(asio::socket_base::reuse_address(true));
   int one = 1;
   ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   a.bind(tep);
   a.listen(asio::socket_base::max_listen_connections);
-  auto holder = std::make_shared<acceptor_holder<tcp::acceptor>>(std::move(a));
+  auto holder = std::make_shared<acceptor_holder<tcp_acceptor>>(std::move(a));
   asio::co_spawn(w.io(), accept_tcp(w, holder), on_done);
   spdlog::info("worker {} listening on {}", w.index(), ep.to_string());
   return closer_for(holder);

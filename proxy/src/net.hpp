@@ -11,13 +11,26 @@ namespace pgrelay::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using asio::awaitable;
 using tcp = asio::ip::tcp;
 using unix_stream = asio::local::stream_protocol;
 using clock = std::chrono::steady_clock;
 using millis = std::chrono::milliseconds;
 
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// The executor of every socket, timer and coroutine: an io_context's, by its concrete type.
+// Asio's default, the type-erased any_io_executor, costs each operation and each coroutine
+// resumption a virtual work-tracking step, and each pending operation a copy of the erased
+// executor (a parked client holds one such wait).
+using io_executor = asio::io_context::executor_type;
+template <class T = void>
+using awaitable = asio::awaitable<T, io_executor>;
+using use_awaitable_t = asio::use_awaitable_t<io_executor>;
+inline constexpr use_awaitable_t use_awaitable{};
+using tcp_socket = asio::basic_stream_socket<tcp, io_executor>;
+using tcp_acceptor = asio::basic_socket_acceptor<tcp, io_executor>;
+using unix_acceptor = asio::basic_socket_acceptor<unix_stream, io_executor>;
+using io_timer = asio::basic_waitable_timer<clock, asio::wait_traits<clock>, io_executor>;
+
+inline constexpr auto use_tuple = asio::as_tuple(use_awaitable);
 
 // Runs `op` with a deadline; nullopt when the deadline passed first (op is then cancelled).
 // A zero duration means no deadline. `op` must report failures as values, not exceptions.

@@ -9,7 +9,7 @@ namespace pgrelay::proxy {
 
 namespace pr = pgrelay::protocol;
 
-pool::pool(asio::any_io_executor ex, std::string database, std::string user, conf::pool_settings settings,
+pool::pool(io_executor ex, std::string database, std::string user, conf::pool_settings settings,
            server_target target, std::shared_ptr<pool_budget> budget, bool multi_worker)
     : ex_(std::move(ex)),
       database_(std::move(database)),
@@ -185,8 +185,8 @@ awaitable<acquire_result> pool::acquire() {
     if (limit_blocked_) waiting_on.join(refusing_limit());
     // Nor is a database or user slot freed by another pool: re-check those too.
     if (multi_worker_ || limit_blocked_) w.wake_at = std::min(deadline, w.since + millis(5));
-    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-        [this, &w](wake_handler handler) { enqueue(w, std::move(handler)); }, asio::use_awaitable);
+    co_await asio::async_initiate<const use_awaitable_t&, void()>(
+        [this, &w](wake_handler handler) { enqueue(w, std::move(handler)); }, use_awaitable);
     w.unlink();
     if (w.handed || w.may_open) --promised_;
     if (w.handed) co_return lend({std::move(w.handed), {}});

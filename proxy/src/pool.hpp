@@ -52,7 +52,7 @@ struct acquire_result {
 
 class pool {
  public:
-  pool(asio::any_io_executor ex, std::string database, std::string user, conf::pool_settings settings,
+  pool(io_executor ex, std::string database, std::string user, conf::pool_settings settings,
        server_target target, std::shared_ptr<pool_budget> budget, bool multi_worker);
 
   // A live, idle server, a freshly opened one, or an error (53300 after wait_timeout, 08006
@@ -98,7 +98,7 @@ class pool {
  private:
   // One acquire() waiting, on its coroutine's frame. It is woken once: handed a server, told to
   // open one, at its wake_at, or at stop(); then it leaves the queue and looks again.
-  using wake_handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  using wake_handler = asio::async_result<use_awaitable_t, void()>::handler_type;
   // auto_unlink: a waiter whose coroutine is destroyed unwoken (io_context teardown) leaves the
   // queue by itself.
   using waiter_hook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
@@ -173,7 +173,7 @@ class pool {
   void settle(std::unique_ptr<server_connection> server, bool clean);
   void sample_transaction(const server_connection& server);
 
-  asio::any_io_executor ex_;
+  io_executor ex_;
   std::string database_;
   std::string user_;
   conf::pool_settings settings_;
@@ -184,7 +184,7 @@ class pool {
   boost::intrusive::list<waiter, boost::intrusive::constant_time_size<false>> waiters_;  // FIFO
   // Made at the first wait; gone at stop(), which the worker also calls before its io_context
   // (which the timer needs) goes away.
-  std::optional<asio::steady_timer> wait_timer_;
+  std::optional<io_timer> wait_timer_;
   bool wait_timer_armed_ = false;
   clock::time_point wait_timer_at_{};
   std::uint32_t active_ = 0;  // lent out or opening, on this worker

@@ -117,8 +117,8 @@ void client_session::start_write(byte_stream& to, const std::vector<asio::const_
 }
 
 awaitable<void> client_session::wait_io() {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-      [this](io_handler handler) { io_waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
+  return asio::async_initiate<const use_awaitable_t&, void()>(
+      [this](io_handler handler) { io_waiter_.emplace(std::move(handler)); }, use_awaitable);
 }
 
 void client_session::wake_io() {

@@ -50,7 +50,7 @@ struct client_session::relay_state {
   io_slot server_read;
   io_slot server_write;
   // idle_in_transaction_timeout, query_timeout, a cut frame's grace: one wait at a time.
-  std::optional<asio::steady_timer> timer;
+  std::optional<io_timer> timer;
   clock::time_point timer_at{};
   bool timer_armed = false;
   std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries

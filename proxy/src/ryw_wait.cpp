@@ -34,7 +34,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
   const auto deadline = clock::now() + links_.db().routing.read_your_writes_wait;
   // Held here: a topology published during the wait replaces the session's topology, not these positions.
   auto live = links_.topology()->live;
-  asio::steady_timer timer(socket_.get_executor());
+  io_timer timer(socket_.get_executor());
   clock::duration gap = first_replay_poll;
   for (;;) {
     live->want(view.min_lsn == core::write_floor::unknown ? 0 : view.min_lsn);

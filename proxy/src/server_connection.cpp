@@ -41,7 +41,7 @@ awaitable<error_code> connect_socket(stream_socket& socket, const conf::endpoint
   if (rec) co_return rec;
   error_code last = asio::error::host_not_found;
   for (const auto& r : results) {
-    tcp::socket s(socket.get_executor());
+    tcp_socket s(socket.get_executor());
     auto [ec] = co_await s.async_connect(r.endpoint(), use_tuple);
     if (ec) {
       last = ec;
@@ -248,7 +248,7 @@ awaitable<server_error> server_connection::send_and_read(const std::string& out,
     deadline_state& s;
     ~done_on_exit() { s.done = true; }
   } guard{*state};
-  std::optional<asio::steady_timer> timer;
+  std::optional<io_timer> timer;
   if (timeout.count() > 0) {
     timer.emplace(socket_.get_executor(), timeout);
     timer->async_wait([this, state](error_code ec) {

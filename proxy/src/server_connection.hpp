@@ -62,7 +62,7 @@ struct server_error {
 
 class server_connection {
  public:
-  explicit server_connection(asio::any_io_executor ex) : socket_(ex) {}
+  explicit server_connection(io_executor ex) : socket_(ex) {}
 
   // Connects, authenticates (SCRAM-SHA-256, MD5, cleartext or trust) and reads up to the
   // first ReadyForQuery. Bounded by `timeout` as a whole.

@@ -125,7 +125,7 @@ awaitable<bool> wire::write(std::string bytes) {
 
 void wire::close() {
   boost::system::error_code ignored;
-  socket.shutdown(unix_stream::socket::shutdown_both, ignored);
+  socket.shutdown(unix_socket::shutdown_both, ignored);
   socket.close(ignored);
 }
 
@@ -218,7 +218,7 @@ server_script standard_server(responder answer) {
 
 struct fake_server::state {
   state(asio::io_context& io, server_script s) : acceptor(io), script(std::move(s)) {}
-  unix_stream::acceptor acceptor;
+  unix_acceptor acceptor;
   server_script script;
   int sessions = 0;
   int cancels = 0;
@@ -227,7 +227,7 @@ struct fake_server::state {
 
 namespace {
 
-awaitable<void> serve(std::shared_ptr<fake_server::state> st, unix_stream::socket s) {
+awaitable<void> serve(std::shared_ptr<fake_server::state> st, unix_socket s) {
   wire w(std::move(s));
   auto packet = co_await w.read_startup();
   if (!packet) co_return;

@@ -26,6 +26,9 @@ namespace asio = boost::asio;
 using proxy::awaitable;
 using proxy::millis;
 using unix_stream = asio::local::stream_protocol;
+using proxy::io_executor;
+using unix_socket = asio::basic_stream_socket<unix_stream, io_executor>;
+using unix_acceptor = asio::basic_socket_acceptor<unix_stream, io_executor>;
 
 struct message {
   char tag = 0;
@@ -59,7 +62,7 @@ std::string text_of(const message& error);
 // A Unix socket with a read buffer that yields whole frames.
 class wire {
  public:
-  explicit wire(unix_stream::socket s) : socket(std::move(s)) {}
+  explicit wire(unix_socket s) : socket(std::move(s)) {}
 
   awaitable<std::optional<message>> read();  // nullopt on EOF, error or an invalid frame
   // The untagged first packet (startup, cancel, SSL request); nullopt on EOF or a bad packet.
@@ -68,7 +71,7 @@ class wire {
   void close();
   const std::string& buffered() const { return buf_; }
 
-  unix_stream::socket socket;
+  unix_socket socket;
 
  private:
   awaitable<bool> fill();
@@ -131,7 +134,7 @@ class fake_server {
 
 class fake_client {
  public:
-  explicit fake_client(asio::any_io_executor ex) : wire_(unix_stream::socket(ex)) {}
+  explicit fake_client(io_executor ex) : wire_(unix_socket(ex)) {}
 
   awaitable<bool> connect(const std::string& path);
   // Sends a startup packet and reads up to ReadyForQuery (or EOF).
@@ -169,7 +172,7 @@ class harness {
   // Lets pending work (session teardown, pool upkeep) run for a while.
   void settle(millis d = millis(50));
 
-  asio::any_io_executor executor() { return worker_->io().get_executor(); }
+  io_executor executor() { return worker_->io().get_executor(); }
   fake_server& server() { return *server_; }
 
   std::string dir;
