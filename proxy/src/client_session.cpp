@@ -215,7 +215,22 @@ awaitable<bool> client_session::serve_one_unit() {
     if (!co_await read_request_unit()) co_return false;
     std::string sql;
     if (auto from = start_unit_at_once(sql); from != unit_step::done) {
-      auto next = co_await start_unit(from, std::move(sql));
+      // Waiting for a server, the usual start under load, awaits the pool from this frame:
+      // attach_server's steps without its frame nor start_unit's.
+      auto next = unit_start::attached;
+      if (from == unit_step::attach) {
+        const auto wait_started = clock::now();
+        core_.waiting_for_server = true;
+        auto got = co_await pool_->acquire();
+        core_.waiting_for_server = false;
+        if (auto first = adopt_acquired(got, wait_started); !first) {
+          next = unit_start_after(co_await attach_after_refusal(std::move(got), wait_started));
+        } else if (!first->empty() && !co_await sync_parameters(*server_, *first)) {
+          next = unit_start::end;
+        }
+      } else {
+        next = co_await start_unit(from, std::move(sql));
+      }
       if (next != unit_start::attached) co_return next == unit_start::skip;
     }
   }
@@ -290,9 +305,12 @@ awaitable<client_session::unit_start> client_session::start_unit(unit_step from,
     co_return co_await sync_parameters(*server_, sql) ? unit_start::attached : unit_start::end;
   }
   if (from == unit_step::done) co_return unit_start::attached;
-  auto attached = co_await attach_server();
-  if (attached == attach_result::refused) co_return unit_start::skip;
-  co_return attached == attach_result::failed ? unit_start::end : unit_start::attached;
+  co_return unit_start_after(co_await attach_server());
+}
+
+client_session::unit_start client_session::unit_start_after(attach_result attached) {
+  if (attached == attach_result::refused) return unit_start::skip;
+  return attached == attach_result::failed ? unit_start::end : unit_start::attached;
 }
 
 awaitable<bool> client_session::retry_on_primary(relay_end end) {

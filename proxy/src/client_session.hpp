@@ -26,6 +26,7 @@ namespace pgrelay::proxy {
 
 class worker;
 class pool;
+struct acquire_result;
 
 using core::pin_reason;
 
@@ -158,6 +159,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // connection outlives a primary restart). failed: the client got a FATAL; the session ends.
   enum class attach_result { attached, refused, failed };
   awaitable<attach_result> attach_server();
+  static unit_start unit_start_after(attach_result attached);
+  // attach_server's steps, for callers that await pool::acquire themselves (a coroutine frame
+  // fewer on the path of every unit that waits for a server). adopt_acquired: attaches the
+  // server `got` holds and returns what it needs first (sync_parameters), often nothing;
+  // nullopt when `got` holds none. attach_after_refusal: then, the primary instead of an
+  // unreachable replica, or the error told to the client.
+  std::optional<std::string> adopt_acquired(acquire_result& got, clock::time_point wait_started);
+  awaitable<attach_result> attach_after_refusal(acquire_result got, clock::time_point wait_started);
   // attach_server's usual case without a coroutine: an idle server now. True when attached;
   // `sql` is then what the server needs first (sync_parameters), often nothing.
   bool attach_idle_server(std::string& sql);

@@ -90,41 +90,52 @@ awaitable<client_session::attach_result> client_session::attach_server() {
   acquire_result got{pool_->take_now(), {}};
   if (!got.server) got = co_await pool_->acquire();
   core_.waiting_for_server = false;
-  if (!got.server && pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
+  auto sql = adopt_acquired(got, wait_started);
+  if (!sql) co_return co_await attach_after_refusal(std::move(got), wait_started);
+  if (!sql->empty() && !co_await sync_parameters(*server_, *sql)) co_return attach_result::failed;
+  co_return attach_result::attached;
+}
+
+std::optional<std::string> client_session::adopt_acquired(acquire_result& got, clock::time_point wait_started) {
+  if (!got.server) return std::nullopt;
+  stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
+  return adopt_server(std::move(got.server));
+}
+
+awaitable<client_session::attach_result> client_session::attach_after_refusal(acquire_result got,
+                                                                              clock::time_point wait_started) {
+  if (pool_ != primary_pool_ && got.error.sqlstate != pr::sqlstate::too_many_connections) {
     // A replica that cannot be reached serves no byte: the read goes to the primary instead.
     spdlog::warn("client {}: replica unreachable ({}); reading from the primary", peer_, got.error.message);
     worker_.shared().replica_fallbacks.fetch_add(1, std::memory_order_relaxed);
     ++stats_->routes[static_cast<std::size_t>(router::route_reason::retried_replica_failed)];
     pool_ = primary_pool_;
     got = co_await pool_->acquire();
-  }
-  if (!got.server) {
-    spdlog::warn("client {}: no server for {}/{}: {}", peer_, core_.who.database, core::log_escape(core_.who.user),
-                 got.error.message);
-    if (auto unit = core_.who.session_mode ? 0 : whole_unit_size(); unit > 0) {
-      // Nothing reached a server and no transaction is open (in transaction mode a server is
-      // held for the whole transaction): the request fails alone, the session goes on.
-      pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
-      ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
-      pr::build::ready_for_query(out_, pr::transaction_status::idle);
-      in_.consume(unit);
-      core_.routing.replay.forget();
-      if (!co_await write_client({})) {
-        core_.reason = disconnect_reason::client_eof;
-        co_return attach_result::failed;
-      }
-      co_return attach_result::refused;
+    if (auto sql = adopt_acquired(got, wait_started)) {
+      if (!sql->empty() && !co_await sync_parameters(*server_, *sql)) co_return attach_result::failed;
+      co_return attach_result::attached;
     }
-    core_.reason = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
-                                                                        : disconnect_reason::server_lost;
-    co_await fail(got.error.sqlstate, got.error.message);
-    co_return attach_result::failed;
   }
-  stats_->wait_time.observe(std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - wait_started));
-  // Most attaches have nothing to set: no coroutine is started for them.
-  auto sql = adopt_server(std::move(got.server));
-  if (!sql.empty() && !co_await sync_parameters(*server_, sql)) co_return attach_result::failed;
-  co_return attach_result::attached;
+  spdlog::warn("client {}: no server for {}/{}: {}", peer_, core_.who.database, core::log_escape(core_.who.user),
+               got.error.message);
+  if (auto unit = core_.who.session_mode ? 0 : whole_unit_size(); unit > 0) {
+    // Nothing reached a server and no transaction is open (in transaction mode a server is
+    // held for the whole transaction): the request fails alone, the session goes on.
+    pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
+    ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
+    pr::build::ready_for_query(out_, pr::transaction_status::idle);
+    in_.consume(unit);
+    core_.routing.replay.forget();
+    if (!co_await write_client({})) {
+      core_.reason = disconnect_reason::client_eof;
+      co_return attach_result::failed;
+    }
+    co_return attach_result::refused;
+  }
+  core_.reason = got.error.sqlstate == pr::sqlstate::too_many_connections ? disconnect_reason::wait_timeout
+                                                                      : disconnect_reason::server_lost;
+  co_await fail(got.error.sqlstate, got.error.message);
+  co_return attach_result::failed;
 }
 
 awaitable<bool> client_session::sync_parameters(server_connection& server, std::string& sql) {
