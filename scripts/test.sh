@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh; for each of the `dev` and `asan` presets: configure + build,
 #   ctest, then the integration tests (real Postgres primary + replicas, drivers) against that build.
 #   After the dev pass: the Debian package (scripts/package.sh, release preset) and tests/packaging
-#   (JSON Schema vs the loader, systemd unit, the .deb; under CI=true also dpkg -i / dpkg -P), then
+#   (JSON Schema vs the loader, systemd unit, the .deb; under CI=true also dpkg -i / dpkg -P), the
+#   integration tests against that release binary (what the package ships), then
 #   scripts/fuzz-smoke.sh builds the libFuzzer targets (clang) and runs each for FUZZ_SECONDS (default 60).
 # Env: SKIP_ASAN=1 skips the asan pass; SKIP_PACKAGE=1 skips building the .deb (its tests skip);
 # SKIP_FUZZ=1 skips the fuzz smoke run; SKIP_DEPS=1 skips install-deps; PYTEST_ARGS adds pytest
@@ -101,6 +102,15 @@ run_packaging() {
   step packaging 900 env PGRELAY_BIN="$PWD/build/dev/proxy/pgrelay" PGRELAY_DEB="$deb" \
     PGRELAY_TEST_DPKG_INSTALL="$install" \
     "$PY" -m pytest -q -p no:cacheprovider -rfEs tests/packaging
+  # The shipped binary is built another way (release preset: -O3, link-time optimization), so
+  # the integration suite runs against it as well.
+  if [[ -n $deb && -x build/release/proxy/pgrelay ]]; then
+    # shellcheck disable=SC2086
+    step release:integration 1800 env PGRELAY_BIN="$PWD/build/release/proxy/pgrelay" \
+      "$PY" -m pytest -q -p no:cacheprovider -rfEs --durations=10 tests/integration ${PYTEST_ARGS:-}
+  else
+    skip release:integration "no release build (the package step did not run or failed)"
+  fi
 }
 
 run_preset dev

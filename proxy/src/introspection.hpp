@@ -23,11 +23,9 @@ auto run_on(worker& w, F f) -> awaitable<decltype(f())> {
       w.io(), [f = std::move(f)]() mutable -> awaitable<result> { co_return f(); }, use_awaitable);
 }
 
-inline awaitable<std::vector<worker_snapshot>> snapshot_all(shared_state& shared) {
-  std::vector<worker_snapshot> all;
-  for (auto* w : shared.workers) all.push_back(co_await run_on(*w, [w] { return w->snapshot(); }));
-  co_return all;
-}
+// Every worker's snapshot (introspection.cpp: a coroutine in a header would get a frame type
+// per file, which link-time optimization finds differ).
+awaitable<std::vector<worker_snapshot>> snapshot_all(shared_state& shared);
 
 // Each (database, user, target) pool summed over the workers: clients and servers added, the
 // longest wait kept; settings (mode, size) from the first worker that has the pool.

@@ -44,11 +44,12 @@ awaitable<std::optional<T>> with_timeout(awaitable<T> op, millis limit) {
   co_return std::nullopt;
 }
 
+// The instantiation more than one file uses, made once (net.cpp): a coroutine's frame type is
+// defined per translation unit, and link-time optimization finds the copies' fields differ.
+extern template awaitable<std::optional<bool>> with_timeout<bool>(awaitable<bool>, millis);
+
 // After a failed accept (most often: out of file descriptors) the next call would fail at once
 // again: an accept loop waits this long before it retries, so it never spins.
-inline awaitable<void> pause_after_accept_error() {
-  asio::steady_timer t(co_await asio::this_coro::executor, millis(50));
-  co_await t.async_wait(use_tuple);
-}
+awaitable<void> pause_after_accept_error();
 
 }  // namespace pgrelay::proxy

@@ -12,11 +12,7 @@
 
 namespace pgrelay::proxy::server_io {
 
-inline awaitable<error_code> write_all(byte_stream& s, const std::string& data) {
-  auto [ec, n] = co_await s.write(asio::buffer(data));
-  (void)n;
-  co_return ec;
-}
+awaitable<error_code> write_all(byte_stream& s, const std::string& data);  // server_io.cpp
 
 inline server_error fail(std::string_view code, std::string message) {
   return server_error{std::string(code), std::move(message)};
