@@ -269,6 +269,7 @@ awaitable<bool> client_session::serve_one_unit() {
 client_session::unit_step client_session::start_unit_at_once(std::string& sql) {
   if (worker_.paused(core_.who.database) || locally_answerable() > 0) return unit_step::pause_or_local;
   auto* chosen = pool_without_routing();
+  if (!chosen) chosen = route_at_once();
   if (!chosen) return unit_step::route;
   pool_ = chosen;
   if (!attach_idle_server(sql)) return unit_step::attach;

@@ -178,6 +178,25 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // routing.cpp: picks the pool for the buffered request unit when pool_without_routing() could
   // not; nullptr after answering an error.
   awaitable<pool*> choose_pool();
+  // choose_pool's usual case without a coroutine frame: nullptr when the unit must wait for a
+  // replica to replay its scope's writes or be refused, which choose_pool then decides anew.
+  pool* route_at_once();
+  // What the router decided for the buffered unit, and what it decided from.
+  struct route_plan {
+    const router::topology* topo = nullptr;
+    router::classification unit;
+    router::session_view view;
+    std::int64_t shared_write = 0;
+    std::uint64_t pick = 0;
+    router::decision d;
+  };
+  route_plan plan_route();
+  bool waits_for_replay(const route_plan& plan) const;
+  // Counts a decision (as `counted`) and returns where it goes.
+  session_links::target& count_route(const router::decision& d, router::route_reason counted);
+  // Records a decision in the session's routing state; the pool it goes to.
+  pool* follow_route(const router::classification& unit, const router::decision& d,
+                     const session_links::target& target);
   // The pool when no routing decision is needed (session mode, routing off, no replica), without
   // a coroutine frame; nullptr when choose_pool must decide.
   pool* pool_without_routing();

@@ -31,7 +31,10 @@ router::classification client_session::classify_unit() {
   const auto& catalog = links_.catalog();
   return core::classify_unit(
       in_.data(), [this](std::string_view name) { return prepared_sql(name); },
-      [&](std::string_view sql) { return worker_.classify(sql, catalog); });
+      [&](std::string_view sql, bool simple_query) {
+        return worker_.classify(
+            sql, catalog, simple_query ? router::lookup_order::key_first : router::lookup_order::text_first);
+      });
 }
 
 void client_session::follow_reload() {
@@ -55,33 +58,70 @@ pool* client_session::pool_without_routing() {
   return nullptr;
 }
 
-awaitable<pool*> client_session::choose_pool() {
+client_session::route_plan client_session::plan_route() {
   const auto& db = links_.db();
-  const auto* topo = links_.topology().get();
-
-  auto unit = classify_unit();
-  router::routing_settings settings{db.routing.enabled, links_.ryw_active(),
-                                    db.routing.fallback == conf::no_replica_fallback::primary, links_.rules()};
-  const auto& wanted = core_.ledger.wanted();
-  auto app = wanted.find(std::string_view{"application_name"});
-  // The scope's writes that finished before this read started: later ones need not be seen.
-  const std::int64_t shared_write = links_.scope_slot() ? links_.scope_slot()->load(std::memory_order_acquire) : 0;
-  router::session_view view{core_.routing.floor.floor(topo, shared_write), staleness_budget(), core_.who.user,
-                            app == wanted.end() ? std::string_view{} : std::string_view{app->second}};
-  const auto pick =
-      db.routing.balance == conf::replica_balance::session ? core_.routing.pick : worker_.next_route_pick();
-  auto d = router::route(unit, view, topo, settings, clock::now(), pick);
-  auto counted = d.reason;
-  if (d.reason == router::route_reason::read_your_writes && db.routing.read_your_writes_wait.count() > 0 && topo &&
-      topo->live) {
-    d = co_await wait_for_replay(unit, view, shared_write, pick, std::move(d));
-    counted = d.to_replica ? router::route_reason::read_your_writes_waited : d.reason;
+  route_plan plan;
+  plan.topo = links_.topology().get();
+  plan.unit = classify_unit();
+  const router::routing_settings settings{db.routing.enabled, links_.ryw_active(),
+                                          db.routing.fallback == conf::no_replica_fallback::primary, links_.rules()};
+  // Only routing rules look at application_name: no lookup without them.
+  std::string_view app;
+  if (!settings.rules.empty()) {
+    const auto& wanted = core_.ledger.wanted();
+    if (auto it = wanted.find(std::string_view{"application_name"}); it != wanted.end()) app = it->second;
   }
+  // The scope's writes that finished before this read started: later ones need not be seen.
+  plan.shared_write = links_.scope_slot() ? links_.scope_slot()->load(std::memory_order_acquire) : 0;
+  plan.view = router::session_view{core_.routing.floor.floor(plan.topo, plan.shared_write), staleness_budget(),
+                                   core_.who.user, app};
+  plan.pick = db.routing.balance == conf::replica_balance::session ? core_.routing.pick : worker_.next_route_pick();
+  plan.d = router::route(plan.unit, plan.view, plan.topo, settings, clock::now(), plan.pick);
+  return plan;
+}
+
+bool client_session::waits_for_replay(const route_plan& plan) const {
+  return plan.d.reason == router::route_reason::read_your_writes && links_.db().routing.read_your_writes_wait.count() > 0 &&
+         plan.topo && plan.topo->live;
+}
+
+session_links::target& client_session::count_route(const router::decision& d, router::route_reason counted) {
   auto& target = d.to_replica ? links_.target_for(d.replica) : links_.primary();
   ++stats_->routes[static_cast<std::size_t>(counted)];
   ++*target.routed;
   spdlog::debug("client {}: routed to {} ({})", peer_, target.name, router::to_string(d.reason));
-  if (d.reason == router::route_reason::no_eligible_replica_error) {
+  return target;
+}
+
+pool* client_session::follow_route(const router::classification& unit, const router::decision& d,
+                                   const session_links::target& target) {
+  // SET/RESET/DISCARD alone write no WAL the client could later miss on a replica: learning
+  // a commit position for them would only keep the client's reads off lagging replicas.
+  if (unit.why == router::write_reason::ddl_or_utility) {
+    // CREATE/ALTER FUNCTION may have changed what writes: refresh the catalog off the hot path.
+    if (auto* checker = worker_.shared().checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
+  }
+  core_.routing.routed(unit, d);
+  // An autocommit read may be replayed on the primary if its replica dies before answering.
+  if (d.to_replica && !unit.begin) (void)core_.routing.replay.keep(in_.data(), whole_unit_size() > 0);
+  return target.to ? target.to : primary_pool_;
+}
+
+pool* client_session::route_at_once() {
+  auto plan = plan_route();
+  if (waits_for_replay(plan) || plan.d.reason == router::route_reason::no_eligible_replica_error) return nullptr;
+  return follow_route(plan.unit, plan.d, count_route(plan.d, plan.d.reason));
+}
+
+awaitable<pool*> client_session::choose_pool() {
+  auto plan = plan_route();
+  auto counted = plan.d.reason;
+  if (waits_for_replay(plan)) {
+    plan.d = co_await wait_for_replay(plan.unit, plan.view, plan.shared_write, plan.pick, std::move(plan.d));
+    counted = plan.d.to_replica ? router::route_reason::read_your_writes_waited : plan.d.reason;
+  }
+  const auto& target = count_route(plan.d, counted);
+  if (plan.d.reason == router::route_reason::no_eligible_replica_error) {
     // Answered like any failed statement, so the client may retry later.
     pr::build::error_response(
         out_, pr::severity::error, pr::sqlstate::cannot_connect_now,
@@ -92,16 +132,7 @@ awaitable<pool*> client_session::choose_pool() {
     (void)co_await write_client({});
     co_return nullptr;
   }
-  // SET/RESET/DISCARD alone write no WAL the client could later miss on a replica: learning
-  // a commit position for them would only keep the client's reads off lagging replicas.
-  if (unit.why == router::write_reason::ddl_or_utility) {
-    // CREATE/ALTER FUNCTION may have changed what writes: refresh the catalog off the hot path.
-    if (auto* checker = worker_.shared().checker.load(std::memory_order_relaxed)) checker->functions_may_have_changed();
-  }
-  core_.routing.routed(unit, d);
-  // An autocommit read may be replayed on the primary if its replica dies before answering.
-  if (d.to_replica && !unit.begin) (void)core_.routing.replay.keep(in_.data(), whole_unit_size() > 0);
-  co_return target.to ? target.to : primary_pool_;
+  co_return follow_route(plan.unit, plan.d, target);
 }
 
 void client_session::note_write_finished(clock::time_point at) {

@@ -261,8 +261,9 @@ class worker {
   }
   std::uint64_t risky_epoch() const { return risky_epoch_; }
   // A statement's classification, cached by literal-free text until the function catalog changes.
-  const router::classification& classify(std::string_view sql, const router::function_catalog& catalog) {
-    return classify_cache_.get(sql, catalog);
+  const router::classification& classify(std::string_view sql, const router::function_catalog& catalog,
+                                         router::lookup_order order) {
+    return classify_cache_.get(sql, catalog, order);
   }
   // A verifier made ready for SCRAM logins, kept by its text (bounded): a login against a verifier
   // seen before neither parses it nor keys its HMACs again. nullptr when the text does not parse.

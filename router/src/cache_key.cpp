@@ -3,7 +3,9 @@
 #include "pgrelay/router/cache_key.hpp"
 
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace pgrelay::router {
 
@@ -31,6 +33,30 @@ std::uint8_t class_of(char c) { return classes[static_cast<unsigned char>(c)]; }
 bool ident_char(char c) { return (class_of(c) & ident) != 0; }
 bool digit_char(char c) { return (class_of(c) & digit) != 0; }
 bool alnum_char(char c) { return ident_char(c) && c != '_' && c != '$' && static_cast<unsigned char>(c) < 0x80; }
+
+// Every byte that may end a run copied as is (a special byte or a digit) lies in '"'..'9'
+// (0x22-0x39). Eight bytes at a time, the first index at or after `i` whose byte is in that
+// range, or s.size(): most of a statement (keywords, names, spaces) is skipped word by word.
+std::size_t next_candidate(std::string_view s, std::size_t i) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t low7 = ones * 0x7F;
+  constexpr std::uint64_t high = ones * 0x80;
+  while (i + 8 <= s.size()) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    // Bit 7 of each byte of `in_range` is set when that byte is in 0x22..0x39 (a byte of 0x80
+    // and above never is): Bit Twiddling Hacks' hasbetween(w, 0x21, 0x3A).
+    const std::uint64_t low = w & low7;
+    const std::uint64_t in_range = (ones * (0x7F + 0x3A) - low) & ~w & (low + ones * (0x7F - 0x21)) & high;
+    if (in_range != 0) {
+      const int bit = std::endian::native == std::endian::little ? std::countr_zero(in_range) : std::countl_zero(in_range);
+      return i + static_cast<std::size_t>(bit / 8);
+    }
+    i += 8;
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i] - 0x22) > 0x39 - 0x22) ++i;
+  return i;
+}
 
 // Copies a quoted run starting at s[i] (the opening quote) up to and including its end.
 std::size_t copy_quoted(std::string_view s, std::size_t i, char quote, std::string& out) {
@@ -154,7 +180,7 @@ void scrub_literals(std::string_view s, std::string& out, bool for_log) {
     // A run of bytes copied as they are: anything but a special byte or a digit that starts a
     // number (one not glued to an identifier, as in "t1").
     const auto run = i;
-    while (i < s.size()) {
+    while ((i = next_candidate(s, i)) < s.size()) {
       const auto k = class_of(s[i]);
       if (k & special) break;
       if ((k & digit) && (i == 0 || !ident_char(s[i - 1]))) break;
@@ -193,10 +219,11 @@ void scrub_literals(std::string_view s, std::string& out, bool for_log) {
 
 namespace pgrelay::router {
 
-const classification& classification_cache::get(std::string_view sql, const function_catalog& catalog) {
-  // First the text itself: a text that is some statement's key is its own key (keys are
-  // idempotent), so a repeated literal-free statement skips building one.
-  if (auto it = map_.find(sql); it != map_.end()) return it->second;
+const classification& classification_cache::get(std::string_view sql, const function_catalog& catalog,
+                                                lookup_order order) {
+  if (order == lookup_order::text_first) {
+    if (auto it = map_.find(sql); it != map_.end()) return it->second;
+  }
   literal_free_key(sql, scratch_);
   if (auto it = map_.find(scratch_); it != map_.end()) return it->second;
   if (map_.size() >= capacity_) map_.clear();

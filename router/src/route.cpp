@@ -2,6 +2,7 @@
 #include "pgrelay/router/route.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "pgrelay/router/live_positions.hpp"
 
@@ -105,15 +106,20 @@ struct replica_filter {
   }
 };
 
-// The `pick`-th usable, caught-up replica (modulo their number), or why there is none.
-// Two passes over the (few) replicas instead of collecting them: no allocation per statement.
+// The `pick`-th usable, caught-up replica (modulo their number), or why there is none. The
+// first 64 replicas' verdicts are kept in a mask, so that the second pass judges only those
+// beyond (no allocation per statement).
 void pick_replica(decision& d, const replica_filter& f, bool fallback_to_primary, std::uint64_t pick) {
   std::size_t count = 0;
   bool any_lag_ok = false;
-  for (const auto& r : f.topo.replicas) {
-    if (!f.usable(r)) continue;
+  std::uint64_t chosen = 0;
+  const auto& replicas = f.topo.replicas;
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    if (!f.usable(replicas[i])) continue;
     any_lag_ok = true;
-    if (f.caught_up(r)) ++count;
+    if (!f.caught_up(replicas[i])) continue;
+    ++count;
+    if (i < 64) chosen |= std::uint64_t{1} << i;
   }
   if (count == 0) {
     if (any_lag_ok) {
@@ -124,10 +130,10 @@ void pick_replica(decision& d, const replica_filter& f, bool fallback_to_primary
     return;
   }
   std::size_t nth = pick % count;
-  for (const auto& r : f.topo.replicas) {
-    if (!f.usable(r) || !f.caught_up(r)) continue;
-    if (nth-- == 0) {
-      d.replica = r.name;
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    const bool ok = i < 64 ? ((chosen >> i) & 1) != 0 : f.usable(replicas[i]) && f.caught_up(replicas[i]);
+    if (ok && nth-- == 0) {
+      d.replica = replicas[i].name;
       break;
     }
   }
@@ -166,7 +172,7 @@ decision route(const classification& stmt, const session_view& session, const to
   const auto choice = choose_role(stmt, session, settings);
   if (choice.to_primary) return primary(route_reason::rule_primary, choice.rule);
   decision d;
-  d.role = std::string(choice.role);
+  d.role.assign(choice.role);
   d.rule = choice.rule;
   if (!topo || topo->replicas.empty()) {
     d.reason = topo ? route_reason::routing_off : route_reason::no_topology;

@@ -1,5 +1,7 @@
 #include "pgrelay/core/unit_classification.hpp"
 
+#include <utility>
+
 namespace pgrelay::core {
 
 namespace {
@@ -31,10 +33,9 @@ void unit_verdict::add(const router::classification& c) {
   if (c.begin && !c.begin_read_only) unit_.begin_read_only = false;
 }
 
-router::classification unit_verdict::result() const {
-  auto unit = unit_;
-  if (first_) unit.kind = router::statement_kind::write;  // nothing to judge by: the primary
-  return unit;
+router::classification unit_verdict::result() && {
+  if (first_) unit_.kind = router::statement_kind::write;  // nothing to judge by: the primary
+  return std::move(unit_);
 }
 
 }  // namespace pgrelay::core

@@ -24,7 +24,7 @@ struct client {
       if (it == prepared.end()) return std::nullopt;
       return std::string_view{it->second};
     };
-    return classify_unit(bytes, lookup, [](std::string_view sql) { return pgrelay::router::classify(sql); });
+    return classify_unit(bytes, lookup, [](std::string_view sql, bool) { return pgrelay::router::classify(sql); });
   }
 };
 

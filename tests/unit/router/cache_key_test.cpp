@@ -83,6 +83,29 @@ TEST_CASE("the key written into a reused buffer is the returned key") {
   }
 }
 
+TEST_CASE("a number is found at every position, whatever bytes surround it") {
+  // The key builder skips eight bytes at a time: a digit anywhere in a word, or just after
+  // one, must still start a number; a digit glued to a name (any byte from 0x80) must not.
+  for (std::size_t at = 0; at < 24; ++at) {
+    for (int b = 1; b < 256; ++b) {
+      std::string sql(24, ' ');
+      sql[at] = static_cast<char>(b);
+      INFO("byte " << b << " at " << at);
+      const bool digit = b >= '0' && b <= '9';
+      std::string want = sql;
+      if (digit) want[at] = '0';
+      if (b == '\'' || b == '"') want = sql;  // an unterminated quote keeps the rest as it is
+      CHECK(literal_free_key(sql) == want);
+    }
+    if (at == 0) continue;
+    std::string glued(24, 'x');  // "x7": the digit continues a name
+    glued[at] = '7';
+    CHECK(literal_free_key(glued) == glued);
+    glued[at - 1] = static_cast<char>(0xC3);  // so does a byte of a UTF-8 name
+    CHECK(literal_free_key(glued) == glued);
+  }
+}
+
 TEST_CASE("the classification cache: literal variants share an entry, other changes do not") {
   classification_cache cache(16);
   const auto& catalog = builtin_functions();
@@ -98,6 +121,13 @@ TEST_CASE("the classification cache: literal variants share an entry, other chan
   CHECK(cache.get("select ''; delete from t", catalog).kind == statement_kind::write);
   CHECK(cache.get("select 'x'; delete from t", catalog).kind == statement_kind::write);
   CHECK(cache.get("select 'x'", catalog).kind == statement_kind::read_only);
+  CHECK(cache.size() == 5);
+  // Looked up by key first, a text finds the entry of its literal variants and of its key text.
+  CHECK(cache.get("select * from t where a = 9", catalog, lookup_order::key_first).kind ==
+        statement_kind::read_only);
+  CHECK(cache.get("select * from t where a = 0", catalog, lookup_order::key_first).kind ==
+        statement_kind::read_only);
+  CHECK(cache.get("select 'y'; delete from t", catalog, lookup_order::key_first).kind == statement_kind::write);
   CHECK(cache.size() == 5);
 }
 

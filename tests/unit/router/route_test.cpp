@@ -2,6 +2,7 @@
 // rules, hints, staleness budgets and read-your-writes.
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <vector>
 
 #include "pgrelay/router/classify.hpp"
@@ -98,6 +99,23 @@ TEST_CASE("route: reads are spread by the caller's counter", "[router][route]") 
   CHECK(go("SELECT 1", {}, nullptr, {}, 0).target == "a");
   CHECK(go("SELECT 1", {}, nullptr, {}, 1).target == "b");
   CHECK(go("SELECT 1", {}, nullptr, {}, 2).target == "a");
+}
+
+TEST_CASE("route: the counter deals every eligible replica, also past the 64th", "[router][route]") {
+  topology big = cluster();
+  big.replicas.clear();
+  for (int i = 0; i < 70; ++i) {
+    // Every third one lags 900 ms, beyond its 500 ms limit.
+    big.replicas.push_back(replica("r" + std::to_string(i), {"read"}, 1000, i % 3 == 2 ? 900ms : 0ms));
+  }
+  std::vector<std::string> dealt;
+  for (std::uint64_t pick = 0; pick < 47; ++pick) dealt.push_back(go("select 1", {}, &big, {}, pick).target);
+  std::vector<std::string> want;
+  for (int i = 0; i < 70; ++i) {
+    if (i % 3 != 2) want.push_back("r" + std::to_string(i));
+  }
+  REQUIRE(want.size() == 47);
+  CHECK(dealt == want);
 }
 
 TEST_CASE("route: routing off and missing topology send everything to the primary", "[router][route]") {

@@ -29,6 +29,12 @@ void scrub_literals(std::string_view sql, std::string& out, bool for_log);
 
 namespace pgrelay::router {
 
+// How classification_cache::get looks a text up. A text that is some statement's key is its
+// own key (keys are idempotent), so `text_first` skips building the key for a repeated
+// literal-free text, at the cost of a missed lookup for a text with literals; `key_first`
+// builds the key at once, for texts that usually carry literals.
+enum class lookup_order : bool { text_first, key_first };
+
 // Classifications by literal-free key, bounded (emptied when full). One per worker: not shared.
 class classification_cache {
  public:
@@ -36,7 +42,8 @@ class classification_cache {
 
   // The cached classification of `sql`, classifying it with `catalog` on a miss. The reference
   // is valid until the next call.
-  const classification& get(std::string_view sql, const function_catalog& catalog);
+  const classification& get(std::string_view sql, const function_catalog& catalog,
+                            lookup_order order = lookup_order::text_first);
   void clear() { map_.clear(); }
   std::size_t size() const { return map_.size(); }
 

@@ -19,7 +19,7 @@ namespace pgrelay::core {
 class unit_verdict {
  public:
   void add(const router::classification& c);
-  router::classification result() const;
+  router::classification result() &&;
 
  private:
   router::classification unit_{router::statement_kind::empty};
@@ -27,10 +27,12 @@ class unit_verdict {
 };
 
 // The SQL one frame runs: Query and Parse carry it, Bind names a prepared statement. `unknown`:
-// it runs a statement whose text is not known here.
+// it runs a statement whose text is not known here. `simple_query`: a Query's text, which
+// usually carries its values as literals (a prepared statement's usually has parameters).
 struct frame_text {
   std::optional<std::string_view> sql;
   bool unknown = false;
+  bool simple_query = false;
 };
 
 // `prepared_sql(name)` gives the text of the client's prepared statement `name`, or nullopt.
@@ -39,7 +41,7 @@ struct frame_text {
 template <typename PreparedSql>
 frame_text statement_text(const protocol::frame& msg, bool& parsed_unnamed, PreparedSql&& prepared_sql);
 
-// Classifies the whole frames of `data` in order with `classify(sql)`. A frame cut at the end
+// Classifies the whole frames of `data` in order with `classify(sql, simple_query)`. A frame cut at the end
 // that starts a statement (one too big to hold, streamed unread) counts as unknown.
 template <typename PreparedSql, typename Classify>
 router::classification classify_unit(std::string_view data, PreparedSql&& prepared_sql, Classify&& classify);

@@ -1,6 +1,8 @@
 // The templates of unit_classification.hpp.
 #pragma once
 
+#include <utility>
+
 #include "pgrelay/core/oversize_statement.hpp"
 #include "pgrelay/protocol/messages.hpp"
 
@@ -12,7 +14,7 @@ frame_text statement_text(const protocol::frame& msg, bool& parsed_unnamed, Prep
     case 'Q': {
       std::string_view sql;
       if (!protocol::parse_query(msg.body, sql)) return {};
-      return {sql};
+      return {sql, false, true};
     }
     case 'P': {
       protocol::parse_view p;
@@ -53,10 +55,10 @@ router::classification classify_unit(std::string_view data, PreparedSql&& prepar
     if (text.unknown) {
       unit.add(unknown);
     } else if (text.sql) {
-      unit.add(classify(*text.sql));
+      unit.add(classify(*text.sql, text.simple_query));
     }
   }
-  return unit.result();
+  return std::move(unit).result();
 }
 
 }  // namespace pgrelay::core
