@@ -6,7 +6,8 @@ reads, but it moves with the allocator's history. This counts the live heap inst
 throwaway cluster and pgrelay (release build, `workers: 1`, routing off) under
 `valgrind --tool=massif`, takes a detailed snapshot through vgdb before and while N clients sit
 idle after a SCRAM login (bench/idle_clients.py) and, with --query, after each ran one query and
-stayed idle long enough for the sweep to park it. It prints one JSON line: heap bytes per idle
+stayed idle until the sweep parked it (read from the metrics endpoint). The pool has 2 servers,
+whose read buffers (64 KiB each) are the one cost here not per client. It prints one JSON line: heap bytes per idle
 client, and the allocation sites that grew most per client (massif's tree, top level).
 
 Usage: bench/idle_heap.py [--binary build/release/proxy/pgrelay] [--clients 1000] [--query]
@@ -18,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +33,26 @@ def snapshot(pid, path):
     while not (path.exists() and "mem_heap_B" in path.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
     return path.read_text()
+
+
+def parked_clients(http_port):
+    """pgrelay_client_connections_parked from the metrics endpoint (0 if it does not answer)."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30).read().decode()
+    except OSError:
+        return 0
+    m = re.search(r"^pgrelay_client_connections_parked(?:{[^}]*})? ([0-9.e+]+)$", body, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def wait_parked(http_port, clients, seconds):
+    """Waits until `clients` clients are parked; False if they were not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if parked_clients(http_port) >= clients:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def heap_bytes(text):
@@ -55,7 +77,11 @@ def main():
     args = ap.parse_args()
     with bench_cluster(2, 1) as (work, primary, replicas):
         port = free_port()
-        config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
+        http_port = free_port()
+        # A pool of 2: each server holds a 64 KiB read buffer, which a pool of 20 would spread
+        # over the clients as 1.3 KiB each at 1,000 clients.
+        config = {"workers": 1, "pool": {"mode": "transaction", "size": 2},
+                  "admin": {"http_listen": f"127.0.0.1:{http_port}"},
                   "databases": {"app": routed_database(primary, replicas, False)}}
         path = write_pgrelay_config(work, config, port)
         relay = subprocess.Popen(["valgrind", "--tool=massif", "--vgdb=yes", f"--massif-out-file={work}/massif.out",
@@ -69,19 +95,20 @@ def main():
                            "--clients", str(args.clients), "--hold", "300"] + (["--query"] if args.query else [])
             holder = subprocess.Popen(holder_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             ready = holder.stdout.readline().split()
-            if args.query:
-                time.sleep(2.5)  # the sweep parks a client idle through a whole 1 s interval
+            ok = int(ready[1]) if ready[:1] == ["ready"] else 0
+            # After login a client parks at once; after a query the sweep parks it once it was
+            # idle through a whole interval (1 to 2 s, longer under valgrind).
+            all_parked = wait_parked(http_port, ok, 120)
             during = snapshot(relay.pid, work / "idle.snap")
             holder.stdin.close()
             holder.wait(timeout=60)
         finally:
             stop_child(relay, 60)
-        ok = int(ready[1]) if ready[:1] == ["ready"] else 0
         grown = top_sites(during)
         for site, b in top_sites(before).items():
             grown[site] = grown.get(site, 0) - b
         per_client = {s: round(b / ok) for s, b in sorted(grown.items(), key=lambda kv: -kv[1])[:8]} if ok else {}
-        print(json.dumps({"clients": ok, "query_first": args.query, "binary": args.binary,
+        print(json.dumps({"clients": ok, "query_first": args.query, "binary": args.binary, "all_parked": all_parked,
                           "heap_bytes_per_idle_client": round((heap_bytes(during) - heap_bytes(before)) / ok) if ok else None,
                           "top_sites_bytes_per_client": per_client}))
 

@@ -185,8 +185,8 @@ awaitable<bool> client_session::login() {
   }
   if (truthy(packet.param("replication"))) {
     // Relayed by run() once login is over: a stream is no login and has no login deadline.
-    core_.who.replication_params.emplace();
-    for (const auto& [name, value] : packet.params) core_.who.replication_params->emplace_back(name, value);
+    auto& params = core_.who.login_box().replication_params.emplace();
+    for (const auto& [name, value] : packet.params) params.emplace_back(name, value);
     co_return true;
   }
   co_return co_await join_pool(packet);
@@ -244,11 +244,13 @@ awaitable<bool> client_session::open_admin_console() {
 }
 
 awaitable<bool> client_session::join_pool(const pr::startup_packet& packet) {
-  if (db_config().login == conf::server_login::passthrough)
-    worker_.set_login_keys(core_.who.database, core_.who.user, core_.who.login_keys, core_.who.login_keys_source);
+  if (db_config().login == conf::server_login::passthrough) {
+    const auto& login = core_.who.login_box();
+    worker_.set_login_keys(core_.who.database, core_.who.user, login.keys, login.keys_source);
+  }
   // The worker keeps what its pools log in with; a copy per idle client would cost 120 bytes
   // each and one more place holding a secret as strong as the password.
-  core_.who.login_keys.reset();
+  core_.who.login.reset();
   primary_pool_ = pool_ = worker_.pool_for(core_.who.database, core_.who.user);
   core_.routing.pick = worker_.next_route_pick();
   registry_ = &worker_.statements_for(core_.who.database, core_.who.user);
@@ -340,8 +342,9 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_return false;
   }
   if (auto keys = scram.passthrough_keys()) {
-    core_.who.login_keys = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
-    core_.who.login_keys_source = secret.source;
+    auto& login = core_.who.login_box();
+    login.keys = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
+    login.keys_source = secret.source;
   }
   pr::build::authentication_sasl_final(out_, *server_final);
   pr::build::authentication_ok(out_);
@@ -429,10 +432,11 @@ awaitable<void> client_session::relay_replication() {
                        {},
                        worker_.current_tls(),
                        config_->tls.server_allow_password_without_tls};
-  target.passthrough = core_.who.login_keys;
-  target.passthrough_source = core_.who.login_keys_source;
+  const auto& login = core_.who.login_box();
+  target.passthrough = login.keys;
+  target.passthrough_source = login.keys_source;
   std::string mode;
-  for (const auto& [name, value] : *core_.who.replication_params) {
+  for (const auto& [name, value] : *login.replication_params) {
     if (name == "replication") mode = value;
     if (name != "user" && name != "database") target.extra_params.emplace_back(name, value);
   }

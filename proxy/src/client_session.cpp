@@ -175,7 +175,7 @@ awaitable<void> client_session::run() {
     co_return;
   }
   if (!*logged_in) co_return;
-  if (core_.who.replication_params) {
+  if (core_.who.replication()) {
     co_await relay_replication();
     co_return;
   }

@@ -191,7 +191,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     router::decision d;
   };
   route_plan plan_route();
-  bool waits_for_replay(const route_plan& plan) const;
+  bool waits_for_replay(const route_plan& plan);
   // Counts a decision (as `counted`) and returns where it goes.
   session_links::target& count_route(const router::decision& d, router::route_reason counted);
   // Records a decision in the session's routing state; the pool it goes to.
@@ -331,7 +331,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // unless its database was removed (then the session keeps the old one until it leaves).
   std::shared_ptr<const conf::config> config_;
   std::int64_t slow_query_ms_ = 0;  // log.slow_query in ms; 0: off
-  session_links links_{worker_, core_.who};  // routes, pools and caches looked up per epoch
+  // Routes, pools and caches looked up per epoch: made by a unit's first use, dropped when the
+  // session parks (a parked client keeps no caches; the next unit looks them up again).
+  std::unique_ptr<session_links> links_;
+  session_links& links() {
+    if (!links_) links_ = std::make_unique<session_links>(worker_, core_.who);
+    return *links_;
+  }
   pool* pool_ = nullptr;          // the pool of the server borrowed now (primary or a replica)
   pool* primary_pool_ = nullptr;  // login, client accounting, session mode
   core::statement_registry* registry_ = nullptr;  // the prepared statements of (database, user)

@@ -28,7 +28,7 @@ std::optional<std::string_view> client_session::prepared_sql(std::string_view na
 }
 
 router::classification client_session::classify_unit() {
-  const auto& catalog = links_.catalog();
+  const auto& catalog = links().catalog();
   return core::classify_unit(
       in_.data(), [this](std::string_view name) { return prepared_sql(name); },
       [&](std::string_view sql, bool simple_query) {
@@ -51,20 +51,20 @@ std::optional<std::chrono::milliseconds> client_session::staleness_budget() {
 pool* client_session::pool_without_routing() {
   core_.routing.routed_without_decision();
   follow_reload();
-  if (links_.stale(config_.get())) links_.refresh(*config_, *stats_);
+  if (links().stale(config_.get())) links().refresh(*config_, *stats_);
   if (core_.who.session_mode || !core_.statements) return primary_pool_;
-  const auto& db = links_.db();
-  if (!db.routing.enabled || db.replicas.empty()) return links_.primary().to;
+  const auto& db = links().db();
+  if (!db.routing.enabled || db.replicas.empty()) return links().primary().to;
   return nullptr;
 }
 
 client_session::route_plan client_session::plan_route() {
-  const auto& db = links_.db();
+  const auto& db = links().db();
   route_plan plan;
-  plan.topo = links_.topology().get();
+  plan.topo = links().topology().get();
   plan.unit = classify_unit();
-  const router::routing_settings settings{db.routing.enabled, links_.ryw_active(),
-                                          db.routing.fallback == conf::no_replica_fallback::primary, links_.rules()};
+  const router::routing_settings settings{db.routing.enabled, links().ryw_active(),
+                                          db.routing.fallback == conf::no_replica_fallback::primary, links().rules()};
   // Only routing rules look at application_name: no lookup without them.
   std::string_view app;
   if (!settings.rules.empty()) {
@@ -72,7 +72,7 @@ client_session::route_plan client_session::plan_route() {
     if (auto it = wanted.find(std::string_view{"application_name"}); it != wanted.end()) app = it->second;
   }
   // The scope's writes that finished before this read started: later ones need not be seen.
-  plan.shared_write = links_.scope_slot() ? links_.scope_slot()->load(std::memory_order_acquire) : 0;
+  plan.shared_write = links().scope_slot() ? links().scope_slot()->load(std::memory_order_acquire) : 0;
   plan.view = router::session_view{core_.routing.floor.floor(plan.topo, plan.shared_write), staleness_budget(),
                                    core_.who.user, app};
   plan.pick = db.routing.balance == conf::replica_balance::session ? core_.routing.pick : worker_.next_route_pick();
@@ -80,13 +80,13 @@ client_session::route_plan client_session::plan_route() {
   return plan;
 }
 
-bool client_session::waits_for_replay(const route_plan& plan) const {
-  return plan.d.reason == router::route_reason::read_your_writes && links_.db().routing.read_your_writes_wait.count() > 0 &&
+bool client_session::waits_for_replay(const route_plan& plan) {
+  return plan.d.reason == router::route_reason::read_your_writes && links().db().routing.read_your_writes_wait.count() > 0 &&
          plan.topo && plan.topo->live;
 }
 
 session_links::target& client_session::count_route(const router::decision& d, router::route_reason counted) {
-  auto& target = d.to_replica ? links_.target_for(d.replica) : links_.primary();
+  auto& target = d.to_replica ? links().target_for(d.replica) : links().primary();
   ++stats_->routes[static_cast<std::size_t>(counted)];
   ++*target.routed;
   spdlog::debug("client {}: routed to {} ({})", peer_, target.name, router::to_string(d.reason));
@@ -136,13 +136,13 @@ awaitable<pool*> client_session::choose_pool() {
 }
 
 void client_session::note_write_finished(clock::time_point at) {
-  if (!links_.ryw_active()) return;
-  if (links_.scope_slot()) {
-    router::atomic_max(*links_.scope_slot(), router::ticks(at));
+  if (!links().ryw_active()) return;
+  if (links().scope_slot()) {
+    router::atomic_max(*links().scope_slot(), router::ticks(at));
   } else {
     core_.routing.floor.note_own_write(at);
   }
-  const auto& topo = links_.topology();
+  const auto& topo = links().topology();
   if (topo && topo->live) topo->live->note_write(at);
 }
 

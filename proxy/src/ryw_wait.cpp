@@ -31,9 +31,9 @@ constexpr auto max_replay_poll = std::chrono::microseconds(2000);
 awaitable<router::decision> client_session::wait_for_replay(const router::classification& unit,
                                                             router::session_view view, std::int64_t shared_write,
                                                             std::uint64_t pick, router::decision d) {
-  const auto deadline = clock::now() + links_.db().routing.read_your_writes_wait;
+  const auto deadline = clock::now() + links().db().routing.read_your_writes_wait;
   // Held here: a topology published during the wait replaces the session's topology, not these positions.
-  auto live = links_.topology()->live;
+  auto live = links().topology()->live;
   io_timer timer(socket_.get_executor());
   clock::duration gap = first_replay_poll;
   for (;;) {
@@ -43,13 +43,13 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
     timer.expires_at(std::min(deadline, now + gap));
     gap = std::min<clock::duration>(gap * 2, max_replay_poll);
     co_await timer.async_wait(use_tuple);
-    if (links_.stale(config_.get())) links_.refresh(*config_, *stats_);
-    if (!links_.topology() || !links_.ryw_active()) co_return d;
-    view.min_lsn = core_.routing.floor.floor(links_.topology().get(), shared_write);
-    const auto& db = links_.db();
-    router::routing_settings settings{db.routing.enabled, links_.ryw_active(),
-                                      db.routing.fallback == conf::no_replica_fallback::primary, links_.rules()};
-    d = router::route(unit, view, links_.topology().get(), settings, clock::now(), pick);
+    if (links().stale(config_.get())) links().refresh(*config_, *stats_);
+    if (!links().topology() || !links().ryw_active()) co_return d;
+    view.min_lsn = core_.routing.floor.floor(links().topology().get(), shared_write);
+    const auto& db = links().db();
+    router::routing_settings settings{db.routing.enabled, links().ryw_active(),
+                                      db.routing.fallback == conf::no_replica_fallback::primary, links().rules()};
+    d = router::route(unit, view, links().topology().get(), settings, clock::now(), pick);
     if (d.reason != router::route_reason::read_your_writes) co_return d;
   }
 }

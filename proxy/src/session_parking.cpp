@@ -41,6 +41,8 @@ void client_session::park() {
   parked_ = true;
   in_.release();
   relay_state_.reset();  // its buffers' capacity is rebuilt by the next relay
+  links_.reset();
+  core_.release_request_storage();
   std::string().swap(out_);
   worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed);
   // Readable, closed by the client, or cancelled by terminate's close: serve_units tells which.

@@ -102,7 +102,7 @@ void client_session::pin(core::pin_set pins, const conf::session_state_policies&
 }
 
 bool client_session::may_change_session(std::string_view sql) {
-  const auto* risky = links_.risky_relations();
+  const auto* risky = links().risky_relations();
   if (risky && risky->empty() && !router::may_have_session_effects(sql)) return false;
   auto& entry = worker_.effects_of(sql);
   const bool hidden = !(risky && risky->empty()) && runs_hidden_code(entry, risky);
@@ -114,7 +114,7 @@ void client_session::on_execute_named(core::statement_id id) {
   if (!e) return;
   // Judged once per statement and published set of risky relations; before the set is first
   // read every statement naming a relation counts, so nothing is cached then.
-  const auto* risky = links_.risky_relations();
+  const auto* risky = links().risky_relations();
   if (!risky) {
     if (may_change_session(e->sql)) core_.ledger.probe_later();
     return;
@@ -131,7 +131,7 @@ statement_verdict client_session::inspect_statement(std::string_view sql) {
   if (!core_.statements) return v;
   // With no risky relation the text alone decides, and a plain statement is never parsed. Else
   // the relations it names are needed: the cache has them per text, parsed once.
-  const auto* risky = links_.risky_relations();
+  const auto* risky = links().risky_relations();
   const bool text_decides = risky && risky->empty();
   if (text_decides && !router::may_have_session_effects(sql)) return v;
   auto& entry = worker_.effects_of(sql);
@@ -196,7 +196,7 @@ awaitable<bool> client_session::record_verified_settings() {
 awaitable<bool> client_session::probe_session_state() {
   spdlog::debug("client {}: probing server {} after a statement with effects pgrelay cannot see", peer_,
                 server_->id());
-  auto err = co_await server_->run_internal(probe_sql_for(links_.risky_relations()), millis(5000));
+  auto err = co_await server_->run_internal(probe_sql_for(links().risky_relations()), millis(5000));
   const auto& values = server_->internal_values();
   if (err || values.size() % 3 != 0) {
     spdlog::warn("client {}: could not examine server {} after an opaque statement ({}); closing it", peer_,

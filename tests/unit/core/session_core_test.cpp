@@ -115,6 +115,33 @@ TEST_CASE("request_text: the first Query or Parse is viewed, copied only when as
   CHECK(r.kept().empty());
 }
 
+TEST_CASE("session_core: a parking session frees the storage its requests left", "[core][session_core]") {
+  core::session_core s(core::session_clock::now());
+  std::string p;
+  protocol::build::parse(p, "s1", std::string(5000, 'x'), {});
+  const auto body = body_of(p);
+  REQUIRE(s.request.note_frame('P', body));
+  s.request.keep();
+  s.request.end();
+  REQUIRE(s.routing.replay.keep(std::string(3000, 'q'), true));
+  s.routing.replay.forget();
+  // Ended and forgotten, both keep their storage for the next request.
+  CHECK(s.request.held_bytes() >= core::request_text::kept_bytes);
+  CHECK(s.routing.replay.held_bytes() >= 3000);
+
+  s.release_request_storage();
+  CHECK(s.request.held_bytes() == 0);
+  CHECK(s.routing.replay.held_bytes() == 0);
+  CHECK_FALSE(s.request.viewing());
+  CHECK_FALSE(s.routing.replay.kept());
+  // And both work as before afterwards.
+  REQUIRE(s.request.note_frame('P', body));
+  s.request.keep();
+  CHECK(s.request.kept().size() == core::request_text::kept_bytes);
+  CHECK(s.routing.replay.keep("Q", true));
+  CHECK(s.routing.replay.kept());
+}
+
 TEST_CASE("session_core: each pin reason is new once per session", "[core][session_core]") {
   core::session_core s{core::session_clock::now()};
   const auto lock = core::bit(core::pin_reason::advisory_lock);

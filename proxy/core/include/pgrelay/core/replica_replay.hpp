@@ -18,6 +18,11 @@ class replica_replay {
   // Returns false (and keeps nothing) for a unit over max_kept.
   bool keep(std::string_view unit, bool ends_unit);
   void forget() { bytes_.clear(); }
+  // forget(), and the copy's storage is freed (it keeps the capacity of the biggest unit kept
+  // so far, up to max_kept): an idle session keeps none.
+  void release() { std::string().swap(bytes_); }
+  // Heap bytes the copy's storage holds (0 when it fits in the string itself).
+  std::size_t held_bytes() const { return bytes_.capacity() > std::string().capacity() ? bytes_.capacity() : 0; }
   bool kept() const { return !bytes_.empty(); }
 
   // Events of the server link, counted from the server's attach.

@@ -33,6 +33,13 @@ class request_text {
     body_ = {};
     copy_.clear();
   }
+  // end(), and the copy's storage is freed: an idle session keeps none.
+  void release() {
+    end();
+    std::string().swap(copy_);
+  }
+  // Heap bytes the copy's storage holds (0 when it fits in the string itself).
+  std::size_t held_bytes() const { return copy_.capacity() > std::string().capacity() ? copy_.capacity() : 0; }
 
  private:
   char tag_ = 0;  // 0: none yet; 'Q' or 'P': viewing body_; 'c': copied to copy_

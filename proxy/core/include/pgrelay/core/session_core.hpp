@@ -36,6 +36,14 @@ struct session_core {
   bool counted_client = false;      // counted in its pool's client budget: uncounted at the end
   bool waiting_for_server = false;  // in a pool's queue now
 
+  // The client is idle between requests and parks: frees what only a running request keeps,
+  // whose storage would otherwise stay with every idle client (a request text copied for the
+  // slow-request log, up to 2 KB; a replica read's copy, up to 64 KiB).
+  void release_request_storage() {
+    request.release();
+    routing.replay.release();
+  }
+
   // Reasons in `pins` the session was not pinned for before: each is logged and counted once.
   pin_set first_pins(pin_set pins) {
     const pin_set fresh = pins & ~pins_seen_;
