@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 
 from helpers_auth import metric, with_metrics
+from helpers_routing import CHECK, ports_seen, wait_replicas_eligible
 from helpers_core import (RawClient, connect, error_or_close, holds_for, message, read_until_ready, wait_log,
                           wait_state)
 
@@ -101,3 +102,30 @@ def test_shutdown_tells_parked_clients_57P01_and_exits(pgrelay):
     finally:
         fresh.close()
         used.close()
+
+
+def test_a_routed_client_parks_and_routes_as_before_when_woken(cluster, pgrelay):
+    """Parking drops the session's routing caches and a replica read's kept copy: woken, the
+    client's reads go to replicas again and still see its own write."""
+    overrides, http_port = with_metrics({"databases": {"app": {
+        "routing": {"enabled": True, "check_interval": CHECK, "balance": "statement"},
+        "replicas": [{"name": f"replica-{i}", "address": f"127.0.0.1:{p}", "roles": ["read"]}
+                     for i, p in enumerate(cluster.replica_ports, start=1)]}}})
+    relay = pgrelay(overrides)
+    wait_replicas_eligible(relay)
+    replicas = set(cluster.replica_ports)
+    with connect(relay.dsn()) as setup:
+        setup.execute("DROP TABLE IF EXISTS parked_routing")
+        setup.execute("CREATE TABLE parked_routing (id int)")
+    try:
+        with connect(relay.dsn()) as c:
+            assert ports_seen(c, 10) & replicas, "reads reach a replica before parking"
+            wait_state(lambda: parked(http_port), lambda n: n == 1, 10, "the routed client parked")
+            c.execute("INSERT INTO parked_routing VALUES (1)")
+            assert c.execute("SELECT count(*) FROM parked_routing").fetchone()[0] == 1  # its own write
+            wait_state(lambda: parked(http_port), lambda n: n == 1, 10, "the client parked after its write")
+            assert ports_seen(c, 10) & replicas, "reads reach a replica after parking"
+            assert c.execute("SELECT count(*) FROM parked_routing").fetchone()[0] == 1
+    finally:
+        with connect(relay.dsn()) as cleanup:
+            cleanup.execute("DROP TABLE parked_routing")
