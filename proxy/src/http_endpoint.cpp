@@ -87,8 +87,8 @@ awaitable<void> serve_one(worker& w, tcp::socket socket) {
   auto got = co_await with_timeout<bool>(read_head(), request_timeout);
   if (!got || !*got) co_return;
   response r;
-  auto line_end = request.find("\r\n");
-  std::string_view line(request.data(), line_end);
+  // The request line; substr clamps, so a missing CRLF can never make the view overrun.
+  const auto line = std::string_view{request}.substr(0, request.find("\r\n"));
   auto sp1 = line.find(' ');
   auto sp2 = line.find(' ', sp1 == std::string_view::npos ? 0 : sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {

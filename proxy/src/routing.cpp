@@ -60,9 +60,8 @@ pool* client_session::pool_without_routing() {
 
 client_session::route_plan client_session::plan_route() {
   const auto& db = links().db();
-  route_plan plan;
-  plan.topo = links().topology().get();
-  plan.unit = classify_unit();
+  // Built in place: a classification assigned into the plan would move its strings.
+  route_plan plan{links().topology().get(), classify_unit()};
   const router::routing_settings settings{db.routing.enabled, links().ryw_active(),
                                           db.routing.fallback == conf::no_replica_fallback::primary, links().rules()};
   // Only routing rules look at application_name: no lookup without them.

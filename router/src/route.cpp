@@ -167,7 +167,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 decision route(const classification& stmt, const session_view& session, const topology* topo,
                const routing_settings& settings, clock::time_point now, std::uint64_t pick) {
   if (!settings.enabled) return primary(route_reason::routing_off);
-  if (stmt.hint == "primary") return primary(route_reason::hint_primary);
+  if (!stmt.hint.empty() && stmt.hint == "primary") return primary(route_reason::hint_primary);
   if (!is_read(stmt)) return primary(stmt.begin ? route_reason::transaction : route_reason::write);
   const auto choice = choose_role(stmt, session, settings);
   if (choice.to_primary) return primary(route_reason::rule_primary, choice.rule);

@@ -24,7 +24,7 @@ void unit_verdict::add(const router::classification& c) {
   if (first_) {
     unit_.begin = c.begin;
     unit_.begin_read_only = c.begin_read_only;
-    unit_.hint = c.hint;
+    if (!c.hint.empty()) unit_.hint = c.hint;  // unit_'s is empty: most statements have no hint
     unit_.hint_max_lag = c.hint_max_lag;
     first_ = false;
   }
