@@ -16,7 +16,10 @@ prints the ratio of the two (--target pgrelay|pgbouncer runs one only).
 pgbench, not counted here).
 PBKDF2 of a server login that falls in the measured run (the pool opening one more connection) is
 reported apart, since it is 30M instructions at once. The "cold" figure is the whole process from start (so it includes pool fills and logins) divided by
-all transactions run. With --idle N it instead runs pgrelay natively and reads VmRSS before and after
+all transactions run. --cache-sim adds callgrind's cache model (this machine's 48 KiB L1d and one
+core's 2 MiB L2 as the last level) and prints the worker's data-cache misses per transaction: the
+measure for work that costs time without costing instructions (memory spread over many clients).
+With --idle N it instead runs pgrelay natively and reads VmRSS before and after
 N idle logged-in clients (bench/idle_clients.py), printing KiB per client.
 
 Everything it starts is a child whose PID is kept; it stops them and removes its temp dir.
@@ -24,6 +27,7 @@ Everything it starts is a child whose PID is kept; it stops them and removes its
 Usage: bench/callgrind_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
                                   [--workload select|extended|tpcb|connect] [--target pgrelay|pgbouncer|both]
                                   [--routing off|on] [--transactions 1000] [--warmup 100] [--slow-query MS] [--keep DIR]
+                                  [--cache-sim]
        bench/callgrind_per_txn.py --idle 2000
 """
 
@@ -96,8 +100,23 @@ def callgrind_prefix(out_dir):
     # An idle process runs few basic blocks between its waits; valgrind looks for a dump request
     # every --vgdb-poll blocks, so the default (5000) can leave callgrind_control waiting for
     # minutes. Polling costs valgrind's time, not the program's counted instructions.
-    return ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--vgdb-poll=50",
+    # --cache-sim models this machine's L1d (48 KiB, 12-way) and one core's L2 (2 MiB, 16-way)
+    # as the last level: the L3 here is shared by the whole host and says little about one core.
+    sim = ["--cache-sim=yes", "--D1=49152,12,64", "--LL=2097152,16,64"] if ARGS.cache_sim else []
+    return ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--vgdb-poll=50", *sim,
             f"--callgrind-out-file={out_dir}/cg.out.%p"]
+
+
+def event_totals(dump):
+    """{event: count} of one callgrind dump (Ir, and with --cache-sim the misses)."""
+    names, values = [], []
+    for line in Path(dump).read_text(errors="replace").splitlines():
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith("totals:") or line.startswith("summary:"):
+            values = [int(v) for v in line.split()[1:]]
+            break
+    return dict(zip(names, values))
 
 
 def start_relay(work, config, valgrind):
@@ -149,7 +168,12 @@ def per_txn(warm, txns, measured, cold_before):
     worker_dump = max(measured, key=measured.get)
     worker = measured[worker_dump]
     pbkdf2 = pbkdf2_ir(worker_dump)
-    return {"transactions": txns, "warmup_transactions": warm,
+    misses = {}
+    if ARGS.cache_sim:
+        ev = event_totals(worker_dump)
+        misses = {"worker_d1_misses_per_txn": round((ev.get("D1mr", 0) + ev.get("D1mw", 0)) / txns, 1),
+                  "worker_l2_misses_per_txn": round((ev.get("DLmr", 0) + ev.get("DLmw", 0)) / txns, 1)}
+    return {"transactions": txns, "warmup_transactions": warm, **misses,
             "worker_ir_per_txn": round(worker / txns),
             "worker_ir_per_txn_without_pbkdf2": round((worker - pbkdf2) / txns), "pbkdf2_ir_measured": pbkdf2,
             "all_threads_ir_per_txn": round(sum(measured.values()) / txns),
@@ -173,9 +197,10 @@ def measure_pgbouncer(primary):
         with running_pgbouncer(primary, {"app": 20}, wrapper=callgrind_prefix(out_dir),
                                start_timeout=120) as (proc, port):
             counted = count_run(proc.pid, port, f"{out_dir}/cg.out.{proc.pid}", False, PGBOUNCER_OS_USER)
+        # Read while the dumps exist (PBKDF2 and cache misses come from the worker's dump).
+        return {"proxy": "pgbouncer", "version": pgbouncer_version(), **per_txn(*counted)}
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
-    return {"proxy": "pgbouncer", "version": pgbouncer_version(), **per_txn(*counted)}
 
 
 def measure_callgrind(work, primary, replicas):
@@ -220,6 +245,8 @@ def main():
     ap.add_argument("--slow-query", type=int, help="log.slow_query in ms (0: off; default: the config default, 1s)")
     ap.add_argument("--keep", help="copy the measured callgrind dumps into this directory (callgrind_annotate)")
     ap.add_argument("--idle", type=int, default=0, help="measure VmRSS per idle client instead")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="also count data cache misses per transaction (callgrind's cache model of one core's L1d and L2)")
     ap.add_argument("--target", choices=("pgrelay", "pgbouncer", "both"), default="both")
     ap.add_argument("--routing", choices=("on", "off"), default="off",
                     help="pgrelay's read routing (PgBouncer has none; issue 19 compares with it off)")

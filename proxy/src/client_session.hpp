@@ -49,6 +49,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   client_session(worker& w, stream_socket socket, std::string peer);
   ~client_session();
 
+  // relay_state.hpp; named here for the worker that keeps spare ones.
+  struct relay_state;
+  struct relay_state_deleter {
+    void operator()(relay_state* st) const noexcept;
+  };
+
   // Runs the session (login, then request units) on its worker's loop; the session keeps itself
   // alive until it ends.
   void start();
@@ -219,14 +225,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // completion handlers that record the outcome in an io_slot and wake the coroutine, so a
   // request costs no coroutine spawn; at most one operation of each kind is in flight.
   awaitable<relay_end> relay();
-  struct relay_state;
-  // Kept from one relay() to the next so its write plans' vectors keep their capacity: a
-  // transaction then allocates nothing for them. Made at the first relay, freed by parking:
-  // what only a running relay uses lives there, not in the session an idle client keeps.
-  struct relay_state_deleter {
-    void operator()(relay_state* st) const noexcept;
-  };
+  // What only a running relay uses: borrowed from the worker's spares (worker::relay_spares) when
+  // a relay starts and given back when it ends, so their write plans' vectors keep their
+  // capacity (a transaction allocates nothing for them) and the session an idle client keeps
+  // holds none of it.
   std::unique_ptr<relay_state, relay_state_deleter> relay_state_;
+  void borrow_relay_state();
+  void return_relay_state();
   struct client_step {
     std::size_t pos = 0;  // bytes of in_ the server write carries
     bool terminate = false;

@@ -47,6 +47,32 @@ statement_error classify_statement_error(std::string_view body) {
 
 void client_session::relay_state_deleter::operator()(relay_state* st) const noexcept { delete st; }
 
+void worker::relay_spares_deleter::operator()(relay_spares* s) const noexcept { delete s; }
+
+worker::relay_spares& worker::spare_relay_states() {
+  if (!relay_spares_) relay_spares_.reset(new relay_spares);
+  return *relay_spares_;
+}
+
+void client_session::borrow_relay_state() {
+  auto& spares = worker_.spare_relay_states().free;
+  if (spares.empty()) {
+    relay_state_.reset(new relay_state);
+    return;
+  }
+  relay_state_ = std::move(spares.back());
+  spares.pop_back();
+}
+
+void client_session::return_relay_state() {
+  // No operation of the relay is in flight now (released: none; otherwise drain_io waited), and
+  // a cancelled timer wait that completes later checks this session's generation, not the state.
+  relay_state_->reset();
+  auto& spares = worker_.spare_relay_states().free;
+  if (spares.size() < worker::relay_spares::kept) spares.push_back(std::move(relay_state_));
+  relay_state_.reset();
+}
+
 // The I/O of the relay: every socket read and write of a relayed request is started here.
 void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
@@ -413,9 +439,8 @@ bool client_session::may_release_now(relay_state& st) {
 }
 
 awaitable<client_session::relay_end> client_session::relay() {
-  if (!relay_state_) relay_state_.reset(new relay_state);
+  borrow_relay_state();
   auto& st = *relay_state_;
-  st.reset();
   if (core_.statements) st.rewriter.emplace(*core_.statements, *registry_, server_->statements());
   std::optional<relay_end> end;
   for (;;) {
@@ -444,9 +469,9 @@ awaitable<client_session::relay_end> client_session::relay() {
     co_await wait_io();
   }
   disarm_relay_timer();
-  if (!end) co_return relay_end::released;
-  co_await drain_io();
-  co_return *end;
+  if (end) co_await drain_io();
+  return_relay_state();
+  co_return end.value_or(relay_end::released);
 }
 
 }  // namespace pgrelay::proxy

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "client_session.hpp"
+#include "worker.hpp"
 
 namespace pgrelay::proxy {
 
@@ -67,6 +68,15 @@ struct client_session::relay_state {
     cancel_sent = false;
     cut_since.reset();
   }
+};
+
+// Only as many relays run at once on a worker as it has servers lent, so a few states, warm in
+// the cache, serve every client in turn. One kept per client instead spreads each transaction's
+// bookkeeping over memory no cache holds once clients number in the hundreds.
+struct worker::relay_spares {
+  // More than this many relays rarely run at once; a burst's extra states are freed.
+  static constexpr std::size_t kept = 64;
+  std::vector<std::unique_ptr<client_session::relay_state, client_session::relay_state_deleter>> free;
 };
 
 }  // namespace pgrelay::proxy

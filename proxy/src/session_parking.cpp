@@ -5,7 +5,6 @@
 // the same system call as the read's first attempt; and when the worker's sweep finds it idle
 // through a whole interval, whose cancelled read costs no system call.
 #include "client_session.hpp"
-#include "relay_state.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
@@ -14,7 +13,7 @@ bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
   return !server_ && !woken_ && !client_eof_ && !client_read_.busy && !client_write_.busy && in_.empty() &&
          !in_.read_pending() &&
-         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !(relay_state_ && relay_state_->timer_armed) &&
+         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ &&
          !io_waiter_ && !worker_.shared().shutting_down;
 }
 
@@ -40,7 +39,6 @@ void client_session::park() {
   parking_ = false;
   parked_ = true;
   in_.release();
-  relay_state_.reset();  // its buffers' capacity is rebuilt by the next relay
   links_.reset();
   core_.release_request_storage();
   std::string().swap(out_);

@@ -272,11 +272,19 @@ class worker {
   std::uint64_t next_route_pick() { return route_counter_++; }
   // Bumped by set_config and set_topology: sessions' session_links refresh when it moves.
   std::uint64_t routing_epoch() const { return routing_epoch_; }
+  // relay_state.hpp: the states of finished relays, lent to the next relays on this worker.
+  struct relay_spares;
+  relay_spares& spare_relay_states();
 
  private:
   // Scheduler locking stays on (other threads post here); the per-socket reactor locks are off.
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<asio::steady_timer> park_sweep_;  // after io_: destroyed before it
+  // After io_ too: a spare relay state may hold a timer.
+  struct relay_spares_deleter {
+    void operator()(relay_spares* s) const noexcept;
+  };
+  std::unique_ptr<relay_spares, relay_spares_deleter> relay_spares_;
   void sweep_idle_sessions();
   std::map<std::string, database_stats> stats_;
   std::set<class client_session*> sessions_;
