@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""User and system CPU per transaction of pgrelay and of PgBouncer, from /proc, in the same run.
+
+bench/compare.py reports the sum; this splits it, because the two halves have different causes.
+System time follows the system calls (bench/syscalls_per_txn.py). User time follows the
+instructions (bench/callgrind_per_txn.py) only while the proxy's memory stays in the cache: with
+many clients, a proxy that touches more memory per transaction spends more user time at the same
+instruction count (callgrind_per_txn.py --cache-sim counts those misses).
+
+Starts a throwaway cluster (primary + 2 replicas, `pgbench -i`), then for each proxy (pgrelay:
+release build, `workers: 1`, transaction mode, pool 20, routing off unless --routing on;
+PgBouncer: transaction mode, SCRAM, pool 20, as in bench/compare.py) runs a warm-up
+`pgbench -c CLIENTS -t WARMUP`, reads utime and stime of the proxy's process (all threads) from
+/proc/PID/stat, runs the measured `pgbench -c CLIENTS -t TRANSACTIONS`, reads them again, and
+prints one JSON line per proxy: µs of user and of system time per transaction, and minor page
+faults per transaction. The clock tick is 10 ms: keep runs long enough (≥ 50,000 transactions).
+
+Usage: bench/cpu_split.py [--binary build/release/proxy/pgrelay] [--clients 8]
+                          [--workload select|extended|tpcb|connect] [--transactions 500] [--warmup 50]
+                          [--routing off|on]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (REPO, bench_cluster, pgbench_fixed, raise_nofile, routed_database, running_pgbouncer,  # noqa: E402
+                      stop_child, wait_replicas_caught_up, write_pgrelay_config)
+from pgnet import free_port, wait_for_port  # noqa: E402
+
+
+def cpu_of(pid):
+    """(user s, system s, minor faults) of a process, all its threads, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[7])
+
+
+def measure(pid, port, label):
+    pgbench_fixed(port, ARGS.workload, ARGS.clients, ARGS.warmup, 1800)
+    user0, sys0, faults0 = cpu_of(pid)
+    txns = pgbench_fixed(port, ARGS.workload, ARGS.clients, ARGS.transactions, 1800)
+    user1, sys1, faults1 = cpu_of(pid)
+    return {"proxy": label, "workload": ARGS.workload, "clients": ARGS.clients, "transactions": txns,
+            "user_us_per_txn": round((user1 - user0) / txns * 1e6, 2),
+            "sys_us_per_txn": round((sys1 - sys0) / txns * 1e6, 2),
+            "minor_faults_per_txn": round((faults1 - faults0) / txns, 3)}
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workload", choices=("select", "extended", "tpcb", "connect"), default="select")
+    ap.add_argument("--transactions", type=int, default=500, help="per client, measured")
+    ap.add_argument("--warmup", type=int, default=50, help="per client, before counting")
+    ap.add_argument("--routing", choices=("on", "off"), default="off")
+    ARGS = ap.parse_args()
+    raise_nofile(ARGS.clients * 4 + 1000)
+    with bench_cluster(2, 1) as (work, primary, replicas):
+        wait_replicas_caught_up(primary, replicas)
+        port = free_port()
+        config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
+                  "databases": {"app": routed_database(primary, replicas, ARGS.routing == "on")}}
+        path = write_pgrelay_config(work, config, port)
+        relay = subprocess.Popen([os.path.abspath(ARGS.binary), str(path)], stdout=subprocess.DEVNULL,
+                                 stderr=open(work / "pgrelay.log", "w"))
+        try:
+            if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
+                raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
+            print(json.dumps({**measure(relay.pid, port, "pgrelay"), "routing": ARGS.routing}), flush=True)
+        finally:
+            stop_child(relay)
+        with running_pgbouncer(primary, {"app": 20}, max_client_conn=max(1000, ARGS.clients + 100)) as (proc, bport):
+            print(json.dumps(measure(proc.pid, bport, "pgbouncer")), flush=True)
+
+
+if __name__ == "__main__":
+    main()
