@@ -82,12 +82,12 @@ def pgrelay_accepts(work, config):
 
 
 @contextlib.contextmanager
-def running_pgrelay(work, config, app_verifier=None):
-    """Starts pgrelay with `config` (a dict; "listen" is filled in) and user app/app; yields
-    (process, port, binary)."""
+def running_pgrelay(work, config, app_verifier=None, binary=None):
+    """Starts pgrelay (`binary`, else pgrelay_binary()) with `config` (a dict; "listen" is filled
+    in) and user app/app; yields (process, port, binary)."""
     port = free_port()
     path = write_pgrelay_config(work, config, port, app_verifier=app_verifier)
-    binary = pgrelay_binary()
+    binary = os.path.abspath(binary) if binary else pgrelay_binary()
     relay = subprocess.Popen([binary, str(path)], stdout=subprocess.DEVNULL,
                              stderr=open(work / "pgrelay.log", "w"))
     try:

@@ -23,14 +23,12 @@ Usage: bench/cpu_split.py [--binary build/release/proxy/pgrelay] [--clients 8]
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (REPO, bench_cluster, pgbench_fixed, raise_nofile, routed_database, running_pgbouncer,  # noqa: E402
-                      stop_child, wait_replicas_caught_up, write_pgrelay_config)
-from pgnet import free_port, wait_for_port  # noqa: E402
+                      running_pgrelay, wait_replicas_caught_up)
 
 
 def cpu_of(pid):
@@ -64,18 +62,10 @@ def main():
     raise_nofile(ARGS.clients * 4 + 1000)
     with bench_cluster(2, 1) as (work, primary, replicas):
         wait_replicas_caught_up(primary, replicas)
-        port = free_port()
         config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
                   "databases": {"app": routed_database(primary, replicas, ARGS.routing == "on")}}
-        path = write_pgrelay_config(work, config, port)
-        relay = subprocess.Popen([os.path.abspath(ARGS.binary), str(path)], stdout=subprocess.DEVNULL,
-                                 stderr=open(work / "pgrelay.log", "w"))
-        try:
-            if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
-                raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
+        with running_pgrelay(work, config, binary=ARGS.binary) as (relay, port, _):
             print(json.dumps({**measure(relay.pid, port, "pgrelay"), "routing": ARGS.routing}), flush=True)
-        finally:
-            stop_child(relay)
         with running_pgbouncer(primary, {"app": 20}, max_client_conn=max(1000, ARGS.clients + 100)) as (proc, bport):
             print(json.dumps(measure(proc.pid, bport, "pgbouncer")), flush=True)
 

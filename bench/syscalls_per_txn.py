@@ -17,7 +17,6 @@ Usage: bench/syscalls_per_txn.py [--binary build/release/proxy/pgrelay] [--clien
 
 import argparse
 import json
-import os
 import re
 import signal
 import subprocess
@@ -27,9 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (REPO, bench_cluster, pgbench_fixed, routed_database, running_pgbouncer, stop_child,  # noqa: E402
-                      wait_replicas_caught_up, write_pgrelay_config)
-from pgnet import free_port, wait_for_port  # noqa: E402
+from benchlib import (REPO, bench_cluster, pgbench_fixed, routed_database, running_pgbouncer,  # noqa: E402
+                      running_pgrelay, wait_replicas_caught_up)
 
 
 def pgbench(port, transactions):
@@ -82,18 +80,10 @@ def main():
     ARGS = ap.parse_args()
     with bench_cluster(2, 1) as (work, primary, replicas):
         wait_replicas_caught_up(primary, replicas)
-        port = free_port()
         config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
                   "databases": {"app": routed_database(primary, replicas, ARGS.routing == "on")}}
-        path = write_pgrelay_config(work, config, port)
-        relay = subprocess.Popen([os.path.abspath(ARGS.binary), str(path)], stdout=subprocess.DEVNULL,
-                                 stderr=open(work / "pgrelay.log", "w"))
-        try:
-            if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
-                raise RuntimeError(f"pgrelay did not start:\n{(work / 'pgrelay.log').read_text()[-3000:]}")
+        with running_pgrelay(work, config, binary=ARGS.binary) as (relay, port, _):
             print(json.dumps({**count(relay.pid, port, "pgrelay"), "routing": ARGS.routing}), flush=True)
-        finally:
-            stop_child(relay)
         with running_pgbouncer(primary, {"app": 20}) as (proc, bouncer_port):
             print(json.dumps(count(proc.pid, bouncer_port, "pgbouncer")), flush=True)
 
