@@ -98,6 +98,30 @@ def running_pgrelay(work, config, app_verifier=None, binary=None):
         stop_child(relay)
 
 
+def add_per_txn_args(ap, transactions, warmup):
+    """The options of the per-transaction counters (bench/syscalls_per_txn.py, bench/cpu_split.py)."""
+    ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workload", choices=tuple(PGBENCH_SCRIPTS), default="select")
+    ap.add_argument("--transactions", type=int, default=transactions, help="per client, measured")
+    ap.add_argument("--warmup", type=int, default=warmup, help="per client, before counting")
+    ap.add_argument("--routing", choices=("on", "off"), default="off")
+
+
+def for_each_proxy(args, measure, max_client_conn=1000):
+    """A throwaway cluster, then pgrelay (`args.binary`, `workers: 1`, transaction mode, pool 20,
+    read routing per `args.routing`) and PgBouncer (transaction mode, SCRAM, pool 20) in turn:
+    prints measure(pid, port, label) of each as a JSON line."""
+    with bench_cluster(2, 1) as (work, primary, replicas):
+        wait_replicas_caught_up(primary, replicas)
+        config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
+                  "databases": {"app": routed_database(primary, replicas, args.routing == "on")}}
+        with running_pgrelay(work, config, binary=args.binary) as (relay, port, _):
+            print(json.dumps({**measure(relay.pid, port, "pgrelay"), "routing": args.routing}), flush=True)
+        with running_pgbouncer(primary, {"app": 20}, max_client_conn=max_client_conn) as (proc, port):
+            print(json.dumps(measure(proc.pid, port, "pgbouncer")), flush=True)
+
+
 PGBENCH_SCRIPTS = {"select": ["-S"], "extended": ["-S", "-M", "extended"], "tpcb": [], "connect": ["-S", "-C"]}
 
 

@@ -21,14 +21,12 @@ Usage: bench/cpu_split.py [--binary build/release/proxy/pgrelay] [--clients 8]
 """
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (REPO, bench_cluster, pgbench_fixed, raise_nofile, routed_database, running_pgbouncer,  # noqa: E402
-                      running_pgrelay, wait_replicas_caught_up)
+from benchlib import add_per_txn_args, for_each_proxy, pgbench_fixed, raise_nofile  # noqa: E402
 
 
 def cpu_of(pid):
@@ -52,22 +50,10 @@ def measure(pid, port, label):
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--workload", choices=("select", "extended", "tpcb", "connect"), default="select")
-    ap.add_argument("--transactions", type=int, default=500, help="per client, measured")
-    ap.add_argument("--warmup", type=int, default=50, help="per client, before counting")
-    ap.add_argument("--routing", choices=("on", "off"), default="off")
+    add_per_txn_args(ap, transactions=500, warmup=50)
     ARGS = ap.parse_args()
     raise_nofile(ARGS.clients * 4 + 1000)
-    with bench_cluster(2, 1) as (work, primary, replicas):
-        wait_replicas_caught_up(primary, replicas)
-        config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
-                  "databases": {"app": routed_database(primary, replicas, ARGS.routing == "on")}}
-        with running_pgrelay(work, config, binary=ARGS.binary) as (relay, port, _):
-            print(json.dumps({**measure(relay.pid, port, "pgrelay"), "routing": ARGS.routing}), flush=True)
-        with running_pgbouncer(primary, {"app": 20}, max_client_conn=max(1000, ARGS.clients + 100)) as (proc, bport):
-            print(json.dumps(measure(proc.pid, bport, "pgbouncer")), flush=True)
+    for_each_proxy(ARGS, measure, max_client_conn=max(1000, ARGS.clients + 100))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Usage: bench/syscalls_per_txn.py [--binary build/release/proxy/pgrelay] [--clien
 """
 
 import argparse
-import json
 import re
 import signal
 import subprocess
@@ -26,8 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (REPO, bench_cluster, pgbench_fixed, routed_database, running_pgbouncer,  # noqa: E402
-                      running_pgrelay, wait_replicas_caught_up)
+from benchlib import add_per_txn_args, for_each_proxy, pgbench_fixed  # noqa: E402
 
 
 def pgbench(port, transactions):
@@ -71,21 +69,9 @@ def count(pid, port, label):
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--workload", choices=("select", "extended", "tpcb", "connect"), default="select")
-    ap.add_argument("--transactions", type=int, default=500, help="per client, measured")
-    ap.add_argument("--warmup", type=int, default=50, help="per client, before counting")
-    ap.add_argument("--routing", choices=("on", "off"), default="off")
+    add_per_txn_args(ap, transactions=500, warmup=50)
     ARGS = ap.parse_args()
-    with bench_cluster(2, 1) as (work, primary, replicas):
-        wait_replicas_caught_up(primary, replicas)
-        config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
-                  "databases": {"app": routed_database(primary, replicas, ARGS.routing == "on")}}
-        with running_pgrelay(work, config, binary=ARGS.binary) as (relay, port, _):
-            print(json.dumps({**count(relay.pid, port, "pgrelay"), "routing": ARGS.routing}), flush=True)
-        with running_pgbouncer(primary, {"app": 20}) as (proc, bouncer_port):
-            print(json.dumps(count(proc.pid, bouncer_port, "pgbouncer")), flush=True)
+    for_each_proxy(ARGS, count)
 
 
 if __name__ == "__main__":
