@@ -59,11 +59,18 @@ struct client_session::relay_state {
   bool cancel_sent = false;    // query_timeout: a CancelRequest went out
   std::optional<clock::time_point> cut_since;  // held only by a cut client frame since then
 
-  // Ready for the next relay(); the plans' capacity stays.
+  // Ready for the next relay, which may be another client's: no byte, completion or reference
+  // of this one stays, only the buffers' capacity.
   void reset() {
     rewriter.reset();
     to_server.clear();
     to_client.clear();
+    to_server_side.clear();
+    to_client_side.clear();
+    gather_server.clear();
+    gather_client.clear();
+    server_read = {};
+    server_write = {};
     client_pos = server_pos = 0;
     cancel_sent = false;
     cut_since.reset();
