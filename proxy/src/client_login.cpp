@@ -74,17 +74,17 @@ std::string status_messages(const server_connection& server) {
 
 awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::string& storage) {
   for (;;) {
-    packet = pr::decode_startup(in_.data());
+    packet = pr::decode_startup(client_io_->in.data());
     switch (packet.kind) {
       case pr::startup_kind::need_more:
         if (!co_await read_client_some()) co_return false;
         continue;
       case pr::startup_kind::ssl_request:
-        in_.consume(packet.size);
+        client_io_->in.consume(packet.size);
         if (!co_await answer_ssl_request()) co_return false;
         continue;
       case pr::startup_kind::gssenc_request: {
-        in_.consume(packet.size);
+        client_io_->in.consume(packet.size);
         std::string no;
         pr::build::ssl_response(no, false);  // GSSAPI encryption is not offered
         if (!co_await write_client(no)) co_return false;
@@ -110,8 +110,8 @@ awaitable<bool> client_session::read_startup(pr::startup_packet& packet, std::st
       }
       default: {
         // Keep the bytes alive for the views in `packet`.
-        storage.assign(in_.data().substr(0, packet.size));
-        in_.consume(packet.size);
+        storage.assign(client_io_->in.data().substr(0, packet.size));
+        client_io_->in.consume(packet.size);
         packet = pr::decode_startup(storage);
         co_return true;
       }
@@ -128,7 +128,7 @@ awaitable<bool> client_session::answer_ssl_request() {
     co_await fail(pr::sqlstate::protocol_violation, "SSLRequest received on an encrypted connection");
     co_return false;
   }
-  if (offer && !in_.empty()) {
+  if (offer && !client_io_->in.empty()) {
     // Bytes sent before the handshake would be taken as if they came through TLS
     // (CVE-2021-23222's class of injection): refuse, as Postgres does.
     spdlog::warn("client {}: plaintext bytes after SSLRequest; closing", peer_);
@@ -214,7 +214,7 @@ awaitable<bool> client_session::accept_startup(const pr::startup_packet& packet)
     if (name.starts_with("_pq_.")) unknown_options.push_back(name);
   }
   if (packet.version != pr::protocol_3_0 || !unknown_options.empty()) {
-    pr::message_writer w(out_);
+    pr::message_writer w(client_io_->out);
     w.begin('v').i32(pr::protocol_3_0).i32(static_cast<std::int32_t>(unknown_options.size()));
     for (auto o : unknown_options) w.cstring(o);
     w.end();
@@ -232,14 +232,14 @@ awaitable<bool> client_session::open_admin_console() {
   }
   core_.who.admin = true;
   stats_ = &worker_.stats_for("");
-  pr::build::parameter_status(out_, "server_version", "15.0 (pgrelay)");
-  pr::build::parameter_status(out_, "server_encoding", "UTF8");
-  pr::build::parameter_status(out_, "client_encoding", "UTF8");
-  pr::build::parameter_status(out_, "DateStyle", "ISO, MDY");
-  pr::build::parameter_status(out_, "integer_datetimes", "on");
-  pr::build::parameter_status(out_, "standard_conforming_strings", "on");
-  pr::build::backend_key_data(out_, 0, std::string(4, '\0'));
-  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  pr::build::parameter_status(client_io_->out, "server_version", "15.0 (pgrelay)");
+  pr::build::parameter_status(client_io_->out, "server_encoding", "UTF8");
+  pr::build::parameter_status(client_io_->out, "client_encoding", "UTF8");
+  pr::build::parameter_status(client_io_->out, "DateStyle", "ISO, MDY");
+  pr::build::parameter_status(client_io_->out, "integer_datetimes", "on");
+  pr::build::parameter_status(client_io_->out, "standard_conforming_strings", "on");
+  pr::build::backend_key_data(client_io_->out, 0, std::string(4, '\0'));
+  pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
   co_return co_await write_client({});
 }
 
@@ -297,7 +297,7 @@ awaitable<bool> client_session::take_startup_settings(const pr::startup_packet& 
 awaitable<bool> client_session::authenticate(const std::string& user) {
   const auto& cfg = *config_;
   if (cfg.auth.method == conf::auth_method::trust) {
-    pr::build::authentication_ok(out_);
+    pr::build::authentication_ok(client_io_->out);
     co_return true;
   }
   auto secret = co_await find_user_secret(worker_, cfg, core_.who.database, user);
@@ -324,7 +324,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
     co_return false;
   }
-  pr::build::authentication_sasl_continue(out_, *server_first);
+  pr::build::authentication_sasl_continue(client_io_->out, *server_first);
   if (!co_await write_client({})) co_return false;
   auto final_msg = co_await read_password_message();
   if (!final_msg) {
@@ -346,8 +346,8 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     login.keys = std::make_shared<const pr::scram_passthrough_keys>(std::move(*keys));
     login.keys_source = secret.source;
   }
-  pr::build::authentication_sasl_final(out_, *server_final);
-  pr::build::authentication_ok(out_);
+  pr::build::authentication_sasl_final(client_io_->out, *server_final);
+  pr::build::authentication_ok(client_io_->out);
   co_return true;
 }
 
@@ -358,17 +358,17 @@ bool client_session::offer_sasl_mechanisms() {
   std::vector<std::string_view> mechanisms;
   if (can_bind) mechanisms.push_back(pr::scram_sha_256_plus_mechanism);
   mechanisms.push_back(pr::scram_sha_256_mechanism);
-  pr::build::authentication_sasl(out_, mechanisms);
+  pr::build::authentication_sasl(client_io_->out, mechanisms);
   return can_bind;
 }
 
 awaitable<std::optional<std::string>> client_session::read_password_message() {
   for (;;) {
-    auto r = pr::decode_frame(in_.data(), 64 * 1024);
+    auto r = pr::decode_frame(client_io_->in.data(), 64 * 1024);
     if (r.status == pr::decode_status::ok) {
       if (r.msg.tag != 'p') co_return std::nullopt;
       std::string body(r.msg.body);
-      in_.consume(r.msg.size());
+      client_io_->in.consume(r.msg.size());
       co_return body;
     }
     if (r.status != pr::decode_status::need_more) co_return std::nullopt;
@@ -408,14 +408,14 @@ awaitable<bool> client_session::establish_parameters() {
       release_server(true);
     }
   }
-  out_ += *status;
+  client_io_->out += *status;
   // pgrelay's own pid and key in both pool modes: a server's real key would outlive this client
   // (session mode hands the server to the next one after DISCARD ALL) and cancel its queries.
   std::string key_bytes;
   auto pid = worker_.shared().cancels.add(weak_from_this(), worker_.io().get_executor(), key_bytes);
   cancel_pid_ = pid;
-  pr::build::backend_key_data(out_, pid, key_bytes);
-  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  pr::build::backend_key_data(client_io_->out, pid, key_bytes);
+  pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
   co_return co_await write_client({});
 }
 
@@ -449,9 +449,9 @@ awaitable<void> client_session::relay_replication() {
   worker_.shared().replication_connections.fetch_add(1);
   spdlog::info("client {}: replication connection ({}) relayed to {}", peer_, core::log_escape(mode),
                db.primary.to_string());
-  out_ += status_messages(server);
-  pr::build::backend_key_data(out_, server.backend_pid(), server.backend_key());
-  pr::build::ready_for_query(out_, pr::transaction_status::idle);
+  client_io_->out += status_messages(server);
+  pr::build::backend_key_data(client_io_->out, server.backend_pid(), server.backend_key());
+  pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
   if (co_await write_client({})) {
     auto pipe = [](byte_stream& from, byte_stream& to, byte_buffer& leftover) -> awaitable<void> {
       if (!leftover.empty()) {
@@ -470,7 +470,7 @@ awaitable<void> client_session::relay_replication() {
       }
     };
     using namespace asio::experimental::awaitable_operators;
-    co_await (pipe(client_stream_, server.stream(), in_) || pipe(server.stream(), client_stream_, server.read_buf()));
+    co_await (pipe(client_stream_, server.stream(), client_io_->in) || pipe(server.stream(), client_stream_, server.read_buf()));
   }
   server.close();
   worker_.shared().replication_connections.fetch_sub(1);

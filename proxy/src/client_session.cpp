@@ -53,18 +53,18 @@ client_session::~client_session() {
 
 awaitable<bool> client_session::read_client_some() {
   std::size_t room = 0;
-  char* at = in_.prepare(4096, room);
+  char* at = client_io_->in.prepare(4096, room);
   auto [ec, n] = co_await client_stream_.read_some(asio::buffer(at, room));
   if (ec) co_return false;
-  in_.commit(n);
+  client_io_->in.commit(n);
   stats_->bytes_received += n;
   co_return true;
 }
 
 awaitable<bool> client_session::write_client(std::string_view bytes) {
   // Pending pgrelay-made messages go first, in the same write.
-  if (!out_.empty()) out_.append(bytes);
-  const std::string_view data = out_.empty() ? bytes : std::string_view{out_};
+  if (!client_io_->out.empty()) client_io_->out.append(bytes);
+  const std::string_view data = client_io_->out.empty() ? bytes : std::string_view{client_io_->out};
   if (data.empty()) co_return true;
   // An asynchronous write that completes at once still queues its completion behind the
   // reactor: a scheduler round and an epoll_wait per write, three of them per login.
@@ -77,7 +77,7 @@ awaitable<bool> client_session::write_client(std::string_view bytes) {
     n += rest;
   }
   stats_->bytes_sent += n;
-  out_.clear();
+  client_io_->out.clear();
   co_return !ec;
 }
 
@@ -138,16 +138,16 @@ void client_session::log_slow_request(clock::duration took) {
 void client_session::keep_request_text() {
   if (!core_.request.viewing()) return;
   core_.request.keep();
-  in_.hold_consumed(false);
+  client_io_->in.hold_consumed(false);
 }
 
 void client_session::end_request_text() {
   core_.request.end();
-  in_.hold_consumed(false);
+  client_io_->in.hold_consumed(false);
 }
 
 awaitable<void> client_session::fail(std::string_view sqlstate, std::string_view message, bool fatal) {
-  pr::build::error_response(out_, fatal ? pr::severity::fatal : pr::severity::error, sqlstate, message);
+  pr::build::error_response(client_io_->out, fatal ? pr::severity::fatal : pr::severity::error, sqlstate, message);
   ++stats_->errors_by_class[std::string(sqlstate.substr(0, 2))];
   (void)co_await write_client({});
 }
@@ -184,7 +184,7 @@ awaitable<void> client_session::run() {
     core_.reason = disconnect_reason::client_eof;
     // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
     const explain_client who{core_.who.user, core_.who.application_name};
-    co_await run_admin_console(worker_, client_stream_, in_, *stats_, who);
+    co_await run_admin_console(worker_, client_stream_, client_io_->in, *stats_, who);
     error_code ignored;
     socket_.close(ignored);
     co_return;
@@ -195,9 +195,9 @@ awaitable<void> client_session::run() {
                core_.who.session_mode ? "session" : "transaction",
                client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
   core_.reason = disconnect_reason::client_eof;
-  // The login's messages (authentication, a dozen ParameterStatus) grew out_ to about 1 KiB;
+  // The login's messages (authentication, a dozen ParameterStatus) grew the output string to about 1 KiB;
   // a client that now sits idle for hours should not keep it.
-  std::string().swap(out_);
+  std::string().swap(client_io_->out);
   co_await serve_units();
 }
 
@@ -267,7 +267,7 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
     spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id());
-    client_frames_.drop_rest_of_frame();
+    client_io_->client_frames.drop_rest_of_frame();
     release_server(false);
     co_return true;
   }
@@ -299,7 +299,7 @@ awaitable<client_session::unit_start> client_session::start_unit(unit_step from,
     if (auto local = locally_answerable(); local > 0) {
       answer_locally(local);
       if (!co_await write_client({})) co_return unit_start::end;
-      in_.consume(local);
+      client_io_->in.consume(local);
       co_return unit_start::skip;
     }
     from = start_unit_at_once(sql);
@@ -378,7 +378,7 @@ awaitable<void> client_session::end_session(relay_end end) {
   core_.reason = disconnect_reason::server_lost;
   release_server(false);
   // Mid-message, an error would be read as the rest of a row: the close must speak alone.
-  if (!core_.routing.replay.fatal_seen() && !server_scanner_.mid_frame()) {
+  if (!core_.routing.replay.fatal_seen() && !client_io_->server_scanner.mid_frame()) {
     co_await fail(pr::sqlstate::connection_failure, "server connection lost");
   }
 }
@@ -386,19 +386,19 @@ awaitable<void> client_session::end_session(relay_end end) {
 void client_session::drop_ignored_frames() {
   const core::request_tracker no_server;
   for (;;) {
-    auto data = in_.data();
-    if (!client_frames_.mid_dropped_frame() && (data.empty() || !core::postgres_ignores(data[0], no_server))) return;
-    auto step = client_frames_.next(data, no_server, [](char) { return false; });
+    auto data = client_io_->in.data();
+    if (!client_io_->client_frames.mid_dropped_frame() && (data.empty() || !core::postgres_ignores(data[0], no_server))) return;
+    auto step = client_io_->client_frames.next(data, no_server, [](char) { return false; });
     if (step.scan.what != pr::scan_step::kind::piece && step.scan.what != pr::scan_step::kind::whole) return;
-    in_.consume(step.scan.advance);
+    client_io_->in.consume(step.scan.advance);
   }
 }
 
 client_session::unit_scan client_session::scan_request_unit(std::size_t& pos) {
-  if (pos == 0 && (client_frames_.mid_dropped_frame() || (!in_.empty() && core::is_copy_frame_tag(in_.data()[0])))) {
+  if (pos == 0 && (client_io_->client_frames.mid_dropped_frame() || (!client_io_->in.empty() && core::is_copy_frame_tag(client_io_->in.data()[0])))) {
     drop_ignored_frames();
   }
-  auto data = in_.data();
+  auto data = client_io_->in.data();
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));
     if (r.status == pr::decode_status::need_more) {
@@ -437,23 +437,23 @@ awaitable<bool> client_session::read_request_unit() {
         co_return false;
       case unit_scan::need_more: break;
     }
-    // More client bytes into in_ (a read the relay left pending counts), waited for here rather
+    // More client bytes into the read buffer (a read the relay left pending counts), waited for here rather
     // than in a coroutine of its own: an idle client's wait costs one frame less.
-    while (!client_read_.done && !client_eof_) {
-      if (!client_read_.busy) {
+    while (!client_io_->client_read.done && !client_eof_) {
+      if (!client_io_->client_read.busy) {
         // Nothing pending: a readiness wait costs what a read would (session_parking.cpp).
         if ((parking_ = may_park())) co_return false;
         start_client_read();
       }
-      idle_waiting_ = in_.empty();
+      idle_waiting_ = client_io_->in.empty();
       co_await wait_io();
       idle_waiting_ = park_candidate_ = false;
     }
-    if (!client_read_.done) {
+    if (!client_io_->client_read.done) {
       core_.reason = disconnect_reason::client_eof;
       co_return false;
     }
-    client_read_.done = false;
+    client_io_->client_read.done = false;
     woken_ = false;
     if (park_requested_) {
       // The sweep cancelled the idle read: park unless bytes came first.
@@ -464,7 +464,7 @@ awaitable<bool> client_session::read_request_unit() {
 }
 
 std::size_t client_session::whole_unit_size() const {
-  auto data = in_.data();
+  auto data = client_io_->in.data();
   std::size_t pos = 0;
   while (pos < data.size()) {
     auto r = pr::decode_frame(data.substr(pos));
@@ -481,23 +481,23 @@ bool client_session::can_retry_elsewhere() const {
 }
 
 bool client_session::holding_replica_answer() const {
-  return server_ && core_.routing.replay.hold_answer(server_->read_buf().data(), server_scanner_.mid_frame());
+  return server_ && core_.routing.replay.hold_answer(server_->read_buf().data(), client_io_->server_scanner.mid_frame());
 }
 
 void client_session::restore_retry_bytes() {
-  // What the failed server received is the start of the saved copy; what came after is in_.
-  end_request_text();  // its view is into in_: taken again when the request is relayed anew
-  byte_buffer restored(1024);  // the initial size of in_
+  // What the failed server received is the start of the saved copy; what came after is in the read buffer.
+  end_request_text();  // its view is into the read buffer: taken again when the request is relayed anew
+  byte_buffer restored(1024);  // the read buffer's initial size
   restored.append(core_.routing.replay.sent());
-  restored.append(in_.data());
-  in_ = std::move(restored);
-  client_frames_.reset();
+  restored.append(client_io_->in.data());
+  client_io_->in = std::move(restored);
+  client_io_->client_frames.reset();
   core_.routing.replay.forget();
 }
 
 std::size_t client_session::locally_answerable() const {
   if (!core_.statements) return 0;
-  auto data = in_.data();
+  auto data = client_io_->in.data();
   std::size_t pos = 0;
   std::size_t parses = 0;
   // Only Parses of statements some server already accepted, then Sync or Flush: the
@@ -520,19 +520,19 @@ std::size_t client_session::locally_answerable() const {
 }
 
 void client_session::answer_locally(std::size_t size) {
-  auto data = in_.data().substr(0, size);
+  auto data = client_io_->in.data().substr(0, size);
   std::size_t at = 0;
   for (;;) {
     auto r = pr::decode_frame(data.substr(at));
     at += r.msg.size();
     if (r.msg.tag != 'P') {
-      if (r.msg.tag == 'S') pr::build::ready_for_query(out_, pr::transaction_status::idle);
+      if (r.msg.tag == 'S') pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
       break;
     }
     pr::parse_view p;
     (void)pr::parse_parse(r.msg.body, p);
     core_.statements->define(p.name, p.sql, r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1));
-    pr::build::parse_complete(out_);
+    pr::build::parse_complete(client_io_->out);
   }
 }
 

@@ -128,20 +128,20 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<unit_start> start_unit(unit_step from, std::string sql);
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
-  // Reads until in_ holds a whole request unit (or enough of one to start relaying it); false
+  // Reads until the read buffer holds a whole request unit (or enough of one to start relaying it); false
   // when the session ends (EOF, Terminate, a protocol error, answered here) or parks.
   awaitable<bool> read_request_unit();
   // session_parking.cpp. An idle session between request units, holding no server and no
-  // buffered byte, can park: its coroutine ends, its read buffer and relay state are freed, and
+  // buffered byte, can park: its coroutine ends, its I/O part (client_io) is freed, and
   // a readiness wait on the socket (no buffer) stands for it until the client sends or leaves;
   // then serve_units starts again. Waiting parked costs the same system calls as a pending read.
   bool may_park() const;
   void park();
   void unpark();
-  // What in_ holds of the next unit, from byte `pos` on (advanced past the whole frames seen).
+  // What the read buffer holds of the next unit, from byte `pos` on (advanced past the whole frames seen).
   enum class unit_scan { complete, need_more, protocol_error, terminate };
   unit_scan scan_request_unit(std::size_t& pos);
-  // Consumes frames at the head of in_ that Postgres would ignore (a failed COPY's tail), so
+  // Consumes frames at the head of the read buffer that Postgres would ignore (a failed COPY's tail), so
   // that they need no server.
   void drop_ignored_frames();
   // Frames the relay must hold whole before sending: statements it inspects or renames, up to
@@ -233,7 +233,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void borrow_relay_state();
   void return_relay_state();
   struct client_step {
-    std::size_t pos = 0;  // bytes of in_ the server write carries
+    std::size_t pos = 0;  // bytes of the read buffer the server write carries
     bool terminate = false;
     bool protocol_error = false;
     bool oversize = false;  // a statement too big to hold that cannot stream (54000)
@@ -323,7 +323,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // The session's staleness budget from `SET pgrelay.max_lag`, if any.
   std::optional<std::chrono::milliseconds> staleness_budget();
   void log_slow_request(clock::duration took);
-  // Copies the request's text out of in_ (core::request_text), so that in_ may move its bytes.
+  // Copies the request's text out of the read buffer (core::request_text), so that it may move its bytes.
   void keep_request_text();
   void end_request_text();
 
@@ -353,13 +353,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
   byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
   tls_ptr tls_;                         // the contexts client_stream_ was made from
   std::string peer_;
-  byte_buffer in_{1024};
-  std::string out_;  // messages pgrelay itself writes to the client
-  core::client_frame_cursor client_frames_;  // where the client's frames start and end in in_
-  protocol::frame_scanner server_scanner_;   // the same for the server's bytes
-  std::string pending_notice_;      // NOTICEs pgrelay owes the client
-  io_slot client_read_;   // outlives a relay: the next request unit arrives through it
-  io_slot client_write_;  // pgrelay's own messages are written through it too
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
   // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
   // asked to park, parking now, parked, woken from parking and not read since.
@@ -373,7 +366,22 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // The suspended relay coroutine's completion handler, kept by its concrete type: no holder is
   // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).
   using io_handler = asio::async_result<use_awaitable_t, void()>::handler_type;
-  std::optional<io_handler> io_waiter_;
+  // What only a session that reads, answers or relays uses: made with the session and again when
+  // it wakes from parking, freed when it parks, so that an idle client keeps none of it (some
+  // 270 bytes of the 1.2 KB a parked session held). Never null outside parking; nothing that
+  // runs while the session is parked (the console's view, terminate, a cancel, the sweep)
+  // touches it.
+  struct client_io {
+    byte_buffer in{1024};
+    std::string out;                          // messages pgrelay itself writes to the client
+    core::client_frame_cursor client_frames;  // where the client's frames start and end in `in`
+    protocol::frame_scanner server_scanner;   // the same for the server's bytes
+    std::string pending_notice;               // NOTICEs pgrelay owes the client
+    io_slot client_read;   // outlives a relay: the next request unit arrives through it
+    io_slot client_write;  // pgrelay's own messages are written through it too
+    std::optional<io_handler> waiter;
+  };
+  std::unique_ptr<client_io> client_io_ = std::make_unique<client_io>();
   // The relay timer's arming (in relay_state); here, since a cancelled wait may complete after
   // parking freed the relay state, and must then find its generation old.
   std::uint64_t relay_timer_gen_ = 0;

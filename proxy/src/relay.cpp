@@ -78,20 +78,20 @@ void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
   // that filled its room means more is streaming in (COPY, big batches): read big then.
   const std::size_t min = client_streaming_ ? 16384 : 256;
-  if (core_.request.viewing() && in_.would_disturb(min, !client_streaming_)) keep_request_text();
-  if (!client_streaming_) in_.release_if_empty();
+  if (core_.request.viewing() && client_io_->in.would_disturb(min, !client_streaming_)) keep_request_text();
+  if (!client_streaming_) client_io_->in.release_if_empty();
   std::size_t room = 0;
-  char* at = in_.prepare(min, room);
-  in_.set_read_pending(true);
-  client_read_.busy = true;
+  char* at = client_io_->in.prepare(min, room);
+  client_io_->in.set_read_pending(true);
+  client_io_->client_read.busy = true;
   client_stream_.async_read_some(asio::buffer(at, room), [self = shared_from_this(), room](error_code ec, std::size_t n) {
     auto& s = *self;
     s.client_streaming_ = n == room;
-    s.in_.commit(n);
-    s.in_.set_read_pending(false);
+    s.client_io_->in.commit(n);
+    s.client_io_->in.set_read_pending(false);
     s.stats_->bytes_received += n;
-    s.client_read_.busy = false;
-    s.client_read_.done = true;
+    s.client_io_->client_read.busy = false;
+    s.client_io_->client_read.done = true;
     // Cancelled (by drain_io) is not an end: the next read tells.
     if (ec && ec != asio::error::operation_aborted) s.client_eof_ = true;
     s.wake_io();
@@ -144,13 +144,13 @@ void client_session::start_write(byte_stream& to, const std::vector<asio::const_
 
 awaitable<void> client_session::wait_io() {
   return asio::async_initiate<const use_awaitable_t&, void()>(
-      [this](io_handler handler) { io_waiter_.emplace(std::move(handler)); }, use_awaitable);
+      [this](io_handler handler) { client_io_->waiter.emplace(std::move(handler)); }, use_awaitable);
 }
 
 void client_session::wake_io() {
-  if (!io_waiter_) return;
-  io_handler waiter = std::move(*io_waiter_);
-  io_waiter_.reset();
+  if (!client_io_->waiter) return;
+  io_handler waiter = std::move(*client_io_->waiter);
+  client_io_->waiter.reset();
   std::move(waiter)();
 }
 
@@ -180,11 +180,11 @@ awaitable<void> client_session::drain_io() {
   auto& st = *relay_state_;
   disarm_relay_timer();
   if (server_ && (st.server_read.busy || st.server_write.busy)) server_->stream().cancel();
-  if (client_read_.busy || client_write_.busy) client_stream_.cancel();
-  while (st.server_read.busy || st.server_write.busy || client_read_.busy || client_write_.busy) co_await wait_io();
+  if (client_io_->client_read.busy || client_io_->client_write.busy) client_stream_.cancel();
+  while (st.server_read.busy || st.server_write.busy || client_io_->client_read.busy || client_io_->client_write.busy) co_await wait_io();
   st.server_read = {};
   st.server_write = {};
-  client_write_ = {};
+  client_io_->client_write = {};
 }
 
 void client_session::count_request_end(char status) {
@@ -274,12 +274,12 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   // Notices and parameter reports are not answers: a replica that says goodbye with a WARNING
   // before dying has still answered nothing, and the request may be replayed elsewhere.
   bool batch_answers = false;
-  if (!pending_notice_.empty()) {
-    st.to_client_side.swap(pending_notice_);
+  if (!client_io_->pending_notice.empty()) {
+    st.to_client_side.swap(client_io_->pending_notice);
     plan.side(0, st.to_client_side.size());
   }
   while (pos < data.size()) {
-    auto step = server_scanner_.next(data.substr(pos), wanted);
+    auto step = client_io_->server_scanner.next(data.substr(pos), wanted);
     if (step.what == pr::scan_step::kind::need_more) break;
     if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) return false;
     if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
@@ -360,14 +360,14 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       if (st.server_write.ec != asio::error::operation_aborted) server.mark_broken();
       return relay_end::server_eof;
     }
-    in_.consume(st.client_pos);
+    client_io_->in.consume(st.client_pos);
     core_.routing.replay.forwarded(st.client_pos);
   }
-  if (client_write_.done) {
-    client_write_.done = false;
-    stats_->bytes_sent += client_write_.n;
+  if (client_io_->client_write.done) {
+    client_io_->client_write.done = false;
+    stats_->bytes_sent += client_io_->client_write.n;
     server.read_buf().consume(st.server_pos);
-    if (client_write_.ec) return relay_end::client_eof;
+    if (client_io_->client_write.ec) return relay_end::client_eof;
   }
   if (st.server_read.done) {
     st.server_read.done = false;
@@ -377,7 +377,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       return relay_end::server_eof;
     }
   }
-  client_read_.done = false;  // its bytes are in in_
+  client_io_->client_read.done = false;  // its bytes are in the read buffer
   return std::nullopt;
 }
 
@@ -401,7 +401,7 @@ std::optional<client_session::relay_end> client_session::forward_client(relay_st
 }
 
 std::optional<client_session::relay_end> client_session::forward_server(relay_state& st) {
-  if (client_write_.busy || holding_replica_answer()) return std::nullopt;
+  if (client_io_->client_write.busy || holding_replica_answer()) return std::nullopt;
   if ((core_.routing.refusal = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
   std::size_t pos = 0;
   if (!scan_server(st, pos)) {
@@ -410,7 +410,7 @@ std::optional<client_session::relay_end> client_session::forward_server(relay_st
   }
   st.server_pos = pos;
   if (!st.to_client.empty()) {
-    start_write(client_stream_, st.to_client.buffers(st.to_client_side, st.gather_client), client_write_);
+    start_write(client_stream_, st.to_client.buffers(st.to_client_side, st.gather_client), client_io_->client_write);
   } else {
     server_->read_buf().consume(pos);
   }
@@ -423,10 +423,10 @@ bool client_session::may_release_now(relay_state& st) {
   core::link_facts facts;
   bool hand_over = false;
   if (server.tracker().quiet()) {
-    facts.client_mid_frame = client_frames_.mid_forwarded_frame();
-    facts.server_mid_frame = server_scanner_.mid_frame();
+    facts.client_mid_frame = client_io_->client_frames.mid_forwarded_frame();
+    facts.server_mid_frame = client_io_->server_scanner.mid_frame();
     facts.server_bytes_left = !server.read_buf().empty();
-    facts.writes_in_flight = st.server_write.busy || client_write_.busy;
+    facts.writes_in_flight = st.server_write.busy || client_io_->client_write.busy;
     facts.session_state = core_.who.session_mode || core_.ledger.holds_server();
     hand_over = core::may_hand_over(server.tracker(), facts);
   }
@@ -451,20 +451,20 @@ awaitable<client_session::relay_end> client_session::relay() {
     if (look_again || st.server_write.done) continue;  // written at once: take it first
     // Server to client, and what pgrelay owes the client.
     if ((end = forward_server(st))) break;
-    if (client_write_.done) continue;
+    if (client_io_->client_write.done) continue;
     if (may_release_now(st)) {
       if (!st.server_read.busy) break;  // released
       server_->stream().cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
       continue;
     }
-    if (client_eof_ && !client_read_.busy && !st.server_write.busy) {
+    if (client_eof_ && !client_io_->client_read.busy && !st.server_write.busy) {
       end = relay_end::client_eof;
       break;
     }
-    if (!st.server_read.busy && !client_write_.busy) start_server_read();
+    if (!st.server_read.busy && !client_io_->client_write.busy) start_server_read();
     // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
-    if (!client_read_.busy && !st.server_write.busy) start_client_read();
+    if (!client_io_->client_read.busy && !st.server_write.busy) start_client_read();
     if ((end = check_relay_deadlines(st))) break;
     co_await wait_io();
   }

@@ -30,7 +30,7 @@ std::optional<std::string_view> client_session::prepared_sql(std::string_view na
 router::classification client_session::classify_unit() {
   const auto& catalog = links().catalog();
   return core::classify_unit(
-      in_.data(), [this](std::string_view name) { return prepared_sql(name); },
+      client_io_->in.data(), [this](std::string_view name) { return prepared_sql(name); },
       [&](std::string_view sql, bool simple_query) {
         return worker_.classify(
             sql, catalog, simple_query ? router::lookup_order::key_first : router::lookup_order::text_first);
@@ -102,7 +102,7 @@ pool* client_session::follow_route(const router::classification& unit, const rou
   }
   core_.routing.routed(unit, d);
   // An autocommit read may be replayed on the primary if its replica dies before answering.
-  if (d.to_replica && !unit.begin) (void)core_.routing.replay.keep(in_.data(), whole_unit_size() > 0);
+  if (d.to_replica && !unit.begin) (void)core_.routing.replay.keep(client_io_->in.data(), whole_unit_size() > 0);
   return target.to ? target.to : primary_pool_;
 }
 
@@ -123,11 +123,11 @@ awaitable<pool*> client_session::choose_pool() {
   if (plan.d.reason == router::route_reason::no_eligible_replica_error) {
     // Answered like any failed statement, so the client may retry later.
     pr::build::error_response(
-        out_, pr::severity::error, pr::sqlstate::cannot_connect_now,
+        client_io_->out, pr::severity::error, pr::sqlstate::cannot_connect_now,
         "no replica of database \"" + core_.who.database + "\" is eligible for reads (lag or health)", {},
         "routing.fallback is error; set it to primary to read from the primary instead");
-    pr::build::ready_for_query(out_, pr::transaction_status::idle);
-    in_.consume(in_.size());
+    pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
+    client_io_->in.consume(client_io_->in.size());
     (void)co_await write_client({});
     co_return nullptr;
   }

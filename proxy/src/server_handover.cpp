@@ -52,7 +52,7 @@ awaitable<bool> client_session::restore_startup_parameters() {
     auto n = server_->reported_names().find(name);
     auto v = server_->reported().find(name);
     if (n != server_->reported_names().end() && v != server_->reported().end()) {
-      pr::build::parameter_status(out_, n->second, v->second);
+      pr::build::parameter_status(client_io_->out, n->second, v->second);
     }
   }
   co_return co_await write_client({});
@@ -64,7 +64,7 @@ bool client_session::release_after_quiet_point() {
   if (!in_step) spdlog::warn("client {}: response tracking out of step; closing server {}", peer_, server_->id());
   server_->statements().responses.clear();
   release_server(in_step);
-  in_.release_if_empty();
+  client_io_->in.release_if_empty();
   return true;
 }
 
@@ -80,7 +80,7 @@ std::string client_session::adopt_server(std::unique_ptr<server_connection> serv
   server_ = std::move(server);
   core_.routing.replay.attached();
   server_->tracker().reset();
-  server_scanner_.reset();
+  client_io_->server_scanner.reset();
   return core_.ledger.sync_sql(server_->settings());
 }
 
@@ -121,10 +121,10 @@ awaitable<client_session::attach_result> client_session::attach_after_refusal(ac
   if (auto unit = core_.who.session_mode ? 0 : whole_unit_size(); unit > 0) {
     // Nothing reached a server and no transaction is open (in transaction mode a server is
     // held for the whole transaction): the request fails alone, the session goes on.
-    pr::build::error_response(out_, pr::severity::error, got.error.sqlstate, got.error.message);
+    pr::build::error_response(client_io_->out, pr::severity::error, got.error.sqlstate, got.error.message);
     ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
-    pr::build::ready_for_query(out_, pr::transaction_status::idle);
-    in_.consume(unit);
+    pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
+    client_io_->in.consume(unit);
     core_.routing.replay.forget();
     if (!co_await write_client({})) {
       core_.reason = disconnect_reason::client_eof;
@@ -163,7 +163,7 @@ void client_session::release_server(bool clean) {
 awaitable<void> client_session::detach_after_client_left() {
   if (!server_) co_return;
   auto& tracker = server_->tracker();
-  if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
+  if (!tracker.awaiting_client() || client_io_->client_frames.mid_forwarded_frame()) {
     // A query is running, or a request was cut in half: stop it and drop the connection.
     forward_cancel();
     release_server(false);

@@ -1,6 +1,6 @@
 // Parking: what an idle client costs. A session waiting for its next request unit holds three
 // coroutine frames, a read buffer and the read in flight, some 3 KiB; parked, it holds its
-// session object and a readiness wait. It parks at once when it is about to start a read with
+// session object without its I/O part (client_io) and a readiness wait. It parks at once when it is about to start a read with
 // nothing pending (after login, after a unit answered without a server), where the wait costs
 // the same system call as the read's first attempt; and when the worker's sweep finds it idle
 // through a whole interval, whose cancelled read costs no system call.
@@ -11,16 +11,16 @@ namespace pgrelay::proxy {
 
 bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
-  return !server_ && !woken_ && !client_eof_ && !client_read_.busy && !client_write_.busy && in_.empty() &&
-         !in_.read_pending() &&
-         out_.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ &&
-         !io_waiter_ && !worker_.shared().shutting_down;
+  return !server_ && !woken_ && !client_eof_ && !client_io_->client_read.busy && !client_io_->client_write.busy && client_io_->in.empty() &&
+         !client_io_->in.read_pending() &&
+         client_io_->out.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ &&
+         !client_io_->waiter && !worker_.shared().shutting_down;
 }
 
 void client_session::offer_park() {
   // A write in flight would be cancelled with the read (none is, between units: the relay
   // hands its server back only once its writes are done).
-  if (!idle_waiting_ || park_requested_ || !client_read_.busy || client_write_.busy || server_ || !in_.empty() ||
+  if (parked_ || !idle_waiting_ || park_requested_ || !client_io_->client_read.busy || client_io_->client_write.busy || server_ || !client_io_->in.empty() ||
       client_stream_.encrypted()) {
     return;
   }
@@ -38,10 +38,9 @@ void client_session::offer_park() {
 void client_session::park() {
   parking_ = false;
   parked_ = true;
-  in_.release();
+  client_io_.reset();
   links_.reset();
   core_.release_request_storage();
-  std::string().swap(out_);
   worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed);
   // Readable, closed by the client, or cancelled by terminate's close: serve_units tells which.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code) { self->unpark(); });
@@ -51,6 +50,7 @@ void client_session::unpark() {
   parked_ = false;
   woken_ = true;
   worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);
+  client_io_ = std::make_unique<client_io>();
   spawn(serve_units());
 }
 

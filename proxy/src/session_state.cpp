@@ -95,7 +95,7 @@ void client_session::pin(core::pin_set pins, const conf::session_state_policies&
     worker_.shared().pins_by_reason[static_cast<std::size_t>(row.reason)].fetch_add(1, std::memory_order_relaxed);
     spdlog::info("client {}: pinned to its server ({}): {} keeps session state", peer_, row.name, row.construct);
     if (policy_for(policies, row.reason) == conf::pin_policy::warn) {
-      pr::build::notice_response(pending_notice_, "pgrelay: " + std::string(row.construct) +
+      pr::build::notice_response(client_io_->pending_notice, "pgrelay: " + std::string(row.construct) +
                                                       " keeps this connection on one server until it disconnects");
     }
   }
