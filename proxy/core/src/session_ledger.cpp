@@ -18,8 +18,14 @@ void session_ledger::start(param_map wanted) {
 }
 
 const std::string* session_ledger::replayed_set(std::string_view name) const {
-  auto it = sql_sets_.find(name);
-  return it == sql_sets_.end() ? nullptr : &it->second;
+  const auto& sets = sql_sets();
+  auto it = sets.find(name);
+  return it == sets.end() ? nullptr : &it->second;
+}
+
+const session_ledger::sql_set_map& session_ledger::sql_sets() const {
+  static const sql_set_map none;
+  return changes_ ? changes_->sql_sets : none;
 }
 
 pin_set session_ledger::pin(pin_set pins) {
@@ -35,7 +41,7 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
   if (fx.set && fx.statements == 1 && fx.set_value_unknown) {
     // set_config with a computed value: read back at the quiet point. Until then the server is
     // marked with a text no client's setting equals, so another client gets it reset.
-    verify_names_.push_back(fx.set_name);
+    changes().verify_names.push_back(fx.set_name);
     server.applied_sql[fx.set_name] = "-- pgrelay: unverified";
     server.applied.erase(fx.set_name);
   } else if (fx.set && fx.statements == 1 && !fx.set_name.empty()) {
@@ -43,12 +49,12 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
     // A set_config call is replayed alone: the rest of its statement must not run again.
     auto replay = fx.set_by_function ? set_config_sql(fx.set_name, fx.set_value) : std::string(sql);
     auto& applied = server.applied_sql[fx.set_name];
-    pending_sets_.push_back({fx.set_name, replay, applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
+    changes().pending_sets.push_back({fx.set_name, replay, applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
     applied = std::move(replay);
     server.applied.erase(fx.set_name);
   }
   if (fx.reset) {
-    sql_sets_.erase(fx.set_name);
+    if (changes_) changes_->sql_sets.erase(fx.set_name);
     if (auto it = startup_wanted_.find(fx.set_name); it != startup_wanted_.end()) {
       wanted_[fx.set_name] = it->second;
     } else {
@@ -58,8 +64,10 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
     server.applied.erase(fx.set_name);
   }
   if (fx.reset_all || fx.discard_all) {
-    sql_sets_.clear();
-    pending_sets_.clear();
+    if (changes_) {
+      changes_->sql_sets.clear();
+      changes_->pending_sets.clear();
+    }
     wanted_ = startup_wanted_;
     server.discarded();
     restore_startup_ = true;
@@ -71,12 +79,12 @@ void session_ledger::on_command_complete(std::string_view command) {
 }
 
 void session_ledger::on_error() {
-  if (!pending_sets_.empty()) pending_doomed_ = true;
+  if (has_pending_sets()) pending_doomed_ = true;
 }
 
 void session_ledger::on_ready_for_query(char status, server_settings* server) {
   const bool rollback = std::exchange(rollback_seen_, false);
-  if (pending_sets_.empty()) return;
+  if (!has_pending_sets()) return;
   if (status != 'I') {
     // ROLLBACK TO SAVEPOINT: some of the transaction's SETs may be undone; which, only the
     // server knows. It is asked when the transaction is over.
@@ -87,8 +95,9 @@ void session_ledger::on_ready_for_query(char status, server_settings* server) {
     pending_doomed_ = true;  // the whole transaction rolled back
   } else if (pending_uncertain_) {
     // Committed after a partial rollback: the server alone knows which of them stand.
-    for (auto& p : pending_sets_) verify_names_.push_back(p.name);
-    pending_sets_.clear();
+    auto& c = *changes_;
+    for (auto& p : c.pending_sets) c.verify_names.push_back(p.name);
+    c.pending_sets.clear();
     pending_doomed_ = pending_uncertain_ = false;
     return;
   }
@@ -98,11 +107,16 @@ void session_ledger::on_ready_for_query(char status, server_settings* server) {
 void session_ledger::settle(server_settings* server) {
   changed(server);
   pending_uncertain_ = false;
+  if (!changes_) {
+    pending_doomed_ = false;
+    return;
+  }
+  auto& c = *changes_;
   if (!pending_doomed_) {
-    for (auto& p : pending_sets_) sql_sets_[p.name] = std::move(p.sql);
+    for (auto& p : c.pending_sets) c.sql_sets[p.name] = std::move(p.sql);
   } else if (server) {
     // Nothing of it happened on the server: forget the marks, newest first.
-    for (auto it = pending_sets_.rbegin(); it != pending_sets_.rend(); ++it) {
+    for (auto it = c.pending_sets.rbegin(); it != c.pending_sets.rend(); ++it) {
       if (it->previous) {
         server->applied_sql[it->name] = *it->previous;
       } else {
@@ -110,7 +124,7 @@ void session_ledger::settle(server_settings* server) {
       }
     }
   }
-  pending_sets_.clear();
+  c.pending_sets.clear();
   pending_doomed_ = false;
 }
 
@@ -129,7 +143,7 @@ quiet_step session_ledger::next_quiet_step() const {
                                                                         : quiet_step::keep;
   }
   if (probe_due_) return quiet_step::probe;
-  if (!verify_names_.empty()) return quiet_step::verify_settings;
+  if (changes_ && !changes_->verify_names.empty()) return quiet_step::verify_settings;
   if (restore_startup_) return quiet_step::restore_startup;
   return quiet_step::release;
 }
@@ -165,10 +179,10 @@ void session_ledger::adopt_setting(const std::string& name, const std::string& v
   if (auto w = wanted_.find(name); w != wanted_.end()) {
     w->second = value;
     server.applied[name] = value;
-    if (!sql_sets_.contains(name)) return;
+    if (!sql_sets().contains(name)) return;
   }
   auto replay = set_config_sql(name, value);
-  sql_sets_[name] = replay;
+  changes().sql_sets[name] = replay;
   server.applied_sql[name] = std::move(replay);
   server.applied.erase(name);
 }
@@ -179,7 +193,7 @@ void session_ledger::record_verified(std::span<const std::string> names, std::sp
   for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
     auto replay = "SELECT pg_catalog.set_config(" + quote_literal(names[i]) + ", " + quote_literal(values[i]) +
                   ", false)";
-    sql_sets_[names[i]] = replay;
+    changes().sql_sets[names[i]] = replay;
     server.applied_sql[names[i]] = std::move(replay);
   }
 }
@@ -195,9 +209,10 @@ std::string session_ledger::sync_sql(server_settings& server) const {
     server.reset_all_due = false;
     server.discarded();
   }
+  const auto& sets = sql_sets();
   for (auto it = server.applied_sql.begin(); it != server.applied_sql.end();) {
-    auto mine = sql_sets_.find(it->first);
-    if (mine != sql_sets_.end() && mine->second == it->second) {
+    auto mine = sets.find(it->first);
+    if (mine != sets.end() && mine->second == it->second) {
       ++it;
       continue;
     }
@@ -206,7 +221,7 @@ std::string session_ledger::sync_sql(server_settings& server) const {
     it = server.applied_sql.erase(it);
   }
   sql += plan_param_sync(wanted_, server.baseline, server.applied);
-  for (const auto& [name, text] : sql_sets_) {
+  for (const auto& [name, text] : sets) {
     auto& applied = server.applied_sql[name];
     if (applied == text) continue;
     sql += text;
@@ -247,7 +262,7 @@ const std::string& session_ledger::settings_key() const {
     append_sized(key_, value);
   }
   key_ += 's';
-  for (const auto& [name, sql] : sql_sets_) {
+  for (const auto& [name, sql] : sql_sets()) {
     append_sized(key_, name);
     append_sized(key_, sql);
   }

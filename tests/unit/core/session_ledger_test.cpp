@@ -255,8 +255,8 @@ TEST_CASE("whenever a server is taken as in line already, the whole plan agrees"
   // must give the same SQL and leave the same record. Reports name a setting no statement here
   // SETs, as a real server's would (a SET is reported with the value it set).
   std::mt19937 rng(20261204);
-  std::vector<session_ledger> clients{client({{"application_name", "a"}}), client({{"application_name", "a"}}),
-                                      client({{"application_name", "b"}})};
+  std::vector<session_ledger> clients;  // a ledger moves, it is not copied
+  for (const char* app : {"a", "a", "b"}) clients.push_back(client({{"application_name", app}}));
   std::vector<server_settings> servers(3);
   const std::vector<std::string> statements{
       "SET work_mem = '8MB'", "SET work_mem = '1MB'", "RESET work_mem", "RESET ALL", "SET search_path = x",

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -46,8 +47,13 @@ class routing_memory {
 
  private:
   bool unit_may_write_ = false;
-  std::string staleness_sql_;
-  std::optional<std::chrono::milliseconds> staleness_;
+  // The last `SET pgrelay.max_lag` read and its value. Boxed: few clients set one, and every
+  // idle client keeps its routing memory.
+  struct parsed_staleness {
+    std::string sql;
+    std::optional<std::chrono::milliseconds> budget;
+  };
+  std::unique_ptr<parsed_staleness> staleness_;
 };
 
 }  // namespace pgrelay::core

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,7 +69,7 @@ class session_ledger {
 
   // ---- server frames ---------------------------------------------------------------------------
   // Whether CommandComplete tags matter (a SET's transaction is open): else they need no parse.
-  bool watches_command_tags() const { return !pending_sets_.empty(); }
+  bool watches_command_tags() const { return has_pending_sets(); }
   void on_command_complete(std::string_view command);
   void on_error();
   // `server`: the server the transaction ran on, null when it is gone.
@@ -83,7 +84,9 @@ class session_ledger {
   // pins found: too late to refuse, the state exists.
   pin_set probe_answered(std::span<const std::string> rows, server_settings& server);
   void probe_failed() { probe_due_ = false; }  // the server is closed: what it held is gone
-  std::vector<std::string> take_settings_to_verify() { return std::exchange(verify_names_, {}); }
+  std::vector<std::string> take_settings_to_verify() {
+    return changes_ ? std::exchange(changes_->verify_names, {}) : std::vector<std::string>{};
+  }
   // `values[i]` is the server's current value of `names[i]`: from now on the client's own.
   void record_verified(std::span<const std::string> names, std::span<const std::string> values,
                        server_settings& server);
@@ -121,14 +124,27 @@ class session_ledger {
     if (server) server->synced_for.clear();
   }
 
+  // What only a client that changed a setting has. Boxed, made by the first SET: most clients
+  // never run one, and every idle client keeps its ledger (96 bytes fewer each).
+  using sql_set_map = std::map<std::string, std::string, std::less<>>;
+  struct setting_changes {
+    sql_set_map sql_sets;                    // SET statements to replay, by setting
+    std::vector<pending_set> pending_sets;   // until their transaction ends
+    std::vector<std::string> verify_names;   // settings to read back from the server
+  };
+  setting_changes& changes() {
+    if (!changes_) changes_ = std::make_unique<setting_changes>();
+    return *changes_;
+  }
+  const sql_set_map& sql_sets() const;  // empty when nothing was set
+  bool has_pending_sets() const { return changes_ && !changes_->pending_sets.empty(); }
+
   param_map wanted_;
   param_map startup_wanted_;
-  std::map<std::string, std::string, std::less<>> sql_sets_;  // SET statements to replay, by setting
-  std::vector<pending_set> pending_sets_;  // until their transaction ends
+  std::unique_ptr<setting_changes> changes_;
   bool pending_doomed_ = false;     // an error or ROLLBACK undid them
   bool rollback_seen_ = false;      // a ROLLBACK tag: the next ReadyForQuery says which kind
   bool pending_uncertain_ = false;  // a ROLLBACK TO SAVEPOINT may have undone some of them
-  std::vector<std::string> verify_names_;  // settings to read back from the server
   bool restore_startup_ = false;    // RESET ALL / DISCARD ALL ran: re-apply startup values
   pin_set pins_ = 0;
   bool advisory_recheck_ = false;   // an unlock ran: the advisory pin may be over
