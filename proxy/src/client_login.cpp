@@ -470,7 +470,8 @@ awaitable<void> client_session::relay_replication() {
       }
     };
     using namespace asio::experimental::awaitable_operators;
-    co_await (pipe(client_stream_, server.stream(), client_io_->in) || pipe(server.stream(), client_stream_, server.read_buf()));
+    co_await (pipe(client_stream_, server.stream(), client_io_->in) ||
+              pipe(server.stream(), client_stream_, server.read_buf()));
   }
   server.close();
   worker_.shared().replication_connections.fetch_sub(1);

@@ -81,13 +81,13 @@ client_session::client_step client_session::scan_client(relay_state& st) {
   auto wanted = [this](char t, std::size_t total) { return needs_whole(t, total); };
   auto& plan = st.to_server;
   auto data = client_io_->in.data();
-  client_step r;
+    client_step r;
   std::size_t& pos = r.pos;
   std::size_t run_start = 0;  // start of the current run of unchanged bytes
   plan.clear();
   st.to_server_side.clear();
   while (pos < data.size()) {
-    if (rewriter && !client_io_->client_frames.mid_frame() && is_oversize_statement(data.substr(pos))) {
+    if (rewriter && !client_frames_.mid_frame() && is_oversize_statement(data.substr(pos))) {
       auto action = take_oversize_statement(st, data, pos, run_start);
       if (action == core::oversize_action::need_more) break;
       if (action == core::oversize_action::refuse) {
@@ -96,7 +96,7 @@ client_session::client_step client_session::scan_client(relay_state& st) {
       }
       if (action == core::oversize_action::rewrite_bind_head) continue;
     }
-    auto cursor_step = client_io_->client_frames.next(data.substr(pos), tracker, wanted);
+    auto cursor_step = client_frames_.next(data.substr(pos), tracker, wanted);
     const auto& step = cursor_step.scan;
     if (step.what == pr::scan_step::kind::need_more) break;
     if (cursor_step.drop) {
@@ -164,7 +164,7 @@ core::oversize_action client_session::take_oversize_statement(relay_state& st, s
     run_start = head_end;
   }
   if (auto id = st.rewriter->take_bound()) on_execute_named(id);
-  client_io_->client_frames.continue_frame('B', total, head_end - pos);
+  client_frames_.continue_frame('B', total, head_end - pos);
   pos = head_end;
   return verdict.action;
 }

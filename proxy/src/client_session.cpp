@@ -267,7 +267,7 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
     spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id());
-    client_io_->client_frames.drop_rest_of_frame();
+    client_frames_.drop_rest_of_frame();
     release_server(false);
     co_return true;
   }
@@ -387,15 +387,16 @@ void client_session::drop_ignored_frames() {
   const core::request_tracker no_server;
   for (;;) {
     auto data = client_io_->in.data();
-    if (!client_io_->client_frames.mid_dropped_frame() && (data.empty() || !core::postgres_ignores(data[0], no_server))) return;
-    auto step = client_io_->client_frames.next(data, no_server, [](char) { return false; });
+    if (!client_frames_.mid_dropped_frame() && (data.empty() || !core::postgres_ignores(data[0], no_server))) return;
+    auto step = client_frames_.next(data, no_server, [](char) { return false; });
     if (step.scan.what != pr::scan_step::kind::piece && step.scan.what != pr::scan_step::kind::whole) return;
     client_io_->in.consume(step.scan.advance);
   }
 }
 
 client_session::unit_scan client_session::scan_request_unit(std::size_t& pos) {
-  if (pos == 0 && (client_io_->client_frames.mid_dropped_frame() || (!client_io_->in.empty() && core::is_copy_frame_tag(client_io_->in.data()[0])))) {
+  const auto& in = client_io_->in;
+  if (pos == 0 && (client_frames_.mid_dropped_frame() || (!in.empty() && core::is_copy_frame_tag(in.data()[0])))) {
     drop_ignored_frames();
   }
   auto data = client_io_->in.data();
@@ -481,7 +482,8 @@ bool client_session::can_retry_elsewhere() const {
 }
 
 bool client_session::holding_replica_answer() const {
-  return server_ && core_.routing.replay.hold_answer(server_->read_buf().data(), client_io_->server_scanner.mid_frame());
+  return server_ &&
+         core_.routing.replay.hold_answer(server_->read_buf().data(), client_io_->server_scanner.mid_frame());
 }
 
 void client_session::restore_retry_bytes() {
@@ -491,7 +493,7 @@ void client_session::restore_retry_bytes() {
   restored.append(core_.routing.replay.sent());
   restored.append(client_io_->in.data());
   client_io_->in = std::move(restored);
-  client_io_->client_frames.reset();
+  client_frames_.reset();
   core_.routing.replay.forget();
 }
 

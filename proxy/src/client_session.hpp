@@ -352,6 +352,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   stream_socket socket_;
   byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
   tls_ptr tls_;                         // the contexts client_stream_ was made from
+  // Where the client's frames start and end in the read buffer. Kept while parked: a client may
+  // stall inside a frame whose bytes were already taken (an ignored frame, a COPY data header),
+  // and the rest of that frame must not be read as a new one when it wakes.
+  core::client_frame_cursor client_frames_;
   std::string peer_;
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
   // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
@@ -368,13 +372,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   using io_handler = asio::async_result<use_awaitable_t, void()>::handler_type;
   // What only a session that reads, answers or relays uses: made with the session and again when
   // it wakes from parking, freed when it parks, so that an idle client keeps none of it (some
-  // 270 bytes of the 1.2 KB a parked session held). Never null outside parking; nothing that
+  // 240 bytes of the 1.2 KB a parked session held). Never null outside parking; nothing that
   // runs while the session is parked (the console's view, terminate, a cancel, the sweep)
   // touches it.
   struct client_io {
     byte_buffer in{1024};
     std::string out;                          // messages pgrelay itself writes to the client
-    core::client_frame_cursor client_frames;  // where the client's frames start and end in `in`
     protocol::frame_scanner server_scanner;   // the same for the server's bytes
     std::string pending_notice;               // NOTICEs pgrelay owes the client
     io_slot client_read;   // outlives a relay: the next request unit arrives through it

@@ -79,19 +79,21 @@ void client_session::start_client_read() {
   // that filled its room means more is streaming in (COPY, big batches): read big then.
   const std::size_t min = client_streaming_ ? 16384 : 256;
   if (core_.request.viewing() && client_io_->in.would_disturb(min, !client_streaming_)) keep_request_text();
-  if (!client_streaming_) client_io_->in.release_if_empty();
+  auto& io = *client_io_;
+  if (!client_streaming_) io.in.release_if_empty();
   std::size_t room = 0;
-  char* at = client_io_->in.prepare(min, room);
-  client_io_->in.set_read_pending(true);
-  client_io_->client_read.busy = true;
+  char* at = io.in.prepare(min, room);
+  io.in.set_read_pending(true);
+  io.client_read.busy = true;
   client_stream_.async_read_some(asio::buffer(at, room), [self = shared_from_this(), room](error_code ec, std::size_t n) {
     auto& s = *self;
+    auto& own = *s.client_io_;  // a read in flight keeps the session from parking
     s.client_streaming_ = n == room;
-    s.client_io_->in.commit(n);
-    s.client_io_->in.set_read_pending(false);
+    own.in.commit(n);
+    own.in.set_read_pending(false);
     s.stats_->bytes_received += n;
-    s.client_io_->client_read.busy = false;
-    s.client_io_->client_read.done = true;
+    own.client_read.busy = false;
+    own.client_read.done = true;
     // Cancelled (by drain_io) is not an end: the next read tells.
     if (ec && ec != asio::error::operation_aborted) s.client_eof_ = true;
     s.wake_io();
@@ -181,7 +183,10 @@ awaitable<void> client_session::drain_io() {
   disarm_relay_timer();
   if (server_ && (st.server_read.busy || st.server_write.busy)) server_->stream().cancel();
   if (client_io_->client_read.busy || client_io_->client_write.busy) client_stream_.cancel();
-  while (st.server_read.busy || st.server_write.busy || client_io_->client_read.busy || client_io_->client_write.busy) co_await wait_io();
+  while (st.server_read.busy || st.server_write.busy || client_io_->client_read.busy ||
+         client_io_->client_write.busy) {
+    co_await wait_io();
+  }
   st.server_read = {};
   st.server_write = {};
   client_io_->client_write = {};
@@ -278,8 +283,9 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     st.to_client_side.swap(client_io_->pending_notice);
     plan.side(0, st.to_client_side.size());
   }
+  auto& scanner = client_io_->server_scanner;
   while (pos < data.size()) {
-    auto step = client_io_->server_scanner.next(data.substr(pos), wanted);
+    auto step = scanner.next(data.substr(pos), wanted);
     if (step.what == pr::scan_step::kind::need_more) break;
     if (step.what != pr::scan_step::kind::whole && step.what != pr::scan_step::kind::piece) return false;
     if (step.starts_frame && step.tag != 'N' && step.tag != 'S' && step.tag != 'A') batch_answers = true;
@@ -423,7 +429,7 @@ bool client_session::may_release_now(relay_state& st) {
   core::link_facts facts;
   bool hand_over = false;
   if (server.tracker().quiet()) {
-    facts.client_mid_frame = client_io_->client_frames.mid_forwarded_frame();
+    facts.client_mid_frame = client_frames_.mid_forwarded_frame();
     facts.server_mid_frame = client_io_->server_scanner.mid_frame();
     facts.server_bytes_left = !server.read_buf().empty();
     facts.writes_in_flight = st.server_write.busy || client_io_->client_write.busy;
@@ -441,6 +447,7 @@ bool client_session::may_release_now(relay_state& st) {
 awaitable<client_session::relay_end> client_session::relay() {
   borrow_relay_state();
   auto& st = *relay_state_;
+  auto& io = *client_io_;  // a relaying session does not park
   if (core_.statements) st.rewriter.emplace(*core_.statements, *registry_, server_->statements());
   std::optional<relay_end> end;
   for (;;) {
@@ -451,20 +458,20 @@ awaitable<client_session::relay_end> client_session::relay() {
     if (look_again || st.server_write.done) continue;  // written at once: take it first
     // Server to client, and what pgrelay owes the client.
     if ((end = forward_server(st))) break;
-    if (client_io_->client_write.done) continue;
+    if (io.client_write.done) continue;
     if (may_release_now(st)) {
       if (!st.server_read.busy) break;  // released
       server_->stream().cancel();  // answered without the server (synthesized): stop listening
       co_await wait_io();
       continue;
     }
-    if (client_eof_ && !client_io_->client_read.busy && !st.server_write.busy) {
+    if (client_eof_ && !io.client_read.busy && !st.server_write.busy) {
       end = relay_end::client_eof;
       break;
     }
-    if (!st.server_read.busy && !client_io_->client_write.busy) start_server_read();
+    if (!st.server_read.busy && !io.client_write.busy) start_server_read();
     // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
-    if (!client_io_->client_read.busy && !st.server_write.busy) start_client_read();
+    if (!io.client_read.busy && !st.server_write.busy) start_client_read();
     if ((end = check_relay_deadlines(st))) break;
     co_await wait_io();
   }

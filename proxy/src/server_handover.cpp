@@ -163,7 +163,7 @@ void client_session::release_server(bool clean) {
 awaitable<void> client_session::detach_after_client_left() {
   if (!server_) co_return;
   auto& tracker = server_->tracker();
-  if (!tracker.awaiting_client() || client_io_->client_frames.mid_forwarded_frame()) {
+  if (!tracker.awaiting_client() || client_frames_.mid_forwarded_frame()) {
     // A query is running, or a request was cut in half: stop it and drop the connection.
     forward_cancel();
     release_server(false);

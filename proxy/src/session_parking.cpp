@@ -1,9 +1,10 @@
 // Parking: what an idle client costs. A session waiting for its next request unit holds three
 // coroutine frames, a read buffer and the read in flight, some 3 KiB; parked, it holds its
-// session object without its I/O part (client_io) and a readiness wait. It parks at once when it is about to start a read with
-// nothing pending (after login, after a unit answered without a server), where the wait costs
-// the same system call as the read's first attempt; and when the worker's sweep finds it idle
-// through a whole interval, whose cancelled read costs no system call.
+// session object without its I/O part (client_io) and a readiness wait. It parks at once when
+// it is about to start a read with nothing pending (after login, after a unit answered without a
+// server), where the wait costs the same system call as the read's first attempt; and when the
+// worker's sweep finds it idle through a whole interval, whose cancelled read costs no system
+// call.
 #include "client_session.hpp"
 #include "worker.hpp"
 
@@ -11,17 +12,17 @@ namespace pgrelay::proxy {
 
 bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
-  return !server_ && !woken_ && !client_eof_ && !client_io_->client_read.busy && !client_io_->client_write.busy && client_io_->in.empty() &&
-         !client_io_->in.read_pending() &&
-         client_io_->out.empty() && !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ &&
-         !client_io_->waiter && !worker_.shared().shutting_down;
+  const auto& io = *client_io_;
+  return !server_ && !woken_ && !client_eof_ && !io.client_read.busy && !io.client_write.busy && io.in.empty() &&
+         !io.in.read_pending() && io.out.empty() && io.pending_notice.empty() && !io.waiter &&
+         !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ && !worker_.shared().shutting_down;
 }
 
 void client_session::offer_park() {
   // A write in flight would be cancelled with the read (none is, between units: the relay
   // hands its server back only once its writes are done).
-  if (parked_ || !idle_waiting_ || park_requested_ || !client_io_->client_read.busy || client_io_->client_write.busy || server_ || !client_io_->in.empty() ||
-      client_stream_.encrypted()) {
+  if (parked_ || !idle_waiting_ || park_requested_ || server_ || client_stream_.encrypted()) return;
+  if (!client_io_->client_read.busy || client_io_->client_write.busy || !client_io_->in.empty()) {
     return;
   }
   if (!park_candidate_) {

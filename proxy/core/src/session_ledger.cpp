@@ -49,7 +49,8 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
     // A set_config call is replayed alone: the rest of its statement must not run again.
     auto replay = fx.set_by_function ? set_config_sql(fx.set_name, fx.set_value) : std::string(sql);
     auto& applied = server.applied_sql[fx.set_name];
-    changes().pending_sets.push_back({fx.set_name, replay, applied.empty() ? std::nullopt : std::optional<std::string>(applied)});
+    auto previous = applied.empty() ? std::nullopt : std::optional<std::string>(applied);
+    changes().pending_sets.push_back({fx.set_name, replay, std::move(previous)});
     applied = std::move(replay);
     server.applied.erase(fx.set_name);
   }
