@@ -3,13 +3,17 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+
 #include "pgrelay/protocol/scram.hpp"
 
 namespace pgrelay::proxy {
 
 std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, io_executor ex,
                                   std::string& key) {
-  key = protocol::random_bytes(4);
+  key = protocol::random_bytes(sizeof(secret));
+  secret held{};
+  std::copy(key.begin(), key.end(), held.begin());
   std::lock_guard lock(mutex_);
   for (;;) {
     auto raw = protocol::random_bytes(4);
@@ -17,7 +21,7 @@ std::int32_t cancel_registry::add(std::weak_ptr<client_session> session, io_exec
     for (char c : raw) v = (v << 8) | static_cast<unsigned char>(c);
     auto pid = static_cast<std::int32_t>(v & 0x7fffffffu);
     if (pid == 0 || entries_.contains(pid)) continue;
-    entries_.emplace(pid, entry{key, std::move(session), std::move(ex)});
+    entries_.emplace(pid, entry{held, std::move(session), std::move(ex)});
     return pid;
   }
 }

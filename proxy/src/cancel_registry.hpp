@@ -2,6 +2,7 @@
 // Touched at connect, disconnect and cancel only: a mutex is fine off the query path.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,8 +18,11 @@ class client_session;
 
 class cancel_registry {
  public:
+  // The BackendKeyData secret: 4 bytes in protocol 3.0, held inline (a string would take 32 bytes
+  // of every client's entry).
+  using secret = std::array<char, 4>;
   struct entry {
-    std::string key;
+    secret key;
     std::weak_ptr<client_session> session;
     io_executor executor;
   };

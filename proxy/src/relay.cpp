@@ -150,9 +150,10 @@ awaitable<void> client_session::wait_io() {
 }
 
 void client_session::wake_io() {
-  if (!client_io_->waiter) return;
-  io_handler waiter = std::move(*client_io_->waiter);
-  client_io_->waiter.reset();
+  auto& pending = client_io_->waiter;
+  if (!pending) return;
+  io_handler waiter = std::move(*pending);
+  pending.reset();
   std::move(waiter)();
 }
 
@@ -360,20 +361,21 @@ std::optional<client_session::relay_end> client_session::check_relay_deadlines(r
 
 std::optional<client_session::relay_end> client_session::take_completions(relay_state& st) {
   auto& server = *server_;
+  auto& io = *client_io_;
   if (st.server_write.done) {
     st.server_write.done = false;
     if (st.server_write.ec) {
       if (st.server_write.ec != asio::error::operation_aborted) server.mark_broken();
       return relay_end::server_eof;
     }
-    client_io_->in.consume(st.client_pos);
+    io.in.consume(st.client_pos);
     core_.routing.replay.forwarded(st.client_pos);
   }
-  if (client_io_->client_write.done) {
-    client_io_->client_write.done = false;
-    stats_->bytes_sent += client_io_->client_write.n;
+  if (io.client_write.done) {
+    io.client_write.done = false;
+    stats_->bytes_sent += io.client_write.n;
     server.read_buf().consume(st.server_pos);
-    if (client_io_->client_write.ec) return relay_end::client_eof;
+    if (io.client_write.ec) return relay_end::client_eof;
   }
   if (st.server_read.done) {
     st.server_read.done = false;
@@ -383,7 +385,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       return relay_end::server_eof;
     }
   }
-  client_io_->client_read.done = false;  // its bytes are in the read buffer
+  io.client_read.done = false;  // its bytes are in the read buffer
   return std::nullopt;
 }
 
