@@ -10,8 +10,10 @@ cost HMACs, not 10,000 PBKDF2 runs.
 With --query each client runs `SELECT 1` once before it idles (a client that was active, as an
 app's pooled connection is).
 
+With --driver-startup each client sends the startup parameters pgJDBC sends (JDBC_STARTUP).
+
 Usage: bench/idle_clients.py --port P [--clients 10000] [--concurrency 200] [--hold 120]
-                             [--user app --password app --database app] [--query]
+                             [--user app --password app --database app] [--query] [--driver-startup]
 """
 
 import argparse
@@ -52,10 +54,17 @@ async def _auth(reader, expect):
     return body[4:]
 
 
-async def login(port, user, password, database):
+# The startup parameters pgJDBC 42 sends with every connection (--driver-startup): what an app's
+# pooled connection brings besides its user and database.
+JDBC_STARTUP = {"client_encoding": "UTF8", "DateStyle": "ISO", "TimeZone": "UTC", "extra_float_digits": "2",
+                "application_name": "PostgreSQL JDBC Driver"}
+
+
+async def login(port, user, password, database, startup=None):
     """One connection through to ReadyForQuery; returns its (reader, writer)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    params = f"user\0{user}\0database\0{database}\0\0".encode()
+    extra = "".join(f"{k}\0{v}\0" for k, v in (startup or {}).items())
+    params = f"user\0{user}\0database\0{database}\0{extra}\0".encode()
     writer.write(struct.pack("!ii", len(params) + 8, 196608) + params)
     tag, body = await _read(reader)
     if tag != b"R":
@@ -98,7 +107,7 @@ async def query_once(reader, writer):
             raise ConnectionError(f"query failed: {body[:200]!r}")
 
 
-async def open_idle(port, clients, concurrency, user, password, database, query=False):
+async def open_idle(port, clients, concurrency, user, password, database, query=False, startup=None):
     """Opens `clients` logged-in connections, at most `concurrency` logins at a time (each runs
     one query first with `query`). Returns the open writers and the number of failures."""
     gate = asyncio.Semaphore(concurrency)
@@ -108,7 +117,7 @@ async def open_idle(port, clients, concurrency, user, password, database, query=
         nonlocal failed
         async with gate:
             try:
-                r, w = await asyncio.wait_for(login(port, user, password, database), 60)
+                r, w = await asyncio.wait_for(login(port, user, password, database, startup), 60)
                 if query:
                     await asyncio.wait_for(query_once(r, w), 60)
                 writers.append(w)
@@ -122,7 +131,7 @@ async def open_idle(port, clients, concurrency, user, password, database, query=
 async def main_async(args):
     t0 = time.monotonic()
     writers, failed = await open_idle(args.port, args.clients, args.concurrency, args.user, args.password,
-                                      args.database, args.query)
+                                      args.database, args.query, JDBC_STARTUP if args.driver_startup else None)
     print(f"ready {len(writers)} {failed} {time.monotonic() - t0:.1f}", flush=True)
     loop = asyncio.get_running_loop()
     stdin_closed = loop.run_in_executor(None, sys.stdin.read)
@@ -148,6 +157,8 @@ def main():
     ap.add_argument("--password", default="app")
     ap.add_argument("--database", default="app")
     ap.add_argument("--query", action="store_true", help="each client runs SELECT 1 once before idling")
+    ap.add_argument("--driver-startup", action="store_true",
+                    help="each client sends the startup parameters pgJDBC sends (client_encoding, DateStyle, ...)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.clients + 100

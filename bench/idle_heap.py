@@ -5,12 +5,13 @@ VmRSS (bench/compare.py idle-10000, bench/callgrind_per_txn.py --idle) is what t
 reads, but it moves with the allocator's history. This counts the live heap instead: it starts a
 throwaway cluster and pgrelay (release build, `workers: 1`, routing off) under
 `valgrind --tool=massif`, takes a detailed snapshot through vgdb before and while N clients sit
-idle after a SCRAM login (bench/idle_clients.py) and, with --query, after each ran one query and
+idle after a SCRAM login (bench/idle_clients.py; --driver-startup: each sent pgJDBC's startup
+parameters) and, with --query, after each ran one query and
 stayed idle until the sweep parked it (read from the metrics endpoint). The pool has 2 servers,
 whose read buffers (64 KiB each) are the one cost here not per client. It prints one JSON line: heap bytes per idle
 client, and the allocation sites that grew most per client (massif's tree, top level).
 
-Usage: bench/idle_heap.py [--binary build/release/proxy/pgrelay] [--clients 1000] [--query]
+Usage: bench/idle_heap.py [--binary build/release/proxy/pgrelay] [--clients 1000] [--query] [--driver-startup]
 """
 
 import argparse
@@ -74,6 +75,8 @@ def main():
     ap.add_argument("--binary", default=str(REPO / "build/release/proxy/pgrelay"))
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--query", action="store_true", help="each client runs SELECT 1 once, then idles")
+    ap.add_argument("--driver-startup", action="store_true",
+                    help="each client sends pgJDBC's startup parameters (bench/idle_clients.py)")
     args = ap.parse_args()
     with bench_cluster(2, 1) as (work, primary, replicas):
         port = free_port()
@@ -93,6 +96,7 @@ def main():
             before = snapshot(relay.pid, work / "before.snap")
             holder_args = [sys.executable, str(REPO / "bench" / "idle_clients.py"), "--port", str(port),
                            "--clients", str(args.clients), "--hold", "300"] + (["--query"] if args.query else [])
+            holder_args += ["--driver-startup"] if args.driver_startup else []
             holder = subprocess.Popen(holder_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             ready = holder.stdout.readline().split()
             ok = int(ready[1]) if ready[:1] == ["ready"] else 0
@@ -108,7 +112,8 @@ def main():
         for site, b in top_sites(before).items():
             grown[site] = grown.get(site, 0) - b
         per_client = {s: round(b / ok) for s, b in sorted(grown.items(), key=lambda kv: -kv[1])[:8]} if ok else {}
-        print(json.dumps({"clients": ok, "query_first": args.query, "binary": args.binary, "all_parked": all_parked,
+        print(json.dumps({"clients": ok, "query_first": args.query, "driver_startup": args.driver_startup,
+                          "binary": args.binary, "all_parked": all_parked,
                           "heap_bytes_per_idle_client": round((heap_bytes(during) - heap_bytes(before)) / ok) if ok else None,
                           "top_sites_bytes_per_client": per_client}))
 

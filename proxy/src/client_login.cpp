@@ -290,7 +290,7 @@ awaitable<bool> client_session::take_startup_settings(const pr::startup_packet& 
     for (auto& [name, value] : *parsed) wanted[core::normalize_param_name(name)] = value;
   }
   core_.who.application_name = wanted.contains("application_name") ? wanted["application_name"] : "";
-  core_.ledger.start(std::move(wanted));
+  core_.ledger.start(pool_->shared_settings(wanted));
   co_return true;
 }
 

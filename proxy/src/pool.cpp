@@ -370,4 +370,15 @@ void pool::stop() {
   wait_timer_armed_ = false;
 }
 
+std::shared_ptr<const core::param_map> pool::shared_settings(const core::param_map& wanted) {
+  if (wanted.empty()) return nullptr;  // the ledger's own empty set
+  if (auto it = startup_sets_.find(wanted); it != startup_sets_.end()) return it->second;
+  // Bounded like validated_status_: clients that each send a unique application_name must not
+  // grow it forever (their sessions keep their copies).
+  if (startup_sets_.size() >= 1024) startup_sets_.clear();
+  auto shared = std::make_shared<const core::param_map>(wanted);
+  startup_sets_.emplace(wanted, shared);
+  return shared;
+}
+
 }  // namespace pgrelay::proxy

@@ -8,6 +8,7 @@
 #include <boost/intrusive/list.hpp>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "pgrelay/core/concurrency_limit.hpp"
 #include "pgrelay/core/connection_limits.hpp"
+#include "pgrelay/core/session_params.hpp"
 #include "server_connection.hpp"
 
 namespace pgrelay::proxy {
@@ -84,6 +86,11 @@ class pool {
   // The ParameterStatus messages a server reported for a set of wanted startup parameters (by
   // params_key): learnt on a server once per set, then written as they are to each client of it.
   std::map<std::string, std::string> validated_status_;
+  // One copy of a set of settings for all the clients that want it (session_ledger keeps a
+  // pointer to it until the client changes one): a driver sends the same handful to every
+  // connection, and a server respells them the same way for each; some 100 bytes per setting
+  // that every idle client would otherwise hold. Null for no settings.
+  std::shared_ptr<const core::param_map> shared_settings(const core::param_map& wanted);
 
   std::uint32_t idle_count() const { return static_cast<std::uint32_t>(idle_.size()); }
   std::uint32_t waiting_count() const { return static_cast<std::uint32_t>(waiters_.size()); }
@@ -182,6 +189,7 @@ class pool {
   bool multi_worker_;
   std::deque<std::unique_ptr<server_connection>> idle_;  // back = most recently used
   boost::intrusive::list<waiter, boost::intrusive::constant_time_size<false>> waiters_;  // FIFO
+  std::map<core::param_map, std::shared_ptr<const core::param_map>> startup_sets_;  // shared_settings
   // Made at the first wait; gone at stop(), which the worker also calls before its io_context
   // (which the timer needs) goes away.
   std::optional<io_timer> wait_timer_;

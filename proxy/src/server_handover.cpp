@@ -142,6 +142,7 @@ awaitable<bool> client_session::sync_parameters(server_connection& server, std::
   auto err = co_await server.run_internal(std::move(sql), pool_->settings().connect_timeout);
   // Settings reported back are the server's spelling of what the client asked for.
   core_.ledger.adopt_reported(server.reported(), server.settings());
+  if (core_.ledger.owns_wanted()) core_.ledger.share_wanted(pool_->shared_settings(core_.ledger.wanted()));
   if (err) {
     if (core_.reason != disconnect_reason::login_failed) core_.reason = disconnect_reason::session_sync_failed;
     // Its settings are now unknown (a failed string undoes all of it): never lend it again.

@@ -11,10 +11,32 @@ std::optional<pin_reason> pin_reason_named(std::string_view name) {
   return std::nullopt;
 }
 
-void session_ledger::start(param_map wanted) {
+void session_ledger::start(param_map wanted) { start(std::make_shared<const param_map>(std::move(wanted))); }
+
+void session_ledger::start(std::shared_ptr<const param_map> wanted) {
   changed(nullptr);
-  wanted_ = std::move(wanted);
-  startup_wanted_ = wanted_;
+  startup_wanted_ = std::move(wanted);
+  shared_wanted_.reset();
+  changed_wanted_.reset();
+}
+
+void session_ledger::share_wanted(std::shared_ptr<const param_map> same) {
+  if (!same || *same != wanted()) return;  // not the same settings: keep what the ledger has
+  shared_wanted_ = std::move(same);
+  changed_wanted_.reset();
+}
+
+const param_map& session_ledger::no_params() {
+  static const param_map none;
+  return none;
+}
+
+param_map& session_ledger::wanted_to_change() {
+  if (!changed_wanted_) {
+    changed_wanted_ = std::make_unique<param_map>(wanted());
+    shared_wanted_.reset();
+  }
+  return *changed_wanted_;
 }
 
 const std::string* session_ledger::replayed_set(std::string_view name) const {
@@ -56,10 +78,15 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
   }
   if (fx.reset) {
     if (changes_) changes_->sql_sets.erase(fx.set_name);
-    if (auto it = startup_wanted_.find(fx.set_name); it != startup_wanted_.end()) {
-      wanted_[fx.set_name] = it->second;
-    } else {
-      wanted_.erase(fx.set_name);
+    // Unchanged since startup, wanted() already holds the startup value.
+    const auto& startup = startup_wanted();
+    const auto& current = wanted();
+    auto was = startup.find(fx.set_name);
+    auto now = current.find(fx.set_name);
+    if (was != startup.end()) {
+      if (now == current.end() || now->second != was->second) wanted_to_change()[fx.set_name] = was->second;
+    } else if (now != current.end()) {
+      wanted_to_change().erase(fx.set_name);
     }
     server.applied_sql.erase(fx.set_name);
     server.applied.erase(fx.set_name);
@@ -69,7 +96,8 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
       changes_->sql_sets.clear();
       changes_->pending_sets.clear();
     }
-    wanted_ = startup_wanted_;
+    shared_wanted_.reset();
+    changed_wanted_.reset();
     server.discarded();
     restore_startup_ = true;
   }
@@ -134,7 +162,10 @@ void session_ledger::on_parameter_status(const std::string& name, std::string_vi
   // startup values, which restore_startup applies anyway.
   if (is_server_fact(name) || restore_startup_) return;
   changed(&server);
-  wanted_[name] = std::string(value);
+  const auto& current = wanted();
+  if (auto w = current.find(name); w == current.end() || w->second != value) {
+    wanted_to_change()[name] = std::string(value);
+  }
   server.applied[name] = std::string(value);
 }
 
@@ -177,8 +208,9 @@ pin_set session_ledger::probe_answered(std::span<const std::string> rows, server
 
 void session_ledger::adopt_setting(const std::string& name, const std::string& value, server_settings& server) {
   changed(&server);
-  if (auto w = wanted_.find(name); w != wanted_.end()) {
-    w->second = value;
+  const auto& current = wanted();
+  if (auto w = current.find(name); w != current.end()) {
+    if (w->second != value) wanted_to_change()[name] = value;
     server.applied[name] = value;
     if (!sql_sets().contains(name)) return;
   }
@@ -221,7 +253,7 @@ std::string session_ledger::sync_sql(server_settings& server) const {
     server.applied.erase(it->first);
     it = server.applied_sql.erase(it);
   }
-  sql += plan_param_sync(wanted_, server.baseline, server.applied);
+  sql += plan_param_sync(wanted(), server.baseline, server.applied);
   for (const auto& [name, text] : sets) {
     auto& applied = server.applied_sql[name];
     if (applied == text) continue;
@@ -236,12 +268,14 @@ std::string session_ledger::sync_sql(server_settings& server) const {
 
 void session_ledger::adopt_reported(const param_map& reported, server_settings& server) {
   changed(&server);
-  for (auto& [name, value] : wanted_) {
-    auto it = reported.find(name);
-    if (it != reported.end()) {
-      value = it->second;
-      server.applied[name] = it->second;
-    }
+  // The server's spelling of the client's values becomes the client's; equal ones need no copy
+  // of shared startup settings.
+  for (const auto& [name, value] : reported) {
+    const auto& current = wanted();
+    auto w = current.find(name);
+    if (w == current.end()) continue;
+    if (w->second != value) wanted_to_change()[name] = value;
+    server.applied[name] = value;
   }
 }
 
@@ -258,7 +292,7 @@ void append_sized(std::string& out, std::string_view part) {
 const std::string& session_ledger::settings_key() const {
   if (!key_.empty()) return key_;
   key_ = "w";  // never empty, so an unknown server's empty synced_for never matches
-  for (const auto& [name, value] : wanted_) {
+  for (const auto& [name, value] : wanted()) {
     append_sized(key_, name);
     append_sized(key_, value);
   }

@@ -28,7 +28,7 @@ std::string body_of(std::string frame) { return frame.substr(5); }
 
 TEST_CASE("routing_memory: the staleness budget follows the client's SET pgrelay.max_lag", "[core][session_core]") {
   core::session_ledger ledger;
-  ledger.start({});
+  ledger.start(core::param_map{});
   core::routing_memory m;
   CHECK_FALSE(m.staleness_budget(ledger).budget);
 

@@ -4,6 +4,7 @@
 // frames, then the quiet-point steps; two clients share servers to show nothing crosses.
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -297,4 +298,69 @@ TEST_CASE("whenever a server is taken as in line already, the whole plan agrees"
     }
   }
   CHECK(hits > 100);  // the memo was exercised, not only the full plan
+}
+
+TEST_CASE("clients sharing one copy of their startup settings never see each other's changes") {
+  using pgrelay::core::param_map;
+  const auto startup = std::make_shared<const param_map>(param_map{{"application_name", "web"}, {"timezone", "UTC"}});
+  session_ledger a;
+  session_ledger b;
+  a.start(startup);
+  b.start(startup);
+  server_settings s;
+  // SET application_name on a's server, and the server's own spelling of a's time zone.
+  a.on_parameter_status("application_name", "job", s);
+  a.adopt_reported(param_map{{"timezone", "Etc/UTC"}}, s);
+  CHECK(a.wanted().at("application_name") == "job");
+  CHECK(a.wanted().at("timezone") == "Etc/UTC");
+  CHECK(a.startup_wanted() == *startup);
+  CHECK(b.wanted() == *startup);
+  CHECK(startup->at("application_name") == "web");
+  CHECK(startup->at("timezone") == "UTC");
+  CHECK(a.settings_key() != b.settings_key());
+  // RESET of one brings back its startup value and keeps the other change; RESET ALL all of them.
+  autocommit(a, s, "RESET application_name");
+  CHECK(a.wanted().at("application_name") == "web");
+  CHECK(a.wanted().at("timezone") == "Etc/UTC");
+  autocommit(a, s, "RESET ALL");
+  CHECK(a.wanted() == *startup);
+  // A RESET on a client that changed nothing, and a report equal to its value, change nothing.
+  server_settings t;
+  autocommit(b, t, "RESET timezone");
+  b.on_parameter_status("application_name", "web", t);
+  CHECK(b.wanted() == *startup);
+  session_ledger c;
+  c.start(startup);
+  CHECK(b.settings_key() == c.settings_key());
+  server_settings for_b;
+  server_settings for_c;
+  CHECK(b.sync_sql(for_b) == c.sync_sql(for_c));
+}
+
+TEST_CASE("a ledger's own copy of its settings gives way to an equal shared one, and only to an equal one") {
+  using pgrelay::core::param_map;
+  session_ledger a;
+  a.start(std::make_shared<const param_map>(param_map{{"datestyle", "ISO"}}));
+  server_settings s;
+  // (Names as the proxy keeps them: lower case.) The server spells the client's DateStyle its own way: the client's own copy now.
+  a.adopt_reported(param_map{{"datestyle", "ISO, MDY"}}, s);
+  REQUIRE(a.owns_wanted());
+  const auto key = a.settings_key();
+  a.share_wanted(std::make_shared<const param_map>(param_map{{"datestyle", "ISO, DMY"}}));
+  CHECK(a.owns_wanted());  // not the same settings: refused
+  CHECK(a.wanted().at("datestyle") == "ISO, MDY");
+  const auto respelled = std::make_shared<const param_map>(param_map{{"datestyle", "ISO, MDY"}});
+  a.share_wanted(respelled);
+  CHECK_FALSE(a.owns_wanted());
+  CHECK(a.settings_key() == key);
+  // A later change copies again and leaves the shared set as it was; RESET brings the startup value.
+  a.on_parameter_status("datestyle", "German, DMY", s);
+  CHECK(a.wanted().at("datestyle") == "German, DMY");
+  CHECK(respelled->at("datestyle") == "ISO, MDY");
+  autocommit(a, s, "RESET DateStyle");
+  CHECK(a.wanted().at("datestyle") == "ISO");
+  // A parked client's key keeps no storage and comes back the same.
+  const auto before = a.settings_key();
+  a.release_key();
+  CHECK(a.settings_key() == before);
 }

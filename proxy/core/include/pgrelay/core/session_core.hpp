@@ -38,10 +38,12 @@ struct session_core {
 
   // The client is idle between requests and parks: frees what only a running request keeps,
   // whose storage would otherwise stay with every idle client (a request text copied for the
-  // slow-request log, up to 2 KB; a replica read's copy, up to 64 KiB).
+  // slow-request log, up to 2 KB; a replica read's copy, up to 64 KiB; the settings key, some
+  // 250 bytes for a driver's startup settings, rebuilt at the next checkout).
   void release_request_storage() {
     request.release();
     routing.replay.release();
+    ledger.release_key();
   }
 
   // Reasons in `pins` the session was not pinned for before: each is logged and counted once.

@@ -52,10 +52,23 @@ enum class quiet_step {
 
 class session_ledger {
  public:
-  // Login: the client's startup settings, which RESET ALL and DISCARD ALL return to.
+  // Login: the client's startup settings, which RESET ALL and DISCARD ALL return to. Clients
+  // with the same settings may share one copy (the proxy's pool keeps one per set): the ledger
+  // copies them only when the client changes one, and share_wanted() shares them again.
   void start(param_map wanted);
-  const param_map& wanted() const { return wanted_; }
-  const param_map& startup_wanted() const { return startup_wanted_; }
+  void start(std::shared_ptr<const param_map> wanted);
+  const param_map& wanted() const {
+    return changed_wanted_ ? *changed_wanted_ : shared_wanted_ ? *shared_wanted_ : startup_wanted();
+  }
+  const param_map& startup_wanted() const { return startup_wanted_ ? *startup_wanted_ : no_params(); }
+  // True when the ledger holds its own copy of wanted() (a change made it), which share_wanted
+  // may replace by a shared one.
+  bool owns_wanted() const { return changed_wanted_ != nullptr; }
+  // `same` holds what wanted() holds (e.g. after a server respelled the startup values, equal for
+  // every client with those): the ledger keeps it instead of its own copy.
+  void share_wanted(std::shared_ptr<const param_map> same);
+  // The client parks: the settings key (rebuilt when next asked for) keeps no storage.
+  void release_key() { std::string().swap(key_); }
   // The SET statement replayed for `name` on each new server, if the client set it by SQL.
   const std::string* replayed_set(std::string_view name) const;
 
@@ -139,8 +152,12 @@ class session_ledger {
   const sql_set_map& sql_sets() const;  // empty when nothing was set
   bool has_pending_sets() const { return changes_ && !changes_->pending_sets.empty(); }
 
-  param_map wanted_;
-  param_map startup_wanted_;
+  static const param_map& no_params();
+  // wanted(), to change: a copy of the startup settings made by the first change.
+  param_map& wanted_to_change();
+  std::shared_ptr<const param_map> startup_wanted_;  // null: none
+  std::shared_ptr<const param_map> shared_wanted_;   // wanted(), shared; null: startup_wanted()
+  std::unique_ptr<param_map> changed_wanted_;        // wanted(), the client's own copy
   std::unique_ptr<setting_changes> changes_;
   bool pending_doomed_ = false;     // an error or ROLLBACK undid them
   bool rollback_seen_ = false;      // a ROLLBACK tag: the next ReadyForQuery says which kind
