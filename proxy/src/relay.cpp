@@ -149,14 +149,6 @@ awaitable<void> client_session::wait_io() {
       [this](io_handler handler) { client_io_->waiter.emplace(std::move(handler)); }, use_awaitable);
 }
 
-void client_session::wake_io() {
-  auto& pending = client_io_->waiter;
-  if (!pending) return;
-  io_handler waiter = std::move(*pending);
-  pending.reset();
-  std::move(waiter)();
-}
-
 void client_session::arm_relay_timer(clock::time_point at) {
   auto& st = *relay_state_;
   if (st.timer_armed && st.timer_at == at) return;
