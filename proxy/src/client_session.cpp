@@ -127,7 +127,7 @@ void client_session::log_slow_request(clock::duration took) {
   // Literals and dollar-quoted bodies are emptied and control bytes escaped: parameter values
   // and secrets never reach the log, and a statement cannot forge a log line.
   keep_request_text();
-  const auto kept = core_.request.kept();
+  const auto kept = core_.running().text.kept();
   auto text = kept.empty() ? std::string("(no statement text: prepared or fast-path)")
                            : core::log_escape(router::log_safe_statement(kept), core::request_text::kept_bytes);
   spdlog::warn("slow request: {:.1f} ms user={} database={} client={} server={} statement={}", ms,
@@ -136,13 +136,13 @@ void client_session::log_slow_request(clock::duration took) {
 }
 
 void client_session::keep_request_text() {
-  if (!core_.request.viewing()) return;
-  core_.request.keep();
+  if (!core_.running().text.viewing()) return;
+  core_.running().text.keep();
   client_io_->in.hold_consumed(false);
 }
 
 void client_session::end_request_text() {
-  core_.request.end();
+  core_.running().text.end();
   client_io_->in.hold_consumed(false);
 }
 
@@ -247,16 +247,16 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
     co_return co_await retry_on_primary(end);
   }
-  if (end == relay_end::server_eof && core_.routing.replay.kept()) {
+  if (end == relay_end::server_eof && core_.running().replay.kept()) {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
     // the server said FATAL): the one clue an operator gets.
     spdlog::warn(
         "client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
         "sent={}/{} bytes)",
-        peer_, server_ ? server_->address().to_string() : std::string("?"), core_.routing.replay.relayed_any(),
-        core_.routing.replay.fatal_seen(), core_.routing.replay.forwarded_bytes(), core_.routing.replay.bytes().size());
+        peer_, server_ ? server_->address().to_string() : std::string("?"), core_.running().replay.relayed_any(),
+        core_.running().replay.fatal_seen(), core_.running().replay.forwarded_bytes(), core_.running().replay.bytes().size());
   }
-  core_.routing.replay.forget();
+  core_.running().replay.forget();
   if (end == relay_end::released) {
     // Most units leave nothing to settle: after_quiet_point's first step, without its frame.
     const auto step = core_.ledger.next_quiet_step();
@@ -378,7 +378,7 @@ awaitable<void> client_session::end_session(relay_end end) {
   core_.reason = disconnect_reason::server_lost;
   release_server(false);
   // Mid-message, an error would be read as the rest of a row: the close must speak alone.
-  if (!core_.routing.replay.fatal_seen() && !client_io_->server_scanner.mid_frame()) {
+  if (!core_.running().replay.fatal_seen() && !client_io_->server_scanner.mid_frame()) {
     co_await fail(pr::sqlstate::connection_failure, "server connection lost");
   }
 }
@@ -478,23 +478,23 @@ std::size_t client_session::whole_unit_size() const {
 }
 
 bool client_session::can_retry_elsewhere() const {
-  return core_.routing.replay.may_replay_after_failure(pool_ != primary_pool_, server_ && server_->broken());
+  return core_.running().replay.may_replay_after_failure(pool_ != primary_pool_, server_ && server_->broken());
 }
 
 bool client_session::holding_replica_answer() const {
   return server_ &&
-         core_.routing.replay.hold_answer(server_->read_buf().data(), client_io_->server_scanner.mid_frame());
+         core_.running().replay.hold_answer(server_->read_buf().data(), client_io_->server_scanner.mid_frame());
 }
 
 void client_session::restore_retry_bytes() {
   // What the failed server received is the start of the saved copy; what came after is in the read buffer.
   end_request_text();  // its view is into the read buffer: taken again when the request is relayed anew
   byte_buffer restored(1024);  // the read buffer's initial size
-  restored.append(core_.routing.replay.sent());
+  restored.append(core_.running().replay.sent());
   restored.append(client_io_->in.data());
   client_io_->in = std::move(restored);
   client_frames_.reset();
-  core_.routing.replay.forget();
+  core_.running().replay.forget();
 }
 
 std::size_t client_session::locally_answerable() const {

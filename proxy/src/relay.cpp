@@ -78,7 +78,7 @@ void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
   // that filled its room means more is streaming in (COPY, big batches): read big then.
   const std::size_t min = client_streaming_ ? 16384 : 256;
-  if (core_.request.viewing() && client_io_->in.would_disturb(min, !client_streaming_)) keep_request_text();
+  if (core_.running().text.viewing() && client_io_->in.would_disturb(min, !client_streaming_)) keep_request_text();
   auto& io = *client_io_;
   if (!client_streaming_) io.in.release_if_empty();
   std::size_t room = 0;
@@ -222,7 +222,7 @@ void client_session::on_server_frame(char tag, std::string_view body) {
       core_.ledger.on_error();
       pr::error_fields f;
       if (pr::parse_error_fields(body, f)) {
-        if (f.severity == "FATAL" || f.severity == "PANIC") core_.routing.replay.server_said_fatal();
+        if (f.severity == "FATAL" || f.severity == "PANIC") core_.running().replay.server_said_fatal();
         ++stats_->errors_by_class[std::string(f.code.substr(0, std::min<std::size_t>(2, f.code.size())))];
       }
       break;
@@ -310,7 +310,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
     if (st.to_client_side.size() > at) batch_answers = true;
     plan.side(at, st.to_client_side.size() - at);
   }
-  if (batch_answers && !plan.empty()) core_.routing.replay.relayed();
+  if (batch_answers && !plan.empty()) core_.running().replay.relayed();
   return true;
 }
 
@@ -361,7 +361,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
       return relay_end::server_eof;
     }
     io.in.consume(st.client_pos);
-    core_.routing.replay.forwarded(st.client_pos);
+    core_.running().replay.forwarded(st.client_pos);
   }
   if (io.client_write.done) {
     io.client_write.done = false;

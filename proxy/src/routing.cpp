@@ -102,7 +102,7 @@ pool* client_session::follow_route(const router::classification& unit, const rou
   }
   core_.routing.routed(unit, d);
   // An autocommit read may be replayed on the primary if its replica dies before answering.
-  if (d.to_replica && !unit.begin) (void)core_.routing.replay.keep(client_io_->in.data(), whole_unit_size() > 0);
+  if (d.to_replica && !unit.begin) (void)core_.running().replay.keep(client_io_->in.data(), whole_unit_size() > 0);
   return target.to ? target.to : primary_pool_;
 }
 

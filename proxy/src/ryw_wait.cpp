@@ -57,7 +57,7 @@ awaitable<router::decision> client_session::wait_for_replay(const router::classi
 core::replica_refusal client_session::replica_refused() const {
   // Only an autocommit read held back whole, of which nothing reached the client, and of which
   // the saved copy holds all the replica was sent.
-  if (!server_ || !core_.routing.replay.may_judge_refusal(pool_ != primary_pool_)) return core::replica_refusal::none;
+  if (!server_ || !core_.running().replay.may_judge_refusal(pool_ != primary_pool_)) return core::replica_refusal::none;
   return core::classify_replica_answer(server_->read_buf().data());
 }
 
@@ -74,7 +74,7 @@ void client_session::learn_from_refusal() {
   // The statement wrote through a function not known as writing: every function it calls
   // counts as writing from now on, on every worker, and the catalogue is read again.
   std::vector<std::string> names;
-  std::string_view data = core_.routing.replay.bytes();
+  std::string_view data = core_.running().replay.bytes();
   std::size_t pos = 0;
   bool parsed_unnamed = false;
   while (pos < data.size()) {

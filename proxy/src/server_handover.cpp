@@ -78,7 +78,7 @@ bool client_session::attach_idle_server(std::string& sql) {
 
 std::string client_session::adopt_server(std::unique_ptr<server_connection> server) {
   server_ = std::move(server);
-  core_.routing.replay.attached();
+  core_.running().replay.attached();
   server_->tracker().reset();
   client_io_->server_scanner.reset();
   return core_.ledger.sync_sql(server_->settings());
@@ -125,7 +125,7 @@ awaitable<client_session::attach_result> client_session::attach_after_refusal(ac
     ++stats_->errors_by_class[got.error.sqlstate.substr(0, 2)];
     pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);
     client_io_->in.consume(unit);
-    core_.routing.replay.forget();
+    core_.running().replay.forget();
     if (!co_await write_client({})) {
       core_.reason = disconnect_reason::client_eof;
       co_return attach_result::failed;

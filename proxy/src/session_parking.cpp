@@ -15,7 +15,7 @@ bool client_session::may_park() const {
   const auto& io = *client_io_;
   return !server_ && !woken_ && !client_eof_ && !io.client_read.busy && !io.client_write.busy && io.in.empty() &&
          !io.in.read_pending() && io.out.empty() && io.pending_notice.empty() && !io.waiter &&
-         !core_.request.viewing() && !client_stream_.encrypted() && !relay_state_ && !worker_.shared().shutting_down;
+         !core_.running().text.viewing() && !client_stream_.encrypted() && !relay_state_ && !worker_.shared().shutting_down;
 }
 
 void client_session::offer_park() {
@@ -52,6 +52,7 @@ void client_session::unpark() {
   woken_ = true;
   worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);
   client_io_ = std::make_unique<client_io>();
+  core_.wake();
   spawn(serve_units());
 }
 

@@ -120,26 +120,32 @@ TEST_CASE("session_core: a parking session frees the storage its requests left",
   std::string p;
   protocol::build::parse(p, "s1", std::string(5000, 'x'), {});
   const auto body = body_of(p);
-  REQUIRE(s.request.note_frame('P', body));
-  s.request.keep();
-  s.request.end();
-  REQUIRE(s.routing.replay.keep(std::string(3000, 'q'), true));
-  s.routing.replay.forget();
+  REQUIRE(s.running().text.note_frame('P', body));
+  s.running().text.keep();
+  s.running().text.end();
+  REQUIRE(s.running().replay.keep(std::string(3000, 'q'), true));
+  s.running().replay.forget();
   // Ended and forgotten, both keep their storage for the next request.
-  CHECK(s.request.held_bytes() >= core::request_text::kept_bytes);
-  CHECK(s.routing.replay.held_bytes() >= 3000);
+  CHECK(s.running().text.held_bytes() >= core::request_text::kept_bytes);
+  CHECK(s.running().replay.held_bytes() >= 3000);
+  const auto key = s.ledger.settings_key();
 
+  // Parked: nothing of the running request is held; woken, the next one starts from nothing.
   s.release_request_storage();
-  CHECK(s.request.held_bytes() == 0);
-  CHECK(s.routing.replay.held_bytes() == 0);
-  CHECK_FALSE(s.request.viewing());
-  CHECK_FALSE(s.routing.replay.kept());
+  CHECK_FALSE(s.holds_running_request());
+  s.wake();
+  REQUIRE(s.holds_running_request());
+  CHECK(s.running().text.held_bytes() == 0);
+  CHECK(s.running().replay.held_bytes() == 0);
+  CHECK_FALSE(s.running().text.viewing());
+  CHECK_FALSE(s.running().replay.kept());
+  CHECK(s.ledger.settings_key() == key);
   // And both work as before afterwards.
-  REQUIRE(s.request.note_frame('P', body));
-  s.request.keep();
-  CHECK(s.request.kept().size() == core::request_text::kept_bytes);
-  CHECK(s.routing.replay.keep("Q", true));
-  CHECK(s.routing.replay.kept());
+  REQUIRE(s.running().text.note_frame('P', body));
+  s.running().text.keep();
+  CHECK(s.running().text.kept().size() == core::request_text::kept_bytes);
+  CHECK(s.running().replay.keep("Q", true));
+  CHECK(s.running().replay.kept());
 }
 
 TEST_CASE("session_core: each pin reason is new once per session", "[core][session_core]") {

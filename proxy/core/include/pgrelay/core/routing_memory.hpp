@@ -11,7 +11,6 @@
 #include <string>
 
 #include "pgrelay/core/replica_refusal.hpp"
-#include "pgrelay/core/replica_replay.hpp"
 #include "pgrelay/core/session_ledger.hpp"
 #include "pgrelay/core/write_floor.hpp"
 #include "pgrelay/router/classify.hpp"
@@ -22,7 +21,6 @@ namespace pgrelay::core {
 class routing_memory {
  public:
   write_floor floor;      // read-your-writes: what a replica must have replayed
-  replica_replay replay;  // an autocommit read sent to a replica, kept to replay once
   replica_refusal refusal = replica_refusal::none;
   std::uint64_t pick = 0;  // routing.balance: session: this client's place in the deal of replicas
 

@@ -7,14 +7,17 @@
 //   - its prepared statements, in transaction mode (client_statements);
 //   - its requests, transactions and deadlines (session_timeline);
 //   - what routing remembers from one unit to the next (routing_memory);
-//   - the text of the request running now, for the slow-request log (request_text).
+//   - what only the request running now uses (running_request): its text for the slow-request
+//     log (request_text) and a replica read's copy, kept to replay once (replica_replay).
 #pragma once
 
+#include <memory>
 #include <optional>
 
 #include "pgrelay/core/client_identity.hpp"
 #include "pgrelay/core/disconnect_reason.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
+#include "pgrelay/core/replica_replay.hpp"
 #include "pgrelay/core/request_text.hpp"
 #include "pgrelay/core/routing_memory.hpp"
 #include "pgrelay/core/session_ledger.hpp"
@@ -31,19 +34,31 @@ struct session_core {
   std::optional<client_statements> statements;  // transaction mode only
   session_timeline timeline;
   routing_memory routing;
-  request_text request;
   disconnect_reason reason = disconnect_reason::client_eof;
   bool counted_client = false;      // counted in its pool's client budget: uncounted at the end
   bool waiting_for_server = false;  // in a pool's queue now
 
+  struct running_request {
+    request_text text;
+    replica_replay replay;
+  };
+  // Never null but while the client is parked (between release_request_storage and wake).
+  running_request& running() { return *running_; }
+  const running_request& running() const { return *running_; }
+  bool holds_running_request() const { return running_ != nullptr; }
+
   // The client is idle between requests and parks: frees what only a running request keeps,
-  // whose storage would otherwise stay with every idle client (a request text copied for the
-  // slow-request log, up to 2 KB; a replica read's copy, up to 64 KiB; the settings key, some
-  // 250 bytes for a driver's startup settings, rebuilt at the next checkout).
+  // which would otherwise stay with every idle client (112 bytes, and their storage: a request
+  // text copied for the slow-request log, up to 2 KB; a replica read's copy, up to 64 KiB), and
+  // the settings key's storage (some 250 bytes for a driver's startup settings, rebuilt at the
+  // next checkout).
   void release_request_storage() {
-    request.release();
-    routing.replay.release();
+    running_.reset();
     ledger.release_key();
+  }
+  // The client woke from parking: its next request starts from nothing.
+  void wake() {
+    if (!running_) running_ = std::make_unique<running_request>();
   }
 
   // Reasons in `pins` the session was not pinned for before: each is logged and counted once.
@@ -55,6 +70,7 @@ struct session_core {
 
  private:
   pin_set pins_seen_ = 0;
+  std::unique_ptr<running_request> running_ = std::make_unique<running_request>();
 };
 
 }  // namespace pgrelay::core
