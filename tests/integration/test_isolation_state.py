@@ -255,3 +255,35 @@ def test_failed_settings_sql_closes_the_server(pgrelay, fresh, cluster):
     finally:
         a.close()
         b.close()
+
+
+# ------------------------------------------------------------------------------------------
+# 8. startup settings that clients share
+
+
+def test_shared_startup_settings_stay_each_clients_own(pgrelay):
+    """Clients of a pool that log in with the same startup settings share one copy of them in
+    pgrelay: what one of them changes (SET of a reported setting, the server's respelling of
+    DateStyle, RESET ALL) stays its own, and a client that logs in later with the same settings
+    gets them as it sent them. One server: every request moves it from one client to the other."""
+    relay = pgrelay(POOL1)
+    dsn = relay.dsn(application_name="shared", options="-c DateStyle=ISO -c search_path=public")
+
+    def seen(c: psycopg.Connection) -> tuple:
+        return c.execute("select current_setting('application_name'), current_setting('DateStyle'), "
+                         "current_setting('search_path')").fetchone()
+
+    with connect(dsn) as a, connect(dsn) as b:
+        start = seen(b)
+        assert start == ("shared", "ISO, MDY", "public"), start
+        a.execute("SET application_name = 'mine'")
+        a.execute("SET DateStyle = 'German'")
+        a.execute("SET search_path = pg_catalog")
+        for i in range(3):
+            assert seen(b) == start, f"B (round {i}) sees A's settings"
+            assert seen(a) == ("mine", "German, DMY", "pg_catalog"), f"A lost its settings (round {i})"
+        with connect(dsn) as later:
+            assert seen(later) == start, "a later client with the same startup settings got A's"
+        a.execute("RESET ALL")
+        assert seen(a) == start, "RESET ALL did not bring back A's startup settings"
+        assert seen(b) == start

@@ -78,7 +78,7 @@ void session_ledger::on_statement(const router::session_effects& fx, std::string
   }
   if (fx.reset) {
     if (changes_) changes_->sql_sets.erase(fx.set_name);
-    // Unchanged since startup, wanted() already holds the startup value.
+    // Back to the startup value, or to none; a ledger that holds that already copies nothing.
     const auto& startup = startup_wanted();
     const auto& current = wanted();
     auto was = startup.find(fx.set_name);

@@ -137,8 +137,8 @@ class session_ledger {
     if (server) server->synced_for.clear();
   }
 
-  // What only a client that changed a setting has. Boxed, made by the first SET: most clients
-  // never run one, and every idle client keeps its ledger (96 bytes fewer each).
+  // What only a client that changed a setting has. Boxed, made by the first change: most
+  // clients never make one, and every idle client keeps its ledger (96 bytes fewer each).
   using sql_set_map = std::map<std::string, std::string, std::less<>>;
   struct setting_changes {
     sql_set_map sql_sets;                    // SET statements to replay, by setting
@@ -153,7 +153,7 @@ class session_ledger {
   bool has_pending_sets() const { return changes_ && !changes_->pending_sets.empty(); }
 
   static const param_map& no_params();
-  // wanted(), to change: a copy of the startup settings made by the first change.
+  // wanted(), to change: the ledger's own copy of it, made by the first change.
   param_map& wanted_to_change();
   std::shared_ptr<const param_map> startup_wanted_;  // null: none
   std::shared_ptr<const param_map> shared_wanted_;   // wanted(), shared; null: startup_wanted()
