@@ -55,7 +55,8 @@ void client_session::note_client_frame_start(const pr::scan_step& step) {
     core_.timeline.request_started(clock::now());
   }
   // For the slow-request log line: a view, copied only if the read buffer needs the room first.
-  if (slow_query_ms_ > 0 && step.what == pr::scan_step::kind::whole && core_.running().text.note_frame(step.tag, step.body)) {
+  if (slow_query_ms_ > 0 && step.what == pr::scan_step::kind::whole &&
+      core_.running().text.note_frame(step.tag, step.body)) {
     client_io_->in.hold_consumed(true);
   }
   tracker.on_client_frame(step.tag);

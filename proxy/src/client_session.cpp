@@ -195,8 +195,8 @@ awaitable<void> client_session::run() {
                core_.who.session_mode ? "session" : "transaction",
                client_stream_.encrypted() ? tls_description(client_stream_.native()) : "off");
   core_.reason = disconnect_reason::client_eof;
-  // The login's messages (authentication, a dozen ParameterStatus) grew the output string to about 1 KiB;
-  // a client that now sits idle for hours should not keep it.
+  // The login's messages (authentication, a dozen ParameterStatus) grew the output string to
+  // about 1 KiB; a client that now sits idle for hours should not keep it.
   std::string().swap(client_io_->out);
   co_await serve_units();
 }
@@ -247,14 +247,14 @@ awaitable<bool> client_session::serve_one_unit() {
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
     co_return co_await retry_on_primary(end);
   }
-  if (end == relay_end::server_eof && core_.running().replay.kept()) {
+  if (const auto& replay = core_.running().replay; end == relay_end::server_eof && replay.kept()) {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
     // the server said FATAL): the one clue an operator gets.
     spdlog::warn(
         "client {}: replica {} failed; the read cannot be replayed on the primary (answered={} fatal={} "
         "sent={}/{} bytes)",
-        peer_, server_ ? server_->address().to_string() : std::string("?"), core_.running().replay.relayed_any(),
-        core_.running().replay.fatal_seen(), core_.running().replay.forwarded_bytes(), core_.running().replay.bytes().size());
+        peer_, server_ ? server_->address().to_string() : std::string("?"), replay.relayed_any(),
+        replay.fatal_seen(), replay.forwarded_bytes(), replay.bytes().size());
   }
   core_.running().replay.forget();
   if (end == relay_end::released) {
@@ -438,8 +438,8 @@ awaitable<bool> client_session::read_request_unit() {
         co_return false;
       case unit_scan::need_more: break;
     }
-    // More client bytes into the read buffer (a read the relay left pending counts), waited for here rather
-    // than in a coroutine of its own: an idle client's wait costs one frame less.
+    // More client bytes into the read buffer (a read the relay left pending counts), waited for
+    // here rather than in a coroutine of its own: an idle client's wait costs one frame less.
     while (!client_io_->client_read.done && !client_eof_) {
       if (!client_io_->client_read.busy) {
         // Nothing pending: a readiness wait costs what a read would (session_parking.cpp).
@@ -487,8 +487,10 @@ bool client_session::holding_replica_answer() const {
 }
 
 void client_session::restore_retry_bytes() {
-  // What the failed server received is the start of the saved copy; what came after is in the read buffer.
-  end_request_text();  // its view is into the read buffer: taken again when the request is relayed anew
+  // What the failed server received is the start of the saved copy; what came after is in the
+  // read buffer. The request text's view is into that buffer: taken again when the request is
+  // relayed anew.
+  end_request_text();
   byte_buffer restored(1024);  // the read buffer's initial size
   restored.append(core_.running().replay.sent());
   restored.append(client_io_->in.data());

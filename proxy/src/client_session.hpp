@@ -128,8 +128,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   awaitable<unit_start> start_unit(unit_step from, std::string sql);
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
-  // Reads until the read buffer holds a whole request unit (or enough of one to start relaying it); false
-  // when the session ends (EOF, Terminate, a protocol error, answered here) or parks.
+  // Reads until the read buffer holds a whole request unit (or enough of one to start relaying
+  // it); false when the session ends (EOF, Terminate, a protocol error, answered here) or parks.
   awaitable<bool> read_request_unit();
   // session_parking.cpp. An idle session between request units, holding no server and no
   // buffered byte, can park: its coroutine ends, its I/O part (client_io) is freed, and
@@ -138,11 +138,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool may_park() const;
   void park();
   void unpark();
-  // What the read buffer holds of the next unit, from byte `pos` on (advanced past the whole frames seen).
+  // What the read buffer holds of the next unit, from byte `pos` on (advanced past the whole
+  // frames seen).
   enum class unit_scan { complete, need_more, protocol_error, terminate };
   unit_scan scan_request_unit(std::size_t& pos);
-  // Consumes frames at the head of the read buffer that Postgres would ignore (a failed COPY's tail), so
-  // that they need no server.
+  // Consumes frames at the head of the read buffer that Postgres would ignore (a failed COPY's
+  // tail), so that they need no server.
   void drop_ignored_frames();
   // Frames the relay must hold whole before sending: statements it inspects or renames, up to
   // core::statement_buffer_limit (bigger ones take the ways of oversize_statement.hpp).
@@ -323,7 +324,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // The session's staleness budget from `SET pgrelay.max_lag`, if any.
   std::optional<std::chrono::milliseconds> staleness_budget();
   void log_slow_request(clock::duration took);
-  // Copies the request's text out of the read buffer (core::request_text), so that it may move its bytes.
+  // Copies the request's text out of the read buffer (core::request_text), so that the buffer may
+  // move its bytes.
   void keep_request_text();
   void end_request_text();
 
@@ -378,7 +380,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   struct client_io {
     byte_buffer in{1024};
     std::string out;                          // messages pgrelay itself writes to the client
-    protocol::frame_scanner server_scanner;   // the same for the server's bytes
+    protocol::frame_scanner server_scanner;   // where the server's frames start and end
     std::string pending_notice;               // NOTICEs pgrelay owes the client
     io_slot client_read;   // outlives a relay: the next request unit arrives through it
     io_slot client_write;  // pgrelay's own messages are written through it too

@@ -15,7 +15,8 @@ bool client_session::may_park() const {
   const auto& io = *client_io_;
   return !server_ && !woken_ && !client_eof_ && !io.client_read.busy && !io.client_write.busy && io.in.empty() &&
          !io.in.read_pending() && io.out.empty() && io.pending_notice.empty() && !io.waiter &&
-         !core_.running().text.viewing() && !client_stream_.encrypted() && !relay_state_ && !worker_.shared().shutting_down;
+         !core_.running().text.viewing() && !client_stream_.encrypted() && !relay_state_ &&
+         !worker_.shared().shutting_down;
 }
 
 void client_session::offer_park() {

@@ -342,7 +342,8 @@ TEST_CASE("a ledger's own copy of its settings gives way to an equal shared one,
   session_ledger a;
   a.start(std::make_shared<const param_map>(param_map{{"datestyle", "ISO"}}));
   server_settings s;
-  // (Names as the proxy keeps them: lower case.) The server spells the client's DateStyle its own way: the client's own copy now.
+  // (Names as the proxy keeps them: lower case.) The server spells the client's DateStyle its own
+  // way: the client's own copy now.
   a.adopt_reported(param_map{{"datestyle", "ISO, MDY"}}, s);
   REQUIRE(a.owns_wanted());
   const auto key = a.settings_key();
