@@ -54,7 +54,7 @@ struct client_session::relay_state {
   std::optional<io_timer> timer;
   clock::time_point timer_at{};
   bool timer_armed = false;
-  std::size_t client_pos = 0;  // bytes of in_ the server write in flight carries
+  std::size_t client_pos = 0;  // bytes of the read buffer the server write in flight carries
   std::size_t server_pos = 0;  // bytes of the server buffer the client write in flight carries
   bool cancel_sent = false;    // query_timeout: a CancelRequest went out
   std::optional<clock::time_point> cut_since;  // held only by a cut client frame since then
