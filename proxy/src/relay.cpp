@@ -78,8 +78,8 @@ void client_session::start_client_read() {
   // Small requests are read into the small initial buffer (all an idle client holds); a read
   // that filled its room means more is streaming in (COPY, big batches): read big then.
   const std::size_t min = client_streaming_ ? 16384 : 256;
-  if (core_.running().text.viewing() && client_io_->in.would_disturb(min, !client_streaming_)) keep_request_text();
   auto& io = *client_io_;
+  if (core_.running().text.viewing() && io.in.would_disturb(min, !client_streaming_)) keep_request_text();
   if (!client_streaming_) io.in.release_if_empty();
   std::size_t room = 0;
   char* at = io.in.prepare(min, room);
