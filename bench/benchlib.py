@@ -82,13 +82,14 @@ def pgrelay_accepts(work, config):
 
 
 @contextlib.contextmanager
-def running_pgrelay(work, config, app_verifier=None, binary=None):
+def running_pgrelay(work, config, app_verifier=None, binary=None, wrapper=()):
     """Starts pgrelay (`binary`, else pgrelay_binary()) with `config` (a dict; "listen" is filled
-    in) and user app/app; yields (process, port, binary)."""
+    in) and user app/app; yields (process, port, binary). `wrapper` is a command prefix (e.g.
+    perf stat); the yielded process is then the wrapper's."""
     port = free_port()
     path = write_pgrelay_config(work, config, port, app_verifier=app_verifier)
     binary = os.path.abspath(binary) if binary else pgrelay_binary()
-    relay = subprocess.Popen([binary, str(path)], stdout=subprocess.DEVNULL,
+    relay = subprocess.Popen([*wrapper, binary, str(path)], stdout=subprocess.DEVNULL,
                              stderr=open(work / "pgrelay.log", "w"))
     try:
         if not wait_for_port(port, 10, alive=lambda: relay.poll() is None):
@@ -108,18 +109,26 @@ def add_per_txn_args(ap, transactions, warmup):
     ap.add_argument("--routing", choices=("on", "off"), default="off")
 
 
-def for_each_proxy(args, measure, max_client_conn=1000):
+def for_each_proxy(args, measure, max_client_conn=1000, wrapper=lambda label: ()):
     """A throwaway cluster, then pgrelay (`args.binary`, `workers: 1`, transaction mode, pool 20,
     read routing per `args.routing`) and PgBouncer (transaction mode, SCRAM, pool 20) in turn:
-    prints measure(pid, port, label) of each as a JSON line."""
+    prints measure(pid, port, label) of each as a JSON line. Each proxy runs under
+    wrapper(label), a command prefix run as root (PgBouncer then drops to its OS user inside it);
+    a measure that returns a function is finished by calling it once its proxy has exited."""
+    def finish(result):
+        return result() if callable(result) else result
+
     with bench_cluster(2, 1) as (work, primary, replicas):
         wait_replicas_caught_up(primary, replicas)
         config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
                   "databases": {"app": routed_database(primary, replicas, args.routing == "on")}}
-        with running_pgrelay(work, config, binary=args.binary) as (relay, port, _):
-            print(json.dumps({**measure(relay.pid, port, "pgrelay"), "routing": args.routing}), flush=True)
-        with running_pgbouncer(primary, {"app": 20}, max_client_conn=max_client_conn) as (proc, port):
-            print(json.dumps(measure(proc.pid, port, "pgbouncer")), flush=True)
+        with running_pgrelay(work, config, binary=args.binary, wrapper=wrapper("pgrelay")) as (relay, port, _):
+            result = measure(relay.pid, port, "pgrelay")
+        print(json.dumps({**finish(result), "routing": args.routing}), flush=True)
+        with running_pgbouncer(primary, {"app": 20}, max_client_conn=max_client_conn,
+                               root_wrapper=wrapper("pgbouncer")) as (proc, port):
+            result = measure(proc.pid, port, "pgbouncer")
+        print(json.dumps(finish(result)), flush=True)
 
 
 PGBENCH_SCRIPTS = {"select": ["-S"], "extended": ["-S", "-M", "extended"], "tpcb": [], "connect": ["-S", "-C"]}
@@ -190,7 +199,7 @@ def pgbouncer_version():
 
 
 @contextlib.contextmanager
-def running_pgbouncer(primary, databases, max_client_conn=1000, wrapper=(), start_timeout=10):
+def running_pgbouncer(primary, databases, max_client_conn=1000, wrapper=(), start_timeout=10, root_wrapper=()):
     """Starts PgBouncer in transaction mode in front of the primary; yields (process, port).
 
     `databases` maps a client-side database name to its pool size (all serve server database app).
@@ -198,7 +207,9 @@ def running_pgbouncer(primary, databases, max_client_conn=1000, wrapper=(), star
     stores for app; towards Postgres PgBouncer logs in as app/app (password in the connection
     string). It runs as the postgres OS user (it refuses root) from a temp dir that user owns, and
     stops with SIGTERM to its own PID. `wrapper` is a command prefix (e.g. valgrind) run under the
-    same user; the yielded process is then the wrapper's, which is the same PID for valgrind."""
+    same user; the yielded process is then the wrapper's, which is the same PID for valgrind.
+    `root_wrapper` is a prefix run as root instead (e.g. perf stat, which needs root for its
+    tracepoints), in which setpriv drops to the OS user before PgBouncer starts."""
     import pwd
     pw = pwd.getpwnam(PGBOUNCER_OS_USER)
     work = Path(tempfile.mkdtemp(prefix="pgrelay-bench-pgbouncer-"))
@@ -233,8 +244,14 @@ query_wait_timeout = 120
     # user=/group= make the child exec pgbouncer itself under that uid, so this PID is pgbouncer's.
     # USER as well: vgdb (callgrind_control) cannot reach a valgrind that started without it.
     env = dict(os.environ, USER=pw.pw_name, LOGNAME=pw.pw_name, HOME=pw.pw_dir)
-    proc = subprocess.Popen([*wrapper, "pgbouncer", str(work / "pgbouncer.ini")], user=pw.pw_uid, group=pw.pw_gid,
-                            extra_groups=[], cwd=work, env=env, stdout=subprocess.DEVNULL,
+    command = [*wrapper, "pgbouncer", str(work / "pgbouncer.ini")]
+    if root_wrapper:
+        command = [*root_wrapper, "setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+                   *command]
+        as_user = {}
+    else:
+        as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    proc = subprocess.Popen(command, **as_user, cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(work / "stderr.log", "w"))
     try:
         if not wait_for_port(port, start_timeout, alive=lambda: proc.poll() is None):
