@@ -44,7 +44,7 @@ struct statement_verdict {
 
 using core::disconnect_reason;
 
-class client_session : public std::enable_shared_from_this<client_session> {
+class client_session : public std::enable_shared_from_this<client_session>, public server_read_taker {
  public:
   client_session(worker& w, stream_socket socket, std::string peer);
   ~client_session();
@@ -272,6 +272,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   };
   void start_client_read();
   void start_server_read();
+  void server_read_done(error_code ec, std::size_t n) override;
   void start_write(byte_stream& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot);
   void arm_relay_timer(clock::time_point at);
   void disarm_relay_timer();

@@ -103,6 +103,11 @@ bool pool::close_one_idle() {
   return true;
 }
 
+void pool::keep_idle(std::unique_ptr<server_connection> server) {
+  server->watch_idle();
+  idle_.push_back(std::move(server));
+}
+
 void pool::discard(std::unique_ptr<server_connection> server) {
   server->close();
   give_back_slot();
@@ -261,7 +266,7 @@ void pool::settle(std::unique_ptr<server_connection> server, bool clean) {
     // Another pool waits for a database or user slot this idle server would hold.
     discard(std::move(server));
   } else {
-    idle_.push_back(std::move(server));
+    keep_idle(std::move(server));
   }
   grant_slots();
 }
@@ -353,7 +358,7 @@ awaitable<void> pool::maintain() {
     while (can_open && idle_.size() < settings_.min_idle && waiters_.empty() && take_slot()) {
       auto r = co_await open_new();
       if (!r.server) break;
-      idle_.push_back(std::move(r.server));
+      keep_idle(std::move(r.server));
     }
   }
 }

@@ -164,6 +164,8 @@ class pool {
   acquire_result lend(acquire_result r);
   std::unique_ptr<server_connection> take_idle();
   void discard(std::unique_ptr<server_connection> server);
+  // Every idle server enters idle_ here, watched (server_connection::watch_idle).
+  void keep_idle(std::unique_ptr<server_connection> server);
   // Workers sharing the size: closes idle servers while another worker's pool waits for a slot.
   void give_back_to_starving();
   void wake_one_for_slot();

@@ -102,6 +102,12 @@ void client_session::start_client_read() {
 
 void client_session::start_server_read() {
   auto* server = server_.get();
+  // The read the pool left standing while the server was idle reads the answer: it was tried
+  // when it started, so nothing is tried now, when the answer cannot be here yet.
+  if (server->take_idle_read(*this, shared_from_this())) {
+    relay_state_->server_read.busy = true;
+    return;
+  }
   std::size_t room = 0;
   char* at = server->read_buf().prepare(16384, room);
   server->read_buf().set_read_pending(true);
@@ -115,6 +121,11 @@ void client_session::start_server_read() {
                                     slot = {false, true, ec, n};
                                     self->wake_io();
                                   });
+}
+
+void client_session::server_read_done(error_code ec, std::size_t n) {
+  relay_state_->server_read = {false, true, ec, n};  // the relay keeps its state while a read is busy
+  wake_io();
 }
 
 void client_session::start_write(byte_stream& to, const std::vector<asio::const_buffer>& buffers, io_slot& slot) {

@@ -56,7 +56,15 @@ awaitable<error_code> connect_socket(stream_socket& socket, const conf::endpoint
 
 }  // namespace
 
+awaitable<void> server_connection::settle_idle_read() {
+  while (idle_read_->standing) {
+    stream_.cancel();
+    co_await asio::post(socket_.get_executor(), use_awaitable);
+  }
+}
+
 awaitable<bool> server_connection::read_frame(char& tag, std::string& body) {
+  if (idle_read_->standing) co_await settle_idle_read();
   for (;;) {
     auto r = pr::decode_frame(read_buf_.data(), 64u << 20);
     if (r.status == pr::decode_status::ok) {
@@ -275,11 +283,40 @@ bool server_connection::looks_dead() const {
   if (broken_ || !socket_.is_open()) return true;
   if (!read_buf_.empty()) return true;
   if (auto* ssl = stream_.native(); ssl && SSL_pending(ssl) > 0) return true;
+  if (idle_read_->standing) return false;  // nothing has come since the pool put it idle
   pollfd p{};
   p.fd = const_cast<stream_socket&>(socket_).native_handle();
   p.events = POLLIN | POLLRDHUP;
   int n = ::poll(&p, 1, 0);
   return n != 0;
+}
+
+void server_connection::watch_idle() {
+  if (idle_read_->standing || broken_ || !socket_.is_open() || read_buf_.read_pending()) return;
+  std::size_t room = 0;
+  char* at = read_buf_.prepare(16384, room);
+  read_buf_.set_read_pending(true);
+  idle_read_->standing = true;
+  stream_.async_read_some(asio::buffer(at, room), [watch = idle_read_](error_code ec, std::size_t n) {
+    watch->standing = false;
+    if (auto* server = watch->owner) {
+      server->read_buf_.commit(n);
+      server->read_buf_.set_read_pending(false);
+      if (ec && ec != asio::error::operation_aborted) server->broken_ = true;
+    }
+    if (auto* taker = std::exchange(watch->taker, nullptr)) {
+      auto keep = std::move(watch->keep);
+      taker->server_read_done(ec, n);
+    }
+  });
+}
+
+bool server_connection::take_idle_read(server_read_taker& taker, std::shared_ptr<void> keep) {
+  auto& read = *idle_read_;
+  if (!read.standing || read.taker) return false;
+  read.taker = &taker;
+  read.keep = std::move(keep);
+  return true;
 }
 
 void server_connection::close() {

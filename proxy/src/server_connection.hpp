@@ -53,6 +53,16 @@ struct cancel_watch {
   std::function<void()> on_settled;  // set while a pool holds the server for them
 };
 
+// Who takes the completion of the read a server's pool left standing on it while it was idle
+// (server_connection::watch_idle), once the server is lent: the relay that borrowed it.
+class server_read_taker {
+ public:
+  virtual void server_read_done(error_code ec, std::size_t n) = 0;
+
+ protected:
+  ~server_read_taker() = default;
+};
+
 // Why a server attempt failed, for the client's SQLSTATE and the log.
 struct server_error {
   std::string sqlstate;  // empty: no error
@@ -62,7 +72,10 @@ struct server_error {
 
 class server_connection {
  public:
-  explicit server_connection(io_executor ex) : socket_(ex) {}
+  explicit server_connection(io_executor ex) : socket_(ex) { idle_read_->owner = this; }
+  ~server_connection() { idle_read_->owner = nullptr; }
+  server_connection(const server_connection&) = delete;
+  server_connection& operator=(const server_connection&) = delete;
 
   // Connects, authenticates (SCRAM-SHA-256, MD5, cleartext or trust) and reads up to the
   // first ReadyForQuery. Bounded by `timeout` as a whole.
@@ -73,7 +86,19 @@ class server_connection {
   awaitable<core::cancel_outcome> send_cancel(const server_target& target, std::int32_t pid, const std::string& key);
 
   // True when the socket shows EOF, an error or unsolicited bytes: an idle server must be silent.
+  // Without a system call while watch_idle's read stands; else it polls the socket.
   bool looks_dead() const;
+  // Called as the pool puts the server idle: a read into read_buf() stands on the socket until
+  // something arrives. A FATAL before the backend exits, EOF or a reset completes it, so
+  // checkout and upkeep learn of a death without a poll(). The borrower's relay then takes that
+  // read over (take_idle_read) for the answer to its request: started before the request was
+  // written, it is the one read of a transaction that Asio tries at once and finds empty, in
+  // place of the poll() and of a read tried just after the write, when the answer cannot be
+  // there yet.
+  void watch_idle();
+  // Gives the completion of watch_idle's read, if it still stands, to `taker`, with `keep` held
+  // until then. False when none stands: the caller starts its own read.
+  bool take_idle_read(server_read_taker& taker, std::shared_ptr<void> keep);
 
   // Runs `sql` (simple protocol) and consumes its whole response; ParameterStatus updates
   // `reported`. Used for parameter sync, resets and rollbacks, never for client queries.
@@ -156,6 +181,17 @@ class server_connection {
   std::uint64_t id_ = 0;
   std::uint64_t generation_ = 0;  // the pool's target generation it was opened for
   bool broken_ = false;
+  // watch_idle's read, shared with its completion handler, which runs after the server is gone
+  // when closing it cancelled the read.
+  struct idle_read {
+    server_connection* owner = nullptr;  // null once the server is gone
+    bool standing = false;               // started, not completed
+    server_read_taker* taker = nullptr;
+    std::shared_ptr<void> keep;
+  };
+  std::shared_ptr<idle_read> idle_read_ = std::make_shared<idle_read>();
+  // read_frame's reads are its own: cancels a standing idle read and lets its completion run.
+  awaitable<void> settle_idle_read();
 
   // SSLRequest and handshake as tls.server.mode says; before the startup packet.
   awaitable<server_error> negotiate_tls(const server_target& target);

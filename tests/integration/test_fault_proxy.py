@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from fault_proxy import FaultProxy  # noqa: E402
 
-from helpers_core import assert_sqlstate  # noqa: E402
+from helpers_core import assert_sqlstate, message, wait_console  # noqa: E402
 
 
 @pytest.fixture
@@ -122,3 +122,41 @@ def test_slow_network_still_works(proxied):
         t0 = time.monotonic()
         assert c.execute("select 42").fetchone() == (42,)
         assert time.monotonic() - t0 >= 0.05
+
+
+def fill_pool(relay):
+    """Both servers of the pool (size 2) used at once, then idle."""
+    with connect(relay) as a, connect(relay) as b:
+        with a.transaction(), b.transaction():
+            a.execute("select 1")
+            b.execute("select 1")
+    wait_console(relay, "SHOW SERVERS", lambda v: len([r for r in v if r["state"] == "idle"]) == 2,
+                 "two idle servers")
+
+
+@pytest.mark.parametrize("how", ["reset", "unasked_bytes"])
+def test_idle_server_that_dies_or_speaks_unasked_is_never_lent(proxied, how):
+    # An idle server is watched by a read that stands on it (server_connection::watch_idle): a
+    # reset with no FATAL first, or bytes the server sent unasked, must mark it dead, so that no
+    # client gets it, nor the bytes, nor an error.
+    fp, relay = proxied()
+    fill_pool(relay)
+    before = fp.connections
+    if how == "reset":
+        assert fp.reset_open() >= 2  # and any health-check connection
+    else:
+        notice = message(b"N", b"SERROR\0C57P01\0Munasked notice\0\0")
+        assert fp.inject(notice) >= 2
+    # The pool's upkeep (once a second) closes what its watch saw; checkout would too.
+    wait_console(relay, "SHOW SERVERS", lambda v: not [r for r in v if r["state"] == "idle"],
+                 "the watched idle servers closed", timeout=5)
+    notices = []
+    with connect(relay) as a, connect(relay) as b:
+        for c in (a, b):
+            c.add_notice_handler(notices.append)
+        with a.transaction(), b.transaction():
+            assert a.execute("select 41 + 1").fetchone() == (42,)
+            assert b.execute("select 'fresh'").fetchone() == ("fresh",)
+    assert not notices, [n.message_primary for n in notices]
+    assert fp.connections >= before + 2, "dead servers were lent instead of replaced"
+    assert relay.alive()

@@ -1,7 +1,8 @@
 """A small TCP fault proxy for tests: sits between pgrelay and Postgres and, per connection or for
 all of them at once, passes bytes, delays them, swallows them (a black hole), stalls after some
 bytes from the server, or resets the connection after some bytes from the server or just before
-the ReadyForQuery of a chosen answer. Threads and plain sockets; every thread is a daemon and
+the ReadyForQuery of a chosen answer; and on every open connection at once, resets it or sends
+pgrelay bytes the server never sent. Threads and plain sockets; every thread is a daemon and
 stop() closes every socket it opened."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FaultProxy:
         self._listener.listen(128)
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []  # (pgrelay's side, the server's)
         self._lock = threading.Lock()
         self._closed = False
         self.connections = 0
@@ -49,6 +51,27 @@ class FaultProxy:
                     s.close()
                 except OSError:
                     pass
+
+    def reset_open(self) -> int:
+        """Resets every open connection now, both ways, with no word from the server (as a crash
+        or a dropped link would); returns how many."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for client, server in pairs:
+            try:
+                self._reset(client, server)
+            except OSError:
+                pass
+        return len(pairs)
+
+    def inject(self, data: bytes) -> int:
+        """Sends `data` to pgrelay on every open connection, as if the server had sent it
+        unasked; returns on how many."""
+        with self._lock:
+            pairs = list(self._pairs)
+        for client, _ in pairs:
+            client.sendall(data)
+        return len(pairs)
 
     def _track(self, s: socket.socket) -> socket.socket:
         with self._lock:
@@ -73,6 +96,8 @@ class FaultProxy:
             except OSError:
                 client.close()
                 continue
+            with self._lock:
+                self._pairs.append((client, server))
             threading.Thread(target=self._pump, args=(client, server, None, None), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, mode, after), daemon=True).start()
 
