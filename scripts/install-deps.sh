@@ -20,8 +20,8 @@ PACKAGES=(
   # driver matrix (tests/integration/test_drivers.py): asyncpg and the JDBC driver
   python3-asyncpg libpostgresql-jdbc-java
   # micro-benchmarks (bench/micro); instructions and system calls per transaction
-  # (bench/callgrind_per_txn.py, bench/syscalls_per_txn.py)
-  libbenchmark-dev valgrind strace
+  # (bench/callgrind_per_txn.py, bench/syscalls_per_txn.py: perf's syscall tracepoints, or strace)
+  libbenchmark-dev valgrind strace linux-perf
   # libFuzzer targets (tests/fuzz, scripts/fuzz-smoke.sh): clang/clang++ (Debian 12: clang 14)
   # and its runtime (libclang_rt.fuzzer-x86_64.a comes with libclang-rt-14-dev)
   clang clang-14 libclang-rt-14-dev
