@@ -23,6 +23,7 @@ Usage: bench/syscalls_per_txn.py [--binary build/release/proxy/pgrelay] [--clien
 """
 
 import argparse
+import errno
 import os
 import re
 import shutil
@@ -57,7 +58,6 @@ PERF_CALLS = ("recvfrom", "recvmsg", "read", "sendto", "sendmsg", "writev", "wri
               "epoll_pwait", "epoll_ctl", "ioctl", "fcntl", "futex", "accept", "accept4", "close", "shutdown",
               "socket", "connect", "setsockopt", "getsockopt", "getsockname", "getpeername", "getrandom",
               "clock_nanosleep", "timerfd_settime")
-EAGAIN = 11
 
 
 class PerfCounter:
@@ -71,7 +71,7 @@ class PerfCounter:
         events = ["-e", "raw_syscalls:sys_enter"]
         for name in PERF_CALLS:
             events += ["-e", f"syscalls:sys_enter_{name}"]
-        events += ["-e", "syscalls:sys_exit_recvfrom", "--filter", f"ret == -{EAGAIN}"]
+        events += ["-e", "syscalls:sys_exit_recvfrom", "--filter", f"ret == -{errno.EAGAIN}"]
         self.prefix = ["perf", "stat", "--control", f"fifo:{self.ctl},{self.ack}", "-D", "-1", "-x", ",",
                        "-o", str(self.out), *events, "--"]
         self.ctl_w = self.ack_r = None

@@ -54,24 +54,31 @@ class FaultProxy:
 
     def reset_open(self) -> int:
         """Resets every open connection now, both ways, with no word from the server (as a crash
-        or a dropped link would); returns how many."""
+        or a dropped link would); returns how many were still open."""
         with self._lock:
             pairs, self._pairs = self._pairs, []
+        done = 0
         for client, server in pairs:
             try:
                 self._reset(client, server)
+                done += 1
             except OSError:
-                pass
-        return len(pairs)
+                pass  # closed already
+        return done
 
     def inject(self, data: bytes) -> int:
         """Sends `data` to pgrelay on every open connection, as if the server had sent it
-        unasked; returns on how many."""
+        unasked; returns on how many (connections closed since are skipped)."""
         with self._lock:
             pairs = list(self._pairs)
+        done = 0
         for client, _ in pairs:
-            client.sendall(data)
-        return len(pairs)
+            try:
+                client.sendall(data)
+                done += 1
+            except OSError:
+                pass
+        return done
 
     def _track(self, s: socket.socket) -> socket.socket:
         with self._lock:
