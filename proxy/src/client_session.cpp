@@ -203,8 +203,7 @@ awaitable<void> client_session::run() {
 
 awaitable<void> client_session::serve_units() {
   auto self = shared_from_this();
-  while (co_await serve_one_unit()) {
-  }
+  co_await serve_request_units();
   if (parking_) {
     park();
     co_return;
@@ -219,33 +218,72 @@ awaitable<void> client_session::serve_units() {
   socket_.close(ignored);
 }
 
-awaitable<bool> client_session::serve_one_unit() {
-  if (!server_) {
-    if (!co_await read_request_unit()) co_return false;
-    std::string sql;
-    if (auto from = start_unit_at_once(sql); from != unit_step::done) {
-      // Waiting for a server, the usual start under load, awaits the pool from this frame:
-      // attach_server's steps without its frame nor start_unit's.
-      auto next = unit_start::attached;
-      if (from == unit_step::attach) {
-        const auto wait_started = clock::now();
-        core_.waiting_for_server = true;
-        auto got = co_await pool_->acquire();
-        core_.waiting_for_server = false;
-        if (auto first = adopt_acquired(got, wait_started); !first) {
-          next = unit_start_after(co_await attach_after_refusal(std::move(got), wait_started));
-        } else if (!first->empty() && !co_await sync_parameters(*server_, *first)) {
-          next = unit_start::end;
-        }
-      } else {
-        next = co_await start_unit(from, std::move(sql));
+// A unit's steps run in this one frame, without a coroutine each: reading the unit, attaching a
+// server and relaying (a frame each cost about 300 instructions per unit).
+awaitable<void> client_session::serve_request_units() {
+  for (;;) {
+    if (!server_) {
+      // Reads until the read buffer holds a whole request unit (or enough of one to start
+      // relaying it).
+      auto read = worker_.shared().shutting_down ? unit_read::shutdown : unit_read::wait;
+      std::size_t pos = 0;
+      bool waited = false;
+      while (read == unit_read::wait && (read = read_unit_pass(pos, waited)) == unit_read::wait) {
+        idle_waiting_ = client_io_->in.empty();
+        co_await wait_io();
+        idle_waiting_ = park_candidate_ = false;
+        waited = true;
       }
-      if (next != unit_start::attached) co_return next == unit_start::skip;
+      if (read != unit_read::complete) {
+        co_await end_unit_read(read);
+        co_return;
+      }
+      std::string sql;
+      if (auto from = start_unit_at_once(sql); from != unit_step::done) {
+        // Waiting for a server, the usual start under load, awaits the pool from this frame:
+        // attach_server's steps without its frame nor start_unit's.
+        auto next = unit_start::attached;
+        if (from == unit_step::attach) {
+          const auto wait_started = clock::now();
+          core_.waiting_for_server = true;
+          auto got = co_await pool_->acquire();
+          core_.waiting_for_server = false;
+          if (auto first = adopt_acquired(got, wait_started); !first) {
+            next = unit_start_after(co_await attach_after_refusal(std::move(got), wait_started));
+          } else if (!first->empty() && !co_await sync_parameters(*server_, *first)) {
+            next = unit_start::end;
+          }
+        } else {
+          next = co_await start_unit(from, std::move(sql));
+        }
+        if (next == unit_start::skip) continue;
+        if (next == unit_start::end) co_return;
+      }
+    }
+    begin_relay();
+    std::optional<relay_end> passed;
+    while (!(passed = relay_pass(*relay_state_))) co_await wait_io();
+    const relay_end end = *passed;
+    if (!end_relay_at_once(end)) co_await drain_and_end_relay();
+    switch (after_relay(end)) {
+      case unit_next::unit: continue;
+      case unit_next::stop: co_return;
+      case unit_next::retry_on_primary:
+        if (co_await retry_on_primary(end)) continue;
+        co_return;
+      case unit_next::after_quiet_point:
+        if (co_await after_quiet_point()) continue;
+        co_return;
+      case unit_next::end_session:
+        co_await end_session(end);
+        co_return;
     }
   }
-  auto end = co_await relay();
+}
+
+client_session::unit_next client_session::after_relay(relay_end end) {
   if (end == relay_end::replica_refused || (end == relay_end::server_eof && can_retry_elsewhere())) {
-    co_return co_await retry_on_primary(end);
+    return unit_next::retry_on_primary;  // with the request's bytes kept for the replay
   }
   if (const auto& replay = core_.running().replay; end == relay_end::server_eof && replay.kept()) {
     // Why a replica's failure reached the client (part of the answer was already relayed, or
@@ -259,20 +297,20 @@ awaitable<bool> client_session::serve_one_unit() {
   core_.running().replay.forget();
   if (end == relay_end::released) {
     // Most units leave nothing to settle: after_quiet_point's first step, without its frame.
-    const auto step = core_.ledger.next_quiet_step();
-    if (step == core::quiet_step::release) co_return release_after_quiet_point();
-    if (step == core::quiet_step::keep) co_return true;
-    co_return co_await after_quiet_point();
+    switch (core_.ledger.next_quiet_step()) {
+      case core::quiet_step::keep: return unit_next::unit;
+      case core::quiet_step::release: return release_after_quiet_point() ? unit_next::unit : unit_next::stop;
+      default: return unit_next::after_quiet_point;
+    }
   }
   if (end == relay_end::cut_frame) {
     // Its server holds half a frame it would ignore: close it, drop the rest here.
     spdlog::info("client {}: stalled inside a frame its server ignores; closing server {}", peer_, server_->id());
     client_frames_.drop_rest_of_frame();
     release_server(false);
-    co_return true;
+    return unit_next::unit;
   }
-  co_await end_session(end);
-  co_return false;
+  return unit_next::end_session;
 }
 
 client_session::unit_step client_session::start_unit_at_once(std::string& sql) {
@@ -419,48 +457,53 @@ client_session::unit_scan client_session::scan_request_unit(std::size_t& pos) {
   return pos >= max_unit_buffer ? unit_scan::complete : unit_scan::need_more;
 }
 
-awaitable<bool> client_session::read_request_unit() {
-  if (worker_.shared().shutting_down) {
-    core_.reason = disconnect_reason::shutdown;
-    co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
-    co_return false;
-  }
-  std::size_t pos = 0;
+client_session::unit_read client_session::read_unit_pass(std::size_t& pos, bool waited) {
+  auto& io = *client_io_;
   for (;;) {
-    switch (scan_request_unit(pos)) {
-      case unit_scan::complete: co_return true;
-      case unit_scan::protocol_error:
-        core_.reason = disconnect_reason::protocol_error;
-        co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
-        co_return false;
-      case unit_scan::terminate:
-        core_.reason = disconnect_reason::client_terminate;
-        co_return false;
-      case unit_scan::need_more: break;
+    if (!waited) {
+      switch (scan_request_unit(pos)) {
+        case unit_scan::complete: return unit_read::complete;
+        case unit_scan::protocol_error: return unit_read::protocol_error;
+        case unit_scan::terminate: return unit_read::terminate;
+        case unit_scan::need_more: break;
+      }
     }
-    // More client bytes into the read buffer (a read the relay left pending counts), waited for
-    // here rather than in a coroutine of its own: an idle client's wait costs one frame less.
-    while (!client_io_->client_read.done && !client_eof_) {
-      if (!client_io_->client_read.busy) {
+    waited = false;
+    // More client bytes into the read buffer (a read the relay left pending counts).
+    if (!io.client_read.done) {
+      if (client_eof_) return unit_read::eof;
+      if (!io.client_read.busy) {
         // Nothing pending: a readiness wait costs what a read would (session_parking.cpp).
-        if ((parking_ = may_park())) co_return false;
+        if ((parking_ = may_park())) return unit_read::park;
         start_client_read();
       }
-      idle_waiting_ = client_io_->in.empty();
-      co_await wait_io();
-      idle_waiting_ = park_candidate_ = false;
+      return unit_read::wait;
     }
-    if (!client_io_->client_read.done) {
-      core_.reason = disconnect_reason::client_eof;
-      co_return false;
-    }
-    client_io_->client_read.done = false;
+    io.client_read.done = false;
     woken_ = false;
     if (park_requested_) {
       // The sweep cancelled the idle read: park unless bytes came first.
       park_requested_ = false;
-      if ((parking_ = may_park())) co_return false;
+      if ((parking_ = may_park())) return unit_read::park;
     }
+  }
+}
+
+awaitable<void> client_session::end_unit_read(unit_read r) {
+  switch (r) {
+    case unit_read::shutdown:
+      core_.reason = disconnect_reason::shutdown;
+      co_await fail(pr::sqlstate::admin_shutdown, "terminating connection due to administrator command");
+      break;
+    case unit_read::protocol_error:
+      core_.reason = disconnect_reason::protocol_error;
+      co_await fail(pr::sqlstate::protocol_violation, "invalid frontend message type or length");
+      break;
+    case unit_read::terminate: core_.reason = disconnect_reason::client_terminate; break;
+    case unit_read::eof: core_.reason = disconnect_reason::client_eof; break;
+    case unit_read::complete:
+    case unit_read::wait:
+    case unit_read::park: break;
   }
 }
 

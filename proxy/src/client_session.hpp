@@ -115,10 +115,14 @@ class client_session : public std::enable_shared_from_this<client_session>, publ
   void spawn(awaitable<void> body);
   // Request units until the session ends (then logs it) or parks.
   awaitable<void> serve_units();
-  // One request unit from the client to the end of its answer; false when the session ends or
-  // parks (parking_).
-  awaitable<bool> serve_one_unit();
-  // After read_request_unit: attaches a server for the unit, unless it was answered here. The
+  // Its loop: each request unit from the client to the end of its answer, until the session
+  // ends or parks (parking_).
+  awaitable<void> serve_request_units();
+  // What follows a relay's end: the next unit, or a step that needs a coroutine (stop: the
+  // session ends, already told).
+  enum class unit_next { unit, stop, retry_on_primary, after_quiet_point, end_session };
+  unit_next after_relay(relay_end end);
+  // After the unit is read: attaches a server for the unit, unless it was answered here. The
   // usual case (not paused, nothing to answer here, a pool without routing, an idle server in
   // line) is a plain call that answers `done`; else it says where start_unit goes on, with no
   // step repeated. `sql`: what an attached server needs first (unit_step::sync).
@@ -128,9 +132,13 @@ class client_session : public std::enable_shared_from_this<client_session>, publ
   awaitable<unit_start> start_unit(unit_step from, std::string sql);
   // A replica refused the unit or died before answering it: the primary answers instead.
   awaitable<bool> retry_on_primary(relay_end end);
-  // Reads until the read buffer holds a whole request unit (or enough of one to start relaying
-  // it); false when the session ends (EOF, Terminate, a protocol error, answered here) or parks.
-  awaitable<bool> read_request_unit();
+  // Reading a request unit, one pass per wake-up: `wait` until the read buffer holds a whole
+  // unit (or enough of one to start relaying it), then `complete`; the rest end the session
+  // (end_unit_read tells the client and sets the reason) or park it. `waited`: a wait just
+  // ended, so the read that woke it is taken before scanning again.
+  enum class unit_read { complete, wait, shutdown, protocol_error, terminate, eof, park };
+  unit_read read_unit_pass(std::size_t& pos, bool waited);
+  awaitable<void> end_unit_read(unit_read r);
   // session_parking.cpp. An idle session between request units, holding no server and no
   // buffered byte, can park: its coroutine ends, its I/O part (client_io) is freed, and
   // a readiness wait on the socket (no buffer) stands for it until the client sends or leaves;
@@ -222,10 +230,16 @@ class client_session : public std::enable_shared_from_this<client_session>, publ
   bool can_retry_elsewhere() const;
   bool holding_replica_answer() const;
   void restore_retry_bytes();
-  // relay.cpp: one coroutine relays both directions. Reads and writes are started with plain
-  // completion handlers that record the outcome in an io_slot and wake the coroutine, so a
-  // request costs no coroutine spawn; at most one operation of each kind is in flight.
-  awaitable<relay_end> relay();
+  // relay.cpp: the session's coroutine relays both directions. Reads and writes are started with
+  // plain completion handlers that record the outcome in an io_slot and wake the coroutine, so
+  // a request costs no coroutine spawn; at most one operation of each kind is in flight.
+  // relay_pass does what the completions allow and answers nullopt until the relay ends: the
+  // caller then waits (wait_io) and calls it again. After the end, end_relay_at_once (true) or
+  // drain_and_end_relay, which first waits for the operations in flight.
+  void begin_relay();
+  std::optional<relay_end> relay_pass(relay_state& st);
+  bool end_relay_at_once(relay_end end);
+  awaitable<void> drain_and_end_relay();
   // What only a running relay uses: borrowed from the worker's spares (worker::relay_spares) when
   // a relay starts and given back when it ends, so their write plans' vectors keep their
   // capacity (a transaction allocates nothing for them) and the session an idle client keeps
@@ -239,7 +253,7 @@ class client_session : public std::enable_shared_from_this<client_session>, publ
     bool protocol_error = false;
     bool oversize = false;  // a statement too big to hold that cannot stream (54000)
   };
-  // relay()'s parts, one pass each: what completed, client to server, server to client (none
+  // relay_pass's parts, one pass each: what completed, client to server, server to client (none
   // while a write in that direction is in flight), and whether the server may go back now.
   std::optional<relay_end> take_completions(relay_state& st);
   std::optional<relay_end> forward_client(relay_state& st, bool& look_again);

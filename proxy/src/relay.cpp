@@ -393,7 +393,7 @@ std::optional<client_session::relay_end> client_session::take_completions(relay_
 }
 
 std::optional<client_session::relay_end> client_session::forward_client(relay_state& st, bool& look_again) {
-  if (st.server_write.busy) return std::nullopt;
+  if (st.server_write.busy || client_io_->in.empty()) return std::nullopt;
   auto step = scan_client(st);
   if (step.pos > 0) {
     st.client_pos = step.pos;
@@ -414,6 +414,12 @@ std::optional<client_session::relay_end> client_session::forward_client(relay_st
 std::optional<client_session::relay_end> client_session::forward_server(relay_state& st) {
   if (client_io_->client_write.busy || holding_replica_answer()) return std::nullopt;
   if ((core_.routing.refusal = replica_refused()) != core::replica_refusal::none) return relay_end::replica_refused;
+  // Most passes find no server byte and nothing pgrelay owes: the scan would plan an empty write.
+  if (server_->read_buf().empty() && client_io_->pending_notice.empty() &&
+      !(core_.statements && server_->statements().responses.synthetic_due())) {
+    st.server_pos = 0;
+    return std::nullopt;
+  }
   std::size_t pos = 0;
   if (!scan_server(st, pos)) {
     server_->mark_broken();
@@ -449,41 +455,47 @@ bool client_session::may_release_now(relay_state& st) {
   return hand_over;
 }
 
-awaitable<client_session::relay_end> client_session::relay() {
+void client_session::begin_relay() {
   borrow_relay_state();
-  auto& st = *relay_state_;
+  if (core_.statements) relay_state_->rewriter.emplace(*core_.statements, *registry_, server_->statements());
+}
+
+std::optional<client_session::relay_end> client_session::relay_pass(relay_state& st) {
   auto& io = *client_io_;  // a relaying session does not park
-  if (core_.statements) st.rewriter.emplace(*core_.statements, *registry_, server_->statements());
   std::optional<relay_end> end;
   for (;;) {
-    if ((end = take_completions(st))) break;
+    if ((end = take_completions(st))) return end;
     // Client to server: the whole frames buffered, rewritten in transaction mode.
     bool look_again = false;
-    if ((end = forward_client(st, look_again))) break;
+    if ((end = forward_client(st, look_again))) return end;
     if (look_again || st.server_write.done) continue;  // written at once: take it first
     // Server to client, and what pgrelay owes the client.
-    if ((end = forward_server(st))) break;
+    if ((end = forward_server(st))) return end;
     if (io.client_write.done) continue;
     if (may_release_now(st)) {
-      if (!st.server_read.busy) break;  // released
+      if (!st.server_read.busy) return relay_end::released;
       server_->stream().cancel();  // answered without the server (synthesized): stop listening
-      co_await wait_io();
-      continue;
+      return std::nullopt;
     }
-    if (client_eof_ && !io.client_read.busy && !st.server_write.busy) {
-      end = relay_end::client_eof;
-      break;
-    }
+    if (client_eof_ && !io.client_read.busy && !st.server_write.busy) return relay_end::client_eof;
     if (!st.server_read.busy && !io.client_write.busy) start_server_read();
     // The client may send more meanwhile (pipelining, COPY data, Terminate) or hang up.
     if (!io.client_read.busy && !st.server_write.busy) start_client_read();
-    if ((end = check_relay_deadlines(st))) break;
-    co_await wait_io();
+    if ((end = check_relay_deadlines(st))) return end;
+    return std::nullopt;
   }
+}
+
+bool client_session::end_relay_at_once(relay_end end) {
   disarm_relay_timer();
-  if (end) co_await drain_io();
+  if (end != relay_end::released) return false;  // operations may be in flight: drain_io first
   return_relay_state();
-  co_return end.value_or(relay_end::released);
+  return true;
+}
+
+awaitable<void> client_session::drain_and_end_relay() {
+  co_await drain_io();
+  return_relay_state();
 }
 
 }  // namespace pgrelay::proxy

@@ -39,7 +39,7 @@ class write_plan {
   std::vector<span> spans_;
 };
 
-// What one relay() keeps between wake-ups.
+// What one relay (begin_relay to its end) keeps between wake-ups.
 struct client_session::relay_state {
   std::optional<core::statement_rewriter> rewriter;
   write_plan to_server;

@@ -30,7 +30,7 @@ void client_session::offer_park() {
     park_candidate_ = true;  // idle now: parks at the next sweep if still idle then
     return;
   }
-  // The read completes as cancelled and read_request_unit parks; bytes that arrive meanwhile
+  // The read completes as cancelled and read_unit_pass parks; bytes that arrive meanwhile
   // stay in the socket, and the readiness wait reports them at once.
   park_requested_ = true;
   error_code ignored;
