@@ -543,8 +543,8 @@ void client_session::restore_retry_bytes() {
 }
 
 std::size_t client_session::locally_answerable() const {
-  if (!core_.statements) return 0;
   auto data = client_io_->in.data();
+  if (!core_.statements || data.empty() || data[0] != 'P') return 0;  // a Query, most often
   std::size_t pos = 0;
   std::size_t parses = 0;
   // Only Parses of statements some server already accepted, then Sync or Flush: the
