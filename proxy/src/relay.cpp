@@ -315,7 +315,7 @@ bool client_session::scan_server(relay_state& st, std::size_t& pos) {
   }
   plan.raw(data.data() + run_start, pos - run_start);
   if (rewriting) {
-    // Answers pgrelay owes, also when no server frame carries them (a cached Parse, then Flush).
+    // Answers pgrelay owes, also when no server frame carries them (a shared statement's Close, then Flush).
     auto at = st.to_client_side.size();
     responses.drain_ready(st.to_client_side);
     if (st.to_client_side.size() > at) batch_answers = true;

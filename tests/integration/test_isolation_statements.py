@@ -153,3 +153,49 @@ def test_each_execution_of_a_named_statement_is_watched_not_only_its_parse(clust
             b.close()
     finally:
         a.close()
+
+
+def read_exactly(rc: RawClient, count: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for _ in range(count):
+        m = rc.read(10)
+        assert m is not None, f"closed or silent; got {out}"
+        out.append(m)
+    return out
+
+
+def test_close_of_a_shared_statement_is_answered_at_flush(cluster, pgrelay):
+    """A client's Close of a statement other clients may share never reaches the server: pgrelay
+    owes its CloseComplete. With Flush and no Sync, nothing from the server carries that answer
+    (Postgres sends nothing for a Flush with no output pending), so the relay must send it with no
+    server byte to go with it, in a transaction and out of one. A Parse of a statement some server
+    already accepted, with Flush, is answered too (outside a transaction, without a server)."""
+    relay = pgrelay({"pool": {"size": 1}})
+    sql = "SELECT 'flushed-' || $1::text"
+    a = RawClient(relay.port)
+    b = RawClient(relay.port)
+    try:
+        assert not errors(parse_bind_execute(a, "a1", sql, ["a"]))
+        parse = message(b"P", b"b1\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+        bind = message(b"B", b"\0b1\0" + struct.pack("!hhi", 0, 1, 1) + b"b" + struct.pack("!h", 0))
+        execute = message(b"E", b"\0" + struct.pack("!i", 0))
+        for in_transaction in (False, True):
+            if in_transaction:
+                assert [m[0] for m in b.simple_query("BEGIN")] == [b"C", b"Z"]
+            b.send(parse + message(b"H"))
+            assert read_exactly(b, 1)[0][0] == b"1"
+            b.send(bind + execute + message(b"S"))
+            got = read_exactly(b, 4)
+            assert [m[0] for m in got] == [b"2", b"D", b"C", b"Z"], got
+            assert b"flushed-b" in got[1][1]
+            assert got[3][1] == (b"T" if in_transaction else b"I")
+            b.send(message(b"C", b"Sb1\0") + message(b"H"))
+            assert read_exactly(b, 1)[0][0] == b"3"
+            b.send(message(b"S"))
+            assert read_exactly(b, 1) == [(b"Z", b"T" if in_transaction else b"I")]
+        assert [m[0] for m in b.simple_query("COMMIT")] == [b"C", b"Z"]
+        # The statement stays the other client's to use.
+        assert not errors(parse_bind_execute(a, "a2", sql, ["a"]))
+    finally:
+        a.close()
+        b.close()
