@@ -2,6 +2,8 @@
 // where a string, quoted identifier, dollar quote or comment starts and ends.
 #include "pgrelay/router/cache_key.hpp"
 
+#include "sql_text.hpp"
+
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -191,8 +193,7 @@ void scrub_literals(std::string_view s, std::string& out, bool for_log) {
     char c = s[i];
     bool after_ident = i > 0 && ident_char(s[i - 1]);
     if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
-      auto nl = s.find('\n', i);
-      auto end = nl == std::string_view::npos ? s.size() : nl;
+      auto end = detail::line_comment_end(s, i);
       out.append(s.substr(i, end - i));
       i = end;
     } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {

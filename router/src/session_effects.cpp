@@ -5,6 +5,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include "sql_text.hpp"
 #include "tree_walk.hpp"
 
 #include <algorithm>
@@ -142,8 +143,7 @@ std::size_t skip_blank(std::string_view s, std::size_t i) {
   for (;;) {
     while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
     if (s.substr(i, 2) == "--") {
-      auto nl = s.find('\n', i);
-      i = nl == std::string_view::npos ? s.size() : nl + 1;
+      i = detail::line_comment_end(s, i);  // the newline itself is skipped as space
     } else if (s.substr(i, 2) == "/*") {
       auto end = s.find("*/", i + 2);
       i = end == std::string_view::npos ? s.size() : end + 2;

@@ -24,6 +24,10 @@ TEST_CASE("identifiers, functions, comments and quoting are kept") {
   CHECK(literal_free_key("do $$ begin perform 1; end $$") == "do $$ begin perform 1; end $$");
   // a literal cannot hide a statement: the quote is removed whole, the keyword stays outside
   CHECK(literal_free_key("select 'x'; delete from t") == "select ''; delete from t");
+  // A -- comment ends at a carriage return as at a line feed (Postgres's scan.l): what follows is
+  // a statement, with its literals.
+  CHECK(literal_free_key("-- c\rselect 5") == literal_free_key("-- c\rselect 6"));
+  CHECK(literal_free_key("-- c 5\nselect 1") != literal_free_key("-- c 6\nselect 1"));
 }
 
 TEST_CASE("a key classifies like the text it came from") {
