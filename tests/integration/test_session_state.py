@@ -582,6 +582,9 @@ NO_ADVISORY = ("select count(*) = 0 from pg_locks where locktype = 'advisory' "
 REJECT_CASES = {
     # name: (statement, message fragment, query on A proving nothing happened)
     "listen": ("LISTEN chan", "LISTEN", "select count(*) = 0 from pg_listening_channels()"),
+    # Postgres ends a -- comment at a carriage return: the LISTEN is a statement, not comment.
+    "listen_after_comment_ended_by_cr": ("-- hidden\rLISTEN chan", "LISTEN",
+                                         "select count(*) = 0 from pg_listening_channels()"),
     "advisory_simple": ("select pg_advisory_lock(42)", "advisory", NO_ADVISORY),
     "try_advisory_simple": ("select pg_try_advisory_lock(42)", "advisory", NO_ADVISORY),
     "advisory_extended": (("select pg_advisory_lock(%s)", (42,)), "advisory", NO_ADVISORY),
