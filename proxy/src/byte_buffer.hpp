@@ -17,7 +17,7 @@ class byte_buffer {
   bool empty() const { return head_ == tail_; }
 
   // Spare room of at least `min` bytes at the tail (compacting or growing as needed). Storage is
-  // not zeroed: only committed bytes are ever read, and zeroing a login's 4 KiB and a server's
+  // not zeroed: only committed bytes are ever read, and zeroing a login's buffer and a server's
   // 64 KiB cost more than the rest of their setup.
   char* prepare(std::size_t min, std::size_t& room) {
     if (!store_) {

@@ -53,7 +53,7 @@ client_session::~client_session() {
 
 awaitable<bool> client_session::read_client_some() {
   std::size_t room = 0;
-  char* at = client_io_->in.prepare(4096, room);
+  char* at = client_io_->in.prepare(512, room);
   auto [ec, n] = co_await client_stream_.read_some(asio::buffer(at, room));
   if (ec) co_return false;
   client_io_->in.commit(n);
