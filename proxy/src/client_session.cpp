@@ -37,12 +37,12 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
   // and try_write_now none later (one per login instead of two).
   error_code ignored;
   socket_.non_blocking(true, ignored);
-  worker_.add_session(this);
+  worker_.add_session(*this);
   worker_.shared().live_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
 client_session::~client_session() {
-  worker_.remove_session(this);
+  worker_.remove_session(*this);
   worker_.shared().live_sessions.fetch_sub(1, std::memory_order_relaxed);
   if (parked_) worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);  // the loop's end
   if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);

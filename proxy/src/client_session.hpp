@@ -20,6 +20,7 @@
 #include "pgrelay/router/route.hpp"
 #include "server_connection.hpp"
 #include "session_links.hpp"
+#include "session_list.hpp"
 #include "stats.hpp"
 
 namespace pgrelay::proxy {
@@ -44,7 +45,9 @@ struct statement_verdict {
 
 using core::disconnect_reason;
 
-class client_session : public std::enable_shared_from_this<client_session>, public server_read_taker {
+class client_session : public std::enable_shared_from_this<client_session>,
+                       public server_read_taker,
+                       public session_hook {
  public:
   client_session(worker& w, stream_socket socket, std::string peer);
   ~client_session();

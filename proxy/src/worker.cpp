@@ -245,6 +245,16 @@ worker::~worker() {
   for (auto& [key, p] : pools_) p->stop();
 }
 
+void worker::add_session(client_session& s) { sessions_.push_back(s); }
+
+void worker::remove_session(client_session& s) { sessions_.erase(sessions_.iterator_to(s)); }
+
+std::vector<client_session*> worker::all_sessions() {
+  std::vector<client_session*> all;
+  for (auto& s : sessions_) all.push_back(&s);
+  return all;
+}
+
 void worker::start_listening() {
   const auto& cfg = *config_;
   for (const auto& ep : cfg.listen) {
@@ -264,7 +274,7 @@ void worker::sweep_idle_sessions() {
   park_sweep_->expires_after(park_sweep_interval);
   park_sweep_->async_wait([this](error_code ec) {
     if (ec || shared_.shutting_down) return;
-    for (auto* s : sessions_) s->offer_park();
+    for (auto& s : sessions_) s.offer_park();
     sweep_idle_sessions();
   });
 }
@@ -297,7 +307,8 @@ worker_snapshot worker::snapshot() const {
     auto it = pools_.find({snap.pools[i].database, snap.pools[i].user, snap.pools[i].target});
     by_pool[it->second.get()] = &snap.pools[i];
   }
-  for (const auto* s : sessions_) {
+  for (const auto& session : sessions_) {
+    const auto* s = &session;
     auto v = s->view();
     if (v.database.empty()) continue;  // still logging in
     if (auto it = by_pool.find(s->home_pool()); it != by_pool.end() && v.state != "waiting") ++it->second->cl_active;
@@ -325,16 +336,16 @@ void worker::resume(const std::string& database) {
 
 std::size_t worker::sessions_with_server(const std::string& database) const {
   std::size_t n = 0;
-  for (const auto* s : sessions_) {
-    if (s->holds_server() && (database.empty() || s->database() == database)) ++n;
+  for (const auto& s : sessions_) {
+    if (s.holds_server() && (database.empty() || s.database() == database)) ++n;
   }
   return n;
 }
 
 void worker::kill(const std::string& database) {
   std::vector<client_session*> victims;
-  for (auto* s : sessions_) {
-    if (s->database() == database) victims.push_back(s);
+  for (auto& s : sessions_) {
+    if (s.database() == database) victims.push_back(&s);
   }
   for (auto* s : victims) s->terminate("terminating connection due to administrator command (KILL)");
   for (auto& [key, p] : pools_) {
@@ -343,14 +354,14 @@ void worker::kill(const std::string& database) {
 }
 
 void worker::terminate_all() {
-  std::vector<client_session*> all(sessions_.begin(), sessions_.end());
+  const auto all = all_sessions();
   for (auto* s : all) s->terminate("terminating connection due to administrator command");
 }
 
 void worker::begin_shutdown() {
   listeners_.clear();
   if (park_sweep_) park_sweep_->cancel();  // else the loop never runs out of work
-  std::vector<client_session*> all(sessions_.begin(), sessions_.end());
+  const auto all = all_sessions();
   for (auto* s : all) s->on_shutdown();
 }
 

@@ -20,6 +20,7 @@
 
 #include "cancel_registry.hpp"
 #include "net.hpp"
+#include "session_list.hpp"
 #include "write_floors.hpp"
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
@@ -234,8 +235,8 @@ class worker {
   shared_state& shared() { return shared_; }
   std::size_t index() const { return index_; }
   // Every live session on this worker, for KILL, shutdown and the console's views.
-  void add_session(class client_session* s) { sessions_.insert(s); }
-  void remove_session(class client_session* s) { sessions_.erase(s); }
+  void add_session(class client_session& s);
+  void remove_session(class client_session& s);
 
   // Session effects by statement text (bounded): the parser runs once per distinct text. Looked
   // up by string_view, so a hit allocates nothing (any statement with a function call asks).
@@ -277,6 +278,9 @@ class worker {
   relay_spares& spare_relay_states();
 
  private:
+  // Before io_: a session whose last owner is a pending handler ends when io_ is destroyed, and
+  // unlinks itself then.
+  session_list sessions_;
   // Scheduler locking stays on (other threads post here); the per-socket reactor locks are off.
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<asio::steady_timer> park_sweep_;  // after io_: destroyed before it
@@ -287,7 +291,8 @@ class worker {
   std::unique_ptr<relay_spares, relay_spares_deleter> relay_spares_;
   void sweep_idle_sessions();
   std::map<std::string, database_stats> stats_;
-  std::set<class client_session*> sessions_;
+  // A copy to iterate over while sessions end.
+  std::vector<client_session*> all_sessions();
   struct text_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
