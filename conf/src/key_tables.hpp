@@ -22,7 +22,7 @@ inline constexpr std::array top_keys{"listen"sv,        "workers"sv,          "a
                                      "pool"sv,          "databases"sv,        "session_state"sv,
                                      "max_prepared_per_server"sv, "admin"sv, "tls"sv,
                                      "max_pending_logins"sv, "max_db_connections"sv,
-                                     "max_user_connections"sv};
+                                     "max_user_connections"sv, "compact_parking_after"sv};
 inline constexpr auto session_state_key_names = [] {
   std::array<std::string_view, session_state_keys.size()> names{};
   for (std::size_t i = 0; i < names.size(); ++i) names[i] = session_state_keys[i].key;

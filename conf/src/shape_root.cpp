@@ -167,6 +167,8 @@ void read_top_key(reader& r, std::string_view name, const YAML::Node& v, const s
     if (auto n = r.read_u32(v, p, at)) cfg.max_user_connections = *n;
   } else if (name == "max_pending_logins") {
     if (auto n = r.read_u32(v, p, at)) cfg.max_pending_logins = *n;
+  } else if (name == "compact_parking_after") {
+    if (auto n = r.read_u32(v, p, at)) cfg.compact_parking_after = *n;
   } else if (name == "max_prepared_per_server") {
     if (auto n = r.read_u32(v, p, at)) cfg.max_prepared_per_server = *n;
   } else if (name == "pool") {

@@ -177,6 +177,7 @@ table show_config(const conf::config& cfg) {
   row("log.slow_query", ms(cfg.log.slow_query), true);
   row("auth_timeout", ms(cfg.auth_timeout), true);
   row("max_pending_logins", num(cfg.max_pending_logins), true);
+  row("compact_parking_after", num(cfg.compact_parking_after), true);
   row("shutdown_timeout", ms(cfg.shutdown_timeout), true);
   row("max_prepared_per_server", num(cfg.max_prepared_per_server), true);
   row("pool.mode", cfg.pool.mode == conf::pool_mode::session ? "session" : "transaction", true);

@@ -40,6 +40,7 @@ TEST_CASE("known_key_paths lists every accepted key once", "[conf][docs]") {
       "tls.server.allow_password_without_tls",
       "auth_timeout",
       "max_pending_logins",
+      "compact_parking_after",
       "shutdown_timeout",
       "max_prepared_per_server",
       "session_state.listen",

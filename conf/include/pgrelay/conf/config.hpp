@@ -270,6 +270,9 @@ struct config {
   // Connections not yet authenticated, per process: each holds a descriptor before anyone knows
   // who it is, so half-open logins must not be able to take them all.
   std::uint32_t max_pending_logins = 2048;
+  // Parked (idle) clients per process beyond which a parked client's socket leaves the event
+  // loop: less memory per idle client, more system calls per park and wake. 0: all of them.
+  std::uint32_t compact_parking_after = 1000;
   duration shutdown_timeout{30000};
   // Server connections per database (all its users and servers) and per user (all databases),
   // across pools and workers; 0: unlimited. databases.*.max_db_connections overrides the first.
