@@ -30,8 +30,12 @@ bool ends_unit(char t) { return t == 'Q' || t == 'S' || t == 'H' || t == 'F' || 
 
 }  // namespace
 
-client_session::client_session(worker& w, stream_socket socket, std::string peer)
-    : worker_(w), stats_(&w.stats_for("")), socket_(std::move(socket)), peer_(std::move(peer)) {
+client_session::client_session(worker& w, stream_socket socket, std::string peer, int family)
+    : worker_(w),
+      stats_(&w.stats_for("")),
+      socket_(std::move(socket)),
+      peer_(std::move(peer)),
+      family_(static_cast<unsigned char>(family)) {
   slow_query_ms_ = w.current_config()->log.slow_query.count();
   // Non-blocking before any operation: Asio then needs no ioctl of its own at the first one,
   // and try_write_now none later (one per login instead of two).
@@ -100,6 +104,7 @@ client_view client_session::view() const {
 }
 
 void client_session::terminate(std::string_view why) {
+  if (parked_fd_ >= 0) surface();
   core_.reason = disconnect_reason::shutdown;
   std::string bytes;
   pr::build::error_response(bytes, pr::severity::fatal, pr::sqlstate::admin_shutdown, why);

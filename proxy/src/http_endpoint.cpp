@@ -232,6 +232,10 @@ void add_process_metrics(prometheus::Registry& registry, const shared_state& sha
   auto& parked = prometheus::BuildGauge().Name("pgrelay_client_connections_parked")
                      .Help("Idle client connections parked: no read buffer, no coroutine").Register(registry);
   parked.Add({}).Set(static_cast<double>(shared.parked_sessions.load()));
+  auto& compact = prometheus::BuildGauge().Name("pgrelay_client_connections_parked_compact")
+                      .Help("Parked client connections whose socket waits outside the event loop (compact_parking_after)")
+                      .Register(registry);
+  compact.Add({}).Set(static_cast<double>(shared.parked_compactly.load()));
   auto& pbkdf2 = prometheus::BuildCounter().Name("pgrelay_scram_pbkdf2_total")
                      .Help("PBKDF2 runs for server logins with a password (never with pass-through)").Register(registry);
   pbkdf2.Add({}).Increment(static_cast<double>(pbkdf2_computations().load(std::memory_order_relaxed)));

@@ -13,8 +13,8 @@ namespace pgrelay::proxy {
 
 namespace {
 
-void spawn_session(worker& w, stream_socket socket, std::string peer) {
-  std::make_shared<client_session>(w, std::move(socket), std::move(peer))->start();
+void spawn_session(worker& w, stream_socket socket, std::string peer, int family) {
+  std::make_shared<client_session>(w, std::move(socket), std::move(peer), family)->start();
 }
 
 template <class Acceptor>
@@ -40,7 +40,8 @@ awaitable<void> accept_tcp(worker& w, std::shared_ptr<acceptor_holder<tcp_accept
     error_code ignored;
     s.set_option(tcp::no_delay(true), ignored);
     auto ep = s.remote_endpoint(ignored);
-    spawn_session(w, stream_socket(std::move(s)), ep.address().to_string() + ":" + std::to_string(ep.port()));
+    const int family = ep.address().is_v6() ? AF_INET6 : AF_INET;
+    spawn_session(w, stream_socket(std::move(s)), ep.address().to_string() + ":" + std::to_string(ep.port()), family);
   }
 }
 
@@ -54,7 +55,7 @@ awaitable<void> accept_unix(worker& w, std::shared_ptr<acceptor_holder<unix_acce
       co_await pause_after_accept_error();
       continue;
     }
-    spawn_session(w, stream_socket(std::move(s)), "unix");
+    spawn_session(w, stream_socket(std::move(s)), "unix", AF_UNIX);
   }
 }
 

@@ -4,11 +4,24 @@
 // it is about to start a read with nothing pending (after login, after a unit answered without a
 // server), where the wait costs the same system call as the read's first attempt; and when the
 // worker's sweep finds it idle through a whole interval, whose cancelled read costs no system
-// call.
+// call. Beyond `compact_parking_after` parked clients per process, a parked client's socket
+// leaves Asio's reactor for the worker's parked_sockets: memory for system calls, where idle
+// clients are many.
+#include <unistd.h>
+
 #include "client_session.hpp"
+#include "parked_sockets.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
+
+namespace {
+
+asio::generic::stream_protocol protocol_of(unsigned char family) {
+  return {family, family == AF_UNIX ? 0 : IPPROTO_TCP};
+}
+
+}  // namespace
 
 bool client_session::may_park() const {
   // TLS: the stream may hold decrypted bytes the socket's readiness would not announce.
@@ -43,9 +56,69 @@ void client_session::park() {
   client_io_.reset();
   links_.reset();
   core_.release_request_storage();
-  worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed);
+  const auto parked_now = worker_.shared().parked_sessions.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (parked_now > worker_.current_config()->compact_parking_after && park_compactly()) return;
+  wait_in_reactor();
+}
+
+void client_session::wait_in_reactor() {
   // Readable, closed by the client, or cancelled by terminate's close: serve_units tells which.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code) { self->unpark(); });
+}
+
+bool client_session::park_compactly() {
+  error_code ec;
+  const int fd = socket_.release(ec);
+  if (ec) return false;
+  if (!worker_.parked().watch(fd, this, in_parked_set_)) {
+    socket_.assign(protocol_of(family_), fd, ec);
+    if (ec) ::close(fd);  // the wait in Asio then fails at once and the session ends
+    return false;
+  }
+  in_parked_set_ = true;
+  parked_fd_ = fd;
+  parked_self_ = shared_from_this();
+  worker_.shared().parked_compactly.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+int client_session::leave_parked_set(bool forget) {
+  const int fd = std::exchange(parked_fd_, -1);
+  worker_.parked().unwatch(fd, forget);
+  worker_.shared().parked_compactly.fetch_sub(1, std::memory_order_relaxed);
+  if (forget) in_parked_set_ = false;
+  return fd;
+}
+
+void client_session::take_back_socket(bool forget) {
+  const int fd = leave_parked_set(forget);
+  error_code ec;
+  socket_.assign(protocol_of(family_), fd, ec);
+  if (ec) {
+    ::close(fd);  // the next operation fails at once and the session ends
+    return;
+  }
+  // As at the start: Asio then needs no ioctl of its own, and write_now none.
+  socket_.non_blocking(true, ec);
+}
+
+void client_session::wake_from_parked_set() {
+  if (parked_fd_ < 0) return;  // taken back meanwhile (terminate)
+  const auto self = std::move(parked_self_);
+  take_back_socket(false);
+  unpark();
+}
+
+void client_session::surface() {
+  const auto self = std::move(parked_self_);
+  take_back_socket(true);
+  wait_in_reactor();
+}
+
+void client_session::drop_compact_park() {
+  if (parked_fd_ < 0) return;
+  const auto self = std::move(parked_self_);
+  ::close(leave_parked_set(true));
 }
 
 void client_session::unpark() {

@@ -369,6 +369,9 @@ void worker::stop() {
   asio::post(io_, [this] {
     listeners_.clear();
     if (park_sweep_) park_sweep_->cancel();
+    // A compactly parked session keeps itself alive: no pending operation of Asio's holds it.
+    const auto all = all_sessions();
+    for (auto* s : all) s->drop_compact_park();
     for (auto& [key, p] : pools_) p->stop();
     io_.stop();
   });

@@ -20,6 +20,7 @@
 
 #include "cancel_registry.hpp"
 #include "net.hpp"
+#include "parked_sockets.hpp"
 #include "session_list.hpp"
 #include "write_floors.hpp"
 #include "pgrelay/conf/config.hpp"
@@ -95,6 +96,7 @@ struct shared_state {
   control_hooks control;
   std::atomic<std::uint64_t> live_sessions{0};
   std::atomic<std::uint64_t> parked_sessions{0};  // idle, waiting with no read buffer and no coroutine
+  std::atomic<std::uint64_t> parked_compactly{0};  // of those, the ones whose socket is out of Asio's reactor
   std::atomic<std::uint32_t> pending_logins{0};  // accepted, not yet authenticated (max_pending_logins)
   std::atomic<std::uint64_t> reloads{0};
   std::atomic<std::uint64_t> reload_failures{0};
@@ -236,6 +238,8 @@ class worker {
   std::size_t index() const { return index_; }
   // Every live session on this worker, for KILL, shutdown and the console's views.
   void add_session(class client_session& s);
+  // The sockets of this worker's compactly parked clients (session_parking.cpp).
+  parked_sockets& parked() { return parked_; }
   void remove_session(class client_session& s);
 
   // Session effects by statement text (bounded): the parser runs once per distinct text. Looked
@@ -284,6 +288,7 @@ class worker {
   // Scheduler locking stays on (other threads post here); the per-socket reactor locks are off.
   asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<asio::steady_timer> park_sweep_;  // after io_: destroyed before it
+  parked_sockets parked_{io_};
   // After io_ too: a spare relay state may hold a timer.
   struct relay_spares_deleter {
     void operator()(relay_spares* s) const noexcept;
