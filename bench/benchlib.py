@@ -107,6 +107,8 @@ def add_per_txn_args(ap, transactions, warmup):
     ap.add_argument("--transactions", type=int, default=transactions, help="per client, measured")
     ap.add_argument("--warmup", type=int, default=warmup, help="per client, before counting")
     ap.add_argument("--routing", choices=("on", "off"), default="off")
+    ap.add_argument("--compact-parking-after", type=int, default=None,
+                    help="pgrelay's compact_parking_after (unset: its default; 0: every parked client)")
 
 
 def for_each_proxy(args, measure, max_client_conn=1000, wrapper=lambda label: ()):
@@ -122,6 +124,8 @@ def for_each_proxy(args, measure, max_client_conn=1000, wrapper=lambda label: ()
         wait_replicas_caught_up(primary, replicas)
         config = {"workers": 1, "pool": {"mode": "transaction", "size": 20},
                   "databases": {"app": routed_database(primary, replicas, args.routing == "on")}}
+        if getattr(args, "compact_parking_after", None) is not None:
+            config["compact_parking_after"] = args.compact_parking_after
         with running_pgrelay(work, config, binary=args.binary, wrapper=wrapper("pgrelay")) as (relay, port, _):
             result = measure(relay.pid, port, "pgrelay")
         print(json.dumps({**finish(result), "routing": args.routing}), flush=True)

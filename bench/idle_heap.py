@@ -11,7 +11,11 @@ stayed idle until the sweep parked it (read from the metrics endpoint). The pool
 whose read buffers (64 KiB each) are the one cost here not per client. It prints one JSON line: heap bytes per idle
 client, and the allocation sites that grew most per client (massif's tree, top level).
 
+With --compact-parking-after N the config sets compact_parking_after (unset: pgrelay's default):
+0 parks every client compactly, a number above --clients none.
+
 Usage: bench/idle_heap.py [--binary build/release/proxy/pgrelay] [--clients 1000] [--query] [--driver-startup]
+                          [--compact-parking-after N]
 """
 
 import argparse
@@ -77,6 +81,8 @@ def main():
     ap.add_argument("--query", action="store_true", help="each client runs SELECT 1 once, then idles")
     ap.add_argument("--driver-startup", action="store_true",
                     help="each client sends pgJDBC's startup parameters (bench/idle_clients.py)")
+    ap.add_argument("--compact-parking-after", type=int, default=None,
+                    help="the config's compact_parking_after (unset: pgrelay's default)")
     args = ap.parse_args()
     with bench_cluster(2, 1) as (work, primary, replicas):
         port = free_port()
@@ -86,6 +92,8 @@ def main():
         config = {"workers": 1, "pool": {"mode": "transaction", "size": 2},
                   "admin": {"http_listen": f"127.0.0.1:{http_port}"},
                   "databases": {"app": routed_database(primary, replicas, False)}}
+        if args.compact_parking_after is not None:
+            config["compact_parking_after"] = args.compact_parking_after
         path = write_pgrelay_config(work, config, port)
         relay = subprocess.Popen(["valgrind", "--tool=massif", "--vgdb=yes", f"--massif-out-file={work}/massif.out",
                                   args.binary, str(path)], stdout=subprocess.DEVNULL,
@@ -113,6 +121,7 @@ def main():
             grown[site] = grown.get(site, 0) - b
         per_client = {s: round(b / ok) for s, b in sorted(grown.items(), key=lambda kv: -kv[1])[:8]} if ok else {}
         print(json.dumps({"clients": ok, "query_first": args.query, "driver_startup": args.driver_startup,
+                          "compact_parking_after": args.compact_parking_after,
                           "binary": args.binary, "all_parked": all_parked,
                           "heap_bytes_per_idle_client": round((heap_bytes(during) - heap_bytes(before)) / ok) if ok else None,
                           "top_sites_bytes_per_client": per_client}))
