@@ -19,7 +19,7 @@ Two counters (--counter):
 
 Usage: bench/syscalls_per_txn.py [--binary build/release/proxy/pgrelay] [--clients 8]
                                  [--workload select|extended|tpcb|connect] [--transactions 500] [--warmup 50]
-                                 [--routing off|on] [--counter perf|strace]
+                                 [--routing off|on] [--counter perf|strace] [--compact-parking-after N]
 """
 
 import argparse

@@ -238,9 +238,9 @@ class worker {
   std::size_t index() const { return index_; }
   // Every live session on this worker, for KILL, shutdown and the console's views.
   void add_session(class client_session& s);
+  void remove_session(class client_session& s);
   // The sockets of this worker's compactly parked clients (session_parking.cpp).
   parked_sockets& parked() { return parked_; }
-  void remove_session(class client_session& s);
 
   // Session effects by statement text (bounded): the parser runs once per distinct text. Looked
   // up by string_view, so a hit allocates nothing (any statement with a function call asks).
