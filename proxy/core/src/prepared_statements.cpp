@@ -73,7 +73,8 @@ bool statement_registry::is_validated(std::string_view sql, std::string_view par
 statement_id client_statements::define(std::string_view name, std::string_view sql, std::string_view param_types) {
   auto id = registry_->intern(sql, param_types);
   binding b{id, registry_->tick()};
-  auto [it, fresh] = by_name_.try_emplace(std::string(name), b);
+  if (!by_name_) by_name_ = std::make_unique<binding_map>();
+  auto [it, fresh] = by_name_->try_emplace(std::string(name), b);
   if (!fresh) {
     registry_->release(it->second.id);
     it->second = b;
@@ -88,22 +89,25 @@ std::optional<statement_id> client_statements::find(std::string_view name) const
 }
 
 std::optional<client_statements::binding> client_statements::lookup(std::string_view name) const {
-  auto it = by_name_.find(std::string(name));
-  if (it == by_name_.end()) return std::nullopt;
+  if (!by_name_) return std::nullopt;
+  auto it = by_name_->find(std::string(name));
+  if (it == by_name_->end()) return std::nullopt;
   return it->second;
 }
 
 bool client_statements::forget(std::string_view name) {
-  auto it = by_name_.find(std::string(name));
-  if (it == by_name_.end()) return false;
+  if (!by_name_) return false;
+  auto it = by_name_->find(std::string(name));
+  if (it == by_name_->end()) return false;
   registry_->release(it->second.id);
-  by_name_.erase(it);
+  by_name_->erase(it);
   return true;
 }
 
 void client_statements::clear() {
-  for (auto& [name, b] : by_name_) registry_->release(b.id);
-  by_name_.clear();
+  if (!by_name_) return;
+  for (auto& [name, b] : *by_name_) registry_->release(b.id);
+  by_name_.reset();
 }
 
 void server_statements::touch(statement_id id) {

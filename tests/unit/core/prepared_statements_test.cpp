@@ -36,6 +36,24 @@ TEST_CASE("entries live while some client refers to them, and ids are never reus
   CHECK(c.define("s", "select 1", "") != first);
 }
 
+TEST_CASE("a client that never named a statement answers as empty, and clear starts afresh") {
+  statement_registry reg;
+  client_statements a(reg);
+  CHECK(a.size() == 0);
+  CHECK_FALSE(a.find("s"));
+  CHECK_FALSE(a.lookup("s"));
+  CHECK_FALSE(a.forget("s"));
+  a.clear();
+  auto id = a.define("s", "select 1", "");
+  CHECK(a.size() == 1);
+  a.clear();  // DISCARD ALL, DEALLOCATE ALL
+  CHECK(a.size() == 0);
+  CHECK_FALSE(a.find("s"));
+  CHECK(reg.size() == 0);
+  CHECK(a.define("s", "select 1", "") != id);
+  CHECK(a.find("s"));
+}
+
 TEST_CASE("redefining a name moves the reference") {
   statement_registry reg;
   client_statements a(reg);

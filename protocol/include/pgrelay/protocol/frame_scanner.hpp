@@ -2,7 +2,9 @@
 // CopyData, big queries) pass through in pieces, small frames the caller asks for arrive whole.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 
@@ -29,7 +31,8 @@ struct scan_step {
 
 class frame_scanner {
  public:
-  explicit frame_scanner(std::size_t max_frame = default_max_frame) : max_frame_(max_frame) {}
+  explicit frame_scanner(std::size_t max_frame = default_max_frame)
+      : max_frame_(static_cast<std::uint32_t>(std::min<std::size_t>(max_frame, UINT32_MAX))) {}
 
   // `data` begins where the previous step's advance ended. `want_whole(tag)` or
   // `want_whole(tag, total size)` says whether the caller needs the frame's body in one piece
@@ -95,8 +98,10 @@ class frame_scanner {
   void reset() { remaining_ = 0; }
 
  private:
-  std::size_t max_frame_;
+  // A frame's length field is 32 bits, so is its limit: the scanner is 16 bytes, and every
+  // client keeps one.
   std::size_t remaining_ = 0;
+  std::uint32_t max_frame_;
   char tag_ = 0;
 };
 

@@ -1,11 +1,13 @@
 // Why a client session ended, for the disconnect log line.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace pgrelay::core {
 
-enum class disconnect_reason {
+// One byte: it packs with the flags beside it in every session.
+enum class disconnect_reason : std::uint8_t {
   client_terminate,
   client_eof,
   login_failed,

@@ -20,9 +20,11 @@ namespace pgrelay::core {
 
 class routing_memory {
  public:
-  write_floor floor;      // read-your-writes: what a replica must have replayed
-  replica_refusal refusal = replica_refusal::none;
+  // Eight-byte members first, the one-byte ones together (with unit_may_write_ below): every
+  // idle client keeps this.
+  write_floor floor;       // read-your-writes: what a replica must have replayed
   std::uint64_t pick = 0;  // routing.balance: session: this client's place in the deal of replicas
+  replica_refusal refusal = replica_refusal::none;
 
   // The unit goes to the primary without a routing decision (routing off, session mode): it
   // may write.
