@@ -412,7 +412,7 @@ awaitable<bool> client_session::establish_parameters() {
   // pgrelay's own pid and key in both pool modes: a server's real key would outlive this client
   // (session mode hands the server to the next one after DISCARD ALL) and cancel its queries.
   std::string key_bytes;
-  auto pid = worker_.shared().cancels.add(weak_from_this(), worker_.io().get_executor(), key_bytes);
+  auto pid = worker_.shared().cancels.add(*this, key_bytes);
   cancel_pid_ = pid;
   pr::build::backend_key_data(client_io_->out, pid, key_bytes);
   pr::build::ready_for_query(client_io_->out, pr::transaction_status::idle);

@@ -46,14 +46,17 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
 }
 
 client_session::~client_session() {
+  // First: until it is out, a cancel on another worker may read this session (cancel_registry).
+  if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);
   worker_.remove_session(*this);
   worker_.shared().live_sessions.fetch_sub(1, std::memory_order_relaxed);
   if (parked_) worker_.shared().parked_sessions.fetch_sub(1, std::memory_order_relaxed);  // the loop's end
-  if (cancel_pid_ != 0) worker_.shared().cancels.remove(cancel_pid_);
   if (core_.counted_client && primary_pool_) primary_pool_->budget().clients.fetch_sub(1);
   // At shutdown the pools are stopping: the server socket just closes with this session.
   if (server_ && pool_ && !worker_.shared().shutting_down) pool_->release(std::move(server_), false);
 }
+
+io_executor client_session::executor() const { return worker_.io().get_executor(); }
 
 awaitable<bool> client_session::read_client_some() {
   std::size_t room = 0;

@@ -65,6 +65,8 @@ class client_session : public std::enable_shared_from_this<client_session>,
   void start();
   // Called on this session's executor when a matching CancelRequest arrives.
   void forward_cancel();
+  // Its worker's loop, where everything that touches the session runs.
+  io_executor executor() const;
 
   // For the console (on the worker's thread).
   struct client_view view() const;
