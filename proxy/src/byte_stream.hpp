@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "net.hpp"
+#include "tls.hpp"
 
 namespace pgrelay::proxy {
 
@@ -24,14 +25,14 @@ class byte_stream {
 
   template <class MutableBuffer>
   awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffer& buffer) {
-    if (tls_) return tls_->async_read_some(buffer, use_tuple);
+    if (tls_) return tls_->stream.async_read_some(buffer, use_tuple);
     return socket_->async_read_some(buffer, use_tuple);
   }
 
   // Writes every byte of `buffers` (a buffer or a sequence of them).
   template <class ConstBuffers>
   awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& buffers) {
-    if (tls_) return asio::async_write(*tls_, buffers, use_tuple);
+    if (tls_) return asio::async_write(tls_->stream, buffers, use_tuple);
     return asio::async_write(*socket_, buffers, use_tuple);
   }
 
@@ -39,7 +40,7 @@ class byte_stream {
   template <class MutableBuffer, class Handler>
   void async_read_some(const MutableBuffer& buffer, Handler&& handler) {
     if (tls_) {
-      tls_->async_read_some(buffer, std::forward<Handler>(handler));
+      tls_->stream.async_read_some(buffer, std::forward<Handler>(handler));
     } else {
       socket_->async_read_some(buffer, std::forward<Handler>(handler));
     }
@@ -47,7 +48,7 @@ class byte_stream {
   template <class ConstBuffers, class Handler>
   void async_write(const ConstBuffers& buffers, Handler&& handler) {
     if (tls_) {
-      asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+      asio::async_write(tls_->stream, buffers, std::forward<Handler>(handler));
     } else {
       asio::async_write(*socket_, buffers, std::forward<Handler>(handler));
     }
@@ -83,39 +84,54 @@ class byte_stream {
     error_code ignored;
     socket_->non_blocking(true, ignored);
     if (tls_) {
-      tls_->write_some(bytes, ignored);
+      tls_->stream.write_some(bytes, ignored);
     } else {
       socket_->write_some(bytes, ignored);
     }
   }
 
-  // pgrelay as the TLS server (a client sent SSLRequest and was told 'S').
-  awaitable<error_code> accept_tls(asio::ssl::context& ctx) {
-    tls_ = std::make_unique<asio::ssl::stream<stream_socket&>>(*socket_, ctx);
-    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  // pgrelay as the TLS server (a client sent SSLRequest and was told 'S'), with the contexts'
+  // towards_clients.
+  awaitable<error_code> accept_tls(tls_ptr contexts) {
+    auto& ctx = *contexts->towards_clients;
+    tls_ = std::make_unique<tls_part>(std::move(contexts), *socket_, ctx);
+    auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     co_return ec;
   }
 
-  // pgrelay as the TLS client towards Postgres. `verify_host` empty: no name check; `verify`
-  // false: no certificate check at all (sslmode prefer/require).
-  awaitable<error_code> connect_tls(asio::ssl::context& ctx, bool verify, const std::string& verify_host) {
-    tls_ = std::make_unique<asio::ssl::stream<stream_socket&>>(*socket_, ctx);
+  // pgrelay as the TLS client towards Postgres, with the contexts' towards_servers. `verify_host`
+  // empty: no name check; `verify` false: no certificate check at all (sslmode prefer/require).
+  awaitable<error_code> connect_tls(tls_ptr contexts, bool verify, const std::string& verify_host) {
+    auto& ctx = *contexts->towards_servers;
+    tls_ = std::make_unique<tls_part>(std::move(contexts), *socket_, ctx);
     if (verify) {
-      tls_->set_verify_mode(asio::ssl::verify_peer);
-      if (!verify_host.empty()) tls_->set_verify_callback(asio::ssl::host_name_verification(verify_host));
+      tls_->stream.set_verify_mode(asio::ssl::verify_peer);
+      if (!verify_host.empty()) tls_->stream.set_verify_callback(asio::ssl::host_name_verification(verify_host));
     } else {
-      tls_->set_verify_mode(asio::ssl::verify_none);
+      tls_->stream.set_verify_mode(asio::ssl::verify_none);
     }
-    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
     co_return ec;
   }
 
   // The session's SSL object, for the protocol version and cipher in logs.
-  SSL* native() const { return tls_ ? tls_->native_handle() : nullptr; }
+  SSL* native() const { return tls_ ? tls_->stream.native_handle() : nullptr; }
+  // The contexts the TLS stream was made from; null while plain.
+  const tls_ptr& contexts() const {
+    static const tls_ptr plain;
+    return tls_ ? tls_->contexts : plain;
+  }
 
  private:
+  // The TLS stream and what keeps its contexts alive, in one allocation that a plain connection
+  // never makes.
+  struct tls_part {
+    tls_part(tls_ptr c, stream_socket& socket, asio::ssl::context& ctx) : contexts(std::move(c)), stream(socket, ctx) {}
+    tls_ptr contexts;
+    asio::ssl::stream<stream_socket&> stream;
+  };
   stream_socket* socket_;
-  std::unique_ptr<asio::ssl::stream<stream_socket&>> tls_;
+  std::unique_ptr<tls_part> tls_;
 };
 
 }  // namespace pgrelay::proxy

@@ -140,8 +140,7 @@ awaitable<bool> client_session::answer_ssl_request() {
   pr::build::ssl_response(answer, offer);
   if (!co_await write_client(answer)) co_return false;
   if (!offer) co_return true;
-  tls_ = tls;
-  if (auto ec = co_await client_stream_.accept_tls(*tls_->towards_clients)) {
+  if (auto ec = co_await client_stream_.accept_tls(tls)) {
     spdlog::info("client {}: TLS handshake failed: {}", peer_, ec.message());
     core_.reason = disconnect_reason::protocol_error;
     co_return false;
@@ -318,7 +317,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
     co_await fail(pr::sqlstate::invalid_authorization, "client selected an invalid SASL authentication mechanism");
     co_return false;
   }
-  if (can_bind) scram.offer_channel_binding(tls_->end_point_hash, plus);
+  if (can_bind) scram.offer_channel_binding(client_stream_.contexts()->end_point_hash, plus);
   auto server_first = scram.handle_client_first(initial.data);
   if (!server_first) {
     co_await fail(pr::sqlstate::protocol_violation, "malformed SCRAM message");
@@ -354,7 +353,7 @@ awaitable<bool> client_session::authenticate(const std::string& user) {
 bool client_session::offer_sasl_mechanisms() {
   // Over TLS, SCRAM-SHA-256-PLUS binds the proof to pgrelay's certificate, so a man in the middle
   // with another certificate cannot relay it.
-  const bool can_bind = client_stream_.encrypted() && tls_ && !tls_->end_point_hash.empty();
+  const bool can_bind = client_stream_.encrypted() && !client_stream_.contexts()->end_point_hash.empty();
   std::vector<std::string_view> mechanisms;
   if (can_bind) mechanisms.push_back(pr::scram_sha_256_plus_mechanism);
   mechanisms.push_back(pr::scram_sha_256_mechanism);

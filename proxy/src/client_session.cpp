@@ -36,7 +36,8 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
       socket_(std::move(socket)),
       peer_(std::move(peer)),
       family_(static_cast<unsigned char>(family)) {
-  slow_query_ms_ = w.current_config()->log.slow_query.count();
+  const auto slow_ms = w.current_config()->log.slow_query.count();
+  slow_query_ms_ = static_cast<std::int32_t>(std::min<std::int64_t>(slow_ms, INT32_MAX));
   // Non-blocking before any operation: Asio then needs no ioctl of its own at the first one,
   // and try_write_now none later (one per login instead of two).
   error_code ignored;

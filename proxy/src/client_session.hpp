@@ -375,7 +375,6 @@ class client_session : public std::enable_shared_from_this<client_session>,
   // The config this session follows: taken at login, refreshed between requests after a reload
   // unless its database was removed (then the session keeps the old one until it leaves).
   std::shared_ptr<const conf::config> config_;
-  std::int64_t slow_query_ms_ = 0;  // log.slow_query in ms; 0: off
   // Routes, pools and caches looked up per epoch: made by a unit's first use, dropped when the
   // session parks (a parked client keeps no caches; the next unit looks them up again).
   std::unique_ptr<session_links> links_;
@@ -391,24 +390,32 @@ class client_session : public std::enable_shared_from_this<client_session>,
   // ---- I/O: the client's connection, the borrowed server, buffers and operations in flight ---
   stream_socket socket_;
   byte_stream client_stream_{socket_};  // reads and writes: TLS once the client asked for it
-  tls_ptr tls_;                         // the contexts client_stream_ was made from
   // Where the client's frames start and end in the read buffer. Kept while parked: a client may
   // stall inside a frame whose bytes were already taken (an ignored frame, a COPY data header),
   // and the rest of that frame must not be read as a new one when it wakes.
   core::client_frame_cursor client_frames_;
   std::string peer_;
+  std::int32_t slow_query_ms_ = 0;  // log.slow_query in ms (clamped); 0: off
+  std::int32_t cancel_pid_ = 0;     // this session's key in the cancel registry; 0: none yet
+  // The relay timer's arming (in relay_state); here, since a cancelled wait may complete after
+  // parking freed the relay state, and must then find its generation old.
+  std::uint32_t relay_timer_gen_ = 0;
+  // Parked compactly: the socket's descriptor, out of socket_ (parked_self_ below keeps the
+  // session alive meanwhile, as a wait in Asio would).
+  int parked_fd_ = -1;
   bool client_eof_ = false;   // the client read ended (EOF or error): no more reads
-  // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
-  // asked to park, parking now, parked, woken from parking and not read since.
-  bool idle_waiting_ = false;
-  bool park_candidate_ = false;
-  bool park_requested_ = false;
-  bool parking_ = false;
-  bool parked_ = false;
-  bool woken_ = false;
-  bool in_parked_set_ = false;     // the parked set holds the socket's entry (disabled unless parked)
-  unsigned char family_;           // the socket's address family, for taking it back from the parked set
   bool client_streaming_ = false;  // the last client read filled its buffer
+  unsigned char family_;           // the socket's address family, for taking it back from the parked set
+  // Parking (session_parking.cpp): waiting idle for the next unit, marked by the last sweep,
+  // asked to park, parking now, parked, woken from parking and not read since. Bits of one byte,
+  // off the relay's path, so that the session takes a size class less of every idle client.
+  bool idle_waiting_ : 1 = false;
+  bool park_candidate_ : 1 = false;
+  bool park_requested_ : 1 = false;
+  bool parking_ : 1 = false;
+  bool parked_ : 1 = false;
+  bool woken_ : 1 = false;
+  bool in_parked_set_ : 1 = false;  // the parked set holds the socket's entry (disabled unless parked)
   // The suspended relay coroutine's completion handler, kept by its concrete type: no holder is
   // allocated per wait (Asio 1.26's any_completion_handler would re-wrap itself when moved).
   using io_handler = asio::async_result<use_awaitable_t, void()>::handler_type;
@@ -427,15 +434,8 @@ class client_session : public std::enable_shared_from_this<client_session>,
     std::optional<io_handler> waiter;
   };
   std::unique_ptr<client_io> client_io_ = std::make_unique<client_io>();
-  // The relay timer's arming (in relay_state); here, since a cancelled wait may complete after
-  // parking freed the relay state, and must then find its generation old.
-  std::uint64_t relay_timer_gen_ = 0;
   std::unique_ptr<server_connection> server_;
-  std::int32_t cancel_pid_ = 0;  // this session's key in the cancel registry; 0: none yet
-  // Parked compactly: the socket's descriptor, out of socket_, and what keeps the session alive
-  // meanwhile (what a wait in Asio would hold).
-  int parked_fd_ = -1;
-  std::shared_ptr<client_session> parked_self_;
+  std::shared_ptr<client_session> parked_self_;  // parked compactly: what a wait in Asio would hold
 };
 
 // Inline: each I/O completion handler calls it, and an out-of-line call there costs about ten

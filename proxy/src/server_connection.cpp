@@ -109,10 +109,9 @@ awaitable<server_error> server_connection::negotiate_tls(const server_target& ta
   if (answer != 'S') {
     co_return fail(pr::sqlstate::protocol_violation, "unexpected answer to SSLRequest from server");
   }
-  tls_ = target.tls;
   const bool verify = m == mode::verify_ca || m == mode::verify_full;
   const std::string host = m == mode::verify_full ? target.address.host : std::string{};
-  if (auto hec = co_await stream_.connect_tls(*tls_->towards_servers, verify, host)) {
+  if (auto hec = co_await stream_.connect_tls(target.tls, verify, host)) {
     co_return fail(pr::sqlstate::connection_failure, "TLS handshake with server " + target.address.to_string() +
                                                          " failed (tls.server.mode " + conf::to_string(m) +
                                                          "): " + hec.message());

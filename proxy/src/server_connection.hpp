@@ -133,7 +133,7 @@ class server_connection {
   const std::vector<std::string>& internal_values() const { return internal_values_; }
 
   const conf::endpoint& address() const { return address_; }
-  const tls_ptr& tls() const { return tls_; }
+  const tls_ptr& tls() const { return stream_.contexts(); }
   const std::shared_ptr<cancel_watch>& cancels() const { return cancels_; }
 
   // The pool's bookkeeping: its number for logs and views, the target generation it was opened
@@ -161,7 +161,6 @@ class server_connection {
  private:
   stream_socket socket_;
   byte_stream stream_{socket_};   // reads and writes: TLS once negotiated
-  tls_ptr tls_;                   // the contexts stream_ was made from
   byte_buffer read_buf_{65536};   // bytes read from the server not yet consumed
   core::request_tracker tracker_;
   core::param_map reported_;      // current reported parameters
