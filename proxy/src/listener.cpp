@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client_session.hpp"
+#include "session_slab.hpp"
 #include "worker.hpp"
 
 namespace pgrelay::proxy {
@@ -14,7 +15,8 @@ namespace pgrelay::proxy {
 namespace {
 
 void spawn_session(worker& w, stream_socket socket, std::string peer, int family) {
-  std::make_shared<client_session>(w, std::move(socket), std::move(peer), family)->start();
+  std::allocate_shared<client_session>(slab_allocator<client_session>(), w, std::move(socket), std::move(peer), family)
+      ->start();
 }
 
 template <class Acceptor>
