@@ -149,6 +149,7 @@ awaitable<bool> client_session::answer_ssl_request() {
 }
 
 awaitable<bool> client_session::login() {
+  worker_.shared().logins_begun.fetch_add(1, std::memory_order_relaxed);
   pending_login slot(worker_.shared().pending_logins);
   if (const auto max = worker_.current_config()->max_pending_logins; !slot.take(max)) {
     // Refused before reading anything: a flood of half-open logins must cost us no more.

@@ -4,6 +4,7 @@
 #include "client_session.hpp"
 #include "routing_inputs.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include "listener.hpp"
@@ -275,8 +276,19 @@ void worker::sweep_idle_sessions() {
   park_sweep_->async_wait([this](error_code ec) {
     if (ec || shared_.shutting_down) return;
     for (auto& s : sessions_) s.offer_park();
+    if (index_ == 0) trim_heap_after_logins();
     sweep_idle_sessions();
   });
+}
+
+void worker::trim_heap_after_logins() {
+  if (!heap_trim_.due(shared_.logins_begun.load(std::memory_order_relaxed),
+                      shared_.pending_logins.load(std::memory_order_relaxed)))
+    return;
+  const auto started = clock::now();
+  malloc_trim(0);
+  spdlog::debug("heap trimmed after logins in {} us",
+                std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count());
 }
 
 worker_snapshot worker::snapshot() const {

@@ -26,6 +26,7 @@
 #include "pgrelay/conf/config.hpp"
 #include "pgrelay/conf/users.hpp"
 #include "pgrelay/core/connection_limits.hpp"
+#include "pgrelay/core/heap_trim.hpp"
 #include "pgrelay/core/prepared_statements.hpp"
 #include "pgrelay/core/verifier_cache.hpp"
 #include "pgrelay/router/cache_key.hpp"
@@ -103,7 +104,7 @@ struct shared_state {
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
   cancel_registry cancels;
   std::size_t worker_count = 1;
-  std::atomic<std::uint64_t> clients_total{0};
+  std::atomic<std::uint64_t> logins_begun{0};  // every login() since start (heap_trim_policy)
   std::atomic<bool> shutting_down{false};
   std::atomic<std::uint64_t> replication_connections{0};
   std::atomic<std::uint64_t> replica_fallbacks{0};  // reads retried on the primary
@@ -295,6 +296,10 @@ class worker {
   };
   std::unique_ptr<relay_spares, relay_spares_deleter> relay_spares_;
   void sweep_idle_sessions();
+  // Worker 0's sweep gives free heap pages back after a burst of logins (the heap is the
+  // process's, so one worker asks for all).
+  core::heap_trim_policy heap_trim_;
+  void trim_heap_after_logins();
   std::map<std::string, database_stats> stats_;
   // A copy to iterate over while sessions end.
   std::vector<client_session*> all_sessions();
