@@ -312,7 +312,8 @@ def rss_kib(pid):
 
 def hold_idle_clients(port, pid, clients, hold=600):
     """Logs `clients` idle clients in to 127.0.0.1:port (bench/idle_clients.py) and reads the VmRSS of
-    process `pid` before and once they are all in; returns (ok, failed, login seconds, before, after)."""
+    process `pid` before and once they are all in and it has settled (settled_rss_kib); returns
+    (ok, failed, login seconds, before, after)."""
     before = rss_kib(pid)
     holder = subprocess.Popen([sys.executable, str(REPO / "bench" / "idle_clients.py"), "--port", str(port),
                                "--clients", str(clients), "--hold", str(hold)],
@@ -320,8 +321,7 @@ def hold_idle_clients(port, pid, clients, hold=600):
     try:
         line = holder.stdout.readline().split()
         ok, failed, secs = (int(line[1]), int(line[2]), float(line[3])) if line[:1] == ["ready"] else (0, -1, 0)
-        time.sleep(1.0)
-        after = rss_kib(pid)
+        after = settled_rss_kib(pid)
     finally:
         holder.stdin.close()
         try:
@@ -330,6 +330,22 @@ def hold_idle_clients(port, pid, clients, hold=600):
             holder.kill()
             holder.wait()
     return ok, failed, secs, before, after
+
+
+def settled_rss_kib(pid, step=0.5, limit=6.0):
+    """VmRSS of `pid` once a proxy's periodic work after the logins is done: read every `step`
+    seconds, at least twice, until a reading does not drop below the previous one (pgrelay gives
+    heap pages back at its next sweep, within a second), or `limit` seconds have passed."""
+    deadline = time.monotonic() + limit
+    time.sleep(step)
+    last = rss_kib(pid)
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = rss_kib(pid)
+        if now >= last:
+            return now
+        last = now
+    return last
 
 
 def raise_nofile(want):
