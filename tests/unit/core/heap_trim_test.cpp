@@ -5,7 +5,7 @@
 
 using pgrelay::core::heap_trim_policy;
 
-TEST_CASE("a few logins never trim; a quiet sweep after enough of them does, once") {
+TEST_CASE("a few logins never trim, and a quiet sweep after enough of them trims once") {
   heap_trim_policy p;
   CHECK_FALSE(p.due(0, 0));
   CHECK_FALSE(p.due(heap_trim_policy::min_logins - 1, 0));
