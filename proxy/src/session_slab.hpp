@@ -2,8 +2,8 @@
 // heap that logins use. A login allocates and frees some kilobytes (coroutine frames, SCRAM state,
 // buffers); a session allocated from the same heap in the middle of a burst of logins pins the
 // pages around it, and every login in flight at the burst's end leaves its kilobytes free but
-// resident (bench/idle_heap.py; README, "Idle clients park"). Slots are also 8 bytes
-// smaller than malloc's chunk. Freed slots are reused; blocks are kept for the process's life,
+// resident (bench/idle_malloc.py; README, "Memory after a burst of logins"). Slots are also 8
+// bytes smaller than malloc's chunk. Freed slots are reused; blocks are kept for the process's life,
 // as PgBouncer's slabs are.
 #pragma once
 
