@@ -34,16 +34,23 @@ class cursor {
     return static_cast<std::int32_t>(v);
   }
   // A NUL-terminated string; the view excludes the terminator and lives as long as the input.
+  // Most names on the wire are empty (the unnamed statement and portal): those need no search.
   std::string_view cstring() {
     if (failed_) return {};
-    auto rest = data_.substr(pos_);
-    auto nul = rest.find('\0');
-    if (nul == std::string_view::npos) {
+    const char* at = data_.data() + pos_;
+    const std::size_t left = data_.size() - pos_;
+    if (left > 0 && *at == '\0') {
+      ++pos_;
+      return {at, 0};
+    }
+    const auto* nul = left > 0 ? static_cast<const char*>(std::memchr(at, '\0', left)) : nullptr;
+    if (nul == nullptr) {
       failed_ = true;
       return {};
     }
-    pos_ += nul + 1;
-    return rest.substr(0, nul);
+    const auto size = static_cast<std::size_t>(nul - at);
+    pos_ += size + 1;
+    return {at, size};
   }
   std::string_view bytes(std::size_t n) {
     if (!need(n)) return {};
