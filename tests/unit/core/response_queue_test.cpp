@@ -186,3 +186,25 @@ TEST_CASE("a simple Query's rows pass; its end, errors elsewhere and due answers
   CHECK_FALSE(s.passes('D'));  // a due answer goes out before the next frame
   CHECK(s.passes('N'));
 }
+
+TEST_CASE("a pipeline that never lets the queue empty keeps its answers in order") {
+  // Each round sends a Bind and an Execute (one of them injected) and reads the answers to the
+  // previous round only, so the queue is never empty and its answered head must be cut off.
+  response_queue q;
+  std::string seen;
+  std::string expected;
+  q.push(request_kind::bind);
+  for (int round = 0; round < 500; ++round) {
+    q.push(request_kind::execute);
+    q.push(round % 3 == 0 ? request_kind::injected_bind : request_kind::bind);
+    const bool head_injected = round > 0 && (round - 1) % 3 == 0;  // the Bind sent a round before
+    expected += head_injected ? "C" : "2C";
+    seen += feed(q, "2C");
+    REQUIRE(q.size() == 1);
+  }
+  // The last round's Bind alone is left; then a Sync ends the pipeline.
+  CHECK(seen == expected);
+  q.push(request_kind::sync);
+  CHECK(feed(q, "2Z") == "2Z");
+  CHECK(q.empty());
+}
