@@ -172,3 +172,24 @@ TEST_CASE("names of pgrelay's shared statements reach none of them unless the cl
   r.on_frame('B', body_of(own_bind), out);
   CHECK(describe_stream(out) == "P:pgrelay_2 B:pgrelay_2 ");
 }
+
+TEST_CASE("an unnamed or malformed Parse goes through as it came, its answer expected") {
+  statement_registry reg;
+  server_statement_state server;
+  client_statements a(reg);
+  statement_rewriter r(a, reg, server);
+  std::string unnamed, out;
+  pr::build::parse(unnamed, "", "select 1");
+  CHECK(r.on_frame('P', body_of(unnamed), out) == statement_rewriter::action::forward_raw);
+  CHECK(out.empty());
+  CHECK(server.responses.size() == 1);
+  // A name without its terminator: not defined, left for the server to reject.
+  CHECK(r.on_frame('P', std::string_view("s1"), out) == statement_rewriter::action::forward_raw);
+  CHECK(r.on_frame('P', std::string_view(), out) == statement_rewriter::action::forward_raw);
+  CHECK(out.empty());
+  CHECK(server.responses.size() == 3);
+  CHECK_FALSE(a.lookup("s1"));
+  // The server's ParseCompletes reach the client.
+  for (char t : std::string("111")) CHECK(server.responses.on_server_frame(t).forward);
+  CHECK(server.responses.empty());
+}
