@@ -36,11 +36,13 @@ void pool::update_settings(const conf::pool_settings& s) {
 }
 
 acquire_result pool::lend(acquire_result r) {
-  if (r.server) {
-    ++active_;
-    r.server->lent(clock::now());
-  }
+  if (r.server) note_lent(*r.server);
   return r;
+}
+
+void pool::note_lent(server_connection& server) {
+  ++active_;
+  server.lent(clock::now());
 }
 
 void pool::sample_transaction(const server_connection& server) {
@@ -157,7 +159,9 @@ awaitable<acquire_result> pool::open_new() {
 
 std::unique_ptr<server_connection> pool::take_now() {
   if (stopped_ || !waiters_.empty() || !below_limit()) return nullptr;
-  return lend({take_idle(), {}}).server;
+  auto server = take_idle();
+  if (server) note_lent(*server);
+  return server;
 }
 
 awaitable<acquire_result> pool::acquire() {

@@ -162,6 +162,7 @@ class pool {
            limits_.user->waiting.load(std::memory_order_relaxed) > 0;
   }
   acquire_result lend(acquire_result r);
+  void note_lent(server_connection& server);  // counts it active and stamps when it was lent
   std::unique_ptr<server_connection> take_idle();
   void discard(std::unique_ptr<server_connection> server);
   // Every idle server enters idle_ here, watched (server_connection::watch_idle).
