@@ -571,8 +571,8 @@ std::size_t client_session::locally_answerable() const {
       if (parses == 0) return 0;
       break;
     }
-    pr::parse_view p;  // an unnamed statement (an empty name first) is not answered here: no parse
-    if (r.msg.tag != 'P' || r.msg.body.empty() || r.msg.body[0] == '\0' || !pr::parse_parse(r.msg.body, p)) return 0;
+    pr::parse_view p;  // an unnamed statement is never answered here
+    if (r.msg.tag != 'P' || pr::parse_is_unnamed(r.msg.body) || !pr::parse_parse(r.msg.body, p)) return 0;
     auto types_tail = r.msg.body.substr(p.name.size() + 1 + p.sql.size() + 1);
     if (!registry_->is_validated(p.sql, types_tail)) return 0;
     ++parses;

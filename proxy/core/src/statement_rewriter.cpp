@@ -77,9 +77,9 @@ void statement_rewriter::ensure_prepared(statement_id id, std::string& out, std:
 }
 
 statement_rewriter::action statement_rewriter::on_parse(std::string_view body, std::string& out) {
-  // Unnamed (an empty name first: nothing else need be read), or malformed: the server will say so.
+  // Unnamed, or malformed: the server will say so.
   pr::parse_view p;
-  if ((!body.empty() && body[0] == '\0') || !pr::parse_parse(body, p)) {
+  if (pr::parse_is_unnamed(body) || !pr::parse_parse(body, p)) {
     server_.responses.push(request_kind::parse);
     return action::forward_raw;
   }

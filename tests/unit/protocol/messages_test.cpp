@@ -96,6 +96,15 @@ TEST_CASE("extended protocol views") {
   CHECK_FALSE(parse_parse(neg, p));
 }
 
+TEST_CASE("an unnamed Parse is told from its first byte") {
+  std::string unnamed, named;
+  build::parse(unnamed, "", "select 1");
+  build::parse(named, "s1", "select 1");
+  CHECK(parse_is_unnamed(only_frame(unnamed).body));
+  CHECK_FALSE(parse_is_unnamed(only_frame(named).body));
+  CHECK_FALSE(parse_is_unnamed({}));  // malformed: not unnamed, left to parse_parse to refuse
+}
+
 TEST_CASE("authentication and SASL messages") {
   std::string s;
   std::vector<std::string_view> mechs{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"};

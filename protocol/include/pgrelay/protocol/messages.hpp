@@ -45,6 +45,9 @@ struct parse_view {
   std::string_view param_types;  // param_type_count × int32, raw
 };
 bool parse_parse(std::string_view body, parse_view& out);
+// Whether a Parse body names the unnamed statement (its name, first, is empty), read from its
+// first byte alone: most Parses are unnamed, and only named ones need their text found.
+inline bool parse_is_unnamed(std::string_view body) { return !body.empty() && body[0] == '\0'; }
 
 // 'B' — only the leading names; the rest is forwarded untouched.
 struct bind_view {
