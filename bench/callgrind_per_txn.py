@@ -8,9 +8,11 @@ transaction mode, SCRAM, read routing off unless --routing on, like bench/compar
   1. a warm-up `pgbench -S -c CLIENTS -t WARMUP` (fills the pools: server logins, PBKDF2),
   2. `callgrind_control --dump` (resets the counters), then the measured `pgbench -S -c CLIENTS -t TRANSACTIONS`,
   3. `callgrind_control --dump`, and prints the Ir of the worker thread (the busiest one) and of
-     all threads, divided by the transactions pgbench reports;
+     all threads, divided by the transactions pgbench reports, with the worker's split by where
+     the code comes from (own code, event library, glibc's wrappers: bench/cost_origin.py);
 then does the same with PgBouncer (transaction mode, SCRAM, pool size 20) under callgrind, and
-prints the ratio of the two (--target pgrelay|pgbouncer runs one only).
+prints the ratio of the two (--target pgrelay|pgbouncer runs one only), overall, for the
+proxies' own code and for their event machinery (event library and glibc's wrappers and locks).
 `--workload extended` adds `-M extended`, `--workload tpcb` runs pgbench's TPC-B-like script instead of `-S`, and `--workload connect` adds
 `-C`: every transaction is then a new client with a SCRAM login (pgbench's own PBKDF2 is spent in
 pgbench, not counted here).
@@ -48,6 +50,7 @@ from benchlib import (PGBOUNCER_OS_USER, REPO, bench_cluster, hold_idle_clients,
                       routed_database, running_pgbouncer, stop_child, wait_replicas_caught_up,
                       write_pgrelay_config)
 from pgnet import free_port, wait_for_port  # noqa: E402
+import cost_origin  # noqa: E402
 
 
 def pgbench_txns(port, clients, transactions, timeout):
@@ -173,8 +176,9 @@ def per_txn(warm, txns, measured, cold_before):
         ev = event_totals(worker_dump)
         misses = {"worker_d1_misses_per_txn": round((ev.get("D1mr", 0) + ev.get("D1mw", 0)) / txns, 1),
                   "worker_l2_misses_per_txn": round((ev.get("DLmr", 0) + ev.get("DLmw", 0)) / txns, 1)}
+    origin = {k: round(v / txns) for k, v in sorted(cost_origin.split(worker_dump).items(), key=lambda kv: -kv[1])}
     return {"transactions": txns, "warmup_transactions": warm, **misses,
-            "worker_ir_per_txn": round(worker / txns),
+            "worker_ir_per_txn": round(worker / txns), "worker_ir_per_txn_by_origin": origin,
             "worker_ir_per_txn_without_pbkdf2": round((worker - pbkdf2) / txns), "pbkdf2_ir_measured": pbkdf2,
             "all_threads_ir_per_txn": round(sum(measured.values()) / txns),
             "cold_ir_per_txn": round((cold_before + sum(measured.values())) / (txns + warm))}
@@ -218,7 +222,20 @@ def measure_callgrind(work, primary, replicas):
                           "pgrelay_worker_ir_per_txn": relay["worker_ir_per_txn_without_pbkdf2"],
                           "pgbouncer_ir_per_txn": bouncer["worker_ir_per_txn_without_pbkdf2"],
                           "ratio": round(relay["worker_ir_per_txn_without_pbkdf2"]
-                                         / bouncer["worker_ir_per_txn_without_pbkdf2"], 2)}))
+                                         / bouncer["worker_ir_per_txn_without_pbkdf2"], 2),
+                          **origin_ratios(relay, bouncer)}))
+
+
+def origin_ratios(relay, bouncer):
+    """pgrelay's own code against PgBouncer's, and the event machinery (the event library with
+    libc's wrappers and locks) against PgBouncer's: which part of the gap is whose."""
+    def parts(r):
+        o = r["worker_ir_per_txn_by_origin"]
+        own = o.get(cost_origin.OWN, 0) + o.get(cost_origin.LIBC_STRING, 0) + o.get(cost_origin.LIBC_MALLOC, 0)
+        return own, o.get(cost_origin.EVENT, 0) + o.get(cost_origin.LIBC_CALLS, 0)
+    (own_r, ev_r), (own_b, ev_b) = parts(relay), parts(bouncer)
+    return {"own_code_ir_per_txn": [own_r, own_b], "own_code_ratio": round(own_r / own_b, 2) if own_b else None,
+            "event_machinery_ir_per_txn": [ev_r, ev_b], "event_machinery_ratio": round(ev_r / ev_b, 2) if ev_b else None}
 
 
 def measure_idle(work, primary, replicas):
