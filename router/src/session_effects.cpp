@@ -135,16 +135,22 @@ bool ieq_prefix(std::string_view s, std::size_t at, std::string_view word) {
     if (ascii_lower(s[at + i]) != word[i]) return false;
   }
   auto end = at + word.size();
-  return end == s.size() || !(std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_');
+  return end == s.size() || !(detail::is_alnum(s[end]) || s[end] == '_');
+}
+
+// Whether the two characters at `i` are `first` and `second`: inline, where substr's bounds
+// check would be a call per statement.
+bool pair_at(std::string_view s, std::size_t i, char first, char second) {
+  return i + 1 < s.size() && s[i] == first && s[i + 1] == second;
 }
 
 // Skips whitespace and comments from `i`.
 std::size_t skip_blank(std::string_view s, std::size_t i) {
   for (;;) {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-    if (s.substr(i, 2) == "--") {
+    while (i < s.size() && detail::is_space(s[i])) ++i;
+    if (pair_at(s, i, '-', '-')) {
       i = detail::line_comment_end(s, i);  // the newline itself is skipped as space
-    } else if (s.substr(i, 2) == "/*") {
+    } else if (pair_at(s, i, '/', '*')) {
       auto end = s.find("*/", i + 2);
       i = end == std::string_view::npos ? s.size() : end + 2;
     } else {
@@ -172,7 +178,7 @@ struct short_word {
 
 // The word that ends just before `end` (after blanks), lowercased; empty if none.
 short_word word_before(std::string_view s, std::size_t end, std::size_t& start) {
-  while (end > 0 && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
+  while (end > 0 && detail::is_space(s[end - 1])) --end;
   start = end;
   while (start > 0 && ident_char(s[start - 1])) --start;
   short_word w;
@@ -208,7 +214,7 @@ bool unreserved_use(std::string_view word, std::string_view prev, char before) {
 bool may_call_function(std::string_view sql) {
   for (auto p = sql.find('('); p != std::string_view::npos; p = sql.find('(', p + 1)) {
     std::size_t end = p;
-    while (end > 0 && std::isspace(static_cast<unsigned char>(sql[end - 1]))) --end;
+    while (end > 0 && detail::is_space(sql[end - 1])) --end;
     if (end == 0) continue;
     const char c = sql[end - 1];
     if (std::strchr("(,=<>+-*|!~%^&;[:", c)) continue;  // an operator or a list: grouping parentheses
@@ -222,7 +228,7 @@ bool may_call_function(std::string_view sql) {
     const auto prev = prev_word.view();
     if (prev == "into" || prev == "table" || prev == "exists") continue;
     std::size_t gap = start;
-    while (gap > 0 && std::isspace(static_cast<unsigned char>(sql[gap - 1]))) --gap;
+    while (gap > 0 && detail::is_space(sql[gap - 1])) --gap;
     if (unreserved_use(w, prev, gap > 0 ? sql[gap - 1] : '\0')) continue;
     return true;
   }

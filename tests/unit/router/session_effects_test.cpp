@@ -49,6 +49,24 @@ TEST_CASE("settings and resets") {
   CHECK(analyze_session_effects("begin; set x.y = 1; commit").transaction_control);
 }
 
+TEST_CASE("the prefilter skips the blanks of the C locale and ends a word at what is no letter or digit") {
+  for (char blank : {' ', '\t', '\n', '\v', '\f', '\r'}) {
+    INFO(static_cast<int>(blank));
+    CHECK(may_have_session_effects(std::string(1, blank) + "SET x = 1"));
+    CHECK(may_have_session_effects(std::string("select 1;") + blank + "listen x"));
+    CHECK(may_have_session_effects(std::string("select f") + blank + "(1)"));
+  }
+  // Control characters that are not blanks are no word boundary Postgres would accept either.
+  CHECK_FALSE(may_have_session_effects("\x1c" "SET x = 1"));
+  CHECK_FALSE(may_have_session_effects("\x01" "listen x"));
+  for (const char* glued : {"SETx = 1", "SET9 = 1", "SET_x = 1", "listenx"}) {
+    INFO(glued);
+    CHECK_FALSE(may_have_session_effects(glued));
+  }
+  CHECK(may_have_session_effects("SET;"));
+  CHECK(may_have_session_effects("listen-- c\n x"));
+}
+
 TEST_CASE("plain statements have no effects and the prefilter skips them") {
   for (const char* sql : {"select 1", "insert into t values (1)", "update t set a = 1 where b = 2",
                           "with x as (select 1) select * from x", "select * from settings"}) {
