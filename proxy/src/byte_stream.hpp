@@ -3,6 +3,9 @@
 // relay is the same code for both. The socket stays the caller's, for options, cancel and close.
 #pragma once
 
+#include <sys/uio.h>
+
+#include <array>
 #include <boost/asio/ssl.hpp>
 #include <memory>
 #include <string>
@@ -66,17 +69,21 @@ class byte_stream {
   // answers almost always fit in the socket buffer, and an asynchronous write then costs an
   // operation, a queued completion and a coroutine resume for nothing. Plain sockets only (a TLS
   // record cannot be half written and resumed later by another call); 0 with `ec` clear when
-  // nothing was attempted or the socket is full.
+  // nothing was attempted or the socket is full. At most `max_gather` ranges go out per call, as
+  // with Asio's own writes: the caller writes what is left like any rest of a short write.
   template <class ConstBuffers>
   std::size_t try_write_now(const ConstBuffers& buffers, error_code& ec) {
     ec.clear();
     if (tls_) return 0;
-    if (!socket_->non_blocking()) socket_->non_blocking(true, ec);
-    if (ec) return 0;
-    std::size_t n = socket_->write_some(buffers, ec);
-    // Tested for being set first: comparing a clear code with would_block is an out-of-line call.
-    if (ec && (ec == asio::error::would_block || ec == asio::error::try_again)) ec.clear();
-    return n;
+    std::array<iovec, max_gather> ranges;
+    std::size_t count = 0;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      const asio::const_buffer range(*it);
+      if (range.size() == 0) continue;
+      if (count == ranges.size()) break;
+      ranges[count++] = {const_cast<void*>(range.data()), range.size()};
+    }
+    return count == 0 ? 0 : send_now(ranges.data(), count, ec);
   }
 
   // Best effort, without waiting: for a last message (Terminate) before close.
@@ -130,6 +137,11 @@ class byte_stream {
     tls_ptr contexts;
     asio::ssl::stream<stream_socket&> stream;
   };
+  static constexpr std::size_t max_gather = 64;
+
+  // One non-blocking sendmsg of `count` ranges, as a direct system call.
+  std::size_t send_now(const iovec* ranges, std::size_t count, error_code& ec);
+
   stream_socket* socket_;
   std::unique_ptr<tls_part> tls_;
 };

@@ -43,8 +43,8 @@ client_session::client_session(worker& w, stream_socket socket, std::string peer
       family_(static_cast<unsigned char>(family)) {
   const auto slow_ms = w.current_config()->log.slow_query.count();
   slow_query_ms_ = static_cast<std::int32_t>(std::min<std::int64_t>(slow_ms, INT32_MAX));
-  // Non-blocking before any operation: Asio then needs no ioctl of its own at the first one,
-  // and try_write_now none later (one per login instead of two).
+  // Non-blocking before any operation: Asio then needs no ioctl of its own at the first one
+  // (try_write_now needs none: it asks each write not to wait).
   error_code ignored;
   socket_.non_blocking(true, ignored);
   worker_.add_session(*this);
