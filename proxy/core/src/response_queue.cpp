@@ -25,11 +25,7 @@ void response_queue::skip_to_sync(verdict& v) {
 
 void response_queue::drain_ready(std::string& out) {
   while (!queue_.empty() && is_synthetic(queue_.front().kind)) {
-    if (queue_.front().kind == request_kind::synthetic_parse_complete) {
-      protocol::build::parse_complete(out);
-    } else {
-      protocol::build::close_complete(out);
-    }
+    protocol::build::close_complete(out);
     queue_.pop_front();
   }
 }

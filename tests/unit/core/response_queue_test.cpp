@@ -8,12 +8,12 @@
 using namespace pgrelay::core;
 
 namespace {
-// Feeds server tags; returns what the client sees, with synthesized ParseComplete as 'p' and
-// CloseComplete as 'k' to tell them from forwarded ones.
+// Feeds server tags; returns what the client sees, with a synthesized CloseComplete as 'k' to
+// tell it from a forwarded '3' (and anything else synthesized as '?').
 std::string feed(response_queue& q, std::string_view tags) {
   std::string seen;
   auto mark = [&](const std::string& synth) {
-    for (std::size_t i = 0; i < synth.size(); i += 5) seen.push_back(synth[i] == '1' ? 'p' : 'k');
+    for (std::size_t i = 0; i < synth.size(); i += 5) seen.push_back(synth[i] == '3' ? 'k' : '?');
   };
   for (char t : tags) {
     auto v = q.on_server_frame(t);
@@ -27,13 +27,13 @@ std::string feed(response_queue& q, std::string_view tags) {
 }
 }  // namespace
 
-TEST_CASE("a Parse the server already has is answered in place") {
+TEST_CASE("a Close of a shared statement is answered in place") {
   response_queue q;
-  q.push(request_kind::synthetic_parse_complete);
+  q.push(request_kind::synthetic_close_complete);
   q.push(request_kind::bind);
   q.push(request_kind::execute);
   q.push(request_kind::sync);
-  CHECK(feed(q, "2DCZ") == "p2DCZ");
+  CHECK(feed(q, "2DCZ") == "k2DCZ");
   CHECK(q.empty());
 }
 
@@ -49,20 +49,20 @@ TEST_CASE("an injected Parse's ParseComplete is not the client's") {
 TEST_CASE("synthetic answers between real ones keep their order") {
   response_queue q;
   q.push(request_kind::parse);
-  q.push(request_kind::synthetic_parse_complete);
+  q.push(request_kind::synthetic_close_complete);
   q.push(request_kind::describe_statement);
   q.push(request_kind::synthetic_close_complete);
   q.push(request_kind::sync);
-  CHECK(feed(q, "1tTZ") == "1ptTkZ");
+  CHECK(feed(q, "1tTZ") == "1ktTkZ");
 }
 
 TEST_CASE("Flush with only a synthetic answer needs no server frame") {
   response_queue q;
-  q.push(request_kind::synthetic_parse_complete);
+  q.push(request_kind::synthetic_close_complete);
   std::string out;
   q.drain_ready(out);
   CHECK(out.size() == 5);
-  CHECK(out[0] == '1');
+  CHECK(out[0] == '3');
   CHECK(q.empty());
 }
 
@@ -70,7 +70,7 @@ TEST_CASE("after an error, answers up to Sync never come; failed injections are 
   response_queue q;
   q.push(request_kind::injected_parse, 3);
   q.push(request_kind::bind);
-  q.push(request_kind::synthetic_parse_complete);
+  q.push(request_kind::synthetic_close_complete);
   q.push(request_kind::execute);
   q.push(request_kind::sync);
   auto v = q.on_server_frame('E');
@@ -114,7 +114,7 @@ constexpr request_kind all_kinds[] = {
     request_kind::describe_portal, request_kind::execute,       request_kind::close,
     request_kind::sync,           request_kind::query,          request_kind::function_call,
     request_kind::injected_parse, request_kind::injected_bind,  request_kind::injected_close,
-    request_kind::synthetic_parse_complete, request_kind::synthetic_close_complete};
+    request_kind::synthetic_close_complete};
 constexpr std::string_view all_tags = "123tTnCIsEZNASDGHWdcfKRV";
 
 bool is_default(const response_queue::verdict& v) {
@@ -182,7 +182,7 @@ TEST_CASE("a simple Query's rows pass; its end, errors elsewhere and due answers
   CHECK(d.passes('t'));  // the ParameterDescription; the 'T' or 'n' after it ends the Describe
   CHECK_FALSE(d.passes('n'));
   response_queue s;
-  s.push(request_kind::synthetic_parse_complete, 3);
+  s.push(request_kind::synthetic_close_complete, 3);
   CHECK_FALSE(s.passes('D'));  // a due answer goes out before the next frame
   CHECK(s.passes('N'));
 }

@@ -24,7 +24,6 @@ enum class request_kind : std::uint8_t {
   injected_parse,            // pgrelay's own Parse: its ParseComplete is not the client's
   injected_bind,             // pgrelay's own Bind: its BindComplete is not the client's
   injected_close,            // pgrelay's own Close: its CloseComplete is not the client's
-  synthetic_parse_complete,  // client's Parse already prepared on this server: answer it
   synthetic_close_complete,  // client's Close of a shared statement: answer it
 };
 
@@ -69,9 +68,7 @@ class response_queue {
     statement_id id;
   };
   static bool is_async(char tag) { return tag == 'N' || tag == 'A' || tag == 'S'; }
-  static bool is_synthetic(request_kind k) {
-    return k == request_kind::synthetic_parse_complete || k == request_kind::synthetic_close_complete;
-  }
+  static bool is_synthetic(request_kind k) { return k == request_kind::synthetic_close_complete; }
   // Whether `tag` is the frame that ends a request of this kind. A simple Query (and a
   // FunctionCall) goes on through its errors to its own 'Z'.
   static bool completes(request_kind kind, char tag) {
