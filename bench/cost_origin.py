@@ -31,8 +31,11 @@ LIBC_OTHER = "libc: other"
 _ROW = re.compile(r"\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*)$")
 _OBJECT = re.compile(r" \[([^\]]*)\]$")
 _LIBC_CALLS = re.compile(r"^\./(socket|misc|nptl|time)/|sysdeps/unix/sysv/linux|sysdeps/nptl|errno-loc")
-# The compiler's own headers (intrinsics, string.h's inline wrappers) are inlined into the caller.
-_OWN_SOURCE = re.compile(r"^(/work/[^/]+/)?(proxy|protocol|router|conf)/|/c\+\+/|^/usr/lib/gcc/|^/usr/include/string\.h")
+# pgrelay's sources wherever the checkout was (callgrind names them absolute, or relative where
+# link-time optimization moved the code); the C++ library's headers; the compiler's own headers
+# (intrinsics, string.h's inline wrappers), which are inlined into the caller.
+_OWN_SOURCE = re.compile(r"(^|/)(proxy|protocol|router|conf)/(src|include|core)/|/c\+\+/|^/usr/lib/gcc/"
+                         r"|^/usr/include/string\.h")
 
 
 def classify(source, obj):

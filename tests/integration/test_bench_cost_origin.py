@@ -14,8 +14,8 @@ ANNOTATE = """\
 Ir                   file:function
 --------------------------------------------------------------------------------
 1,000 (100.0%)  ./csu/../csu/libc-start.c:__libc_start_main@@GLIBC_2.34 [/usr/lib/x86_64-linux-gnu/libc.so.6]
-1,000 (100.0%)  /work/main/proxy/src/main.cpp:main [/tmp/relg/proxy/pgrelay]
-  300 (30.00%)  /work/main/proxy/src/relay.cpp:pgrelay::proxy::client_session::relay_pass(x&) [/tmp/b/pgrelay]
+1,000 (100.0%)  /home/dev/pgrelay/proxy/src/main.cpp:main [/tmp/b/pgrelay]
+  300 (30.00%)  /home/dev/pgrelay/proxy/src/relay.cpp:pgrelay::proxy::client_session::relay_pass(x&) [/tmp/b/pgrelay]
   200 (20.00%)  /usr/include/boost/asio/detail/impl/epoll_reactor.ipp:boost::asio::detail::epoll_reactor::start_op(int) [/tmp/b/pgrelay]
   100 (10.00%)  ./socket/../sysdeps/unix/sysv/linux/recv.c:recv [/usr/lib/x86_64-linux-gnu/libc.so.6]
    90 ( 9.00%)  ./nptl/./nptl/cancellation.c:__pthread_enable_asynccancel [/usr/lib/x86_64-linux-gnu/libc.so.6]
@@ -29,9 +29,9 @@ Ir                   file:function
    10 ( 1.00%)  ./stdio-common/./stdio-common/vfprintf-internal.c:__vfprintf_internal [/usr/lib/x86_64-linux-gnu/libc.so.6]
 
 --------------------------------------------------------------------------------
--- Auto-annotated source: /work/main/proxy/src/relay.cpp
+-- Auto-annotated source: /home/dev/pgrelay/proxy/src/relay.cpp
 --------------------------------------------------------------------------------
-  999 (99.90%)  /work/main/proxy/src/relay.cpp:pgrelay::proxy::client_session::relay_pass(x&) [/tmp/b/pgrelay]
+  999 (99.90%)  /home/dev/pgrelay/proxy/src/relay.cpp:pgrelay::proxy::client_session::relay_pass(x&) [/tmp/b/pgrelay]
 """
 
 
