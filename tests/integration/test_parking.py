@@ -161,7 +161,9 @@ def test_a_routed_client_parks_and_routes_as_before_when_woken(cluster, pgrelay,
         setup.execute("CREATE TABLE parked_routing (id int)")
     try:
         with connect(relay.dsn()) as c:
-            assert ports_seen(c, 10) & replicas, "reads reach a replica before parking"
+            # Until the position prober (which connects at its first use) has seen a replica
+            # replay the setup's DDL, reads keep to the primary; wait for a read on a replica.
+            wait_state(lambda: ports_seen(c, 1) & replicas, bool, 10, "reads reach a replica before parking")
             wait_parked(http_port, parking, 1, "the routed client parked")
             c.execute("INSERT INTO parked_routing VALUES (1)")
             assert c.execute("SELECT count(*) FROM parked_routing").fetchone()[0] == 1  # its own write
